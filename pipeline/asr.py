@@ -1,0 +1,197 @@
+"""Speech recognition: one interface, two Whisper engines.
+
+`FasterWhisperEngine` (CTranslate2, the default) and `OpenAIWhisperEngine` (openai-whisper)
+both return a `Transcript`. Engine-independent clean-up lives in `postprocess`: known silence
+hallucinations are dropped and Mandarin is converted to Simplified characters.
+"""
+from __future__ import annotations
+
+import re
+import threading
+import unicodedata
+from dataclasses import dataclass, replace
+from functools import lru_cache
+from importlib import resources
+from typing import Protocol
+
+import numpy as np
+
+from .audio import SAMPLE_RATE
+from .models import DEFAULT_MODEL, openai_checkpoint, resolve_whisper
+from .types import Segment, Transcript, Word
+
+
+@dataclass(frozen=True)
+class TranscribeOptions:
+    """Anti-hallucination defaults for call audio (see DESIGN.md, "Models")."""
+
+    language: str | None = None  # None: detect
+    beam_size: int = 5
+    vad_filter: bool = True
+    word_timestamps: bool = True
+    condition_on_previous_text: bool = False  # stops one bad segment from poisoning the next
+    no_speech_threshold: float = 0.6
+    compression_ratio_threshold: float = 2.4
+    log_prob_threshold: float = -1.0
+    temperature: tuple[float, ...] = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)
+    simplified_chinese: bool = True
+
+
+@dataclass(frozen=True)
+class EngineSpec:
+    """What to load: hashable, so it can cross to Prefect tasks and key an engine cache."""
+
+    engine: str = "faster-whisper"  # or "openai-whisper"
+    model: str = DEFAULT_MODEL
+    compute_type: str = "int8"
+    cpu_threads: int = 2
+    num_workers: int = 1  # concurrent transcriptions one faster-whisper model serves
+
+    @property
+    def model_id(self) -> str:
+        """What is stored with each call: a rerun with another model reprocesses."""
+        return f"{self.engine}:{self.model}"
+
+
+class AsrEngine(Protocol):
+    model_id: str
+
+    def transcribe(self, audio: np.ndarray, options: TranscribeOptions) -> Transcript: ...
+
+
+class FasterWhisperEngine:
+    name = "faster-whisper"
+
+    def __init__(self, spec: EngineSpec):
+        from faster_whisper import WhisperModel
+
+        resolved = resolve_whisper(spec.model)
+        self.model_id = spec.model_id
+        self.model = WhisperModel(str(resolved.path), device="cpu", compute_type=spec.compute_type,
+                                  cpu_threads=spec.cpu_threads, num_workers=spec.num_workers)
+
+    def transcribe(self, audio: np.ndarray, options: TranscribeOptions) -> Transcript:
+        segments, info = self.model.transcribe(
+            audio, language=options.language, beam_size=options.beam_size, vad_filter=options.vad_filter,
+            word_timestamps=options.word_timestamps,
+            condition_on_previous_text=options.condition_on_previous_text,
+            no_speech_threshold=options.no_speech_threshold,
+            compression_ratio_threshold=options.compression_ratio_threshold,
+            log_prob_threshold=options.log_prob_threshold, temperature=list(options.temperature),
+        )
+        # transcribe() is lazy: consume it here, never hand the generator on.
+        converted = tuple(
+            Segment(start=s.start, end=s.end, text=s.text.strip(), avg_logprob=s.avg_logprob,
+                    no_speech_prob=s.no_speech_prob,
+                    words=tuple(Word(w.word.strip(), w.start, w.end, w.probability) for w in (s.words or [])))
+            for s in segments
+        )
+        raw = Transcript(language=info.language, language_probability=info.language_probability,
+                         segments=converted, duration=len(audio) / SAMPLE_RATE, model_id=self.model_id,
+                         engine=self.name)
+        return postprocess(raw, options)
+
+
+class OpenAIWhisperEngine:
+    name = "openai-whisper"
+
+    def __init__(self, spec: EngineSpec):
+        import torch
+        import whisper
+
+        torch.set_num_threads(spec.cpu_threads)
+        checkpoint = openai_checkpoint(spec.model)
+        self.model = whisper.load_model(str(checkpoint), device="cpu")
+        self.model_id = spec.model_id
+        self._lock = threading.Lock()  # one torch model, not safe to share across threads
+
+    def transcribe(self, audio: np.ndarray, options: TranscribeOptions) -> Transcript:
+        with self._lock:
+            result = self.model.transcribe(
+                audio.astype(np.float32), language=options.language, beam_size=options.beam_size,
+                word_timestamps=options.word_timestamps, fp16=False,
+                condition_on_previous_text=options.condition_on_previous_text,
+                no_speech_threshold=options.no_speech_threshold,
+                compression_ratio_threshold=options.compression_ratio_threshold,
+                logprob_threshold=options.log_prob_threshold, temperature=options.temperature,
+            )
+        segments = tuple(
+            Segment(start=s["start"], end=s["end"], text=s["text"].strip(), avg_logprob=s["avg_logprob"],
+                    no_speech_prob=s["no_speech_prob"],
+                    words=tuple(Word(w["word"].strip(), w["start"], w["end"], w["probability"])
+                                for w in s.get("words", [])))
+            for s in result["segments"]
+        )
+        raw = Transcript(language=result["language"], language_probability=1.0 if options.language else float("nan"),
+                         segments=segments, duration=len(audio) / SAMPLE_RATE, model_id=self.model_id,
+                         engine=self.name)
+        return postprocess(raw, options)
+
+
+_ENGINES = {"faster-whisper": FasterWhisperEngine, "openai-whisper": OpenAIWhisperEngine}
+_engine_lock = threading.Lock()
+
+
+def load_engine(spec: EngineSpec) -> AsrEngine:
+    """One engine per spec per process: tasks running in threads share the loaded model."""
+    with _engine_lock:
+        return _load_engine(spec)
+
+
+@lru_cache(maxsize=4)
+def _load_engine(spec: EngineSpec) -> AsrEngine:
+    try:
+        return _ENGINES[spec.engine](spec)
+    except KeyError:
+        raise ValueError(f"unknown ASR engine {spec.engine!r}: choose from {sorted(_ENGINES)}") from None
+
+
+# --- engine-independent clean-up -------------------------------------------------------
+
+@lru_cache(maxsize=1)
+def hallucination_texts() -> frozenset[str]:
+    text = resources.files("pipeline").joinpath("data/hallucinations.txt").read_text(encoding="utf-8")
+    return frozenset(_normalise(line) for line in text.splitlines() if line.strip() and not line.startswith("#"))
+
+
+def _normalise(text: str) -> str:
+    """Lowercase, no spaces or punctuation: how hallucination texts are compared."""
+    return "".join(ch for ch in text.lower() if not unicodedata.category(ch).startswith(("P", "Z", "S")))
+
+
+def is_hallucination(text: str) -> bool:
+    norm = _normalise(text)
+    return not norm or norm in hallucination_texts()
+
+
+@lru_cache(maxsize=1)
+def _t2s():
+    import opencc
+
+    return opencc.OpenCC("t2s")
+
+
+def to_simplified(text: str) -> str:
+    return _t2s().convert(text)
+
+
+_CJK = re.compile(r"[\u4e00-\u9fff]")
+
+
+def postprocess(transcript: Transcript, options: TranscribeOptions) -> Transcript:
+    kept, dropped = [], []
+    for seg in transcript.segments:
+        if is_hallucination(seg.text):
+            dropped.append(seg.text)
+            continue
+        kept.append(seg)
+    if options.simplified_chinese and transcript.language == "zh":
+        kept = [_simplify_segment(s) for s in kept]
+    return replace(transcript, segments=tuple(kept), dropped=tuple(dropped))
+
+
+def _simplify_segment(seg: Segment) -> Segment:
+    if not _CJK.search(seg.text):
+        return seg
+    return replace(seg, text=to_simplified(seg.text),
+                   words=tuple(replace(w, text=to_simplified(w.text)) for w in seg.words))

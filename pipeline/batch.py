@@ -1,0 +1,138 @@
+"""Process a folder of recordings: plan what is new, process each call, summarise the run.
+
+Plain functions used by both the Prefect flows and the CLI. `process_recording` never raises
+on bad input: it returns a failed `CallResult` with the reason, so the batch goes on.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Callable, Iterable
+
+from . import __version__ as PIPELINE_VERSION
+from .asr import EngineSpec, TranscribeOptions, load_engine
+from .audio import BadRecording, decode, probe
+from .ingest import ManifestRow, discover
+from .store import RunRecord, Store, utcnow
+from .types import CallResult, Recording, StageTiming, Transcript, Turn
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class BatchPlan:
+    input_dir: Path
+    todo: list[Recording]
+    skipped: list[Recording]  # already processed: same contents, pipeline version and model
+    missing: list[ManifestRow]  # manifest rows naming files that do not exist
+
+    @property
+    def n_found(self) -> int:
+        return len(self.todo) + len(self.skipped)
+
+
+def plan_batch(input_dir: Path, store: Store, spec: EngineSpec, reprocess: bool = False,
+               manifest: Path | None = None, customer_id: str | None = None) -> BatchPlan:
+    found = discover(Path(input_dir), manifest)
+    recordings = [r for r in found.recordings if customer_id is None or r.metadata.customer_id == customer_id]
+    done = store.processed_keys()
+    todo, skipped = [], []
+    for rec in recordings:
+        key = (rec.sha256, PIPELINE_VERSION, spec.model_id)
+        if not reprocess and done.get(rec.call_id) in (key, (rec.sha256, PIPELINE_VERSION, None)):
+            skipped.append(rec)
+        else:
+            todo.append(rec)
+    return BatchPlan(Path(input_dir), todo, skipped, found.missing)
+
+
+def process_recording(rec: Recording, spec: EngineSpec, options: TranscribeOptions | None = None) -> CallResult:
+    """Decode and transcribe one recording. Bad input ends as a failed result, not an exception."""
+    options = options or TranscribeOptions()
+    timings: list[StageTiming] = []
+    started = time.perf_counter()
+    try:
+        info = probe(rec.path)
+        rec = replace(rec, duration=info.duration, channels=info.channels, sample_rate=info.sample_rate)
+        audio = decode(rec.path, info=info)
+        rec = replace(rec, duration=audio.duration)
+    except BadRecording as exc:
+        log.warning("%s: %s", rec.call_id, exc)
+        return CallResult(recording=rec, status="failed", error=str(exc))
+    timings.append(StageTiming("decode", time.perf_counter() - started))
+
+    if rec.metadata.language:
+        options = replace(options, language=rec.metadata.language)
+    engine = load_engine(spec)
+    started = time.perf_counter()
+    transcript = engine.transcribe(audio.mono(), options)
+    timings.append(StageTiming("transcribe", time.perf_counter() - started))
+    if not transcript.segments:
+        return CallResult(recording=rec, status="failed", transcript=transcript, timings=tuple(timings),
+                          error="no speech detected (voice activity found none, or only known hallucinations)")
+    return CallResult(recording=rec, status="ok", transcript=transcript, turns=segment_turns(transcript),
+                      timings=tuple(timings))
+
+
+def segment_turns(transcript: Transcript) -> tuple[Turn, ...]:
+    """One placeholder turn per segment, role unknown, until speakers are separated."""
+    return tuple(Turn(role="unknown", speaker=None, start=s.start, end=s.end, text=s.text, words=s.words)
+                 for s in transcript.segments)
+
+
+def engine_for_workers(model: str, workers: int, engine: str = "faster-whisper") -> EngineSpec:
+    """Split the cores between concurrent transcriptions: one model serves `workers` at once."""
+    cores = os.cpu_count() or 2
+    return EngineSpec(engine=engine, model=model, num_workers=workers, cpu_threads=max(1, cores // workers))
+
+
+def new_run_id() -> str:
+    return f"{utcnow():%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:6]}"
+
+
+def summarise_run(run_id: str, flow: str, plan: BatchPlan, results: list[CallResult], spec: EngineSpec,
+                  started_at, wall_seconds: float) -> RunRecord:
+    return RunRecord(
+        run_id=run_id, flow=flow, input_dir=str(plan.input_dir), engine=spec.engine, model_id=spec.model_id,
+        started_at=started_at, finished_at=utcnow(), n_found=plan.n_found,
+        n_processed=sum(r.status == "ok" for r in results), n_skipped=len(plan.skipped),
+        n_failed=sum(r.status == "failed" for r in results), n_missing=len(plan.missing),
+        audio_seconds=sum(r.recording.duration or 0 for r in results), wall_seconds=wall_seconds,
+    )
+
+
+def result_rows(results: Iterable[CallResult]) -> list[dict]:
+    """One line per call for tables (Prefect artifact, CLI output)."""
+    return [{"call_id": r.call_id, "status": r.status, "language": r.transcript.language if r.transcript else "",
+             "duration_s": round(r.recording.duration or 0, 1), "turns": len(r.turns), "error": r.error or ""}
+            for r in results]
+
+
+def run_batch(input_dir: Path, db_path: Path, model: str = "base", workers: int = 2, reprocess: bool = False,
+              options: TranscribeOptions | None = None, on_result: Callable[[CallResult], None] | None = None,
+              flow: str = "cli") -> tuple[RunRecord, list[CallResult]]:
+    """The nightly job without Prefect: threads for concurrency, one writer for DuckDB."""
+    spec = engine_for_workers(model, workers)
+    started_at, clock = utcnow(), time.perf_counter()
+    run_id = new_run_id()
+    with Store(db_path) as store:
+        plan = plan_batch(input_dir, store, spec, reprocess)
+        if plan.todo:
+            load_engine(spec)  # fail fast (e.g. model missing) before any call is touched
+        results = []
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            futures = [pool.submit(process_recording, rec, spec, options) for rec in plan.todo]
+            for future in as_completed(futures):
+                result = future.result()
+                store.write_call(result, run_id)
+                results.append(result)
+                if on_result:
+                    on_result(result)
+        run = summarise_run(run_id, flow, plan, results, spec, started_at, time.perf_counter() - clock)
+        store.record_run(run)
+    return run, results

@@ -1,0 +1,174 @@
+"""DuckDB schema and I/O. One writer per database file; each call is written in one transaction.
+
+Re-processing a call replaces its rows (delete + insert inside the transaction), so a rerun
+never duplicates or loses rows. Bulk rows go in from pandas frames BY NAME.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+
+from . import __version__ as PIPELINE_VERSION
+from .types import CallResult
+
+DEFAULT_DB = Path(__file__).resolve().parent.parent / "data" / "callbrief.duckdb"
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS calls (
+    call_id VARCHAR PRIMARY KEY,
+    customer_id VARCHAR, agent_id VARCHAR, case_id VARCHAR, started_at TIMESTAMP,
+    path VARCHAR, sha256 VARCHAR, size_bytes BIGINT,
+    duration DOUBLE, channels INTEGER, sample_rate INTEGER, channel_layout VARCHAR,
+    language VARCHAR, language_probability DOUBLE,
+    status VARCHAR NOT NULL CHECK (status IN ('ok', 'failed')), error VARCHAR,
+    engine VARCHAR, model_id VARCHAR, pipeline_version VARCHAR,
+    dropped_hallucinations INTEGER, stage_seconds JSON,
+    processed_at TIMESTAMP, run_id VARCHAR
+);
+CREATE TABLE IF NOT EXISTS words (
+    call_id VARCHAR, seq INTEGER, segment INTEGER, channel INTEGER,
+    start DOUBLE, "end" DOUBLE, text VARCHAR, probability DOUBLE, speaker VARCHAR, role VARCHAR,
+    PRIMARY KEY (call_id, seq)
+);
+CREATE TABLE IF NOT EXISTS turns (
+    call_id VARCHAR, seq INTEGER, role VARCHAR, speaker VARCHAR,
+    start DOUBLE, "end" DOUBLE, text VARCHAR, redacted_text VARCHAR, n_words INTEGER, score DOUBLE,
+    PRIMARY KEY (call_id, seq)
+);
+CREATE TABLE IF NOT EXISTS runs (
+    run_id VARCHAR PRIMARY KEY, flow VARCHAR, input_dir VARCHAR, engine VARCHAR, model_id VARCHAR,
+    started_at TIMESTAMP, finished_at TIMESTAMP,
+    n_found INTEGER, n_processed INTEGER, n_skipped INTEGER, n_failed INTEGER, n_missing INTEGER,
+    audio_seconds DOUBLE, wall_seconds DOUBLE, pipeline_version VARCHAR
+);
+"""
+
+PER_CALL_TABLES = ("words", "turns")
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    run_id: str
+    flow: str
+    input_dir: str
+    engine: str
+    model_id: str
+    started_at: datetime
+    finished_at: datetime
+    n_found: int
+    n_processed: int
+    n_skipped: int
+    n_failed: int
+    n_missing: int
+    audio_seconds: float
+    wall_seconds: float
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc).replace(tzinfo=None)
+
+
+class Store:
+    """The single writer of one DuckDB file."""
+
+    def __init__(self, path: Path | str = DEFAULT_DB, read_only: bool = False):
+        self.path = Path(path)
+        if not read_only:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.conn = duckdb.connect(str(self.path), read_only=read_only)
+        if not read_only:
+            self.conn.execute(SCHEMA)
+
+    def close(self) -> None:
+        self.conn.close()
+
+    def __enter__(self) -> "Store":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    # --- idempotency -------------------------------------------------------------------
+
+    def processed_keys(self) -> dict[str, tuple[str, str, str | None]]:
+        """call_id -> (sha256, pipeline_version, model_id) of what is already stored."""
+        rows = self.conn.execute("SELECT call_id, sha256, pipeline_version, model_id FROM calls").fetchall()
+        return {r[0]: (r[1], r[2], r[3]) for r in rows}
+
+    # --- writes ------------------------------------------------------------------------
+
+    def write_call(self, result: CallResult, run_id: str | None = None) -> None:
+        """Replace everything stored for this call, in one transaction."""
+        rec, tr = result.recording, result.transcript
+        meta = rec.metadata
+        call_row = {
+            "call_id": rec.call_id, "customer_id": meta.customer_id, "agent_id": meta.agent_id,
+            "case_id": meta.case_id, "started_at": meta.started_at, "path": str(rec.path), "sha256": rec.sha256,
+            "size_bytes": rec.size_bytes, "duration": rec.duration, "channels": rec.channels,
+            "sample_rate": rec.sample_rate, "channel_layout": meta.channel_layout,
+            "language": tr.language if tr else None,
+            "language_probability": tr.language_probability if tr else None,
+            "status": result.status, "error": result.error,
+            "engine": tr.engine if tr else None, "model_id": tr.model_id if tr else None,
+            "pipeline_version": PIPELINE_VERSION,
+            "dropped_hallucinations": len(tr.dropped) if tr else None,
+            "stage_seconds": json.dumps({t.stage: round(t.seconds, 3) for t in result.timings}),
+            "processed_at": utcnow(), "run_id": run_id,
+        }
+        words = self._word_rows(result)
+        turns = self._turn_rows(result)
+        self.conn.execute("BEGIN TRANSACTION")
+        try:
+            for table in ("calls", *PER_CALL_TABLES):
+                self.conn.execute(f"DELETE FROM {table} WHERE call_id = ?", [rec.call_id])
+            self._insert("calls", pd.DataFrame([call_row]))
+            if words:
+                self._insert("words", pd.DataFrame(words))
+            if turns:
+                self._insert("turns", pd.DataFrame(turns))
+            self.conn.execute("COMMIT")
+        except Exception:
+            self.conn.execute("ROLLBACK")
+            raise
+
+    def record_run(self, run: RunRecord) -> None:
+        row = {**run.__dict__, "pipeline_version": PIPELINE_VERSION}
+        self.conn.execute("BEGIN TRANSACTION")
+        self.conn.execute("DELETE FROM runs WHERE run_id = ?", [run.run_id])
+        self._insert("runs", pd.DataFrame([row]))
+        self.conn.execute("COMMIT")
+
+    def _insert(self, table: str, frame: pd.DataFrame) -> None:
+        self.conn.register("_frame", frame)
+        try:
+            self.conn.execute(f"INSERT INTO {table} BY NAME SELECT * FROM _frame")
+        finally:
+            self.conn.unregister("_frame")
+
+    @staticmethod
+    def _word_rows(result: CallResult) -> list[dict]:
+        if not result.transcript:
+            return []
+        rows = []
+        for seg_index, seg in enumerate(result.transcript.segments):
+            for word in seg.words:
+                rows.append({"call_id": result.call_id, "seq": len(rows), "segment": seg_index,
+                             "channel": seg.channel, "start": word.start, "end": word.end, "text": word.text,
+                             "probability": word.probability, "speaker": None, "role": None})
+        return rows
+
+    @staticmethod
+    def _turn_rows(result: CallResult) -> list[dict]:
+        return [{"call_id": result.call_id, "seq": i, "role": t.role, "speaker": t.speaker, "start": t.start,
+                 "end": t.end, "text": t.text, "redacted_text": None, "n_words": len(t.words), "score": None}
+                for i, t in enumerate(result.turns)]
+
+    # --- reads -------------------------------------------------------------------------
+
+    def query(self, sql: str, params: list | None = None) -> pd.DataFrame:
+        return self.conn.execute(sql, params or []).df()

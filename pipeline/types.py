@@ -1,0 +1,104 @@
+"""The dataclasses that flow between stages. Times are seconds from the start of the recording."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class CallMetadata:
+    """What the manifest says about a recording (all optional but the call id)."""
+
+    call_id: str
+    customer_id: str | None = None
+    agent_id: str | None = None
+    case_id: str | None = None
+    started_at: datetime | None = None
+    channel_layout: str | None = None  # "stereo" | "mono" | None (unknown)
+    agent_channel: int | None = None  # 0 = left, 1 = right, when the manifest knows
+    language: str | None = None  # "zh", "en" ... overrides detection when given
+
+
+@dataclass(frozen=True)
+class Recording:
+    call_id: str
+    path: Path
+    sha256: str
+    metadata: CallMetadata
+    size_bytes: int = 0
+    # Filled once the audio has been probed; None before that or when probing failed.
+    duration: float | None = None
+    channels: int | None = None
+    sample_rate: int | None = None
+
+
+@dataclass(frozen=True)
+class Word:
+    text: str
+    start: float
+    end: float
+    probability: float
+
+
+@dataclass(frozen=True)
+class Segment:
+    start: float
+    end: float
+    text: str
+    words: tuple[Word, ...]
+    avg_logprob: float = 0.0
+    no_speech_prob: float = 0.0
+    channel: int | None = None  # set when the segment comes from one channel of a stereo call
+
+
+@dataclass(frozen=True)
+class Transcript:
+    language: str
+    language_probability: float
+    segments: tuple[Segment, ...]
+    duration: float
+    model_id: str
+    engine: str
+    dropped: tuple[str, ...] = ()  # texts removed as known silence hallucinations
+
+    @property
+    def words(self) -> list[Word]:
+        return [w for s in self.segments for w in s.words]
+
+    @property
+    def text(self) -> str:
+        sep = "" if self.language == "zh" else " "
+        return sep.join(s.text for s in self.segments).strip()
+
+
+@dataclass(frozen=True)
+class Turn:
+    role: str  # "agent" | "customer" | "unknown"
+    speaker: str | None
+    start: float
+    end: float
+    text: str
+    words: tuple[Word, ...] = ()
+
+
+@dataclass(frozen=True)
+class StageTiming:
+    stage: str
+    seconds: float
+
+
+@dataclass(frozen=True)
+class CallResult:
+    """Everything one call produced: what the single DuckDB writer stores."""
+
+    recording: Recording
+    status: str  # "ok" | "failed"
+    error: str | None = None
+    transcript: Transcript | None = None
+    turns: tuple[Turn, ...] = ()
+    timings: tuple[StageTiming, ...] = field(default_factory=tuple)
+
+    @property
+    def call_id(self) -> str:
+        return self.recording.call_id
