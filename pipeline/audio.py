@@ -93,9 +93,24 @@ def probe(path: Path) -> AudioInfo:
     )
 
 
+def check_wav_complete(path: Path) -> None:
+    """A WAV header declares its size; ffprobe estimates WAV length from the file size instead,
+    so a WAV cut short is caught here. Streamed WAVs (size 0 or 0xFFFFFFFF) are let through."""
+    with path.open("rb") as fh:
+        header = fh.read(12)
+    if len(header) < 12 or header[:4] != b"RIFF" or header[8:12] != b"WAVE":
+        return
+    declared = int.from_bytes(header[4:8], "little") + 8
+    actual = path.stat().st_size
+    if declared not in (8, 0xFFFFFFFF + 8) and actual < declared:
+        raise BadRecording(f"truncated: the WAV header declares {declared} bytes but the file has {actual}")
+
+
 def decode(path: Path, sample_rate: int = SAMPLE_RATE, info: AudioInfo | None = None) -> Audio:
     """Decode every channel to float32 at `sample_rate`; raise BadRecording on unusable input."""
     info = info or probe(path)
+    if path.suffix.lower() == ".wav":
+        check_wav_complete(path)
     channels = max(info.channels, 1)
     proc = subprocess.run(
         [_require("ffmpeg"), "-nostdin", "-v", "error", "-i", str(path), "-map", "0:a:0",
@@ -108,6 +123,11 @@ def decode(path: Path, sample_rate: int = SAMPLE_RATE, info: AudioInfo | None = 
     if flat.size < channels * sample_rate // 10:
         raise BadRecording("no audio decoded (file is truncated or holds under 0.1 s)")
     flat = flat[: flat.size - flat.size % channels]
+    decoded = flat.size / channels / sample_rate
+    # A file cut short (interrupted upload or copy) still decodes up to the cut: the
+    # container's declared length tells. Tolerance covers encoder padding and VBR estimates.
+    if info.duration and decoded < info.duration - max(0.5, 0.02 * info.duration):
+        raise BadRecording(f"truncated: the file declares {info.duration:.1f} s but only {decoded:.1f} s decode")
     # ffmpeg interleaves channels; one row per channel is what every stage wants.
     samples = flat.reshape(-1, channels).T.copy()
     audio = Audio(samples=samples, sample_rate=sample_rate)

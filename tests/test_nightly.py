@@ -1,0 +1,105 @@
+"""The nightly flow, really run by Prefect, over the sample calls and bad inputs."""
+import json
+
+import pytest
+
+from pipeline.metrics import error_rate, join_turn_texts
+from tests.conftest import sample_ids, sample_truth
+
+# Measured on these calls (see README): CER 8.7 / 11.2 %, WER 11.2 / 8.6 %. Bounds leave room
+# for thread-order noise, not for a broken pipeline.
+MAX_ERROR = {"zh": 0.15, "en": 0.15}
+
+
+def test_every_sample_call_is_stored_ok_with_its_manifest_metadata(read_db):
+    rows = read_db.execute(
+        "SELECT call_id, status, language, customer_id, case_id, channels, duration, model_id "
+        "FROM calls WHERE status = 'ok' ORDER BY call_id").fetchall()
+    assert [r[0] for r in rows] == sample_ids()
+    for call_id, _, language, customer, case, channels, duration, model_id in rows:
+        truth = sample_truth(call_id)
+        assert language == truth["language"], call_id
+        assert customer and case and model_id == "faster-whisper:base"
+        assert channels == (2 if truth["layout"] == "stereo" else 1)
+        assert abs(duration - truth["duration"]) < 0.2
+
+
+@pytest.mark.parametrize("call_id", sample_ids())
+def test_transcripts_match_the_script(read_db, call_id):
+    truth = sample_truth(call_id)
+    texts = [r[0] for r in read_db.execute("SELECT text FROM turns WHERE call_id = ? ORDER BY seq", [call_id]).fetchall()]
+    reference = join_turn_texts([t["text"] for t in truth["turns"]], truth["language"])
+    rate = error_rate(truth["language"], reference, join_turn_texts(texts, truth["language"]))
+    assert rate <= MAX_ERROR[truth["language"]], f"{call_id}: error rate {rate:.3f}"
+
+
+def test_mandarin_is_stored_in_simplified_characters(read_db):
+    from pipeline.asr import to_simplified
+
+    texts = [r[0] for r in read_db.execute(
+        "SELECT text FROM words JOIN calls USING (call_id) WHERE language = 'zh'").fetchall()]
+    assert texts and all(to_simplified(t) == t for t in texts)
+
+
+def test_words_are_stored_in_time_order_with_probabilities(read_db):
+    rows = read_db.execute(
+        'SELECT call_id, seq, start, "end", probability FROM words ORDER BY call_id, seq').fetchall()
+    assert len(rows) > 200
+    by_call = {}
+    for call_id, seq, start, end, prob in rows:
+        assert start <= end and 0 <= prob <= 1
+        by_call.setdefault(call_id, []).append(start)
+    for starts in by_call.values():
+        assert starts == sorted(starts)
+
+
+@pytest.mark.parametrize("call_id, reason", [
+    ("empty", "empty"), ("not-audio", "not a readable audio"), ("silence", "silent"),
+    ("truncated", "truncated"), ("voicemail", "unsupported format")])
+def test_bad_inputs_are_failed_calls_with_reasons(read_db, call_id, reason):
+    status, error = read_db.execute("SELECT status, error FROM calls WHERE call_id = ?", [call_id]).fetchone()
+    assert status == "failed" and reason in error
+    assert read_db.execute("SELECT count(*) FROM words WHERE call_id = ?", [call_id]).fetchone()[0] == 0
+
+
+def test_manifest_row_for_missing_file_has_no_row_but_is_counted(read_db, nightly_db):
+    assert read_db.execute("SELECT count(*) FROM calls WHERE call_id = 'zh-9999'").fetchone()[0] == 0
+    summary = nightly_db[1]
+    assert summary["n_missing"] == 1
+    assert summary["n_processed"] == len(sample_ids()) and summary["n_failed"] == 5
+
+
+def test_run_row_records_counts_and_timing(read_db):
+    run = read_db.execute("SELECT flow, n_found, n_processed, n_failed, n_missing, audio_seconds, wall_seconds "
+                          "FROM runs").fetchall()
+    assert len(run) == 1
+    flow, found, processed, failed, missing, audio_s, wall_s = run[0]
+    assert (flow, found, processed, failed, missing) == ("nightly", 9, 4, 5, 1)
+    assert audio_s > 150 and wall_s > 0
+
+
+def test_flow_publishes_a_table_artifact(nightly_db):
+    from prefect.artifacts import Artifact
+
+    artifact = Artifact.get("nightly-calls")
+    table = artifact.data if isinstance(artifact.data, list) else json.loads(artifact.data)
+    assert {row["call_id"] for row in table} >= set(sample_ids()) | {"empty", "silence"}
+    assert "4 processed, 5 failed" in artifact.description
+
+
+def test_rerun_skips_everything_and_duplicates_nothing(nightly_db, batch_dir):
+    """Runs last in this module: a second nightly over the same folder."""
+    from flows.nightly import nightly
+
+    db_path = nightly_db[0]
+    before = _counts(db_path)
+    summary = nightly(input_dir=str(batch_dir), db_path=str(db_path))
+    assert summary["n_processed"] == 0 and summary["n_failed"] == 0 and summary["n_skipped"] == 9
+    assert _counts(db_path) == before
+
+
+def _counts(db_path):
+    import duckdb
+
+    with duckdb.connect(str(db_path), read_only=True) as conn:
+        return {t: conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in ("calls", "words", "turns")}
