@@ -19,7 +19,15 @@ from .asr import EngineSpec, TranscribeOptions, load_engine
 from .audio import BadRecording, decode, probe
 from .ingest import ManifestRow, discover
 from .store import RunRecord, Store, utcnow
-from .types import CallResult, Recording, StageTiming, Transcript, Turn
+from .align import assign_speakers, build_turns, turns_from_segments
+from .dynamics import measure
+from .roles import infer_roles
+from .speakers import diarize
+from .streams import channel_streams, speaker_streams, transcribe_streams
+from .types import CallResult, Recording, StageTiming, Transcript
+
+# Measured with `make bench` on the sample calls: see README ("Speakers").
+SPLIT_SPEAKERS = True
 
 log = logging.getLogger(__name__)
 
@@ -51,11 +59,18 @@ def plan_batch(input_dir: Path, store: Store, spec: EngineSpec, reprocess: bool 
     return BatchPlan(Path(input_dir), todo, skipped, found.missing)
 
 
-def process_recording(rec: Recording, spec: EngineSpec, options: TranscribeOptions | None = None) -> CallResult:
-    """Decode and transcribe one recording. Bad input ends as a failed result, not an exception."""
+def process_recording(rec: Recording, spec: EngineSpec, options: TranscribeOptions | None = None,
+                      split: bool = SPLIT_SPEAKERS) -> CallResult:
+    """Decode, separate speakers, transcribe and attribute one recording.
+
+    Bad input ends as a failed result, not an exception. With `split`, each speaker (stereo
+    channel, or diarized mono speaker) is transcribed on their own and words come out
+    attributed; without it the down-mix is transcribed and words are attributed by time
+    overlap with the speakers' segments.
+    """
     options = options or TranscribeOptions()
     timings: list[StageTiming] = []
-    started = time.perf_counter()
+    clock = time.perf_counter()
     try:
         info = probe(rec.path)
         rec = replace(rec, duration=info.duration, channels=info.channels, sample_rate=info.sample_rate)
@@ -64,25 +79,51 @@ def process_recording(rec: Recording, spec: EngineSpec, options: TranscribeOptio
     except BadRecording as exc:
         log.warning("%s: %s", rec.call_id, exc)
         return CallResult(recording=rec, status="failed", error=str(exc))
-    timings.append(StageTiming("decode", time.perf_counter() - started))
+    clock = _lap(timings, "decode", clock)
 
     if rec.metadata.language:
         options = replace(options, language=rec.metadata.language)
+    diarization = diarize(audio.samples)
+    clock = _lap(timings, "speakers", clock)
+
     engine = load_engine(spec)
-    started = time.perf_counter()
-    transcript = engine.transcribe(audio.mono(), options)
-    timings.append(StageTiming("transcribe", time.perf_counter() - started))
+    if split and diarization.method == "channels":
+        transcript = transcribe_streams(engine, channel_streams(audio.samples), options)
+    elif split and diarization.n_speakers > 1:
+        transcript = transcribe_streams(engine, speaker_streams(audio.mono(), diarization), options)
+    else:
+        transcript = engine.transcribe(audio.mono(), options)
+    clock = _lap(timings, "transcribe", clock)
     if not transcript.segments:
         return CallResult(recording=rec, status="failed", transcript=transcript, timings=tuple(timings),
+                          diarization=diarization,
                           error="no speech detected (voice activity found none, or only known hallucinations)")
-    return CallResult(recording=rec, status="ok", transcript=transcript, turns=segment_turns(transcript),
-                      timings=tuple(timings))
+
+    words = transcript.words
+    if all(seg.speaker for seg in transcript.segments):
+        speakers = [seg.speaker for seg in transcript.segments for _ in seg.words]
+    else:
+        speakers = assign_speakers(words, diarization)
+    texts: dict[str, list[str]] = {}
+    for word, speaker in zip(words, speakers):
+        texts.setdefault(speaker or "", []).append(word.text)
+    sep = "" if transcript.language == "zh" else " "
+    roles = infer_roles(diarization, {k: sep.join(v) for k, v in texts.items()}, rec.metadata.agent_channel)
+    if all(seg.speaker for seg in transcript.segments):
+        turns = turns_from_segments(transcript.segments, roles, transcript.language)
+    else:
+        order = sorted(range(len(words)), key=lambda i: words[i].start)
+        turns = build_turns([words[i] for i in order], [speakers[i] for i in order], roles, transcript.language)
+    dynamics = measure(diarization, roles, turns, audio.duration, transcript.language)
+    _lap(timings, "align", clock)
+    return CallResult(recording=rec, status="ok", transcript=transcript, turns=turns, timings=tuple(timings),
+                      word_speakers=tuple(speakers), roles=roles, diarization=diarization, dynamics=dynamics)
 
 
-def segment_turns(transcript: Transcript) -> tuple[Turn, ...]:
-    """One placeholder turn per segment, role unknown, until speakers are separated."""
-    return tuple(Turn(role="unknown", speaker=None, start=s.start, end=s.end, text=s.text, words=s.words)
-                 for s in transcript.segments)
+def _lap(timings: list[StageTiming], stage: str, since: float) -> float:
+    now = time.perf_counter()
+    timings.append(StageTiming(stage, now - since))
+    return now
 
 
 def engine_for_workers(model: str, workers: int, engine: str = "faster-whisper") -> EngineSpec:

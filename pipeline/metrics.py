@@ -68,3 +68,36 @@ _SPACES = re.compile(r"\s+")
 
 def join_turn_texts(texts: list[str], language: str) -> str:
     return ("" if language == "zh" else " ").join(_SPACES.sub(" ", t).strip() for t in texts)
+
+
+def reference_annotation(turns: list[dict], uri: str = "call"):
+    """pyannote Annotation of ground-truth turns ({'start', 'end', 'speaker'})."""
+    from pyannote.core import Annotation, Segment
+
+    annotation = Annotation(uri=uri)
+    for i, t in enumerate(turns):
+        annotation[Segment(t["start"], t["end"]), i] = t["speaker"]
+    return annotation
+
+
+def diarization_error_rate(turns: list[dict], diarization, collar: float = 0.0) -> float:
+    """DER of a `speakers.Diarization` against ground-truth turns (no collar unless given)."""
+    from pyannote.metrics.diarization import DiarizationErrorRate
+
+    metric = DiarizationErrorRate(collar=collar, skip_overlap=False)
+    return float(metric(reference_annotation(turns), diarization.to_annotation()))
+
+
+def turn_agreement(truth_turns: list[dict], turns, language: str) -> dict:
+    """How well stored turns reproduce the script: each script turn is compared with the text of
+    the hypothesis turns of the same role that overlap it in time."""
+    errors, role_hits = [], 0
+    for ref in truth_turns:
+        matched = [t for t in turns if min(t.end, ref["end"]) - max(t.start, ref["start"]) > 0.2]
+        same_role = [t for t in matched if t.role == ref["role"]]
+        role_hits += bool(same_role)
+        hyp = join_turn_texts([t.text for t in same_role], language)
+        errors.append(error_rate(language, ref["text"], hyp))
+    return {"mean_error": float(np.mean(errors)) if errors else 1.0, "max_error": max(errors, default=1.0),
+            "role_coverage": role_hits / max(len(truth_turns), 1), "n_turns": len(turns),
+            "n_script_turns": len(truth_turns)}

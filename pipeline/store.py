@@ -6,7 +6,7 @@ never duplicates or loses rows. Bulk rows go in from pandas frames BY NAME.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -28,6 +28,7 @@ CREATE TABLE IF NOT EXISTS calls (
     status VARCHAR NOT NULL CHECK (status IN ('ok', 'failed')), error VARCHAR,
     engine VARCHAR, model_id VARCHAR, pipeline_version VARCHAR,
     dropped_hallucinations INTEGER, stage_seconds JSON,
+    diarization_method VARCHAR, n_speakers INTEGER, roles JSON,
     processed_at TIMESTAMP, run_id VARCHAR
 );
 CREATE TABLE IF NOT EXISTS words (
@@ -40,6 +41,13 @@ CREATE TABLE IF NOT EXISTS turns (
     start DOUBLE, "end" DOUBLE, text VARCHAR, redacted_text VARCHAR, n_words INTEGER, score DOUBLE,
     PRIMARY KEY (call_id, seq)
 );
+CREATE TABLE IF NOT EXISTS dynamics (
+    call_id VARCHAR PRIMARY KEY,
+    agent_talk_s DOUBLE, customer_talk_s DOUBLE, silence_s DOUBLE,
+    longest_silence_s DOUBLE, longest_silence_at DOUBLE, overlap_s DOUBLE,
+    agent_interruptions INTEGER, customer_interruptions INTEGER,
+    agent_rate DOUBLE, customer_rate DOUBLE, rate_unit VARCHAR
+);
 CREATE TABLE IF NOT EXISTS runs (
     run_id VARCHAR PRIMARY KEY, flow VARCHAR, input_dir VARCHAR, engine VARCHAR, model_id VARCHAR,
     started_at TIMESTAMP, finished_at TIMESTAMP,
@@ -48,7 +56,7 @@ CREATE TABLE IF NOT EXISTS runs (
 );
 """
 
-PER_CALL_TABLES = ("words", "turns")
+PER_CALL_TABLES = ("words", "turns", "dynamics")
 
 
 @dataclass(frozen=True)
@@ -118,6 +126,9 @@ class Store:
             "pipeline_version": PIPELINE_VERSION,
             "dropped_hallucinations": len(tr.dropped) if tr else None,
             "stage_seconds": json.dumps({t.stage: round(t.seconds, 3) for t in result.timings}),
+            "diarization_method": result.diarization.method if result.diarization else None,
+            "n_speakers": result.diarization.n_speakers if result.diarization else None,
+            "roles": json.dumps(result.roles) if result.roles else None,
             "processed_at": utcnow(), "run_id": run_id,
         }
         words = self._word_rows(result)
@@ -131,6 +142,8 @@ class Store:
                 self._insert("words", pd.DataFrame(words))
             if turns:
                 self._insert("turns", pd.DataFrame(turns))
+            if result.dynamics:
+                self._insert("dynamics", pd.DataFrame([{"call_id": rec.call_id, **asdict(result.dynamics)}]))
             self.conn.execute("COMMIT")
         except Exception:
             self.conn.execute("ROLLBACK")
@@ -154,13 +167,17 @@ class Store:
     def _word_rows(result: CallResult) -> list[dict]:
         if not result.transcript:
             return []
-        rows = []
+        speakers = result.word_speakers
+        flat = []
         for seg_index, seg in enumerate(result.transcript.segments):
             for word in seg.words:
-                rows.append({"call_id": result.call_id, "seq": len(rows), "segment": seg_index,
-                             "channel": seg.channel, "start": word.start, "end": word.end, "text": word.text,
-                             "probability": word.probability, "speaker": None, "role": None})
-        return rows
+                speaker = speakers[len(flat)] if speakers else None
+                flat.append((word, seg_index, seg.channel, speaker))
+        flat.sort(key=lambda item: item[0].start)  # stored in time order, whichever stream it came from
+        return [{"call_id": result.call_id, "seq": seq, "segment": seg_index, "channel": channel,
+                 "start": word.start, "end": word.end, "text": word.text, "probability": word.probability,
+                 "speaker": speaker, "role": result.roles.get(speaker) if speaker else None}
+                for seq, (word, seg_index, channel, speaker) in enumerate(flat)]
 
     @staticmethod
     def _turn_rows(result: CallResult) -> list[dict]:

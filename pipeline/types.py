@@ -4,6 +4,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # stage results referenced by CallResult; imported for type checkers only
+    from .dynamics import Dynamics
+    from .speakers import Diarization
 
 
 @dataclass(frozen=True)
@@ -50,6 +55,7 @@ class Segment:
     avg_logprob: float = 0.0
     no_speech_prob: float = 0.0
     channel: int | None = None  # set when the segment comes from one channel of a stereo call
+    speaker: str | None = None  # set when the segment was transcribed from one speaker's stream
 
 
 @dataclass(frozen=True)
@@ -98,6 +104,10 @@ class CallResult:
     transcript: Transcript | None = None
     turns: tuple[Turn, ...] = ()
     timings: tuple[StageTiming, ...] = field(default_factory=tuple)
+    word_speakers: tuple[str | None, ...] = ()  # one per transcript word, in transcript order
+    roles: dict[str, str] = field(default_factory=dict)  # speaker label -> role
+    diarization: "Diarization | None" = None
+    dynamics: "Dynamics | None" = None
 
     @property
     def call_id(self) -> str:

@@ -110,11 +110,13 @@ def render_turns(call: dict, corpus: dict, tts_python: Path, work: Path) -> list
 
 def assemble(call: dict, rendered, rng: np.random.Generator):
     """Place turns on a timeline (gaps, scripted overlaps) into stereo or mono audio."""
-    placed, cursor = [], 0.6
+    placed, cursor, prev_end = [], 0.6, 0.0
     for turn, audio, text in rendered:
-        start = cursor - turn.get("overlap", 0.0) if placed else cursor
+        # An interruption starts `overlap` seconds before the previous turn ends.
+        start = prev_end - turn["overlap"] if "overlap" in turn and placed else cursor
         placed.append((turn, audio, text, start))
-        cursor = start + len(audio) / SR + float(rng.uniform(0.35, 0.8))
+        prev_end = start + len(audio) / SR
+        cursor = prev_end + float(rng.uniform(0.35, 0.8))
     total = int((cursor + 0.5) * SR)
     channels = np.zeros((2, total), dtype=np.float32)
     agent_channel = call.get("agent_channel", 0)

@@ -1,0 +1,97 @@
+"""Words to speakers to turns.
+
+Each word goes to the speaker whose segments overlap it most (interval lookups with
+searchsorted, not a loop over every segment: WhisperX's nested loop was its own bottleneck);
+a word in no segment goes to the nearest one. Consecutive words of one speaker form a turn.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .speakers import Diarization
+from .types import Turn, Word
+
+# A pause longer than this inside one speaker's speech starts a new turn.
+TURN_GAP = 2.0
+
+
+@dataclass(frozen=True)
+class AttributedWord:
+    word: Word
+    speaker: str
+    channel: int | None = None
+
+
+def assign_speakers(words: list[Word], diarization: Diarization) -> list[str | None]:
+    """The speaker of each word by maximum time overlap (nearest segment when none overlaps)."""
+    segs = sorted(diarization.segments, key=lambda s: s.start)
+    if not segs:
+        return [None] * len(words)
+    starts = np.array([s.start for s in segs])
+    ends = np.array([s.end for s in segs])
+    # Segments may overlap each other (stereo crosstalk), so a word can meet several: look at
+    # those that start before the word ends, back to the longest segment's reach.
+    reach = float(np.max(ends - starts))
+    out: list[str | None] = []
+    for w in words:
+        hi = int(np.searchsorted(starts, w.end, side="left"))
+        lo = int(np.searchsorted(starts, w.start - reach, side="left"))
+        best, best_overlap = None, 0.0
+        per_speaker: dict[str, float] = {}
+        for i in range(lo, hi):
+            overlap = min(ends[i], w.end) - max(starts[i], w.start)
+            if overlap > 0:
+                per_speaker[segs[i].speaker] = per_speaker.get(segs[i].speaker, 0.0) + overlap
+        if per_speaker:
+            best, best_overlap = max(per_speaker.items(), key=lambda kv: kv[1])
+        if best is None:  # in a gap: nearest segment edge
+            mid = (w.start + w.end) / 2
+            dist = np.maximum(starts - mid, 0) + np.maximum(mid - ends, 0)
+            best = segs[int(np.argmin(dist))].speaker
+        out.append(best)
+    return out
+
+
+def build_turns(words: list[Word], speakers: list[str | None], roles: dict[str, str],
+                language: str, gap: float = TURN_GAP) -> tuple[Turn, ...]:
+    """Group consecutive words of one speaker into turns with their role."""
+    sep = "" if language == "zh" else " "
+    turns: list[Turn] = []
+    current: list[Word] = []
+    current_speaker: str | None = None
+
+    def close():
+        if current:
+            text = sep.join(w.text for w in current).strip()
+            turns.append(Turn(role=roles.get(current_speaker or "", "unknown"), speaker=current_speaker,
+                              start=current[0].start, end=current[-1].end, text=text, words=tuple(current)))
+
+    for word, speaker in zip(words, speakers):
+        if current and (speaker != current_speaker or word.start - current[-1].end > gap):
+            close()
+            current = []
+        if not current:
+            current_speaker = speaker
+        current.append(word)
+    close()
+    return tuple(turns)
+
+
+def turns_from_segments(segments, roles: dict[str, str], language: str, gap: float = TURN_GAP) -> tuple[Turn, ...]:
+    """Turns from speaker-attributed segments (one speaker per stream): consecutive segments of
+    one speaker merge; turns of different speakers may overlap in time, as interruptions do."""
+    sep = "" if language == "zh" else " "
+    turns: list[Turn] = []
+    for seg in sorted(segments, key=lambda s: s.start):
+        if not seg.words:
+            continue
+        last = turns[-1] if turns else None
+        if last and last.speaker == seg.speaker and seg.start - last.end <= gap:
+            turns[-1] = Turn(role=last.role, speaker=last.speaker, start=last.start, end=max(last.end, seg.end),
+                             text=(last.text + sep + seg.text).strip(), words=last.words + seg.words)
+        else:
+            turns.append(Turn(role=roles.get(seg.speaker or "", "unknown"), speaker=seg.speaker,
+                              start=seg.start, end=seg.end, text=seg.text, words=seg.words))
+    return tuple(turns)
