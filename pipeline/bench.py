@@ -24,15 +24,17 @@ import numpy as np
 from .asr import EngineSpec, TranscribeOptions, load_engine
 from .audio import SAMPLE_RATE, decode
 from .ingest import discover
+from .batch import process_recording
+from .metrics import diarization_error_rate, error_rate, join_turn_texts, turn_agreement
+from .speakers import diarize
 from .store import Store
-from .types import CallResult, StageTiming
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = ROOT / "data" / "samples"
 OUT = ROOT / "data" / "out"
 
 
-def _rss_mb(who=resource.RUSAGE_SELF) -> float:
+def _rss_mb(who: int = resource.RUSAGE_SELF) -> float:
     return resource.getrusage(who).ru_maxrss / 1024
 
 
@@ -52,19 +54,50 @@ def _transcribe_all(spec: EngineSpec, audios: list[np.ndarray], workers: int, op
 def _openai_child(audio: np.ndarray, beam: int, queue) -> None:
     engine = load_engine(EngineSpec(engine="openai-whisper", model="base", cpu_threads=2))
     start = time.perf_counter()
-    engine.transcribe(audio, TranscribeOptions(beam_size=beam, vad_filter=False))
-    queue.put((time.perf_counter() - start, _rss_mb()))
+    engine.transcribe(audio, TranscribeOptions(beam_size=beam, vad_filter=False, temperature=(0.0,)))
+    queue.put(time.perf_counter() - start)
 
 
-def _openai_timing(audio: np.ndarray, beam: int) -> tuple[float, float]:
-    """openai-whisper in a child process, so its memory peak is its own."""
+def _openai_timing(audio: np.ndarray, beam: int) -> float:
+    """openai-whisper in a child process, so its memory peak is its own (RUSAGE_CHILDREN)."""
     ctx = mp.get_context("spawn")
     queue = ctx.Queue()
     proc = ctx.Process(target=_openai_child, args=(audio, beam, queue))
     proc.start()
-    wall, rss = queue.get()
+    wall = queue.get()
     proc.join()
-    return wall, rss
+    return wall
+
+
+def _truth(call_id: str) -> dict | None:
+    path = SAMPLES / "truth" / f"{call_id}.json"
+    return json.loads(path.read_text(encoding="utf-8")) if path.exists() else None
+
+
+def _pipeline_pass(recordings, spec: EngineSpec, split: bool, workers: int = 1):
+    """process_recording over the samples; returns (results, wall seconds)."""
+    start = time.perf_counter()
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        results = list(pool.map(lambda r: process_recording(r, spec, split=split), recordings))
+    return results, time.perf_counter() - start
+
+
+def _accuracy(results) -> dict[str, dict]:
+    out = {}
+    for r in results:
+        truth = _truth(r.call_id)
+        if not truth or r.status != "ok":
+            continue
+        lang = truth["language"]
+        ref = join_turn_texts([t["text"] for t in truth["turns"]], lang)
+        out[r.call_id] = {
+            "error": round(error_rate(lang, ref, join_turn_texts([t.text for t in r.turns], lang)), 3),
+            "metric": "CER" if lang == "zh" else "WER",
+            "der": round(diarization_error_rate(truth["turns"], r.diarization), 3),
+            "method": r.diarization.method,
+            "turn_error": round(turn_agreement(truth["turns"], r.turns, lang)["mean_error"], 3),
+        }
+    return out
 
 
 def run(compare_seconds: float = 120.0, long_minutes: float = 10.0) -> dict:
@@ -76,59 +109,97 @@ def run(compare_seconds: float = 120.0, long_minutes: float = 10.0) -> dict:
     audios = [decode(r.path) for r in recordings]
     decode_s = time.perf_counter() - start
     audio_s = sum(a.duration for a in audios)
-    rows.append(_row("decode (ffmpeg, all samples)", audio_s, decode_s))
     monos = [a.mono() for a in audios]
 
+    # Whole pipeline, one call at a time, so each stage's time is its own.
+    seq_spec = EngineSpec(num_workers=1, cpu_threads=2)
     load_start = time.perf_counter()
-    load_engine(EngineSpec(num_workers=1, cpu_threads=2))
+    load_engine(seq_spec)
     load_s = time.perf_counter() - load_start
-    transcripts, seq_s = _transcribe_all(EngineSpec(num_workers=1, cpu_threads=2), monos, 1, options)
-    rows.append(_row("transcribe, 1 call at a time x 2 threads", audio_s, seq_s, f"model load {load_s:.1f} s"))
-    par_transcripts, par_s = _transcribe_all(EngineSpec(num_workers=2, cpu_threads=1), monos, 2, options)
-    rows.append(_row("transcribe, 2 calls at a time x 1 thread", audio_s, par_s, "the flows' setting"))
+    split_results, _ = _pipeline_pass(recordings, seq_spec, split=True)
+    stage = {}
+    for r in split_results:
+        for t in r.timings:
+            stage[t.stage] = stage.get(t.stage, 0.0) + t.seconds
+    rows.append(_row("decode (ffmpeg)", audio_s, stage["decode"]))
+    rows.append(_row("speakers (channel VAD / diarization)", audio_s, stage["speakers"]))
+    rows.append(_row("transcribe, per-speaker streams (default)", audio_s, stage["transcribe"], f"model load {load_s:.1f} s"))
+    rows.append(_row("align + roles + dynamics", audio_s, stage["align"]))
+    seq_total = sum(stage.values())
+    rows.append(_row("pipeline, 1 call at a time x 2 threads", audio_s, seq_total))
+    mix_results, _ = _pipeline_pass(recordings, seq_spec, split=False)
+    mix_transcribe = sum(t.seconds for r in mix_results for t in r.timings if t.stage == "transcribe")
+    rows.append(_row("transcribe, down-mix (split=False)", audio_s, mix_transcribe, "for comparison"))
+
+    par_spec = EngineSpec(num_workers=2, cpu_threads=1)
+    load_engine(par_spec)
+    par_results, par_s = _pipeline_pass(recordings, par_spec, split=True, workers=2)
+    rows.append(_row("pipeline, 2 calls at a time x 1 thread", audio_s, par_s, "the flows' setting"))
+    fast_opts = replace(options, beam_size=1)
+    start = time.perf_counter()
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        list(pool.map(lambda r: process_recording(r, par_spec, fast_opts), recordings))
+    fast_s = time.perf_counter() - start
+    rows.append(_row("pipeline, 2 calls at a time, beam 1", audio_s, fast_s, "speed preset"))
 
     with tempfile.TemporaryDirectory() as tmp, Store(Path(tmp) / "bench.duckdb") as store:
         start = time.perf_counter()
-        for rec, audio, tr in zip(recordings, audios, par_transcripts):
-            store.write_call(CallResult(recording=replace(rec, duration=audio.duration), status="ok", transcript=tr,
-                                        timings=(StageTiming("transcribe", 0.0),)))
+        for result in par_results:
+            store.write_call(result)
         store_s = time.perf_counter() - start
     rows.append(_row("store (DuckDB, one transaction per call)", audio_s, store_s))
-    rows.append(_row("TOTAL samples (decode + transcribe + store)", audio_s, decode_s + par_s + store_s))
 
-    # A long batch: the samples repeated to >= long_minutes, as one recording.
+    # A long recording: the samples' mono mixes repeated to >= long_minutes.
     mix = np.concatenate(monos)
-    reps = int(np.ceil(long_minutes * 60 * SAMPLE_RATE / len(mix)))
-    long_audio = np.tile(mix, reps)
+    long_audio = np.tile(mix, int(np.ceil(long_minutes * 60 * SAMPLE_RATE / len(mix))))
     long_s = len(long_audio) / SAMPLE_RATE
-    _, long_wall = _transcribe_all(EngineSpec(num_workers=1, cpu_threads=2), [long_audio], 1, options)
-    rows.append(_row(f"transcribe {long_s / 60:.1f}-min concatenation, 2 threads", long_s, long_wall))
+    engine = load_engine(seq_spec)
+    start = time.perf_counter()
+    engine.transcribe(long_audio, options)
+    rows.append(_row(f"transcribe {long_s / 60:.1f}-min recording, 2 threads", long_s, time.perf_counter() - start))
+    start = time.perf_counter()
+    long_diar = diarize(long_audio)
+    rows.append(_row(f"diarize {long_s / 60:.1f}-min recording", long_s, time.perf_counter() - start,
+                     f"{long_diar.n_speakers} speakers found"))
+    main_rss = _rss_mb()
 
-    # Engines head to head: same excerpt, same weights, same beam, no VAD (openai-whisper has none).
+    # Engines head to head: same excerpt, weights, beam; no VAD and no temperature fallback,
+    # so both decode exactly once per window.
     excerpt = mix[: int(compare_seconds * SAMPLE_RATE)]
     ex_s = len(excerpt) / SAMPLE_RATE
     engines = {}
     for beam in (5, 1):
-        fw_opts = TranscribeOptions(beam_size=beam, vad_filter=False)
-        _, fw_wall = _transcribe_all(EngineSpec(num_workers=1, cpu_threads=2), [excerpt], 1, fw_opts)
-        ow_wall, ow_rss = _openai_timing(excerpt, beam)
-        rows.append(_row(f"faster-whisper base int8, beam {beam}, no VAD", ex_s, fw_wall))
-        rows.append(_row(f"openai-whisper base fp32, beam {beam}", ex_s, ow_wall, f"peak RSS {ow_rss:.0f} MB"))
-        engines[beam] = {"faster_whisper_s": fw_wall, "openai_whisper_s": ow_wall, "ratio": ow_wall / fw_wall,
-                         "openai_peak_rss_mb": ow_rss}
-    report = {"rows": rows, "engines": engines, "peak_rss_mb": _rss_mb(),
-              "parallel_speedup": seq_s / par_s, "long_audio_s": long_s}
-    return report
+        opts = TranscribeOptions(beam_size=beam, vad_filter=False, temperature=(0.0,))
+        start = time.perf_counter()
+        engine.transcribe(excerpt, opts)
+        fw_wall = time.perf_counter() - start
+        ow_wall = _openai_timing(excerpt, beam)
+        rows.append(_row(f"faster-whisper base int8, beam {beam}", ex_s, fw_wall, "no VAD, no fallback"))
+        rows.append(_row(f"openai-whisper base fp32, beam {beam}", ex_s, ow_wall, "converted checkpoint"))
+        engines[beam] = {"faster_whisper_s": fw_wall, "openai_whisper_s": ow_wall, "ratio": ow_wall / fw_wall}
+    return {"rows": rows, "engines": engines, "peak_rss_mb": main_rss, "openai_peak_rss_mb": _rss_mb(resource.RUSAGE_CHILDREN),
+            "parallel_speedup": seq_total / par_s, "speakers_share_of_transcribe": (stage["speakers"] + stage["align"]) / stage["transcribe"],
+            "split_vs_mix_transcribe_time": stage["transcribe"] / mix_transcribe,
+            "accuracy_split": _accuracy(split_results), "accuracy_mix": _accuracy(mix_results)}
 
 
 def print_report(report: dict) -> None:
-    print(f"{'stage':58} {'audio s':>8} {'wall s':>8} {'x realtime':>10}  note")
+    print(f"{'stage':50} {'audio s':>8} {'wall s':>8} {'x realtime':>10}  note")
     for r in report["rows"]:
-        print(f"{r['stage']:58} {r['audio_s']:8.1f} {r['wall_s']:8.2f} {r['rtf'] or 0:10.1f}  {r['note']}")
-    print(f"\n2 calls x 1 thread vs 1 call x 2 threads: {report['parallel_speedup']:.2f}x throughput")
+        print(f"{r['stage']:50} {r['audio_s']:8.1f} {r['wall_s']:8.2f} {r['rtf'] or 0:10.1f}  {r['note']}")
+    print()
+    print(f"{'call':10} {'method':10} {'DER':>6} | {'split: err':>10} {'turn err':>8} | {'mix: err':>8} {'turn err':>8}")
+    for call_id, a in report["accuracy_split"].items():
+        m = report["accuracy_mix"].get(call_id, {})
+        print(f"{call_id:10} {a['method']:10} {a['der']:6.3f} | {a['metric']} {a['error']:6.3f} {a['turn_error']:8.3f} | "
+              f"{m.get('error', float('nan')):8.3f} {m.get('turn_error', float('nan')):8.3f}")
+    print()
+    print(f"speakers + align time / transcription time: {report['speakers_share_of_transcribe']:.1%} (target <= 15%)")
+    print(f"per-speaker streams vs down-mix, transcription time: {report['split_vs_mix_transcribe_time']:.2f}x")
+    print(f"2 calls x 1 thread vs 1 call x 2 threads: {report['parallel_speedup']:.2f}x throughput")
     for beam, e in report["engines"].items():
         print(f"faster-whisper is {e['ratio']:.2f}x faster than openai-whisper at beam {beam} (same base weights)")
-    print(f"peak RSS, faster-whisper pipeline process: {report['peak_rss_mb']:.0f} MB")
+    print(f"peak RSS: pipeline process {report['peak_rss_mb']:.0f} MB; openai-whisper child {report['openai_peak_rss_mb']:.0f} MB")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -61,6 +61,21 @@ def _units(turn: Turn, language: str) -> int:
     return len(turn.text.split())
 
 
+def interrupts(spans: list[tuple[float, float, str]]) -> list[bool]:
+    """For (start, end, role) sorted by start: does each one start while the other role talks?"""
+    out = []
+    for i, (start, _, role) in enumerate(spans):
+        if role not in ROLES or i == 0:
+            out.append(False)
+            continue
+        others = [o for o in spans[:i] if o[2] in ROLES and o[2] != role]
+        overlapped = any(o[0] < start < o[1] - INTERRUPT_MIN_OVERLAP for o in others)
+        previous = spans[i - 1]
+        latched = previous[2] in ROLES and previous[2] != role and start - previous[1] < LATCH
+        out.append(overlapped or latched)
+    return out
+
+
 def measure(diarization: Diarization, roles: dict[str, str], turns: tuple[Turn, ...], duration: float,
             language: str) -> Dynamics:
     """Timing from the speaker segments (accurate to VAD frames); turn text only for the pace."""
@@ -71,14 +86,8 @@ def measure(diarization: Diarization, roles: dict[str, str], turns: tuple[Turn, 
     longest, longest_at = max(gaps, default=(0.0, 0.0))
     interruptions = {r: 0 for r in ROLES}
     ordered = sorted(segs)
-    for i, (start, _, role) in enumerate(ordered):
-        if role not in ROLES or i == 0:
-            continue
-        others = [o for o in ordered[:i] if o[2] in ROLES and o[2] != role]
-        overlapped = any(o[0] < start < o[1] - INTERRUPT_MIN_OVERLAP for o in others)
-        previous = ordered[i - 1]
-        latched = previous[2] in ROLES and previous[2] != role and start - previous[1] < LATCH
-        if overlapped or latched:
+    for (_, _, role), interrupting in zip(ordered, interrupts(ordered)):
+        if interrupting:
             interruptions[role] += 1
     rates = {}
     for r in ROLES:

@@ -39,7 +39,12 @@ CREATE TABLE IF NOT EXISTS words (
 CREATE TABLE IF NOT EXISTS turns (
     call_id VARCHAR, seq INTEGER, role VARCHAR, speaker VARCHAR,
     start DOUBLE, "end" DOUBLE, text VARCHAR, redacted_text VARCHAR, n_words INTEGER, score DOUBLE,
+    score_parts JSON, signals JSON,
     PRIMARY KEY (call_id, seq)
+);
+CREATE TABLE IF NOT EXISTS escalation (
+    call_id VARCHAR PRIMARY KEY, call_score DOUBLE, trend VARCHAR, quarter_scores JSON,
+    peak_time DOUBLE, flags JSON, evidence JSON, de_escalation JSON, plot_path VARCHAR
 );
 CREATE TABLE IF NOT EXISTS dynamics (
     call_id VARCHAR PRIMARY KEY,
@@ -56,7 +61,7 @@ CREATE TABLE IF NOT EXISTS runs (
 );
 """
 
-PER_CALL_TABLES = ("words", "turns", "dynamics")
+PER_CALL_TABLES = ("words", "turns", "dynamics", "escalation")
 
 
 @dataclass(frozen=True)
@@ -144,6 +149,8 @@ class Store:
                 self._insert("turns", pd.DataFrame(turns))
             if result.dynamics:
                 self._insert("dynamics", pd.DataFrame([{"call_id": rec.call_id, **asdict(result.dynamics)}]))
+            if result.escalation:
+                self._insert("escalation", pd.DataFrame([self._escalation_row(result)]))
             self.conn.execute("COMMIT")
         except Exception:
             self.conn.execute("ROLLBACK")
@@ -181,9 +188,37 @@ class Store:
 
     @staticmethod
     def _turn_rows(result: CallResult) -> list[dict]:
-        return [{"call_id": result.call_id, "seq": i, "role": t.role, "speaker": t.speaker, "start": t.start,
-                 "end": t.end, "text": t.text, "redacted_text": None, "n_words": len(t.words), "score": None}
-                for i, t in enumerate(result.turns)]
+        scores = {t.turn_index: t for t in result.escalation.turns} if result.escalation else {}
+        rows = []
+        for i, t in enumerate(result.turns):
+            scored = scores.get(i)
+            signals = None
+            if scored:
+                f = scored.features
+                signals = json.dumps({"z_loudness": round(f.z_loudness, 2), "z_pitch": round(f.z_pitch, 2),
+                                      "z_rate": round(f.z_rate, 2), "loudness_delta_db": round(f.loudness_delta_db, 1),
+                                      "pitch_delta_st": round(f.pitch_delta_st, 1), "terms": list(f.terms),
+                                      "categories": list(f.categories), "interrupted": f.interrupted,
+                                      "repeat_of": f.repeat_of}, ensure_ascii=False)
+            rows.append({"call_id": result.call_id, "seq": i, "role": t.role, "speaker": t.speaker, "start": t.start,
+                         "end": t.end, "text": t.text, "redacted_text": None, "n_words": len(t.words),
+                         "score": scored.score if scored else None,
+                         "score_parts": json.dumps(scored.parts) if scored else None, "signals": signals})
+        return rows
+
+    def _escalation_row(self, result: CallResult) -> dict:
+        from .escalation import plot_svg
+
+        esc = result.escalation
+        plots = self.path.parent / "plots"
+        plots.mkdir(parents=True, exist_ok=True)
+        plot_path = plots / f"{result.call_id}.svg"
+        plot_path.write_text(plot_svg(esc, result.recording.duration or 0, result.call_id), encoding="utf-8")
+        return {"call_id": result.call_id, "call_score": esc.call_score, "trend": esc.trend,
+                "quarter_scores": json.dumps(esc.quarter_scores), "peak_time": esc.peak_time,
+                "flags": json.dumps(esc.flags),
+                "evidence": json.dumps([asdict(e) for e in esc.evidence], ensure_ascii=False),
+                "de_escalation": json.dumps(esc.de_escalation, ensure_ascii=False), "plot_path": str(plot_path)}
 
     # --- reads -------------------------------------------------------------------------
 

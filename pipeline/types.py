@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # stage results referenced by CallResult; imported for type checkers only
     from .dynamics import Dynamics
+    from .escalation import Escalation
     from .speakers import Diarization
 
 
@@ -108,6 +109,7 @@ class CallResult:
     roles: dict[str, str] = field(default_factory=dict)  # speaker label -> role
     diarization: "Diarization | None" = None
     dynamics: "Dynamics | None" = None
+    escalation: "Escalation | None" = None
 
     @property
     def call_id(self) -> str:
