@@ -21,6 +21,9 @@ from .models import DEFAULT_MODEL, openai_checkpoint, resolve_whisper
 from .types import Segment, Transcript, Word
 
 
+SEED = 20261123
+
+
 @dataclass(frozen=True)
 class TranscribeOptions:
     """Anti-hallucination defaults for call audio (see DESIGN.md, "Models")."""
@@ -71,6 +74,10 @@ class FasterWhisperEngine:
                                   cpu_threads=spec.cpu_threads, num_workers=spec.num_workers)
 
     def transcribe(self, audio: np.ndarray, options: TranscribeOptions) -> Transcript:
+        import ctranslate2
+
+        # Temperature fallback samples: seed it, so a rerun transcribes a call the same way.
+        ctranslate2.set_random_seed(SEED)
         segments, info = self.model.transcribe(
             audio, language=options.language, beam_size=options.beam_size, vad_filter=options.vad_filter,
             word_timestamps=options.word_timestamps,
@@ -106,7 +113,10 @@ class OpenAIWhisperEngine:
         self._lock = threading.Lock()  # one torch model, not safe to share across threads
 
     def transcribe(self, audio: np.ndarray, options: TranscribeOptions) -> Transcript:
+        import torch
+
         with self._lock:
+            torch.manual_seed(SEED)  # temperature fallback samples: same call, same transcript
             result = self.model.transcribe(
                 audio.astype(np.float32), language=options.language, beam_size=options.beam_size,
                 word_timestamps=options.word_timestamps, fp16=False,

@@ -43,29 +43,29 @@ class SpeakerStream:
         return float(self.recording_starts[i] + max(offset, 0.0))
 
 
-def channel_streams(samples: np.ndarray) -> list[SpeakerStream]:
-    zero = np.zeros(1)
-    return [SpeakerStream(f"ch{ch}", samples[ch], ch, zero, zero, np.array([samples.shape[1] / SAMPLE_RATE]))
-            for ch in range(samples.shape[0])]
-
-
-def speaker_streams(mono: np.ndarray, diarization: Diarization, pad: float = 0.15) -> list[SpeakerStream]:
-    """One stream per diarized speaker: their segments (padded a little) joined by pauses."""
+def speaker_streams(samples: np.ndarray, diarization: Diarization, pad: float = 0.15) -> list[SpeakerStream]:
+    """One stream per speaker: their speech segments (padded a little), joined by pauses, cut from
+    their own channel (stereo) or from the mix (mono). Streams hold speech only, so Whisper's own
+    voice-activity pass can be skipped."""
+    samples = samples if samples.ndim == 2 else samples[None, :]
+    mix = samples.mean(axis=0) if samples.shape[0] > 1 else samples[0]
     streams = []
     pause = np.zeros(int(JOIN_PAUSE * SAMPLE_RATE), dtype=np.float32)
-    total = len(mono) / SAMPLE_RATE
+    total = samples.shape[1] / SAMPLE_RATE
     for speaker in diarization.speakers():
-        pieces, stream_starts, rec_starts, lengths, cursor = [], [], [], [], 0.0
+        pieces, stream_starts, rec_starts, lengths, cursor, channel = [], [], [], [], 0.0, None
         for seg in (s for s in diarization.segments if s.speaker == speaker):
+            channel = seg.channel
+            source = samples[seg.channel] if seg.channel is not None else mix
             start, end = max(0.0, seg.start - pad), min(total, seg.end + pad)
-            piece = mono[int(start * SAMPLE_RATE): int(end * SAMPLE_RATE)]
+            piece = source[int(start * SAMPLE_RATE): int(end * SAMPLE_RATE)]
             stream_starts.append(cursor)
             rec_starts.append(start)
             lengths.append(len(piece) / SAMPLE_RATE)
             pieces += [piece, pause]
             cursor += len(piece) / SAMPLE_RATE + JOIN_PAUSE
         if pieces:
-            streams.append(SpeakerStream(speaker, np.concatenate(pieces), None, np.array(stream_starts),
+            streams.append(SpeakerStream(speaker, np.concatenate(pieces), channel, np.array(stream_starts),
                                          np.array(rec_starts), np.array(lengths)))
     return streams
 
@@ -89,7 +89,9 @@ def _remap(seg: Segment, stream: SpeakerStream, sep: str) -> list[Segment]:
 
 
 def transcribe_streams(engine: AsrEngine, streams: list[SpeakerStream], options: TranscribeOptions) -> Transcript:
-    """Longest stream first: it detects the language, which the others then use."""
+    """Longest stream first: it detects the language, which the others then use. The streams are
+    speech already (from our voice activity), so Whisper's own VAD pass is not repeated."""
+    options = replace(options, vad_filter=False)
     parts = []
     for stream in sorted(streams, key=lambda s: -len(s.audio)):
         part = engine.transcribe(stream.audio, options)
