@@ -33,6 +33,34 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_brief(args: argparse.Namespace) -> int:
+    import time
+
+    from pipeline.batch import engine_for_workers, new_run_id, plan_batch, process_recording, summarise_run
+    from pipeline.briefing import NoCalls, write_briefing
+    from pipeline.store import Store, utcnow
+
+    clock, started_at, run_id = time.perf_counter(), utcnow(), new_run_id()
+    spec = engine_for_workers(args.model, 1)
+    with Store(Path(args.db)) as store:
+        plan = plan_batch(Path(args.input), store, spec, customer_id=args.customer)
+        results = []
+        for rec in plan.todo:  # the customer's calls not processed yet, first
+            result = process_recording(rec, spec)
+            store.write_call(result, run_id)
+            results.append(result)
+        if results:
+            store.record_run(summarise_run(run_id, "brief", plan, results, spec, started_at, time.perf_counter() - clock))
+            print(f"processed {len(results)} new call(s) in {time.perf_counter() - clock:.1f} s", file=sys.stderr)
+        try:
+            brief, markdown = write_briefing(store, args.customer)
+        except NoCalls as exc:
+            print(f"callbrief: {exc}", file=sys.stderr)
+            return 1
+    print(brief.to_json() if args.json else markdown)
+    return 0
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     from flows.nightly import nightly
 
@@ -58,6 +86,13 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--workers", type=int, default=2, help="calls transcribed at once")
     run.add_argument("--reprocess", action="store_true", help="process again what is already stored")
     run.set_defaults(func=cmd_run)
+    brief = sub.add_parser("brief", help="pre-callback briefing for one customer (processes their new calls first)")
+    brief.add_argument("customer", help="customer id")
+    brief.add_argument("--input", default=str(DEFAULT_INPUT))
+    brief.add_argument("--db", default=str(DEFAULT_DB))
+    brief.add_argument("--model", default="base")
+    brief.add_argument("--json", action="store_true", help="print JSON instead of Markdown")
+    brief.set_defaults(func=cmd_brief)
     serve = sub.add_parser("serve", help="run the nightly flow on a schedule")
     serve.add_argument("--cron", default="0 2 * * *", help="cron schedule (default 02:00 daily)")
     serve.add_argument("--input", default=str(DEFAULT_INPUT))

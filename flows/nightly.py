@@ -14,8 +14,8 @@ from prefect.cache_policies import NO_CACHE
 from prefect.task_runners import ThreadPoolTaskRunner
 
 from pipeline.asr import EngineSpec, load_engine
-from pipeline.batch import (engine_for_workers, new_run_id, plan_batch, process_recording, result_rows,
-                            summarise_run)
+from pipeline.batch import (engine_for_workers, new_run_id, plan_batch, process_recording, refresh_briefings,
+                            result_rows, summarise_run)
 from pipeline.store import DEFAULT_DB, Store, utcnow
 from pipeline.types import CallResult, Recording
 
@@ -51,6 +51,9 @@ def nightly(input_dir: str = str(DEFAULT_INPUT), db_path: str = str(DEFAULT_DB),
             results.append(result)
         run = summarise_run(run_id, "nightly", plan, results, spec, started_at, time.perf_counter() - clock)
         store.record_run(run)
+        # Handlers open tomorrow's callbacks with fresh briefings for everyone who called.
+        refreshed = refresh_briefings(store, results)
+    logger.info("briefings refreshed for %d customer(s)", len(refreshed))
     create_table_artifact(key="nightly-calls", table=result_rows(results) or [{"call_id": "", "status": "nothing new"}],
                           description=f"Run {run_id}: {run.n_processed} processed, {run.n_failed} failed, "
                                       f"{run.n_skipped} skipped, {run.n_missing} missing")

@@ -24,7 +24,8 @@ from .dynamics import interrupts, measure
 from .escalation import score_call, turn_features
 from .roles import infer_roles
 from .speakers import diarize
-from .streams import channel_streams, speaker_streams, transcribe_streams
+from .summary import summarise
+from .streams import speaker_streams, transcribe_streams
 from .types import CallResult, Recording, StageTiming, Transcript
 
 # Measured with `make bench` on the sample calls: see README ("Speakers").
@@ -88,10 +89,8 @@ def process_recording(rec: Recording, spec: EngineSpec, options: TranscribeOptio
     clock = _lap(timings, "speakers", clock)
 
     engine = load_engine(spec)
-    if split and diarization.method == "channels":
-        transcript = transcribe_streams(engine, channel_streams(audio.samples), options)
-    elif split and diarization.n_speakers > 1:
-        transcript = transcribe_streams(engine, speaker_streams(audio.mono(), diarization), options)
+    if split and (diarization.method == "channels" or diarization.n_speakers > 1):
+        transcript = transcribe_streams(engine, speaker_streams(audio.samples, diarization), options)
     else:
         transcript = engine.transcribe(audio.mono(), options)
     clock = _lap(timings, "transcribe", clock)
@@ -119,10 +118,12 @@ def process_recording(rec: Recording, spec: EngineSpec, options: TranscribeOptio
     clock = _lap(timings, "align", clock)
 
     escalation = assess_escalation(audio, turns, transcript.language)
-    _lap(timings, "escalation", clock)
+    clock = _lap(timings, "escalation", clock)
+    summary = summarise(rec.call_id, turns, transcript.language, escalation)
+    _lap(timings, "summary", clock)
     return CallResult(recording=rec, status="ok", transcript=transcript, turns=turns, timings=tuple(timings),
                       word_speakers=tuple(speakers), roles=roles, diarization=diarization, dynamics=dynamics,
-                      escalation=escalation)
+                      escalation=escalation, summary=summary)
 
 
 def assess_escalation(audio, turns, language: str):
@@ -162,6 +163,17 @@ def summarise_run(run_id: str, flow: str, plan: BatchPlan, results: list[CallRes
     )
 
 
+def refresh_briefings(store: Store, results: list[CallResult]) -> list[str]:
+    """Rewrite the briefing of every customer with a newly processed call."""
+    from .briefing import write_briefing
+
+    customers = sorted({r.recording.metadata.customer_id for r in results
+                        if r.status == "ok" and r.recording.metadata.customer_id})
+    for customer in customers:
+        write_briefing(store, customer)
+    return customers
+
+
 def result_rows(results: Iterable[CallResult]) -> list[dict]:
     """One line per call for tables (Prefect artifact, CLI output)."""
     return [{"call_id": r.call_id, "status": r.status, "language": r.transcript.language if r.transcript else "",
@@ -191,4 +203,5 @@ def run_batch(input_dir: Path, db_path: Path, model: str = "base", workers: int 
                     on_result(result)
         run = summarise_run(run_id, flow, plan, results, spec, started_at, time.perf_counter() - clock)
         store.record_run(run)
+        refresh_briefings(store, results)
     return run, results

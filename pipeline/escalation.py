@@ -18,6 +18,7 @@ from typing import Protocol
 import numpy as np
 
 from .audio import SAMPLE_RATE
+from .redact import redact
 from .types import Turn
 
 FLAG_CATEGORIES = ("regulator_threat", "media_threat", "legal_threat", "supervisor_request", "profanity")
@@ -289,17 +290,36 @@ def score_call(features: list[TurnFeatures], duration: float, scorer: Scorer = R
         lo, hi = duration * q / 4, duration * (q + 1) / 4
         inside = [s.score for s in customer if lo <= (s.start + s.end) / 2 < hi]
         quarters.append(round(float(np.mean(inside)), 1) if inside else None)
-    known = [q for q in quarters if q is not None]
-    change = known[-1] - known[0] if len(known) > 1 else 0.0
-    trend = "rising" if change > 10 else "falling" if change < -10 else "flat"
+    trend = _trend(quarters)
     peak = max(customer, key=lambda s: s.score)
     flags = {c for s in customer for c in s.features.categories if c in FLAG_CATEGORIES}
     if any(s.features.repeat_of is not None for s in customer):
         flags.add("repeat_demand")
     top = sorted(customer, key=lambda s: -s.score)[:3]
-    evidence = tuple(Evidence(s.start, s.role, s.score, s.features.text, _detail(s)) for s in sorted(top, key=lambda s: s.start))
-    return Escalation(call_score, trend, tuple(quarters), peak.start, tuple(sorted(flags)), evidence, tuple(scored),
+    # Evidence is read by handlers: quotes are masked (card, ID, phone, e-mail).
+    evidence = tuple(Evidence(round(s.start, 2), s.role, s.score, redact(s.features.text), redact(_detail(s)))
+                     for s in sorted(top, key=lambda s: s.start))
+    return Escalation(call_score, trend, tuple(quarters), round(peak.start, 2), tuple(sorted(flags)), evidence, tuple(scored),
                       _de_escalation(scored))
+
+
+TREND_CHANGE = 10.0  # points between the early and the late half of the call
+TREND_LEVEL = 25.0  # ...and the higher half must reach this to be called a trend
+
+
+def _trend(quarters: list[float | None]) -> str:
+    """Late half vs early half of the call (quarters, as call-analytics products report them);
+    one calmer closing turn does not undo an escalation, and drift at a calm level is no trend."""
+    early = [q for q in quarters[:2] if q is not None]
+    late = [q for q in quarters[2:] if q is not None]
+    if not early or not late:
+        return "flat"
+    a, b = float(np.mean(early)), float(np.mean(late))
+    if b - a > TREND_CHANGE and b >= TREND_LEVEL:
+        return "rising"
+    if a - b > TREND_CHANGE and a >= TREND_LEVEL:
+        return "falling"
+    return "flat"
 
 
 def _de_escalation(scored: list[TurnScore]) -> tuple[dict, ...]:

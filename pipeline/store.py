@@ -14,6 +14,7 @@ import duckdb
 import pandas as pd
 
 from . import __version__ as PIPELINE_VERSION
+from .redact import redact
 from .types import CallResult
 
 DEFAULT_DB = Path(__file__).resolve().parent.parent / "data" / "callbrief.duckdb"
@@ -53,6 +54,14 @@ CREATE TABLE IF NOT EXISTS dynamics (
     agent_interruptions INTEGER, customer_interruptions INTEGER,
     agent_rate DOUBLE, customer_rate DOUBLE, rate_unit VARCHAR
 );
+CREATE TABLE IF NOT EXISTS summaries (
+    call_id VARCHAR PRIMARY KEY, language VARCHAR, category VARCHAR, outcome VARCHAR,
+    demands JSON, promises JSON, deadline_promises JSON, open_items JSON, key_quotes JSON, summary VARCHAR
+);
+CREATE TABLE IF NOT EXISTS briefings (
+    customer_id VARCHAR, created_at TIMESTAMP, language VARCHAR, n_calls INTEGER,
+    markdown VARCHAR, json JSON, PRIMARY KEY (customer_id, created_at)
+);
 CREATE TABLE IF NOT EXISTS runs (
     run_id VARCHAR PRIMARY KEY, flow VARCHAR, input_dir VARCHAR, engine VARCHAR, model_id VARCHAR,
     started_at TIMESTAMP, finished_at TIMESTAMP,
@@ -61,7 +70,7 @@ CREATE TABLE IF NOT EXISTS runs (
 );
 """
 
-PER_CALL_TABLES = ("words", "turns", "dynamics", "escalation")
+PER_CALL_TABLES = ("words", "turns", "dynamics", "escalation", "summaries")
 
 
 @dataclass(frozen=True)
@@ -151,6 +160,8 @@ class Store:
                 self._insert("dynamics", pd.DataFrame([{"call_id": rec.call_id, **asdict(result.dynamics)}]))
             if result.escalation:
                 self._insert("escalation", pd.DataFrame([self._escalation_row(result)]))
+            if result.summary:
+                self._insert("summaries", pd.DataFrame([self._summary_row(result)]))
             self.conn.execute("COMMIT")
         except Exception:
             self.conn.execute("ROLLBACK")
@@ -201,10 +212,25 @@ class Store:
                                       "categories": list(f.categories), "interrupted": f.interrupted,
                                       "repeat_of": f.repeat_of}, ensure_ascii=False)
             rows.append({"call_id": result.call_id, "seq": i, "role": t.role, "speaker": t.speaker, "start": t.start,
-                         "end": t.end, "text": t.text, "redacted_text": None, "n_words": len(t.words),
+                         "end": t.end, "text": t.text, "redacted_text": redact(t.text), "n_words": len(t.words),
                          "score": scored.score if scored else None,
                          "score_parts": json.dumps(scored.parts) if scored else None, "signals": signals})
         return rows
+
+    @staticmethod
+    def _summary_row(result: CallResult) -> dict:
+        s = result.summary
+        dump = lambda quotes: json.dumps([asdict(q) for q in quotes], ensure_ascii=False)  # noqa: E731
+        return {"call_id": result.call_id, "language": s.language, "category": s.category, "outcome": s.outcome,
+                "demands": dump(s.demands), "promises": dump(s.promises),
+                "deadline_promises": dump(s.deadline_promises), "open_items": dump(s.open_items),
+                "key_quotes": dump(s.key_quotes), "summary": s.summary}
+
+    def write_briefing(self, customer_id: str, language: str, n_calls: int, markdown: str, payload: str) -> None:
+        self.conn.execute("BEGIN TRANSACTION")
+        self._insert("briefings", pd.DataFrame([{"customer_id": customer_id, "created_at": utcnow(), "language": language,
+                                                 "n_calls": n_calls, "markdown": markdown, "json": payload}]))
+        self.conn.execute("COMMIT")
 
     def _escalation_row(self, result: CallResult) -> dict:
         from .escalation import plot_svg

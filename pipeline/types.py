@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:  # stage results referenced by CallResult; imported for type checkers only
     from .dynamics import Dynamics
     from .escalation import Escalation
+    from .summary import CallSummary
     from .speakers import Diarization
 
 
@@ -110,6 +111,7 @@ class CallResult:
     diarization: "Diarization | None" = None
     dynamics: "Dynamics | None" = None
     escalation: "Escalation | None" = None
+    summary: "CallSummary | None" = None
 
     @property
     def call_id(self) -> str:

@@ -103,3 +103,15 @@ def test_eval_set_auc():
     assert report["auc"]["combined"] >= 0.9  # measured 1.000
     # Each signal alone sees only its half of the set: informative, but not enough.
     assert 0.6 < report["auc"]["voice_only"] < 0.95 and 0.6 < report["auc"]["words_only"] < 0.95
+
+
+@pytest.mark.parametrize("quarters, trend", [
+    ([10.8, 18.1, 74.1, 19.1], "rising"),  # a calmer closing turn does not undo the escalation
+    ([3.7, 4.3, 7.4, 16.5], "flat"),  # drift at a calm level is no trend
+    ([60, 70, 20, 10], "falling"),
+    ([None, None, None, 50], "flat"),
+])
+def test_trend_compares_late_and_early_halves(quarters, trend):
+    from pipeline.escalation import _trend
+
+    assert _trend(quarters) == trend
