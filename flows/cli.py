@@ -61,6 +61,32 @@ def cmd_brief(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_qa(args: argparse.Namespace) -> int:
+    import json
+    from datetime import datetime
+
+    from pipeline.qa import (SamplingPlan, draw_sample, export_sample, prefill_scorecard, record_review,
+                             sample_rows, store_sample)
+    from pipeline.store import Store
+
+    with Store(Path(args.db)) as store:
+        if args.qa_verb == "sample":
+            plan = SamplingPlan(n=args.n, seed=args.seed, start=datetime.fromisoformat(args.start) if args.start else None,
+                                end=datetime.fromisoformat(args.end) if args.end else None)
+            sample = draw_sample(store, plan)
+            store_sample(store, sample, {c.call_id: prefill_scorecard(store, c.call_id) for c in sample.calls})
+            print(f"{sample.sample_id}: {len(sample.calls)} of {sample.n_candidates} candidate calls (seed {args.seed})")
+            for row in sample_rows(sample):
+                print(f"  {row['call_id']:20} {row['agent_id']:8} {row['stratum']:16} {row['reason']}")
+        elif args.qa_verb == "export":
+            for path in export_sample(store, args.sample_id, Path(args.out)):
+                print(path)
+        else:
+            record_review(store, args.sample_id, args.call_id, args.reviewer, json.loads(args.scores), args.comment)
+            print(f"review of {args.call_id} by {args.reviewer} stored")
+    return 0
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     from flows.nightly import nightly
 
@@ -93,6 +119,25 @@ def build_parser() -> argparse.ArgumentParser:
     brief.add_argument("--model", default="base")
     brief.add_argument("--json", action="store_true", help="print JSON instead of Markdown")
     brief.set_defaults(func=cmd_brief)
+    qa = sub.add_parser("qa", help="QA sampling: sample, export, review")
+    qa_sub = qa.add_subparsers(dest="qa_verb", required=True)
+    qa_s = qa_sub.add_parser("sample", help="draw a stratified sample with prefilled scorecards")
+    qa_s.add_argument("-n", type=int, default=20)
+    qa_s.add_argument("--seed", type=int, default=0)
+    qa_s.add_argument("--start", help="ISO date: calls started at or after")
+    qa_s.add_argument("--end", help="ISO date: calls started before")
+    qa_e = qa_sub.add_parser("export", help="write a sample and its scorecards to CSV and Parquet")
+    qa_e.add_argument("sample_id")
+    qa_e.add_argument("--out", default=str(Path(DEFAULT_DB).parent / "out" / "qa"))
+    qa_r = qa_sub.add_parser("review", help="store a reviewer's final scores")
+    qa_r.add_argument("sample_id")
+    qa_r.add_argument("call_id")
+    qa_r.add_argument("--reviewer", required=True)
+    qa_r.add_argument("--scores", required=True, help='JSON, e.g. {"greeting": "pass"}')
+    qa_r.add_argument("--comment", default="")
+    for p in (qa_s, qa_e, qa_r):
+        p.add_argument("--db", default=str(DEFAULT_DB))
+    qa.set_defaults(func=cmd_qa)
     serve = sub.add_parser("serve", help="run the nightly flow on a schedule")
     serve.add_argument("--cron", default="0 2 * * *", help="cron schedule (default 02:00 daily)")
     serve.add_argument("--input", default=str(DEFAULT_INPUT))

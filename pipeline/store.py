@@ -62,6 +62,13 @@ CREATE TABLE IF NOT EXISTS briefings (
     customer_id VARCHAR, created_at TIMESTAMP, language VARCHAR, n_calls INTEGER,
     markdown VARCHAR, json JSON, PRIMARY KEY (customer_id, created_at)
 );
+CREATE TABLE IF NOT EXISTS qa_samples (
+    sample_id VARCHAR, call_id VARCHAR, agent_id VARCHAR, stratum VARCHAR, reason VARCHAR, seed BIGINT,
+    plan JSON, drawn_at TIMESTAMP, scorecard JSON, PRIMARY KEY (call_id)  -- a call is sampled once, ever
+);
+CREATE TABLE IF NOT EXISTS qa_reviews (
+    sample_id VARCHAR, call_id VARCHAR, reviewer VARCHAR, reviewed_at TIMESTAMP, scores JSON, comment VARCHAR
+);
 CREATE TABLE IF NOT EXISTS runs (
     run_id VARCHAR PRIMARY KEY, flow VARCHAR, input_dir VARCHAR, engine VARCHAR, model_id VARCHAR,
     started_at TIMESTAMP, finished_at TIMESTAMP,
@@ -227,10 +234,18 @@ class Store:
                 "key_quotes": dump(s.key_quotes), "summary": s.summary}
 
     def write_briefing(self, customer_id: str, language: str, n_calls: int, markdown: str, payload: str) -> None:
+        self.insert_rows("briefings", [{"customer_id": customer_id, "created_at": utcnow(), "language": language,
+                                        "n_calls": n_calls, "markdown": markdown, "json": payload}])
+
+    def insert_rows(self, table: str, rows: list[dict]) -> None:
+        """Append rows to a table in one transaction."""
         self.conn.execute("BEGIN TRANSACTION")
-        self._insert("briefings", pd.DataFrame([{"customer_id": customer_id, "created_at": utcnow(), "language": language,
-                                                 "n_calls": n_calls, "markdown": markdown, "json": payload}]))
-        self.conn.execute("COMMIT")
+        try:
+            self._insert(table, pd.DataFrame(rows))
+            self.conn.execute("COMMIT")
+        except Exception:
+            self.conn.execute("ROLLBACK")
+            raise
 
     def _escalation_row(self, result: CallResult) -> dict:
         from .escalation import plot_svg
