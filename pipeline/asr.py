@@ -11,12 +11,12 @@ import threading
 import unicodedata
 from dataclasses import dataclass, replace
 from functools import lru_cache
-from importlib import resources
 from typing import Protocol
 
 import numpy as np
 
 from .audio import SAMPLE_RATE
+from .datafiles import read_rows
 from .models import DEFAULT_MODEL, openai_checkpoint, resolve_whisper
 from .types import Segment, Transcript, Word
 
@@ -160,8 +160,7 @@ def _load_engine(spec: EngineSpec) -> AsrEngine:
 
 @lru_cache(maxsize=1)
 def hallucination_texts() -> frozenset[str]:
-    text = resources.files("pipeline").joinpath("data/hallucinations.txt").read_text(encoding="utf-8")
-    return frozenset(_normalise(line) for line in text.splitlines() if line.strip() and not line.startswith("#"))
+    return frozenset(_normalise(row[0]) for row in read_rows("hallucinations.txt"))
 
 
 def _normalise(text: str) -> str:

@@ -12,12 +12,12 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from functools import lru_cache
-from importlib import resources
 from typing import Protocol
 
 import numpy as np
 
 from .audio import SAMPLE_RATE
+from .datafiles import read_rows
 from .redact import redact
 from .types import Turn
 
@@ -37,16 +37,13 @@ class LexiconTerm:
 
 @lru_cache(maxsize=1)
 def lexicon() -> tuple[LexiconTerm, ...]:
-    text = resources.files("pipeline").joinpath("data/escalation_lexicon.tsv").read_text(encoding="utf-8")
     terms = []
-    for line in text.splitlines():
-        if line.strip() and not line.startswith("#"):
-            category, weight, term = line.split("\t")
-            term = term.strip().lower()
-            # English on ASCII word boundaries ("hell" is not in "hello", and "12378" still
-            # matches in "打12378", where \b would see no boundary); Chinese as substrings.
-            pattern = re.compile(rf"(?<![a-z0-9]){re.escape(term)}(?![a-z0-9])" if term.isascii() else re.escape(term))
-            terms.append(LexiconTerm(category, int(weight), term, pattern))
+    for category, weight, term in read_rows("escalation_lexicon.tsv"):
+        term = term.strip().lower()
+        # English on ASCII word boundaries ("hell" is not in "hello", and "12378" still
+        # matches in "打12378", where \b would see no boundary); Chinese as substrings.
+        pattern = re.compile(rf"(?<![a-z0-9]){re.escape(term)}(?![a-z0-9])" if term.isascii() else re.escape(term))
+        terms.append(LexiconTerm(category, int(weight), term, pattern))
     return tuple(terms)
 
 

@@ -12,12 +12,12 @@ import json
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from functools import lru_cache
-from importlib import resources
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from .datafiles import read_json
 from .store import Store, utcnow
 
 
@@ -106,7 +106,7 @@ def store_sample(store: Store, sample: Sample, scorecards: dict[str, list[dict]]
 
 @lru_cache(maxsize=1)
 def scorecard_items() -> list[dict]:
-    return json.loads(resources.files("pipeline").joinpath("data/qa_scorecard.json").read_text(encoding="utf-8"))["items"]
+    return read_json("qa_scorecard.json")["items"]
 
 
 def prefill_scorecard(store: Store, call_id: str) -> list[dict]:

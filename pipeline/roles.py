@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import lru_cache
-from importlib import resources
 
+from .datafiles import read_rows
 from .speakers import Diarization
 
 
@@ -22,13 +22,8 @@ class RoleCue:
 
 @lru_cache(maxsize=1)
 def role_cues() -> tuple[RoleCue, ...]:
-    text = resources.files("pipeline").joinpath("data/role_cues.tsv").read_text(encoding="utf-8")
-    cues = []
-    for line in text.splitlines():
-        if line.strip() and not line.startswith("#"):
-            role, weight, phrase = line.split("\t")
-            cues.append(RoleCue(role, int(weight), phrase.strip().lower()))
-    return tuple(cues)
+    return tuple(RoleCue(role, int(weight), phrase.strip().lower())
+                 for role, weight, phrase in read_rows("role_cues.tsv"))
 
 
 def cue_score(text: str) -> float:

@@ -10,10 +10,10 @@ import json
 import re
 from dataclasses import dataclass, field
 from functools import lru_cache
-from importlib import resources
 
 import numpy as np
 
+from .datafiles import read_json, read_rows
 from .escalation import Escalation, mmss
 from .redact import redact
 from .types import Turn
@@ -52,17 +52,14 @@ class CallSummary:
 
 @lru_cache(maxsize=1)
 def categories() -> dict:
-    return json.loads(resources.files("pipeline").joinpath("data/categories.json").read_text(encoding="utf-8"))
+    return read_json("categories.json")
 
 
 @lru_cache(maxsize=1)
 def markers() -> dict[str, tuple[str, ...]]:
-    text = resources.files("pipeline").joinpath("data/summary_markers.tsv").read_text(encoding="utf-8")
     out: dict[str, list[str]] = {}
-    for line in text.splitlines():
-        if line.strip() and not line.startswith("#"):
-            kind, marker = line.split("\t")
-            out.setdefault(kind, []).append(marker.strip().lower())
+    for kind, marker in read_rows("summary_markers.tsv"):
+        out.setdefault(kind, []).append(marker.strip().lower())
     return {k: tuple(v) for k, v in out.items()}
 
 

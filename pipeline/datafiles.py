@@ -1,0 +1,19 @@
+"""Rules and lexicons kept as data in pipeline/data/ (banks extend these files, not the code)."""
+from __future__ import annotations
+
+import json
+from importlib import resources
+
+
+def read_text(name: str) -> str:
+    return resources.files("pipeline").joinpath(f"data/{name}").read_text(encoding="utf-8")
+
+
+def read_rows(name: str) -> list[list[str]]:
+    """Tab-separated rows, skipping blank lines and # comments."""
+    return [line.rstrip("\n").split("\t") for line in read_text(name).splitlines()
+            if line.strip() and not line.startswith("#")]
+
+
+def read_json(name: str) -> dict:
+    return json.loads(read_text(name))
