@@ -55,10 +55,11 @@ def _intersection(a: list[tuple[float, float]], b: list[tuple[float, float]]) ->
     return total
 
 
-def _units(turn: Turn, language: str) -> int:
+def speech_units(text: str, language: str) -> int:
+    """How much was said: characters for Chinese, words otherwise (the unit of speaking pace)."""
     if language == "zh":
-        return sum(1 for ch in turn.text if "\u4e00" <= ch <= "\u9fff" or ch.isalnum())
-    return len(turn.text.split())
+        return sum(1 for ch in text if "\u4e00" <= ch <= "\u9fff" or ch.isalnum())
+    return len(text.split())
 
 
 def interrupts(spans: list[tuple[float, float, str]]) -> list[bool]:
@@ -92,7 +93,7 @@ def measure(diarization: Diarization, roles: dict[str, str], turns: tuple[Turn, 
     rates = {}
     for r in ROLES:
         talk = _length(spans[r])
-        units = sum(_units(t, language) for t in turns if t.role == r)
+        units = sum(speech_units(t.text, language) for t in turns if t.role == r)
         rates[r] = round(60 * units / talk, 1) if talk > 0 else 0.0
     return Dynamics(
         agent_talk_s=round(_length(spans["agent"]), 2), customer_talk_s=round(_length(spans["customer"]), 2),

@@ -18,6 +18,7 @@ import numpy as np
 
 from .audio import SAMPLE_RATE
 from .datafiles import read_rows
+from .dynamics import speech_units
 from .redact import redact
 from .types import Turn
 
@@ -107,12 +108,6 @@ def voice_features(samples: np.ndarray, start: float, end: float, units: int) ->
     )
 
 
-def _units(text: str, language: str) -> int:
-    if language == "zh":
-        return sum(1 for ch in text if "\u4e00" <= ch <= "\u9fff" or ch.isalnum())
-    return len(text.split())
-
-
 def _tokens(text: str, language: str) -> set[str]:
     if language == "zh":
         import jieba
@@ -138,7 +133,7 @@ def turn_features(turns: tuple[Turn, ...], channel_audio: dict[str | None, np.nd
     raw = []
     for i, t in enumerate(turns):
         samples = channel_audio.get(t.speaker, channel_audio.get(None))
-        raw.append(voice_features(samples, t.start, t.end, _units(t.text, language)))
+        raw.append(voice_features(samples, t.start, t.end, speech_units(t.text, language)))
     out = []
     by_speaker: dict[str | None, list[int]] = {}
     for i, t in enumerate(turns):
