@@ -6,22 +6,13 @@ a word in no segment goes to the nearest one. Consecutive words of one speaker f
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 
 from .speakers import Diarization
-from .types import Turn, Word
+from .types import Turn, Word, word_separator
 
 # A pause longer than this inside one speaker's speech starts a new turn.
 TURN_GAP = 2.0
-
-
-@dataclass(frozen=True)
-class AttributedWord:
-    word: Word
-    speaker: str
-    channel: int | None = None
 
 
 def assign_speakers(words: list[Word], diarization: Diarization) -> list[str | None]:
@@ -38,14 +29,14 @@ def assign_speakers(words: list[Word], diarization: Diarization) -> list[str | N
     for w in words:
         hi = int(np.searchsorted(starts, w.end, side="left"))
         lo = int(np.searchsorted(starts, w.start - reach, side="left"))
-        best, best_overlap = None, 0.0
+        best = None
         per_speaker: dict[str, float] = {}
         for i in range(lo, hi):
             overlap = min(ends[i], w.end) - max(starts[i], w.start)
             if overlap > 0:
                 per_speaker[segs[i].speaker] = per_speaker.get(segs[i].speaker, 0.0) + overlap
         if per_speaker:
-            best, best_overlap = max(per_speaker.items(), key=lambda kv: kv[1])
+            best = max(per_speaker, key=per_speaker.get)
         if best is None:  # in a gap: nearest segment edge
             mid = (w.start + w.end) / 2
             dist = np.maximum(starts - mid, 0) + np.maximum(mid - ends, 0)
@@ -57,7 +48,7 @@ def assign_speakers(words: list[Word], diarization: Diarization) -> list[str | N
 def build_turns(words: list[Word], speakers: list[str | None], roles: dict[str, str],
                 language: str, gap: float = TURN_GAP) -> tuple[Turn, ...]:
     """Group consecutive words of one speaker into turns with their role."""
-    sep = "" if language == "zh" else " "
+    sep = word_separator(language)
     turns: list[Turn] = []
     current: list[Word] = []
     current_speaker: str | None = None
@@ -82,7 +73,7 @@ def build_turns(words: list[Word], speakers: list[str | None], roles: dict[str, 
 def turns_from_segments(segments, roles: dict[str, str], language: str, gap: float = TURN_GAP) -> tuple[Turn, ...]:
     """Turns from speaker-attributed segments (one speaker per stream): consecutive segments of
     one speaker merge; turns of different speakers may overlap in time, as interruptions do."""
-    sep = "" if language == "zh" else " "
+    sep = word_separator(language)
     turns: list[Turn] = []
     for seg in sorted(segments, key=lambda s: s.start):
         if not seg.words:

@@ -26,7 +26,7 @@ from .roles import infer_roles
 from .speakers import diarize
 from .summary import summarise
 from .streams import speaker_streams, transcribe_streams
-from .types import CallResult, Recording, StageTiming, Transcript
+from .types import CallResult, Recording, StageTiming, word_separator
 
 # Measured with `make bench` on the sample calls: see README ("Speakers").
 SPLIT_SPEAKERS = True
@@ -100,16 +100,18 @@ def process_recording(rec: Recording, spec: EngineSpec, options: TranscribeOptio
                           error="no speech detected (voice activity found none, or only known hallucinations)")
 
     words = transcript.words
-    if all(seg.speaker for seg in transcript.segments):
+    # Per-speaker streams hand back segments that already carry their speaker.
+    attributed = all(seg.speaker for seg in transcript.segments)
+    if attributed:
         speakers = [seg.speaker for seg in transcript.segments for _ in seg.words]
     else:
         speakers = assign_speakers(words, diarization)
     texts: dict[str, list[str]] = {}
     for word, speaker in zip(words, speakers):
         texts.setdefault(speaker or "", []).append(word.text)
-    sep = "" if transcript.language == "zh" else " "
+    sep = word_separator(transcript.language)
     roles = infer_roles(diarization, {k: sep.join(v) for k, v in texts.items()}, rec.metadata.agent_channel)
-    if all(seg.speaker for seg in transcript.segments):
+    if attributed:
         turns = turns_from_segments(transcript.segments, roles, transcript.language)
     else:
         order = sorted(range(len(words)), key=lambda i: words[i].start)

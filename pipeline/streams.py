@@ -15,7 +15,7 @@ import numpy as np
 from .asr import AsrEngine, TranscribeOptions
 from .audio import SAMPLE_RATE
 from .speakers import Diarization
-from .types import Segment, Transcript, Word
+from .types import Segment, Transcript, Word, word_separator
 
 JOIN_PAUSE = 0.4  # seconds of silence between one speaker's segments in their stream
 
@@ -98,7 +98,7 @@ def transcribe_streams(engine: AsrEngine, streams: list[SpeakerStream], options:
         options = replace(options, language=options.language or part.language)
         parts.append((stream, part))
     first = parts[0][1]
-    sep = "" if first.language == "zh" else " "
+    sep = word_separator(first.language)
     segments = sorted((piece for stream, part in parts for seg in part.segments for piece in _remap(seg, stream, sep)),
                       key=lambda seg: seg.start)
     duration = max(float(s.recording_starts[-1] + s.lengths[-1]) for s in streams)

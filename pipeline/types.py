@@ -13,6 +13,11 @@ if TYPE_CHECKING:  # stage results referenced by CallResult; imported for type c
     from .speakers import Diarization
 
 
+def word_separator(language: str | None) -> str:
+    """Chinese is written without spaces between words; other languages with."""
+    return "" if language == "zh" else " "
+
+
 @dataclass(frozen=True)
 class CallMetadata:
     """What the manifest says about a recording (all optional but the call id)."""
@@ -76,8 +81,7 @@ class Transcript:
 
     @property
     def text(self) -> str:
-        sep = "" if self.language == "zh" else " "
-        return sep.join(s.text for s in self.segments).strip()
+        return word_separator(self.language).join(s.text for s in self.segments).strip()
 
 
 @dataclass(frozen=True)
