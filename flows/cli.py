@@ -34,24 +34,16 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_brief(args: argparse.Namespace) -> int:
-    import time
-
-    from pipeline.batch import engine_for_workers, new_run_id, plan_batch, process_recording, summarise_run
+    from pipeline.batch import run_batch
     from pipeline.briefing import NoCalls, write_briefing
-    from pipeline.store import Store, utcnow
+    from pipeline.store import Store
 
-    clock, started_at, run_id = time.perf_counter(), utcnow(), new_run_id()
-    spec = engine_for_workers(args.model, 1)
+    # The customer's calls not processed yet come first; the briefing is written once, below.
+    run, results = run_batch(Path(args.input), Path(args.db), model=args.model, workers=1, flow="brief",
+                             customer_id=args.customer, refresh=False)
+    if results:
+        print(f"processed {len(results)} new call(s) in {run.wall_seconds:.1f} s", file=sys.stderr)
     with Store(Path(args.db)) as store:
-        plan = plan_batch(Path(args.input), store, spec, customer_id=args.customer)
-        results = []
-        for rec in plan.todo:  # the customer's calls not processed yet, first
-            result = process_recording(rec, spec)
-            store.write_call(result, run_id)
-            results.append(result)
-        if results:
-            store.record_run(summarise_run(run_id, "brief", plan, results, spec, started_at, time.perf_counter() - clock))
-            print(f"processed {len(results)} new call(s) in {time.perf_counter() - clock:.1f} s", file=sys.stderr)
         try:
             brief, markdown = write_briefing(store, args.customer)
         except NoCalls as exc:

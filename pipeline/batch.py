@@ -185,13 +185,16 @@ def result_rows(results: Iterable[CallResult]) -> list[dict]:
 
 def run_batch(input_dir: Path, db_path: Path, model: str = "base", workers: int = 2, reprocess: bool = False,
               options: TranscribeOptions | None = None, on_result: Callable[[CallResult], None] | None = None,
-              flow: str = "cli") -> tuple[RunRecord, list[CallResult]]:
-    """The nightly job without Prefect: threads for concurrency, one writer for DuckDB."""
+              flow: str = "cli", customer_id: str | None = None,
+              refresh: bool = True) -> tuple[RunRecord, list[CallResult]]:
+    """The nightly job without Prefect: threads for concurrency, one writer for DuckDB.
+    `customer_id` limits it to one customer's recordings; `refresh` rewrites the briefings of
+    the customers it processed."""
     spec = engine_for_workers(model, workers)
     started_at, clock = utcnow(), time.perf_counter()
     run_id = new_run_id()
     with Store(db_path) as store:
-        plan = plan_batch(input_dir, store, spec, reprocess)
+        plan = plan_batch(input_dir, store, spec, reprocess, customer_id=customer_id)
         if plan.todo:
             load_engine(spec)  # fail fast (e.g. model missing) before any call is touched
         results = []
@@ -205,5 +208,6 @@ def run_batch(input_dir: Path, db_path: Path, model: str = "base", workers: int 
                     on_result(result)
         run = summarise_run(run_id, flow, plan, results, spec, started_at, time.perf_counter() - clock)
         store.record_run(run)
-        refresh_briefings(store, results)
+        if refresh:
+            refresh_briefings(store, results)
     return run, results
