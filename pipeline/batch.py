@@ -26,7 +26,7 @@ from .roles import infer_roles
 from .speakers import diarize
 from .summary import summarise
 from .streams import speaker_streams, transcribe_streams
-from .types import CallResult, Recording, StageTiming, word_separator
+from .types import CallResult, Recording, StageTiming, Transcript, word_separator
 
 # Measured with `make bench` on the sample calls: see README ("Speakers").
 SPLIT_SPEAKERS = True
@@ -88,12 +88,27 @@ def process_recording(rec: Recording, spec: EngineSpec, options: TranscribeOptio
     diarization = diarize(audio.samples)
     clock = _lap(timings, "speakers", clock)
 
+    transcript = transcribe_call(audio, diarization, spec, options, split)
+    clock = _lap(timings, "transcribe", clock)
+    return analyse_call(rec, audio, diarization, transcript, timings)
+
+
+def transcribe_call(audio, diarization, spec: EngineSpec, options: TranscribeOptions,
+                    split: bool = SPLIT_SPEAKERS) -> Transcript:
+    """Whisper over each speaker's own stream (stereo channel or diarized speaker), or the down-mix."""
     engine = load_engine(spec)
     if split and (diarization.method == "channels" or diarization.n_speakers > 1):
-        transcript = transcribe_streams(engine, speaker_streams(audio.samples, diarization), options)
-    else:
-        transcript = engine.transcribe(audio.mono(), options)
-    clock = _lap(timings, "transcribe", clock)
+        return transcribe_streams(engine, speaker_streams(audio.samples, diarization), options)
+    return engine.transcribe(audio.mono(), options)
+
+
+def analyse_call(rec: Recording, audio, diarization, transcript: Transcript,
+                 timings: list[StageTiming] | None = None) -> CallResult:
+    """Everything after recognition: words to speakers and turns, roles, dynamics, escalation,
+    summary. Separate from recognition so later stages can be re-run (and tested) on a stored
+    transcript, independent of the characters Whisper writes on a given CPU."""
+    timings = list(timings or [])
+    clock = time.perf_counter()
     if not transcript.segments:
         return CallResult(recording=rec, status="failed", transcript=transcript, timings=tuple(timings),
                           diarization=diarization,

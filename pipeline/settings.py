@@ -1,0 +1,67 @@
+"""One settings object, built once at an entry point (CLI, flow, web app) and passed down.
+
+Sources, later ones winning: the defaults below, a TOML file (`--settings`, or the path in
+CALLBRIEF_SETTINGS, or `callbrief.toml` in the working folder), then CALLBRIEF_<FIELD>
+environment variables. Nothing in `pipeline` reads the environment at import time.
+"""
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass, fields, replace
+from pathlib import Path
+from typing import Mapping
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+ENV_PREFIX = "CALLBRIEF_"
+
+
+class SettingsError(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class Settings:
+    # The centre's time zone: manifest times without a zone are read in it, and every time a
+    # handler sees is shown in it.
+    timezone: str = "Asia/Shanghai"
+    callback_target_minutes: int = 30  # a complaint is called back within this
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+
+def _coerce(name: str, kind, value):
+    kind = kind if isinstance(kind, type) else {"int": int, "float": float, "bool": bool, "str": str}.get(kind, str)
+    try:
+        if kind is bool and isinstance(value, str):
+            return value.strip().lower() in ("1", "true", "yes", "on")
+        return kind(value)
+    except (TypeError, ValueError):
+        raise SettingsError(f"setting {name}: {value!r} is not a {kind.__name__}") from None
+
+
+def load_settings(path: Path | str | None = None, environ: Mapping[str, str] | None = None) -> Settings:
+    environ = os.environ if environ is None else environ
+    values: dict = {}
+    path = path or environ.get(ENV_PREFIX + "SETTINGS") or (Path("callbrief.toml") if Path("callbrief.toml").exists() else None)
+    known = {f.name: f.type for f in fields(Settings)}
+    if path:
+        try:
+            data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+        except (OSError, tomllib.TOMLDecodeError) as exc:
+            raise SettingsError(f"cannot read settings file {path}: {exc}") from None
+        for key, value in data.items():
+            if key not in known:
+                raise SettingsError(f"{path}: unknown setting {key!r} (known: {', '.join(sorted(known))})")
+            values[key] = _coerce(key, known[key], value)
+    for name, kind in known.items():
+        if ENV_PREFIX + name.upper() in environ:
+            values[name] = _coerce(name, kind, environ[ENV_PREFIX + name.upper()])
+    settings = replace(Settings(), **values)
+    try:
+        settings.tz
+    except (ZoneInfoNotFoundError, ValueError):
+        raise SettingsError(f"unknown time zone {settings.timezone!r} (use an IANA name such as Asia/Shanghai)") from None
+    return settings

@@ -1,0 +1,43 @@
+"""Later stages on a stored recognition run (tests/recognition/*.json, from scripts/record_recognition.py).
+
+`replay_call` decodes the real sample audio and runs everything after Whisper on the stored
+transcript and diarization: the same code path as production, minus the CPU-dependent characters.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+RECOGNITION = ROOT / "tests" / "recognition"
+SAMPLES = ROOT / "data" / "samples"
+
+
+def stored_ids() -> list[str]:
+    return sorted(p.stem for p in RECOGNITION.glob("*.json"))
+
+
+def replay_call(call_id: str, folder: Path = SAMPLES):
+    from pipeline.audio import decode
+    from pipeline.batch import analyse_call
+    from pipeline.ingest import discover
+    from pipeline.serial import load_recognition
+
+    (rec,) = [r for r in discover(folder).recordings if r.call_id == call_id]
+    audio = decode(rec.path)
+    transcript, diarization = load_recognition(RECOGNITION / f"{call_id}.json")
+    from dataclasses import replace
+
+    return analyse_call(replace(rec, duration=audio.duration), audio, diarization, transcript)
+
+
+def replay_db(db_path: Path, call_ids: list[str] | None = None) -> Path:
+    """A real DuckDB file holding the replayed sample calls and their customers' briefings."""
+    from pipeline.batch import refresh_briefings
+    from pipeline.store import Store
+
+    results = [replay_call(c) for c in (call_ids or stored_ids())]
+    with Store(db_path) as store:
+        for result in results:
+            store.write_call(result)
+        refresh_briefings(store, results)
+    return db_path
