@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -21,15 +22,21 @@ def cmd_run(args: argparse.Namespace) -> int:
         bar.update(1)
         bar.set_postfix_str(f"{result.call_id}: {result.status}")
 
+    def planned(plan):
+        bar.total = len(plan.todo)
+        bar.refresh()
+        for line in plan.rejected:
+            print(f"refused: {line}", file=sys.stderr)
+
     run, results = run_batch(Path(args.input), Path(args.db), model=args.model, workers=args.workers,
-                             reprocess=args.reprocess, on_result=progress)
+                             reprocess=args.reprocess, on_result=progress, on_plan=planned)
     bar.close()
     for r in sorted(results, key=lambda r: r.call_id):
         lang = r.transcript.language if r.transcript else "-"
         print(f"{r.call_id:24} {r.status:6} {lang:3} {r.recording.duration or 0:6.1f}s {r.error or ''}")
-    print(f"run {run.run_id}: {run.n_processed} processed, {run.n_failed} failed, {run.n_skipped} skipped, "
-          f"{run.n_missing} missing manifest files; {run.audio_seconds:.0f} s audio in {run.wall_seconds:.1f} s "
-          f"-> {args.db}")
+    print(f"run {run.run_id} {run.status}: {run.n_processed} processed, {run.n_failed} failed, {run.n_skipped} "
+          f"skipped, {run.n_missing} missing manifest files, {run.n_rejected} refused; {run.audio_seconds:.0f} s "
+          f"audio in {run.wall_seconds:.1f} s -> {args.db}")
     return 0
 
 
@@ -43,7 +50,8 @@ def cmd_brief(args: argparse.Namespace) -> int:
                              customer_id=args.customer, refresh=False)
     if results:
         print(f"processed {len(results)} new call(s) in {run.wall_seconds:.1f} s", file=sys.stderr)
-    with Store(Path(args.db)) as store:
+    store = Store(Path(args.db))
+    with store.session():
         try:
             brief, markdown = write_briefing(store, args.customer)
         except NoCalls as exc:
@@ -144,7 +152,21 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    return args.func(args)
+    try:
+        return args.func(args)
+    except KeyboardInterrupt:
+        print("callbrief: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # noqa: BLE001 - people, not engineers, read this: one line, no traceback
+        if os.environ.get("CALLBRIEF_DEBUG"):
+            raise
+        print(f"callbrief: {one_line(exc)} (set CALLBRIEF_DEBUG=1 for the details)", file=sys.stderr)
+        return 2
+
+
+def one_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())
+    return text if isinstance(exc, (OSError, ValueError, RuntimeError)) and text else f"{exc.__class__.__name__}: {text}"
 
 
 if __name__ == "__main__":
