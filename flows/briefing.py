@@ -15,6 +15,7 @@ from prefect.task_runners import ThreadPoolTaskRunner
 from flows.nightly import DEFAULT_INPUT, WORKERS, process_call
 from pipeline.batch import engine_for_workers, new_run_id, plan_batch, summarise_run
 from pipeline.briefing import write_briefing
+from pipeline.settings import load_settings
 from pipeline.store import DEFAULT_DB, Store, utcnow
 
 
@@ -29,6 +30,7 @@ def briefing(customer_id: str, input_dir: str = str(DEFAULT_INPUT), db_path: str
     logger = get_run_logger()
     started_at, clock, run_id = utcnow(), time.perf_counter(), new_run_id()
     spec = engine_for_workers(model, WORKERS)
+    settings = load_settings()  # the centre's time zone and callback target
     with Store(db_path) as store:
         plan = plan_batch(Path(input_dir), store, spec, customer_id=customer_id)
         futures = [process_call.submit(rec, spec) for rec in plan.todo]
@@ -37,7 +39,7 @@ def briefing(customer_id: str, input_dir: str = str(DEFAULT_INPUT), db_path: str
             store.write_call(result, run_id)
         store.record_run(summarise_run(run_id, "briefing", plan, results, spec, started_at, time.perf_counter() - clock))
         processing_s = time.perf_counter() - clock
-        brief, markdown = write_briefing(store, customer_id)
+        brief, markdown = write_briefing(store, customer_id, settings=settings)
     logger.info("%s: %d new call(s) processed in %.1f s; briefing over %d calls", customer_id, len(results),
                 processing_s, brief.n_calls)
     create_markdown_artifact(key=artifact_key(customer_id), markdown=markdown,

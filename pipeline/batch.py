@@ -49,7 +49,9 @@ class BatchPlan:
 def plan_batch(input_dir: Path, store: Store, spec: EngineSpec, reprocess: bool = False,
                manifest: Path | None = None, customer_id: str | None = None) -> BatchPlan:
     found = discover(Path(input_dir), manifest)
-    recordings = [r for r in found.recordings if customer_id is None or r.metadata.customer_id == customer_id]
+    wanted = customer_id.strip().casefold() if customer_id else None  # ids match case-insensitively, trimmed
+    recordings = [r for r in found.recordings
+                  if wanted is None or (r.metadata.customer_id or "").strip().casefold() == wanted]
     done = store.processed_keys()
     todo, skipped = [], []
     for rec in recordings:
@@ -180,14 +182,15 @@ def summarise_run(run_id: str, flow: str, plan: BatchPlan, results: list[CallRes
     )
 
 
-def refresh_briefings(store: Store, results: list[CallResult]) -> list[str]:
-    """Rewrite the briefing of every customer with a newly processed call."""
+def refresh_briefings(store: Store, results: list[CallResult], settings=None) -> list[str]:
+    """Rewrite the briefing of every customer with a newly processed call (`settings`: the
+    centre's time zone and callback target; defaults when None)."""
     from .briefing import write_briefing
 
     customers = sorted({r.recording.metadata.customer_id for r in results
                         if r.status == "ok" and r.recording.metadata.customer_id})
     for customer in customers:
-        write_briefing(store, customer)
+        write_briefing(store, customer, settings=settings)
     return customers
 
 

@@ -203,7 +203,7 @@ _EN_DAY = re.compile(
     rf"|(?:the\s+)?(?P<d>\d{{1,2}})(?:st|nd|rd|th)?\s+(?:(?:of|on)\s+)?(?P<mon>{_EN_MON})(?:,?\s+(?P<y>\d{{4}}))?"
     rf"|(?P<mon2>{_EN_MON})\s+(?P<d2>\d{{1,2}})(?:st|nd|rd|th)?(?:,?\s+(?P<y2>\d{{4}}))?"
     rf"|(?P<iso>\d{{4}}-\d{{2}}-\d{{2}})|the\s+(?P<d3>\d{{1,2}})(?:st|nd|rd|th))\b", re.IGNORECASE)
-_EN_WEEK = re.compile(r"\b(?:(?P<wk>next|this)\s+week|(?:the\s+)?end\s+of\s+(?:the\s+)?(?P<eo>day|week|month)"
+_EN_WEEK = re.compile(r"\b(?:(?P<wk>next|this|last)\s+week|(?:the\s+)?end\s+of\s+(?:the\s+)?(?P<eo>day|week|month)"
                       r"|close\s+of\s+business|cob|eod)\b", re.IGNORECASE)
 _EN_PART = re.compile(r"\b(?:morning|afternoon|evening|night)\b", re.IGNORECASE)
 _EN_CLOCK = re.compile(r"\b(?:(?P<h>\d{1,2})(?::(?P<m>\d{2}))?\s*(?P<ampm>[ap])\.?m\b\.?|(?P<h2>\d{1,2}):(?P<m2>\d{2})\b"
@@ -379,7 +379,7 @@ def _resolve_week(m: re.Match, ref: datetime, zh: bool) -> tuple[datetime, datet
         at = datetime.combine(today, time(17), tz)
         return at, at
     wk = (m.groupdict().get("wk") or "").lower().rstrip("个")
-    offset = {"下下": 2, "下": 1, "next": 1, "上": -1, "这": 0, "本": 0, "this": 0}.get(wk, 0)
+    offset = {"下下": 2, "下": 1, "next": 1, "上": -1, "last": -1, "这": 0, "本": 0, "this": 0}.get(wk, 0)
     if eo == "week":
         offset = 0
     first = monday + timedelta(weeks=offset)

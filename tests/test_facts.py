@@ -1,0 +1,137 @@
+"""Facts and deadlines (pipeline/facts.py): the time normaliser over many phrasings, zh and en,
+relative to a call's start in the centre's zone; amounts with currency; consequences, products.
+Pure text in, no model: these hold on any machine."""
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from pipeline.facts import (Deadline, FactError, Utterance, extract_facts, find_amounts, find_times,
+                            normalise_numbers)
+
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+# Friday 2026-11-20 16:40 in Beijing, the start of sample call zh-1001-b.
+CALL = datetime(2026, 11, 20, 16, 40, tzinfo=SHANGHAI)
+
+
+def at(day: int, hour: int = 0, minute: int = 0, second: int = 0, month: int = 11) -> datetime:
+    return datetime(2026, month, day, hour, minute, second, tzinfo=SHANGHAI)
+
+
+END = (23, 59, 59)
+
+# (phrase, language, expected due, said as a deadline?)
+PHRASES = [
+    ("今天下午五点之前必须给我答复", "zh", at(20, 17), True),
+    ("今天下午5点前给我回电话", "zh", at(20, 17), True),
+    ("明天上午给我回个电话", "zh", at(21, 12), False),
+    ("明天上午十点之前", "zh", at(21, 10), True),
+    ("今晚八点半之前", "zh", at(20, 20, 30), True),
+    ("明天中午十二点前", "zh", at(21, 12), True),
+    ("后天下午三点一刻以前", "zh", at(22, 15, 15), True),
+    ("二十四小时之内必须到账", "zh", at(21, 16, 40), True),
+    ("三个工作日内处理好", "zh", at(25, 16, 40), True),  # Mon, Tue, Wed: the weekend does not count
+    ("下周三之前", "zh", at(25, *END), True),
+    ("周五之前给我办好", "zh", at(20, *END), True),  # said on a Friday: today
+    ("11月25号之前", "zh", at(25, *END), True),
+    ("最晚后天", "zh", at(22, *END), True),
+    ("月底之前", "zh", at(30, *END), True),
+    ("你们今天一定给我回个电话", "zh", at(20, *END), True),
+    ("我昨天已经打过电话了", "zh", at(19, *END), False),
+    ("下个星期要给孩子交学费", "zh", at(29, *END), False),
+    ("上周五转了三千块钱", "zh", at(13, *END), False),
+    ("within 24 hours", "en", at(21, 16, 40), True),
+    ("within twenty four hours", "en", at(21, 16, 40), True),
+    ("in the next two hours", "en", at(20, 18, 40), True),
+    ("within 3 working days", "en", at(25, 16, 40), True),
+    ("by Friday", "en", at(20, *END), True),
+    ("If it is not there by tomorrow I will complain", "en", at(21, *END), True),
+    ("by 5pm today", "en", at(20, 17), True),
+    ("before 5:30 pm tomorrow", "en", at(21, 17, 30), True),
+    ("no later than 17:00", "en", at(20, 17), True),
+    ("by noon on Monday", "en", at(23, 12), True),
+    ("by next Tuesday", "en", at(24, *END), True),
+    ("by 25 November", "en", at(25, *END), True),
+    ("by the end of the week", "en", at(22, *END), True),
+    ("call me back tomorrow morning", "en", at(21, 12), False),
+    ("I made the transfer on Monday", "en", at(16, *END), False),  # told in the past: the Monday before
+]
+
+
+@pytest.mark.parametrize("phrase, language, due, deadline", PHRASES)
+def test_time_phrases_resolve_against_the_call_start(phrase, language, due, deadline):
+    (mention,) = find_times(phrase, language, CALL)
+    assert mention.due == due, (phrase, mention)
+    assert mention.deadline is deadline
+    assert mention.due.utcoffset() == timedelta(hours=8)  # in the centre's zone
+
+
+@pytest.mark.parametrize("phrase, language", [
+    ("快一点处理", "zh"),  # "a bit faster", not one o'clock
+    ("我一定要解冻这张卡", "zh"),
+    ("我要打12378找金融监管总局", "zh"),
+    ("Sure, it is the 4th of March 1986 and 12 Station Road.", "en"),  # a date of birth, not a case date
+    ("I have called three times already", "en"),
+])
+def test_no_time_where_none_is_said(phrase, language):
+    assert find_times(phrase, language, CALL) == []
+
+
+def test_the_same_words_resolve_in_another_centre_zone():
+    london = CALL.astimezone(ZoneInfo("Europe/London"))  # 08:40 the same day in London
+    (mention,) = find_times("by 5pm today", "en", london)
+    assert mention.due == datetime(2026, 11, 20, 17, tzinfo=ZoneInfo("Europe/London"))
+
+
+def test_a_naive_reference_is_refused():
+    with pytest.raises(FactError):
+        find_times("by Friday", "en", datetime(2026, 11, 20, 16, 40))
+
+
+@pytest.mark.parametrize("text, language, amount, currency", [
+    ("I made a transfer of three thousand pounds to my landlord", "en", 3000, "GBP"),
+    ("I was charged a £25 overdraft fee", "en", 25, "GBP"),
+    ("they took $1,250.50 from my account", "en", 1250.5, "USD"),
+    ("上周转了三千块钱给房东", "zh", 3000, "CNY"),
+    ("扣了我五万元", "zh", 50000, "CNY"),
+    ("汇了两千五美元", "zh", 2500, "USD"),
+])
+def test_amounts_with_currency(text, language, amount, currency):
+    (found,) = find_amounts(text, language)
+    assert found["amount"] == amount and found["currency"] == currency
+
+
+def test_numbers_without_a_currency_are_not_amounts():
+    assert find_amounts("my card ends 4111 and I called 3 times", "en") == []
+    assert find_amounts("我已经说了三遍了，打12378", "zh") == []
+
+
+def test_numerals_are_normalised_only_before_a_unit():
+    assert normalise_numbers("今天下午五点之前给我三千块", "zh") == "今天下午5点之前给我3000块"
+    assert normalise_numbers("我一定要一张卡", "zh") == "我一定要一张卡"
+    assert normalise_numbers("within twenty four hours", "en") == "within 24 hours"
+
+
+def test_facts_come_from_the_customer_and_promised_deadlines_from_the_agent():
+    said = [Utterance("customer", 6.0, "I made a transfer of three thousand pounds to my landlord on Monday."),
+            Utterance("customer", 19.0, "My rent is now late and my landlord is threatening to evict me."),
+            Utterance("agent", 35.0, "I promise the money will be released within twenty four hours."),
+            Utterance("agent", 40.0, "Is your credit card also affected?")]
+    start = datetime(2026, 11, 20, 14, 30, tzinfo=SHANGHAI)
+    facts, deadlines = extract_facts("en-x", said, "en", start)
+    kinds = {(f.kind, f.value.get("id") or f.value.get("currency")) for f in facts}
+    assert ("amount", "GBP") in kinds and ("consequence", "eviction") in kinds and ("consequence", "late_rent") in kinds
+    assert ("product", "credit_card") not in kinds  # the agent's words are not the customer's facts
+    amount = next(f for f in facts if f.kind == "amount")
+    assert amount.value == {"amount": 3000, "currency": "GBP", "payee": "landlord"}
+    assert amount.said_at == start + timedelta(seconds=6) and amount.call_id == "en-x"
+    (promised,) = deadlines
+    assert promised.role == "agent" and promised.due == datetime(2026, 11, 21, 14, 30, 35, tzinfo=SHANGHAI)
+
+
+def test_deadline_status_at_the_moment_of_reading():
+    due = datetime(2026, 11, 20, 17, tzinfo=SHANGHAI)
+    d = Deadline("今天下午五点之前", due, "zh-1001-b", 35.8, "customer")
+    assert d.status(datetime(2026, 11, 20, 14, 30, tzinfo=SHANGHAI)) == ("open", 2.5)
+    assert d.status(datetime(2026, 11, 21, 9, tzinfo=SHANGHAI)) == ("passed", -16.0)
+    assert Deadline("today", None, "x", 0, "customer").status(due) == ("unknown", None)
