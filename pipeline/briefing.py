@@ -135,7 +135,7 @@ def render_evidence(signals: dict | None, role: str, at: float, quote: str, lang
     if s.get("z_rate", 0) >= 1:
         bits.append(text("evidence.rate", language, z=f"{s['z_rate']:+.1f}"))
     if s.get("terms"):
-        bits.append(text("evidence.words", language, terms=", ".join(s["terms"])))
+        bits.append(text("evidence.words", language, terms=text("punct.comma", language).join(s["terms"])))
     if s.get("interrupted"):
         bits.append(text("evidence.interrupted", language))
     if s.get("repeat_of") is not None:
@@ -272,7 +272,7 @@ def fact_label(fact: dict, language: str, tz: ZoneInfo) -> str:
         return text("fact_text.amount", language, amount=amount, currency=currency)
     if fact["kind"] in ("consequence", "product"):
         label = name(fact["kind"], v["id"], language)
-        return f"{label} ({_period(v, language, tz)})" if v.get("start") else label
+        return label + text("punct.paren", language, inner=_period(v, language, tz)) if v.get("start") else label
     return _period(v, language, tz)
 
 
@@ -291,71 +291,76 @@ def to_markdown(b: Briefing) -> str:
     lang = b.language
     tz = ZoneInfo(b.timezone)
     none = text("label.none", lang)
-    colon = "：" if lang == "zh" else ": "
+    colon, sep, comma = text("punct.colon", lang), text("punct.sep", lang), text("punct.comma", lang)
+
+    def par(inner: str) -> str:
+        return text("punct.paren", lang, inner=inner)
 
     def where(call_id: str, at: float, said_at: str | None = None) -> str:
-        return f"{call_id} {mmss(at)}" + (f", {_shown(said_at, tz)}" if said_at else "")
+        return f"{call_id} {mmss(at)}" + (f"{comma}{_shown(said_at, tz)}" if said_at else "")
 
     if b.minutes_since_last_complaint is None:
         since = none
     else:
         state = text("label.overdue" if b.callback_overdue else "label.within", lang)
-        since = (f"{text('label.minutes', lang, n=f'{b.minutes_since_last_complaint:.0f}')} "
-                 f"({text('label.target', lang, n=b.callback_target_minutes)}{colon}{state})")
-    trend = (name("trend", b.escalation_trend, lang) if b.escalation_trend
-             else text("label.single_call", lang))
+        since = (text("label.minutes", lang, n=f"{b.minutes_since_last_complaint:.0f}")
+                 + par(f"{text('label.target', lang, n=b.callback_target_minutes)}{colon}{state}"))
+    trend = name("trend", b.escalation_trend, lang) if b.escalation_trend else text("label.single_call", lang)
+    level = b.escalation_level if b.escalation_level is not None else none
     lines = [f"# {text('label.title', lang)}{colon}{text('label.customer', lang)} {b.customer_id}", "",
-             f"- {text('label.case', lang)}{colon}{', '.join(b.case_ids) or none}; "
-             f"{text('label.agents', lang)}{colon}{', '.join(b.agents) or none}",
-             f"- {text('label.calls', lang)}{colon}{b.n_calls}; {text('label.complaints', lang)}{colon}{b.n_complaints}",
-             f"- {text('label.first', lang)}{colon}{_shown(b.first_contact, tz)}; "
-             f"{text('label.last', lang)}{colon}{_shown(b.last_contact, tz)} ({b.timezone})",
+             f"- {text('label.case', lang)}{colon}{comma.join(b.case_ids) or none}{sep}"
+             f"{text('label.agents', lang)}{colon}{comma.join(b.agents) or none}",
+             f"- {text('label.calls', lang)}{colon}{b.n_calls}{sep}{text('label.complaints', lang)}{colon}{b.n_complaints}",
+             f"- {text('label.first', lang)}{colon}{_shown(b.first_contact, tz)}{sep}"
+             f"{text('label.last', lang)}{colon}{_shown(b.last_contact, tz)}{par(b.timezone)}",
              f"- {text('label.since', lang)}{colon}{since}",
-             f"- {text('label.level', lang)}{colon}{b.escalation_level if b.escalation_level is not None else none}/100; "
-             f"{text('label.trend', lang)}{colon}{trend}; "
+             f"- {text('label.level', lang)}{colon}{level}/100{sep}{text('label.trend', lang)}{colon}{trend}{sep}"
              f"{text('label.call_trend', lang)}{colon}{name('trend', b.latest_call_trend, lang)}",
-             f"- {text('label.flags', lang)}{colon}{', '.join(name('flag', f, lang) for f in b.flags) or none}",
+             f"- {text('label.flags', lang)}{colon}{comma.join(name('flag', f, lang) for f in b.flags) or none}",
              f"- {text('label.read_at', lang, now=_shown(b.generated_at, tz))}", "",
              f"## {text('label.told', lang)}", "", f"### {text('label.deadlines', lang)}"]
     for d in b.deadlines:
         if d["status"] == "unknown":
             state = text("status.unknown", lang)
-        elif d["status"] == "passed":
-            hours = f"{abs(d['hours_left']):.1f}"
-            state = f"{text('status.passed', lang)}, {text('status.ago', lang, h=hours)}"
         else:
-            hours = f"{d['hours_left']:.1f}"
-            state = f"{text('status.open', lang)}, {text('status.left', lang, h=hours)}"
-        lines.append(f"- **{text('label.due', lang, due=_shown(d['due'], tz))}** ({state}): {d['text']} ({where(d['call_id'], d['time'])})")
+            hours = f"{abs(d['hours_left']):.1f}"
+            state = text(f"status.{d['status']}", lang) + comma + text(
+                "status.ago" if d["status"] == "passed" else "status.left", lang, h=hours)
+        lines.append(f"- **{text('label.due', lang, due=_shown(d['due'], tz))}**{par(state)}{colon}"
+                     f"{d['text']}{par(where(d['call_id'], d['time']))}")
     if not b.deadlines:
         lines.append(f"- {none}")
     lines += ["", f"### {text('label.facts', lang)}"]
-    shown_facts = [f for f in b.facts if f["kind"] != "deadline"]
-    lines += [f"- {name('fact', f['kind'], lang)}{colon}{f['label']}: {f['text']} ({where(f['call_id'], f['time'], f['said_at'])})"
-              for f in shown_facts] or [f"- {none}"]
+    lines += [f"- {name('fact', f['kind'], lang)}{colon}{f['label']}{colon}{f['text']}"
+              f"{par(where(f['call_id'], f['time'], f['said_at']))}"
+              for f in b.facts if f["kind"] != "deadline"] or [f"- {none}"]
     lines += ["", f"### {text('label.demands', lang)}"]
-    lines += [f"- {d['text']} ({where(d['call_id'], d['time'])})" for d in b.demands] or [f"- {none}"]
+    lines += [f"- {d['text']}{par(where(d['call_id'], d['time']))}" for d in b.demands] or [f"- {none}"]
     lines += ["", f"## {text('label.promises', lang)}"]
     for p in b.promises:
-        notes = [text("label.kept", lang) if p["status"] == "not_kept" else text("label.unknown", lang)]
+        notes = [where(p["call_id"], p["time"]),
+                 text("label.kept", lang) if p["status"] == "not_kept" else text("label.unknown", lang)]
         if p["deadline"]:
             notes.append(text("label.deadline", lang))
         if p.get("due"):
-            notes.append(f"{text('label.due', lang, due=_shown(p['due'], tz))} ({text('status.' + p['due_status'], lang)})")
-        lines.append(f"- {p['text']} ({where(p['call_id'], p['time'])}; {'; '.join(notes)})")
+            notes.append(text("label.due", lang, due=_shown(p["due"], tz)) + par(text("status." + p["due_status"], lang)))
+        lines.append(f"- {p['text']}{par(sep.join(notes))}")
     if not b.promises:
         lines.append(f"- {none}")
     lines += ["", f"## {text('label.approach', lang)}"]
     lines += [f"{i}. {a}" for i, a in enumerate(b.approach, 1)]
     lines += ["", f"## {text('label.moments', lang)}"]
-    lines += [f"- {m['call_id']} @ {m['at']} ({m['score']:.0f}/100){colon}{m['detail']}" for m in b.moments] or [f"- {none}"]
+    lines += [f"- {m['call_id']} @ {m['at']}{par(format(m['score'], '.0f') + '/100')}{colon}{m['detail']}"
+              for m in b.moments] or [f"- {none}"]
     if b.latest_plot:
         lines += ["", f"[{text('label.plot', lang)}]({b.latest_plot})"]
     lines += ["", f"## {text('label.history', lang)}"]
     for c in b.calls:
-        lines.append(f"- **{c['call_id']}** {_shown(c['started_at'], tz)} ({text('label.case', lang)} {c['case_id'] or none}, "
-                     f"{name('role', 'agent', lang)} {c['agent_id'] or none}, {name('category', c['category'], lang)}, "
-                     f"{name('outcome', c['outcome'], lang)}, {c['escalation']}/100){colon}{c['summary']}")
+        about = comma.join([f"{text('label.case', lang)} {c['case_id'] or none}",
+                            f"{name('role', 'agent', lang)} {c['agent_id'] or none}",
+                            name("category", c["category"], lang), name("outcome", c["outcome"], lang),
+                            f"{c['escalation']}/100"])
+        lines.append(f"- **{c['call_id']}** {_shown(c['started_at'], tz)}{par(about)}{colon}{c['summary']}")
     return "\n".join(lines) + "\n"
 
 

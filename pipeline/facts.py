@@ -243,13 +243,13 @@ def find_times(text: str, language: str, ref: datetime) -> list[TimeMention]:
         else:
             groups.append([span])
     past = not zh and bool(_EN_PAST.search(norm))
-    urgent = zh and bool(_ZH_URGENT.search(norm))
     out = []
     for group in groups:
         start, end = group[0][0], group[-1][1]
         before, after = norm[max(0, start - 20):start], norm[end:end + 6]
         if zh:
-            deadline = bool(_ZH_AFTER.match(after) or _ZH_BEFORE.search(before) or urgent)
+            # 必须/一定 right after the time ("今天一定给我回电话") makes it a limit too
+            deadline = bool(_ZH_AFTER.match(after) or _ZH_BEFORE.search(before) or _ZH_URGENT.search(norm[end:end + 4]))
         else:
             deadline = bool(_EN_BEFORE.search(before) or _EN_AFTER.match(after))
         if zh and {k for _, _, k, _ in group} == {"clock"} and not _zh_clock_alone(group[0][3], after):
@@ -451,9 +451,21 @@ def find_amounts(text: str, language: str) -> list[dict]:
     return out
 
 
-def _terms(text: str, table: str) -> list[str]:
+_NEGATED = re.compile(r"(?:不要|不需要|不用|不想要|don't want|do not want|don't need|do not need|no)\W{0,2}(?:什么|any|a|the)?\W{0,2}$")
+
+
+def _terms(text: str, table: str, negatable: bool = False) -> list[str]:
+    """Lexicon ids whose terms occur in `text`; with `negatable`, a term only refused
+    ("我不要什么理财", "I don't want a loan") does not count."""
     low = text.lower()
-    return [key for key, terms in lexicon()[table].items() if any(t in low for t in terms)]
+    found = []
+    for key, terms in lexicon()[table].items():
+        places = [m.start() for t in terms for m in re.finditer(re.escape(t), low)]
+        if negatable:
+            places = [i for i in places if not _NEGATED.search(low[max(0, i - 16):i])]
+        if places:
+            found.append(key)
+    return found
 
 
 def _payee(following: str) -> str | None:
@@ -496,7 +508,7 @@ def extract_facts(call_id: str, utterances: Iterable[Utterance], language: str,
                 if when:
                     value |= {"start": when.start.isoformat(), "end": when.end.isoformat()}
                 add("consequence", value)
-            for product in _terms(sentence, "products"):
+            for product in _terms(sentence, "products", negatable=True):
                 add("product", {"id": product})
     return facts, deadlines
 

@@ -135,3 +135,13 @@ def test_deadline_status_at_the_moment_of_reading():
     assert d.status(datetime(2026, 11, 20, 14, 30, tzinfo=SHANGHAI)) == ("open", 2.5)
     assert d.status(datetime(2026, 11, 21, 9, tzinfo=SHANGHAI)) == ("passed", -16.0)
     assert Deadline("today", None, "x", 0, "customer").status(due) == ("unknown", None)
+
+
+def test_a_refused_product_is_not_a_fact_and_a_call_without_start_has_no_times():
+    said = [Utterance("customer", 11.0, "我不要什么理财团队，我就要解冻我的卡！下周要交学费，转了三千块钱。")]
+    facts, deadlines = extract_facts("zh-x", said, "zh", None)
+    products = {f.value["id"] for f in facts if f.kind == "product"}
+    assert "wealth_management" not in products and "bank_card" in products
+    assert {"amount": 3000, "currency": "CNY"} in [f.value for f in facts if f.kind == "amount"]
+    assert "school_fees" in {f.value["id"] for f in facts if f.kind == "consequence"}
+    assert not [f for f in facts if f.kind in ("date", "deadline")] and deadlines == [] and facts[0].said_at is None
