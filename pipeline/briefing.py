@@ -10,12 +10,12 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from .escalation import mmss
-from .facts import Deadline, Fact, Utterance, extract_facts, fact_json, find_times
+from .facts import Deadline, Fact, Utterance, extract_facts, fact_json
 from .i18n import language_of, name, text
 from .redact import redact
 from .settings import Settings

@@ -117,14 +117,22 @@ def zh_numerals(text: str) -> str:
 
 
 def en_numerals(text: str) -> str:
-    """English number words as digits: 'twenty four hours' -> '24 hours', 'three thousand' -> '3000'."""
-    words = lexicon()["en_number_words"]
-    pattern = re.compile(r"\b(?:(?:" + "|".join(sorted(words, key=len, reverse=True)) + r")(?:[\s-]+(?:and[\s-]+)?)?)+\b",
-                         re.IGNORECASE)
+    """English number words as digits: 'twenty four hours' -> '24 hours', 'three thousand' -> '3000',
+    'the twenty fifth' -> 'the 25th'. 'first' alone stays a word ("the first time")."""
+    cardinals, ordinals = lexicon()["en_number_words"], lexicon()["en_ordinal_words"]
+    card = "|".join(sorted(cardinals, key=len, reverse=True))
+    ords = "|".join(ordinals)
+    # an ordinal counts after a cardinal ("twenty fifth") or before a month ("fifth of May"), not in "the first time"
+    pattern = re.compile(rf"\b(?:(?:(?:{card})[\s-]+(?:and[\s-]+)?)+(?:{ords})\b|(?:{ords})(?=\s+(?:of\s+)?{_EN_MON})"
+                         rf"|(?:(?:{card})(?:[\s-]+(?:and[\s-]+)?)?)*(?:{card})\b)", re.IGNORECASE)
+    words = {**cardinals, **ordinals}
 
     def convert(m: re.Match) -> str:
         raw = m.group(0)
         tokens = [t for t in re.split(r"[\s-]+", raw.strip().lower()) if t and t != "and"]
+        values = [words[t] for t in tokens]
+        if len(values) >= 2 and 11 <= values[0] <= 19 and values[1] >= 20 and max(values) < 100:
+            return str(values[0] * 100 + sum(values[1:])) + raw[len(raw.rstrip()):]  # a year: "nineteen eighty six"
         total = current = 0
         for tok in tokens:
             v = words[tok]
@@ -136,7 +144,9 @@ def en_numerals(text: str) -> str:
             else:
                 current += v
         trail = raw[len(raw.rstrip()):]
-        return str(total + current) + trail
+        n = total + current
+        suffix = ({1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th") if n % 100 not in (11, 12, 13) else "th") if tokens[-1] in ordinals else ""
+        return str(n) + suffix + trail
 
     return pattern.sub(convert, text)
 

@@ -57,6 +57,8 @@ PHRASES = [
     ("by 25 November", "en", at(25, *END), True),
     ("by the end of the week", "en", at(22, *END), True),
     ("call me back tomorrow morning", "en", at(21, 12), False),
+    ("by the twenty fifth of November", "en", at(25, *END), True),
+    ("by the third of December", "en", at(3, *END, month=12), True),
     ("I made the transfer on Monday", "en", at(16, *END), False),  # told in the past: the Monday before
 ]
 
@@ -74,6 +76,7 @@ def test_time_phrases_resolve_against_the_call_start(phrase, language, due, dead
     ("我一定要解冻这张卡", "zh"),
     ("我要打12378找金融监管总局", "zh"),
     ("Sure, it is the 4th of March 1986 and 12 Station Road.", "en"),  # a date of birth, not a case date
+    ("it is the fourth of March, nineteen eighty six, and twelve Station Road.", "en"),
     ("I have called three times already", "en"),
 ])
 def test_no_time_where_none_is_said(phrase, language):
@@ -113,6 +116,7 @@ def test_numerals_are_normalised_only_before_a_unit():
     assert normalise_numbers("今天下午五点之前给我三千块", "zh") == "今天下午5点之前给我3000块"
     assert normalise_numbers("我一定要一张卡", "zh") == "我一定要一张卡"
     assert normalise_numbers("within twenty four hours", "en") == "within 24 hours"
+    assert normalise_numbers("the twenty first of December, not the first time", "en") == "the 21st of December, not the first time"
 
 
 def test_facts_come_from_the_customer_and_promised_deadlines_from_the_agent():
