@@ -15,6 +15,7 @@ from prefect.task_runners import ThreadPoolTaskRunner
 from flows.nightly import DEFAULT_INPUT, WORKERS, prefect_processor
 from pipeline.batch import engine_for_workers, execute
 from pipeline.briefing import write_briefing
+from pipeline.settings import load_settings
 from pipeline.store import DEFAULT_DB, Store
 
 
@@ -29,12 +30,13 @@ def briefing(customer_id: str, input_dir: str = str(DEFAULT_INPUT), db_path: str
     logger = get_run_logger()
     clock = time.perf_counter()
     spec = engine_for_workers(model, WORKERS)
+    settings = load_settings()  # the centre's time zone and callback target
     store = Store(db_path)
     done = execute(Path(input_dir), store, spec, prefect_processor(spec), flow="briefing",
                    customer_id=customer_id, refresh=False)
     processing_s = time.perf_counter() - clock
     with store.session():
-        brief, markdown = write_briefing(store, customer_id)
+        brief, markdown = write_briefing(store, customer_id, settings=settings)
     logger.info("%s: %d new call(s) processed in %.1f s; briefing over %d calls", customer_id, len(done.results),
                 processing_s, brief.n_calls)
     create_markdown_artifact(key=artifact_key(customer_id), markdown=markdown,

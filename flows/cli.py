@@ -43,17 +43,24 @@ def cmd_run(args: argparse.Namespace) -> int:
 def cmd_brief(args: argparse.Namespace) -> int:
     from pipeline.batch import run_batch
     from pipeline.briefing import NoCalls, write_briefing
+    from pipeline.settings import SettingsError, load_settings
     from pipeline.store import Store
 
+    try:
+        settings = load_settings(args.settings)
+    except SettingsError as exc:
+        print(f"callbrief: {exc}", file=sys.stderr)
+        return 2
+    customer = args.customer.strip()
     # The customer's calls not processed yet come first; the briefing is written once, below.
     run, results = run_batch(Path(args.input), Path(args.db), model=args.model, workers=1, flow="brief",
-                             customer_id=args.customer, refresh=False)
+                             customer_id=customer, refresh=False)
     if results:
         print(f"processed {len(results)} new call(s) in {run.wall_seconds:.1f} s", file=sys.stderr)
     store = Store(Path(args.db))
     with store.session():
         try:
-            brief, markdown = write_briefing(store, args.customer)
+            brief, markdown = write_briefing(store, customer, settings=settings, language=args.lang)
         except NoCalls as exc:
             print(f"callbrief: {exc}", file=sys.stderr)
             return 1
@@ -118,6 +125,8 @@ def build_parser() -> argparse.ArgumentParser:
     brief.add_argument("--db", default=str(DEFAULT_DB))
     brief.add_argument("--model", default="base")
     brief.add_argument("--json", action="store_true", help="print JSON instead of Markdown")
+    brief.add_argument("--lang", choices=("zh", "en"), help="briefing language (default: the latest call's)")
+    brief.add_argument("--settings", help="settings TOML (time zone, callback target); default callbrief.toml")
     brief.set_defaults(func=cmd_brief)
     qa = sub.add_parser("qa", help="QA sampling: sample, export, review")
     qa_sub = qa.add_subparsers(dest="qa_verb", required=True)

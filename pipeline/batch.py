@@ -228,15 +228,16 @@ def run_message(plan: BatchPlan, results: list[CallResult]) -> str:
     return "\n".join(lines)
 
 
-def refresh_briefings(store: Store, results: list[CallResult], also: Iterable[str] = ()) -> list[str]:
-    """Rewrite the briefing of every customer with a newly processed call (and of `also`)."""
+def refresh_briefings(store: Store, results: list[CallResult], also: Iterable[str] = (), settings=None) -> list[str]:
+    """Rewrite the briefing of every customer with a newly processed call (and of `also`);
+    `settings`: the centre's time zone and callback target (defaults when None)."""
     from .briefing import write_briefing
 
     customers = sorted({r.recording.metadata.customer_id for r in results
                         if r.status == "ok" and r.recording.metadata.customer_id} | set(also))
     for customer in customers:
         with store.session():  # one connection for the briefing's reads and its write
-            write_briefing(store, customer)
+            write_briefing(store, customer, settings=settings)
     return customers
 
 
@@ -283,7 +284,7 @@ class Execution:
 def execute(input_dir: Path, store: Store, spec: EngineSpec, processor: Processor, flow: str = "cli",
             reprocess: bool = False, customer_id: str | None = None, refresh: bool = True,
             on_result: Callable[[CallResult], None] | None = None, on_plan: Callable[[BatchPlan], None] | None = None,
-            ) -> Execution:
+            settings=None) -> Execution:
     """The one loop behind every entry point: plan, process, write each call as it finishes
     (one writer), record the run (a row at the start, completed at the end; a killed run is
     marked interrupted by the next), refresh briefings (including those a killed run left stale)."""
@@ -312,7 +313,7 @@ def execute(input_dir: Path, store: Store, spec: EngineSpec, processor: Processo
     refreshed: list[str] = []
     if refresh:
         stale, stale_runs = store.customers_to_refresh()
-        refreshed = refresh_briefings(store, results, also=stale)
+        refreshed = refresh_briefings(store, results, also=stale, settings=settings)
         store.mark_briefings_refreshed([run_id, *stale_runs])
     return Execution(run, results, plan, refreshed)
 

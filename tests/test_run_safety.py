@@ -166,13 +166,13 @@ def test_briefing_and_qa_answer_within_5_s_while_a_batch_writes(tmp_path, briefe
         _wait_for(lambda: _count_ok(briefed_db) >= 5, timeout=300)  # the batch has started writing
         assert batch.poll() is None, "the batch must still be running during the requests"
         timings = []
-        for customer in ("C1001", "C2002"):
+        for customer in ("C1001", " c2002 "):
             clock = time.perf_counter()
             done = subprocess.run(CLI + ["brief", customer, "--db", str(briefed_db), "--input", str(empty)],
                                   cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
             timings.append(time.perf_counter() - clock)
             assert done.returncode == 0, done.stderr
-            assert customer.upper() in done.stdout
+            assert customer.strip().upper() in done.stdout
         sample = subprocess.run(CLI + ["qa", "sample", "-n", "2", "--db", str(briefed_db)], cwd=ROOT, env=env,
                                 capture_output=True, text=True, timeout=60)
         assert sample.returncode == 0, sample.stderr
