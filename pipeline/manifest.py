@@ -212,7 +212,10 @@ def parse_row(raw: dict) -> tuple[ManifestRow | None, list[tuple[str, str]], str
                 started_at=check(_started_at), channel_layout=check(_channel_layout),
                 agent_channel=check(_agent_channel), language=check(_language), speakers=check(_speakers))
     if errors:
-        return None, errors, file
+        # The file a refused row names, even when that name is itself refused (an absolute path
+        # into the folder), so discovery can hold the recording back; resolving it opens nothing.
+        named = next((row[c] for c in FILE_COLUMNS if isinstance(row.get(c), str) and row[c].strip()), None)
+        return None, errors, file or (named.strip().replace("\\", "/") if named else None)
     return ManifestRow(file=file, metadata=CallMetadata(**meta)), [], file
 
 
