@@ -68,15 +68,15 @@ def _inside(root: Path, path: Path) -> Path | str:
     """`path` resolved (after symlinks) when it is a regular file inside `root`, else why not."""
     try:
         resolved = path.resolve()
-    except (OSError, RuntimeError) as exc:  # symlink loop
-        return f"cannot be resolved ({exc})"
-    if not resolved.is_relative_to(root):
-        what = "is a symlink to" if path.is_symlink() else "resolves to"
-        return f"{what} a file outside the input folder: refused, not opened"
-    if not resolved.exists():
-        return MISSING
-    if not resolved.is_file():
-        return "not a regular file"
+        if not resolved.is_relative_to(root):
+            what = "is a symlink to" if path.is_symlink() else "resolves to"
+            return f"{what} a file outside the input folder: refused, not opened"
+        if not resolved.exists():
+            return MISSING
+        if not resolved.is_file():
+            return "not a regular file"
+    except (OSError, RuntimeError) as exc:  # a symlink loop, a name too long
+        return f"cannot be resolved ({exc.strerror or exc})"
     return resolved
 
 
