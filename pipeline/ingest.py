@@ -99,10 +99,12 @@ def _row_problems(rows: list[ManifestRow], source: str, paths: dict[int, Path]) 
                 groups[key(i)].append(i)
         for group in (g for g in groups.values() if len(g) > 1):
             for i in group:
-                others = ", ".join(str(rows[j].line) for j in group if j != i)
+                others = [str(rows[j].line) for j in group if j != i]
                 value = rows[i].metadata.call_id if name == "call_id" else rows[i].file
+                where = f"line {others[0]}; both rows" if len(others) == 1 else \
+                    f"lines {', '.join(others)}; all {len(group)} rows"
                 problems[i].append(Rejection(source, rows[i].line, name,
-                                             f"{value!r}: the same {what} is on line {others}; both rows skipped"))
+                                             f"{value!r}: the same {what} is on {where} skipped"))
     return problems
 
 
@@ -164,10 +166,15 @@ def discover(folder: Path, manifest: Path | None = None) -> Discovery:
         rejected.append(Rejection(_display(root, path), None, None,
                                   f"held back: its row ({source} line {line}) was refused; fix the row to process it"))
 
-    recordings = [_recording(root, path, row.metadata) for path, row in listed.items()]
+    recordings: list[Recording] = []
+    for path, row in listed.items():
+        rec = _recording(root, path, row.metadata, rejected)
+        recordings += [rec] if rec else []
     taken = {r.call_id for r in recordings}
     for path in unlisted:
-        rec = _recording(root, path, CallMetadata(call_id=""))
+        rec = _recording(root, path, CallMetadata(call_id=""), rejected)
+        if rec is None:
+            continue
         if rec.call_id in taken:  # a manifest id spelled like a derived one
             rejected.append(Rejection(_display(root, path), None, None,
                                       f"its derived id {rec.call_id!r} is already a manifest call_id: refused"))
@@ -179,9 +186,12 @@ def discover(folder: Path, manifest: Path | None = None) -> Discovery:
     return Discovery(recordings=sorted(recordings, key=lambda r: r.path), missing=missing, rejected=rejected)
 
 
-def _recording(root: Path, path: Path, metadata: CallMetadata) -> Recording:
-    digest = sha256_file(path)
+def _recording(root: Path, path: Path, metadata: CallMetadata, rejected: list[Rejection]) -> Recording | None:
+    try:
+        digest, size = sha256_file(path), path.stat().st_size
+    except OSError as exc:  # unreadable, or gone since the folder was listed
+        rejected.append(Rejection(_display(root, path), None, None, f"cannot be read ({exc.strerror or exc})"))
+        return None
     if not metadata.call_id:
         metadata = replace(metadata, call_id=derived_call_id(path.relative_to(root).as_posix(), digest))
-    return Recording(call_id=metadata.call_id, path=path, sha256=digest, metadata=metadata,
-                     size_bytes=path.stat().st_size)
+    return Recording(call_id=metadata.call_id, path=path, sha256=digest, metadata=metadata, size_bytes=size)
