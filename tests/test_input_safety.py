@@ -57,6 +57,14 @@ def test_each_bad_row_is_reported_with_line_and_field_and_the_rest_is_processed(
     assert set(held) == {"b.flac", "c.wav"} and "line 3" in held["b.flac"]
 
 
+def test_a_row_with_more_cells_than_the_header_is_refused_and_blank_rows_are_skipped(tmp_path):
+    folder = _folder(tmp_path, "call_id,file,customer_id\nk1,a.ogg,Wang, Li\n,,\nk2,b.flac,C2\n")
+    found = discover(folder)
+    (row, held) = found.rejected
+    assert (row.line, row.field) == (2, None) and "more cells than the header" in row.reason
+    assert held.source == "a.ogg" and _by_file(found)["b.flac"] == "k2"
+
+
 def test_duplicate_call_id_refuses_both_rows_and_both_are_reported(tmp_path):
     folder = _folder(tmp_path, "call_id,file,customer_id\nk1,a.ogg,C1\nk1,b.flac,C2\nk2,c.wav,C3\n")
     found = discover(folder)
