@@ -11,6 +11,7 @@ import json
 import re
 import unicodedata
 from dataclasses import dataclass
+from functools import lru_cache
 from datetime import datetime
 from pathlib import Path
 
@@ -153,6 +154,7 @@ def _agent_channel(row: dict) -> int | None:
     return _AGENT_CHANNELS[value.lower()]
 
 
+@lru_cache(maxsize=1)
 def _languages() -> dict[str, str]:
     names = {name: code for name, code in read_rows("languages.tsv")}
     return names | {code: code for code in names.values()}

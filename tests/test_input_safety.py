@@ -248,3 +248,11 @@ def test_stereo_ringback_with_no_speech_is_a_failed_call_not_a_crash(tmp_path, e
     assert transcript.segments == ()
     result = analyse_call(rec, audio, diarization, transcript)
     assert result.status == "failed" and "no speech" in result.error
+
+
+def test_language_takes_a_whisper_code_or_name_and_refuses_the_rest():
+    from pipeline.manifest import parse_row
+
+    assert [parse_row({"file": "a.wav", "language": v})[0].metadata.language
+            for v in ("zh", "Mandarin", "zh-CN", "EN")] == ["zh", "zh", "zh", "en"]
+    assert parse_row({"file": "a.wav", "language": "klingon"})[1][0][0] == "language"
