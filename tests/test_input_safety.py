@@ -256,3 +256,21 @@ def test_language_takes_a_whisper_code_or_name_and_refuses_the_rest():
     assert [parse_row({"file": "a.wav", "language": v})[0].metadata.language
             for v in ("zh", "Mandarin", "zh-CN", "EN")] == ["zh", "zh", "zh", "en"]
     assert parse_row({"file": "a.wav", "language": "klingon"})[1][0][0] == "language"
+
+
+def test_manifest_times_with_a_zone_are_stored_in_the_centre_zone(tmp_path):
+    """Handlers read naive times as the centre's wall clock: 08:40Z is 16:40 in Beijing."""
+    from datetime import datetime
+
+    from pipeline.asr import EngineSpec
+    from pipeline.batch import plan_batch
+    from pipeline.settings import Settings
+    from pipeline.store import Store
+
+    (tmp_path / "a.wav").write_bytes((SAMPLES / "zh-1001-a.wav").read_bytes())
+    (tmp_path / "manifest.csv").write_text("call_id,file,started_at\nz1,a.wav,2026-11-20T08:40:00Z\n")
+    store = Store(tmp_path / "db.duckdb")
+    beijing = plan_batch(tmp_path, store, EngineSpec(), settings=Settings(timezone="Asia/Shanghai")).todo[0]
+    london = plan_batch(tmp_path, store, EngineSpec(), settings=Settings(timezone="Europe/London")).todo[0]
+    assert beijing.metadata.started_at == datetime(2026, 11, 20, 16, 40)
+    assert london.metadata.started_at == datetime(2026, 11, 20, 8, 40)
