@@ -56,7 +56,8 @@ class BatchPlan:
 
 def plan_batch(input_dir: Path, store: Store, spec: EngineSpec, reprocess: bool = False,
                manifest: Path | None = None, customer_id: str | None = None, settings: Settings | None = None) -> BatchPlan:
-    found = discover(Path(input_dir), manifest)
+    found = discover(Path(input_dir), manifest, known_hashes=store.known_hashes())
+    store.remember_hashes(found.hashed)
     tz = (settings or Settings()).tz
     recordings = [in_centre_time(r, tz) for r in found.recordings
                   if customer_id is None or _same_customer(r.metadata.customer_id, customer_id)]
