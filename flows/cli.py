@@ -103,11 +103,12 @@ def cmd_qa(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from flows.nightly import nightly
+    from flows.serve import serve_nightly
+    from pipeline.settings import load_settings
 
-    print(f"serving nightly on cron '{args.cron}' (Ctrl-C to stop)")
-    nightly.serve(name="callbrief-nightly", cron=args.cron,
-                  parameters={"input_dir": args.input, "db_path": args.db, "model": args.model})
+    timezone = args.timezone or load_settings().timezone
+    serve_nightly(args.cron, timezone, {"input_dir": args.input, "db_path": args.db, "model": args.model},
+                  port=args.port)
     return 0
 
 
@@ -159,6 +160,9 @@ def build_parser() -> argparse.ArgumentParser:
     qa.set_defaults(func=cmd_qa)
     serve = sub.add_parser("serve", help="run the nightly flow on a schedule")
     serve.add_argument("--cron", default="0 2 * * *", help="cron schedule (default 02:00 daily)")
+    serve.add_argument("--timezone", help="zone of the cron (default: the centre's, from settings)")
+    serve.add_argument("--port", type=int, default=4200, help="port of the Prefect server started when "
+                                                            "PREFECT_API_URL is not set")
     serve.add_argument("--input", default=str(DEFAULT_INPUT))
     serve.add_argument("--db", default=str(DEFAULT_DB))
     serve.add_argument("--model", default="base")
