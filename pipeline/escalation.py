@@ -262,7 +262,8 @@ def _detail(ts: TurnScore) -> str:
         bits.append("interrupted")
     if f.repeat_of is not None:
         bits.append("repeats an earlier demand")
-    quote = f.text if len(f.text) <= 60 else f.text[:57] + "..."
+    text = redact(f.text)  # masked before cutting: a cut number is no longer recognisable
+    quote = text if len(text) <= 60 else text[:57] + "..."
     return f"{ts.role} {'; '.join(bits) or 'no marked change'} at {mmss(ts.start)}: '{quote}'"
 
 
