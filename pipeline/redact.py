@@ -38,6 +38,7 @@ _DATE = (r"(?:(?:19|20)\d\d[-/.](?:0?[1-9]|1[0-2])[-/.](?:0?[1-9]|[12]\d|3[01])"
 _TIME = r"(?:[01]?\d|2[0-3]):[0-5]\d(?::[0-5]\d(?:\.\d+)?)?"
 _DATE_TIME = re.compile(rf"{_DATE}(?:[ ,]+{_TIME})?|{_TIME}")
 _EMAIL_SUFFIX = r"(?:com|cn|net|org|edu|gov|co|uk|io|info|me|hk|tw|de|fr|us)"
+_EMAIL_HINT = re.compile(rf"(?:\.|点|dot)\s*{_EMAIL_SUFFIX}(?![A-Za-z])", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -56,6 +57,7 @@ class _Rules:
     unit_after: re.Pattern
     code_cue: re.Pattern
     number_cue: re.Pattern
+    filler: re.Pattern
     english: dict
     multipliers: dict
     chinese: dict
@@ -95,6 +97,7 @@ def _rules() -> _Rules:
         unit_after=re.compile(rf"^\s?多?(?:{_words(data['units_after'])})", re.IGNORECASE),
         code_cue=re.compile(_words(data["code_cues"]), re.IGNORECASE),
         number_cue=re.compile(_words(data["number_cues"]), re.IGNORECASE),
+        filler=re.compile(_words(data["fillers"]), re.IGNORECASE),
         english={k.lower(): v for k, v in english.items()}, multipliers=multipliers, chinese=chinese,
         positional=frozenset(positional), to_ascii={**str.maketrans(chinese), **_FULLWIDTH})
 
@@ -171,10 +174,12 @@ def _runs(text: str, rules: _Rules, protected: list[tuple[int, int]]) -> list[_R
             continue
         start, end, digits = tok
         gap = text[last_end:start] if last_end is not None else None
-        if gap is None or len(gap) > _MAX_GAP or any(c not in _SEP_CHARS for c in gap):
+        if gap and not gap.isspace():
+            gap = rules.filler.sub(lambda m: "\0" * len(m.group()), gap)  # "7, um, 9": a filler joins
+        if gap is None or len(gap.replace("\0", "")) > _MAX_GAP or any(c not in _SEP_CHARS for c in gap if c != "\0"):
             close()
         else:
-            for i, c in enumerate(gap.translate(_SEP_MAP)):
+            for i, c in enumerate(gap.translate(_SEP_MAP).replace("\0", " ")):
                 shadow.append(c)
                 spans.append((last_end + i, last_end + i + 1))
         for d in digits:
@@ -255,11 +260,13 @@ def _classify(run: _Run, text: str, rules: _Rules) -> Redaction | None:
 
 def find(text: str) -> list[Redaction]:
     rules = _rules()
-    protected = [m.span() for m in _MASK.finditer(text)]
-    shadow = text.translate(rules.to_ascii)
-    found = [Redaction("email", m.start(), m.end(), "[EMAIL]") for m in rules.email.finditer(shadow)
-             if not any(a < m.end() and m.start() < b for a, b in protected)]
-    protected += [(r.start, r.end) for r in found]
+    protected = [m.span() for m in _MASK.finditer(text)] if "[" in text else []
+    found: list[Redaction] = []
+    if _EMAIL_HINT.search(text):  # the full e-mail pattern is slow; most texts have no ".com"
+        shadow = text.translate(rules.to_ascii)
+        found = [Redaction("email", m.start(), m.end(), "[EMAIL]") for m in rules.email.finditer(shadow)
+                 if not any(a < m.end() and m.start() < b for a, b in protected)]
+        protected += [(r.start, r.end) for r in found]
     for run in _runs(text, rules, protected):
         r = _classify(run, text, rules)
         if r:

@@ -38,6 +38,17 @@ _FULL = str.maketrans("０１２３４５６７８９", "0123456789")
 
 def recover_digits(text: str) -> str:
     """Every digit a reader could get back from `text`, in order, all else removed."""
+    return re.sub(r"\D", "", _digits_as_digits(text))
+
+
+def recover_numbers(text: str) -> list[str]:
+    """The digits of each stretch of text that holds only digits and separators: for short secrets
+    (a 3-digit CVV), which a whole field's digits (times, scores, dates) would hold by chance."""
+    chunks = re.split(r"[^\d\s,.\-/，、。．－／()（）:;]+", _digits_as_digits(text))
+    return [d for d in (re.sub(r"\D", "", c) for c in chunks) if d]
+
+
+def _digits_as_digits(text: str) -> str:
     text = text.translate(_FULL)
     text = "".join(_ZH.get(c, c) for c in text)
     words = "|".join(_EN)
@@ -47,13 +58,13 @@ def recover_digits(text: str) -> str:
         return " " + _EN.get(m.group(2).lower(), m.group(2)) * n + " "
 
     text = re.sub(rf"(?<![a-z])(double|triple)\s+({words}|\d)(?![a-z])", expand, text, flags=re.IGNORECASE)
-    text = re.sub(rf"(?<![a-z])({words})(?![a-z])", lambda m: _EN[m.group(1).lower()], text, flags=re.IGNORECASE)
-    return re.sub(r"\D", "", text)
+    return re.sub(rf"(?<![a-z])({words})(?![a-z])", lambda m: _EN[m.group(1).lower()], text, flags=re.IGNORECASE)
 
 
 def test_recover_digits_reads_every_script():
     assert recover_digits("Four one double oh, 幺三八 ４５ triple 9") == "410013845999"
     assert recover_digits("[CARD ****1234] 二〇二六") == "12342026"
+    assert recover_numbers("at 10:37, the CVV is seven three seven.") == ["1037", "737"]
 
 
 # --- numbers to plant --------------------------------------------------------------------------
@@ -206,7 +217,7 @@ def test_planted_numbers_cannot_be_recovered(data, kind):
     assert redact(masked) == masked
 
 
-@PROPERTY
+@settings(PROPERTY, max_examples=100)
 @given(data=st.data())
 def test_two_numbers_in_one_sentence(data):
     (a, sa), (b, sb) = data.draw(cards()), data.draw(phones())
@@ -276,11 +287,17 @@ SECRETS = {"en-2001": ["411111111111", "077009001123", "824765391", "45567375868
 WORD_SECRETS = ["anna", "smith", "gmail", "qq"]
 
 
-def _planted_transcript(call_id: str, customer_speakers: set[str]):
+def _planted_transcript(call_id: str, agent_channel: int | None):
+    from pipeline.roles import infer_roles
     from pipeline.serial import load_recognition
     from tests.replay import RECOGNITION
 
     transcript, diarization = load_recognition(RECOGNITION / f"{call_id}.json")
+    texts: dict[str, list[str]] = {}
+    for seg in transcript.segments:  # the customer as analyse_call will find them, on the clean text
+        texts.setdefault(seg.speaker or "", []).append(seg.text)
+    roles = infer_roles(diarization, {k: " ".join(v) for k, v in texts.items()}, agent_channel)
+    customer_speakers = {s for s, role in roles.items() if role == "customer"}
     plants, k, segments = PLANTS[call_id], 0, []
     sep = "" if transcript.language == "zh" else " "
     for seg in transcript.segments:
@@ -298,14 +315,15 @@ def _planted_result(call_id: str):
     from pipeline.audio import decode
     from pipeline.batch import analyse_call
     from pipeline.ingest import discover
-    from tests.replay import SAMPLES, replay_call
+    from tests.replay import SAMPLES
 
-    clean = replay_call(call_id)
-    customer = {s for s, role in clean.roles.items() if role == "customer"}
-    transcript, diarization = _planted_transcript(call_id, customer)
     (rec,) = [r for r in discover(SAMPLES).recordings if r.call_id == call_id]
+    transcript, diarization = _planted_transcript(call_id, rec.metadata.agent_channel)
     audio = decode(rec.path)
-    return analyse_call(replace(rec, duration=audio.duration), audio, diarization, transcript)
+    result = analyse_call(replace(rec, duration=audio.duration), audio, diarization, transcript)
+    planted = {t.speaker for t in result.turns if any(p in t.text for p in PLANTS[call_id])}
+    assert planted and all(result.roles.get(s) == "customer" for s in planted), (call_id, result.roles)
+    return result
 
 
 def handler_texts(store, call_ids: list[str]) -> dict[str, str]:
@@ -332,10 +350,20 @@ def handler_texts(store, call_ids: list[str]) -> dict[str, str]:
 
 
 def _leaks(texts: dict[str, str], secrets: list[str]) -> list[tuple[str, str]]:
+    """(field, secret) for every planted secret readable in a field: long numbers anywhere in the
+    field's digits, short codes within one stretch of digits, words as words."""
     found = []
     for where, text in texts.items():
-        digits, low = recover_digits(text), text.lower()
-        found += [(where, s) for s in secrets if (s in digits if s.isdigit() else re.search(rf"\b{s}\b", low))]
+        digits, numbers, low = recover_digits(text), recover_numbers(text), text.lower()
+        for s in secrets:
+            if not s.isdigit():
+                hit = re.search(rf"\b{s}\b", low)
+            elif len(s) >= 8:
+                hit = s in digits
+            else:
+                hit = any(s in n for n in numbers)
+            if hit:
+                found.append((where, s))
     return found
 
 

@@ -32,6 +32,8 @@ from pipeline.redact import find, redact
     ("It's double oh seven, seven double oh, nine oh oh one two three.", "It's [PHONE]."),
     ("身份证号一一零一零五一九九零零三零七八七六叉", "身份证号[ID]"),
     ("the reference is 48213", "the reference is [NUMBER]"),  # announced: 5+ digits
+    ("oh seven seven oh oh, um, nine oh oh, uh, one two three", "[PHONE]"),  # fillers between groups
+    ("幺三八，嗯，一二三四，呃，五六七八", "[PHONE]"),
 ])
 def test_masks(text, expected):
     assert redact(text) == expected
