@@ -286,3 +286,48 @@ def redact(text: str | None) -> str | None:
         last = r.end
     out.append(text[last:])
     return "".join(out)
+
+
+# A caller may read one number across two turns ("07700" / agent: "mm-hmm" / "900123"): each
+# half alone is too short to mask. A speaker's turns closer than this are read as one stream.
+TURN_JOIN_SECONDS = 10.0
+
+
+def redact_turns(turns) -> list[str]:
+    """Masked text of each turn (anything with speaker, start, end, text, in time order).
+
+    Each speaker's consecutive turns are masked as one text, so a number split between two turns
+    is masked in both; the mask goes into every turn that holds part of it."""
+    out = [t.text for t in turns]
+    streams: dict[object, list[list[int]]] = {}
+    for i, t in enumerate(turns):
+        chains = streams.setdefault(t.speaker, [])
+        if chains and t.start - turns[chains[-1][-1]].end <= TURN_JOIN_SECONDS:
+            chains[-1].append(i)
+        else:
+            chains.append([i])
+    for chains in streams.values():
+        for chain in chains:
+            texts = [turns[i].text or "" for i in chain]
+            if len(chain) == 1:
+                out[chain[0]] = redact(texts[0]) if texts[0] else texts[0]
+                continue
+            joined = "\n".join(texts)  # a newline is a separator: a number may run across it
+            bounds, pos = [], 0
+            for text in texts:
+                bounds.append((pos, pos + len(text)))
+                pos += len(text) + 1
+            edits: list[list[tuple[int, int, str]]] = [[] for _ in texts]
+            for r in find(joined):
+                for k, (a, b) in enumerate(bounds):
+                    if r.start < b and a < r.end:
+                        edits[k].append((max(r.start, a) - a, min(r.end, b) - a, r.replacement))
+            for k, i in enumerate(chain):
+                text, last, parts = texts[k], 0, []
+                for s, e, rep in edits[k]:
+                    if s < last:
+                        continue
+                    parts += [text[last:s], rep]
+                    last = e
+                out[i] = "".join(parts) + text[last:] if edits[k] else text
+    return out

@@ -15,7 +15,7 @@ import numpy as np
 
 from .datafiles import read_json, read_rows
 from .escalation import Escalation, mmss
-from .redact import redact
+from .redact import redact, redact_turns
 from .types import Turn, word_separator
 
 ROLE_LABELS = {"zh": {"agent": "坐席", "customer": "客户", "unknown": "未知"},
@@ -139,7 +139,7 @@ def extractive_summary(turns: tuple[Turn, ...], language: str, n: int = 4) -> st
 def summarise(call_id: str, turns: tuple[Turn, ...], language: str, escalation: Escalation | None) -> CallSummary:
     # Masked whole turns, before sentence splitting: "4111. 1111. 1111." split at its dots is
     # four short numbers no masker can recognise.
-    turns = tuple(replace(t, text=redact(t.text)) for t in turns)
+    turns = tuple(replace(t, text=masked) for t, masked in zip(turns, redact_turns(turns)))
     category, scores = classify(turns)
     info = category_info(category)
     demands, promises, deadlines, open_items = [], [], [], []

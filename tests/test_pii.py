@@ -285,6 +285,9 @@ SECRETS = {"en-2001": ["411111111111", "077009001123", "824765391", "45567375868
            "zh-1001-a": ["622202101234", "13812345678", "11010519900307876", "829164", "13987654321"],
            "zh-1001-b": ["622588012345", "10902790911", "373"]}
 WORD_SECRETS = ["anna", "smith", "gmail", "qq"]
+# One number read across two customer turns with an agent turn between: each half alone is short.
+SPLITS = {"en-2001": ("So let me say it again, it is oh seven seven oh oh", "900 765 okay.", "07700900765"),
+          "zh-1001-a": ("好的好的那我再慢慢地说一遍吧就是幺三七零零", "九八七六五四", "13700987654")}
 
 
 def _planted_transcript(call_id: str, agent_channel: int | None):
@@ -308,6 +311,17 @@ def _planted_transcript(call_id: str, agent_channel: int | None):
             seg = replace(seg, text=seg.text + sep + extra, words=seg.words[:-1] + (last,))
         segments.append(seg)
     assert k >= len(plants), f"{call_id}: only {k} customer segments"
+    if call_id in SPLITS:  # the first customer segment followed by an agent one, and the next customer one
+        head, tail, _ = SPLITS[call_id]
+        order = sorted(range(len(segments)), key=lambda i: segments[i].start)
+        roles = [segments[i].speaker in customer_speakers for i in order]
+        at = next(n for n in range(len(order) - 2) if roles[n] and not roles[n + 1])
+        i, j = order[at], order[next(m for m in range(at + 1, len(order)) if roles[m])]
+        a, b = segments[i], segments[j]
+        segments[i] = replace(a, text=a.text + sep + head,
+                              words=a.words[:-1] + (replace(a.words[-1], text=a.words[-1].text + sep + head),))
+        segments[j] = replace(b, text=tail + sep + b.text,
+                              words=(replace(b.words[0], text=tail + sep + b.words[0].text),) + b.words[1:])
     return replace(transcript, segments=tuple(segments)), diarization
 
 
@@ -333,6 +347,9 @@ def handler_texts(store, call_ids: list[str]) -> dict[str, str]:
     conn, out = store.conn, {}
     for call_id, seq, text in conn.execute("SELECT call_id, seq, redacted_text FROM turns").fetchall():
         out[f"turns.redacted_text {call_id}#{seq}"] = text or ""
+    for call_id, text in conn.execute("SELECT call_id, string_agg(redacted_text, ' ' ORDER BY seq) FROM turns "
+                                      "GROUP BY call_id").fetchall():
+        out[f"turns.redacted_text {call_id} (whole call)"] = text or ""
     columns = [r[0] for r in conn.execute("SELECT column_name FROM information_schema.columns WHERE table_name = "
                                           "'summaries' AND data_type = 'VARCHAR'").fetchall()]
     for row in conn.execute(f"SELECT call_id, {', '.join(columns)} FROM summaries").fetchall():
@@ -386,10 +403,16 @@ def test_planted_numbers_reach_no_handler_field(planted_db):
     from pipeline.store import Store
 
     path, results = planted_db
-    all_secrets = [s for c in SECRETS.values() for s in c] + WORD_SECRETS
+    all_secrets = [s for c in SECRETS.values() for s in c] + [s for *_, s in SPLITS.values()] + WORD_SECRETS
     with Store(path) as store:
         texts = handler_texts(store, [r.call_id for r in results])
-        raw = " ".join(r[0] for r in store.conn.execute("SELECT text FROM turns").fetchall())
+        raw = " ".join(r[0] for r in store.conn.execute("SELECT text FROM turns ORDER BY call_id, seq").fetchall())
+        # The split numbers really sit in two customer turns with another turn between.
+        for call_id, (head, tail, _) in SPLITS.items():
+            rows = store.conn.execute("SELECT seq, role, text FROM turns WHERE call_id = ? ORDER BY seq", [call_id]).fetchall()
+            first = next(r[0] for r in rows if r[2].endswith(head))
+            second = next(r[0] for r in rows if r[2].startswith(tail))
+            assert second > first + 1 and rows[first][1] == rows[second][1] == "customer", rows
     # The plants are really in the stored raw transcript (so this test can fail)...
     raw_digits = recover_digits(raw)
     assert all(s in raw_digits for s in all_secrets if s.isdigit()), "planting failed"

@@ -82,3 +82,15 @@ def test_issue_9_leaks_are_masked(text, secret):
 ])
 def test_no_partial_leftovers(text, masked):
     assert redact(text) == masked
+
+
+def test_a_number_read_across_two_turns_is_masked_in_both():
+    from pipeline.redact import redact_turns
+    from pipeline.types import Turn
+
+    turns = [Turn("customer", "c", 0, 2, "so it is oh seven seven oh oh"), Turn("agent", "a", 2, 3, "mm-hmm"),
+             Turn("customer", "c", 3, 5, "900 123, and the card 4111 1111"), Turn("customer", "c", 5.5, 7, "1111 1111 thanks"),
+             Turn("customer", "c", 60, 62, "in 1999"), Turn("customer", "c", 80, 81, "2000 was better")]
+    # Turns of one speaker more than TURN_JOIN_SECONDS apart are read apart.
+    assert redact_turns(turns) == ["so it is [PHONE]", "mm-hmm", "[PHONE], and the card [CARD ****1111]",
+                                   "[CARD ****1111] thanks", "in 1999", "2000 was better"]
