@@ -272,7 +272,8 @@ PLANTS = {  # call -> sentences appended to customer segments (cycled), and the 
     "en-2001": ["I want my card 4111 1111 1111 1111 unblocked.", "My mobile is 07700 -900 -1123.",
                 "The account is eight, two, four, seven, six, five, three, nine, one.",
                 "Four five five six, seven three seven five, eight six eight nine, nine eight five five.",
-                "I need a refund to 6011. 0009. 9013. 9424.", "Email anna dot smith at gmail dot com, the CVV is 737."],
+                "I need a refund to 6011. 0009. 9013. 9424.", "Email anna dot smith at gmail dot com, the CVV is 737.",
+                "I paid 1,465.00 dollars on 2026-11-19 at 10:12."],
     "en-2002": ["Put me through, my number is (0770) 900 4567.", "I want it on card 459 -1488 -0343 -6467 now.",
                 "I need the supervisor, sort code 40-47-84, account 31926819."],
     "zh-1001-a": ["我要解冻卡号是六二二二，零二一零，一二三四，五六七八", "我的手机138，1234，5678",
@@ -342,9 +343,14 @@ def _planted_result(call_id: str):
 
 def handler_texts(store, call_ids: list[str]) -> dict[str, str]:
     """Every handler- or QA-visible text, by where it comes from."""
+    with store.session() as conn:
+        return _handler_texts(store, conn, call_ids)
+
+
+def _handler_texts(store, conn, call_ids: list[str]) -> dict[str, str]:
     from pipeline.qa import prefill_scorecard
 
-    conn, out = store.conn, {}
+    out = {}
     for call_id, seq, text in conn.execute("SELECT call_id, seq, redacted_text FROM turns").fetchall():
         out[f"turns.redacted_text {call_id}#{seq}"] = text or ""
     for call_id, text in conn.execute("SELECT call_id, string_agg(redacted_text, ' ' ORDER BY seq) FROM turns "
@@ -358,9 +364,11 @@ def handler_texts(store, call_ids: list[str]) -> dict[str, str]:
     for call_id, evidence, de_esc in conn.execute("SELECT call_id, evidence, de_escalation FROM escalation").fetchall():
         out[f"escalation.evidence {call_id}"] = evidence or ""
         out[f"escalation.de_escalation {call_id}"] = de_esc or ""
-    for customer, md, payload in conn.execute("SELECT customer_id, markdown, json FROM briefings").fetchall():
+    for customer, md, payload in conn.execute("SELECT customer_id, markdown, json FROM briefings "
+                                              "ORDER BY created_at").fetchall():  # the newest is kept by name
         out[f"briefings.markdown {customer}"] = md
         out[f"briefings.json {customer}"] = payload
+        out[f"briefings (all) {customer}"] = out.get(f"briefings (all) {customer}", "") + md + payload
     for call_id in call_ids:
         out[f"qa prefill {call_id}"] = json.dumps(prefill_scorecard(store, call_id), ensure_ascii=False)
     return out
@@ -406,10 +414,11 @@ def test_planted_numbers_reach_no_handler_field(planted_db):
     all_secrets = [s for c in SECRETS.values() for s in c] + [s for *_, s in SPLITS.values()] + WORD_SECRETS
     with Store(path) as store:
         texts = handler_texts(store, [r.call_id for r in results])
-        raw = " ".join(r[0] for r in store.conn.execute("SELECT text FROM turns ORDER BY call_id, seq").fetchall())
+        raw = " ".join(r[0] for r in store.query("SELECT text FROM turns ORDER BY call_id, seq").itertuples(index=False))
         # The split numbers really sit in two customer turns with another turn between.
         for call_id, (head, tail, _) in SPLITS.items():
-            rows = store.conn.execute("SELECT seq, role, text FROM turns WHERE call_id = ? ORDER BY seq", [call_id]).fetchall()
+            rows = list(store.query("SELECT seq, role, text FROM turns WHERE call_id = ? ORDER BY seq", [call_id])
+                        .itertuples(index=False))
             first = next(r[0] for r in rows if r[2].endswith(head))
             second = next(r[0] for r in rows if r[2].startswith(tail))
             assert second > first + 1 and rows[first][1] == rows[second][1] == "customer", rows
@@ -422,6 +431,10 @@ def test_planted_numbers_reach_no_handler_field(planted_db):
     assert any("[CARD ****" in v or "[PHONE]" in v or "[NUMBER]" in v for k, v in texts.items() if k.startswith("summaries"))
     assert any("[" in v for k, v in texts.items() if k.startswith("escalation.evidence"))
     assert any("[" in v for k, v in texts.items() if k.startswith("briefings.markdown"))
+    # ...amounts, dates and times stay readable: the briefing still finds the planted amount...
+    payload = json.loads(texts["briefings.json C2001"])
+    assert any(f["kind"] == "amount" and f["value"].get("amount") == 1465 for f in payload["facts"]), payload["facts"]
+    assert "1,465.00 dollars on 2026-11-19 at 10:12" in texts["turns.redacted_text en-2001 (whole call)"]
     # ...and no planted sequence can be read back from any of them.
     assert not _leaks(texts, all_secrets), _leaks(texts, all_secrets)[:5]
 
