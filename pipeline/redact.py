@@ -31,7 +31,9 @@ _CUE_WINDOW = 30  # characters before a run in which an announcing word counts
 # Existing masks are left alone, so masking twice gives the same text.
 _MASK = re.compile(r"\[(?:CARD \*{4}\d{4}|ID|PHONE|NUMBER|CODE|EMAIL)\]")
 
-_AMOUNT = re.compile(r"\d{1,3}(?:[, ]\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?")
+# Amounts are not written with a leading zero (phone numbers are: "07700 900123 pounds" is no amount).
+_AMOUNT = re.compile(r"[1-9]\d{0,2}(?:[, ]\d{3})+(?:\.\d+)?|(?:0|[1-9]\d*)(?:\.\d+)?")
+_MAX_COUNT_DIGITS = 4  # "30 minutes", "2026年", "19号": a count, a year or a day, never longer
 _DATE = (r"(?:(?:19|20)\d\d[-/.](?:0?[1-9]|1[0-2])[-/.](?:0?[1-9]|[12]\d|3[01])"
          r"|(?:0?[1-9]|[12]\d|3[01])[-/.](?:0?[1-9]|1[0-2])[-/.](?:19|20)\d\d"
          r"|(?:0?[1-9]|1[0-2])[-/.](?:0?[1-9]|[12]\d|3[01])[-/.](?:19|20)\d\d)")
@@ -54,7 +56,8 @@ class _Rules:
     token: re.Pattern  # one digit-like token: digit, CJK numeral run, English digit word
     email: re.Pattern
     currency_before: re.Pattern
-    unit_after: re.Pattern
+    amount_unit_after: re.Pattern
+    count_unit_after: re.Pattern
     code_cue: re.Pattern
     number_cue: re.Pattern
     filler: re.Pattern
@@ -94,7 +97,8 @@ def _rules() -> _Rules:
     return _Rules(
         token=token, email=email,
         currency_before=re.compile(rf"(?:{_words(data['currency_before'])})\s?$", re.IGNORECASE),
-        unit_after=re.compile(rf"^\s?多?(?:{_words(data['units_after'])})", re.IGNORECASE),
+        amount_unit_after=re.compile(rf"^\s?多?(?:{_words(data['amount_units_after'])})", re.IGNORECASE),
+        count_unit_after=re.compile(rf"^\s?多?(?:{_words(data['count_units_after'])})", re.IGNORECASE),
         code_cue=re.compile(_words(data["code_cues"]), re.IGNORECASE),
         number_cue=re.compile(_words(data["number_cues"]), re.IGNORECASE),
         filler=re.compile(_words(data["fillers"]), re.IGNORECASE),
@@ -102,7 +106,7 @@ def _rules() -> _Rules:
         positional=frozenset(positional), to_ascii={**str.maketrans(chinese), **_FULLWIDTH})
 
 
-@dataclass
+@dataclass(frozen=True)
 class _Run:
     """Digits joined only by separators: the ASCII shadow and each shadow character's source span."""
     shadow: str
@@ -219,8 +223,10 @@ def _kept(run: _Run, text: str, rules: _Rules) -> bool:
     if _DATE_TIME.fullmatch(run.shadow):
         return True
     if _AMOUNT.fullmatch(run.shadow):
-        return bool(rules.unit_after.match(text[run.end:run.end + 12])
-                    or rules.currency_before.search(text[max(0, run.start - 8):run.start]))
+        after = text[run.end:run.end + 12]
+        return bool(rules.amount_unit_after.match(after)
+                    or rules.currency_before.search(text[max(0, run.start - 8):run.start])
+                    or (len(run.digits) <= _MAX_COUNT_DIGITS and rules.count_unit_after.match(after)))
     return False
 
 

@@ -34,6 +34,8 @@ from pipeline.redact import find, redact
     ("the reference is 48213", "the reference is [NUMBER]"),  # announced: 5+ digits
     ("oh seven seven oh oh, um, nine oh oh, uh, one two three", "[PHONE]"),  # fillers between groups
     ("幺三八，嗯，一二三四，呃，五六七八", "[PHONE]"),
+    ("07700 900123 pounds", "[PHONE] pounds"),  # amounts have no leading zero
+    ("13812345678点", "[PHONE]点"),  # a count or clock unit keeps only short numbers
 ])
 def test_masks(text, expected):
     assert redact(text) == expected
