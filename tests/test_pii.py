@@ -17,6 +17,7 @@ import json
 import re
 import subprocess
 from dataclasses import replace
+from datetime import date
 from pathlib import Path
 
 import numpy as np
@@ -110,8 +111,7 @@ def phones(draw):
 def resident_ids(draw):
     """GB 11643 resident ID: region, birth date, sequence, ISO 7064 MOD 11-2 check character."""
     region = str(draw(st.integers(110000, 659999)))
-    born = draw(st.dates(min_value=__import__("datetime").date(1930, 1, 1),
-                         max_value=__import__("datetime").date(2019, 12, 31))).strftime("%Y%m%d")
+    born = draw(st.dates(min_value=date(1930, 1, 1), max_value=date(2019, 12, 31))).strftime("%Y%m%d")
     body = region + born + f"{draw(st.integers(0, 999)):03d}"
     weights = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2]
     check = "10X98765432"[sum(int(d) * w for d, w in zip(body, weights)) % 11]
@@ -130,7 +130,7 @@ _ZH_RENDER = {"0": "零〇", "1": "一幺壹", "2": "二两贰", "3": "三叁", 
 _EN_RENDER = {"0": ["zero", "oh", "O"], **{d: [w] for w, d in _EN.items() if w not in ("zero", "oh", "o", "nought")}}
 # Between digit groups, as recognisers write them (issue 9 lists the ones seen).
 _SEPARATORS = [" ", "  ", ", ", ",", " ,", ". ", ".", " - ", "-", " -", "/", " / ", "，", "、", "。", "．",
-               "－", "／", "　", "; ", "—", " (", ") "]
+               "－", "／", "　", "; ", "—", " (", ") ", ", um, ", " uh ", "，嗯，", "呃"]
 
 
 @st.composite
@@ -193,10 +193,6 @@ _TEMPLATES = ["My card number is {}.", "It's {}, and I want it unblocked.", "{}"
               "嗯{}嗯", "ok so {} right"]
 
 
-def _embedded(draw, number: str) -> str:
-    return draw(st.sampled_from(_TEMPLATES)).format(draw(rendered(number)))
-
-
 def _is_date_shaped(text: str) -> bool:
     """A number written exactly as a date is a date (kept by design); not a leak to count."""
     return re.fullmatch(r"\s*\d{1,4}[-/.]\d{1,2}[-/.]\d{1,4}\s*", text.translate(_FULL)) is not None
@@ -250,7 +246,7 @@ def amounts(draw):
 
 @st.composite
 def dates_and_times(draw):
-    d = draw(st.dates(min_value=__import__("datetime").date(1950, 1, 1), max_value=__import__("datetime").date(2049, 12, 31)))
+    d = draw(st.dates(min_value=date(1950, 1, 1), max_value=date(2049, 12, 31)))
     h, m, s = draw(st.integers(0, 23)), draw(st.integers(0, 59)), draw(st.integers(0, 59))
     return draw(st.sampled_from([
         d.isoformat(), f"{d:%d/%m/%Y}", f"{d:%m/%d/%Y}", f"{d:%Y/%m/%d}", f"{d:%d.%m.%Y}", f"{d.year}年{d.month}月{d.day}日",
