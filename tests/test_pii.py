@@ -268,7 +268,7 @@ PLANTS = {  # call -> sentences appended to customer segments (cycled), and the 
     "en-2001": ["I want my card 4111 1111 1111 1111 unblocked.", "My mobile is 07700 -900 -1123.",
                 "The account is eight, two, four, seven, six, five, three, nine, one.",
                 "Four five five six, seven three seven five, eight six eight nine, nine eight five five.",
-                "I need a refund to 6011. 0009. 9013. 9424.", "Email anna dot smith at gmail dot com, the CVV is 737.",
+                "I need a refund to 6011. 5734. 8826. 9421.", "Email anna dot smith at gmail dot com, the CVV is 737.",
                 "I paid 1,465.00 dollars on 2026-11-19 at 10:12."],
     "en-2002": ["Put me through, my number is (0770) 900 4567.", "I want it on card 459 -1488 -0343 -6467 now.",
                 "I need the supervisor, sort code 40-47-84, account 31926819."],
@@ -277,7 +277,7 @@ PLANTS = {  # call -> sentences appended to customer segments (cycled), and the 
     "zh-1001-b": ["我要投诉，卡号６２２５　８８０１　２３４５　６７８９", "我的邮箱是幺零九零二七九零九幺at QQ点com",
                   "安全码是三七三，我要求你们马上处理"],
 }
-SECRETS = {"en-2001": ["411111111111", "077009001123", "824765391", "455673758689", "601100099013", "737"],
+SECRETS = {"en-2001": ["411111111111", "077009001123", "824765391", "455673758689", "601157348826", "737"],
            "en-2002": ["07709004567", "459148803436467", "404784", "31926819"],
            "zh-1001-a": ["622202101234", "13812345678", "11010519900307876", "829164", "13987654321"],
            "zh-1001-b": ["622588012345", "10902790911", "373"]}
@@ -431,8 +431,12 @@ def test_planted_numbers_reach_no_handler_field(planted_db):
     payload = json.loads(texts["briefings.json C2001"])
     assert any(f["kind"] == "amount" and f["value"].get("amount") == 1465 for f in payload["facts"]), payload["facts"]
     assert "1,465.00 dollars on 2026-11-19 at 10:12" in texts["turns.redacted_text en-2001 (whole call)"]
-    # ...and no planted sequence can be read back from any of them.
+    # ...and no planted sequence can be read back from any of them...
     assert not _leaks(texts, all_secrets), _leaks(texts, all_secrets)[:5]
+    # ...nor a group of the card read out with dots, which sentence splitting used to cut off alone.
+    groups = {"6011", "5734", "8826"}  # never an mm:ss time (those appear beside every quote)
+    cut = [(k, n) for k, v in texts.items() for n in recover_numbers(v) if n in groups]
+    assert not cut, cut[:5]
 
 
 def test_unplanted_sample_calls_have_no_false_secret(tmp_path):
