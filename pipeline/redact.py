@@ -38,7 +38,11 @@ _DATE = (r"(?:(?:19|20)\d\d[-/.](?:0?[1-9]|1[0-2])[-/.](?:0?[1-9]|[12]\d|3[01])"
          r"|(?:0?[1-9]|[12]\d|3[01])[-/.](?:0?[1-9]|1[0-2])[-/.](?:19|20)\d\d"
          r"|(?:0?[1-9]|1[0-2])[-/.](?:0?[1-9]|[12]\d|3[01])[-/.](?:19|20)\d\d)")
 _TIME = r"(?:[01]?\d|2[0-3]):[0-5]\d(?::[0-5]\d(?:\.\d+)?)?"
-_DATE_TIME = re.compile(rf"{_DATE}(?:[ ,]+{_TIME})?|{_TIME}")
+_YEAR = r"(?:19|20)\d\d"
+_POINT = rf"(?:{_DATE}(?:[ ,]+{_TIME})?|{_TIME}(?:[ ,]+{_DATE})?)"
+# One date or time, or a range of them ("10:00-11:30", "2019-2020", "2019, 2020"); not bare
+# space-separated years, which read like any 8-digit number.
+_DATE_TIME = re.compile(rf"{_POINT}(?:\s?[-–—]\s?{_POINT})?|{_YEAR}(?:\s?[-–—/]\s?|, ){_YEAR}")
 _EMAIL_SUFFIX = r"(?:com|cn|net|org|edu|gov|co|uk|io|info|me|hk|tw|de|fr|us)"
 _EMAIL_HINT = re.compile(rf"(?:\.|点|dot)\s*{_EMAIL_SUFFIX}(?![A-Za-z])", re.IGNORECASE)
 

@@ -194,8 +194,10 @@ _TEMPLATES = ["My card number is {}.", "It's {}, and I want it unblocked.", "{}"
 
 
 def _is_date_shaped(text: str) -> bool:
-    """A number written exactly as a date is a date (kept by design); not a leak to count."""
-    return re.fullmatch(r"\s*\d{1,4}[-/.]\d{1,2}[-/.]\d{1,4}\s*", text.translate(_FULL)) is not None
+    """A number written exactly as a date or a year range is a date (kept by design); not a leak."""
+    text = text.translate(_FULL).strip()
+    return (re.fullmatch(r"\d{1,4}[-/.]\d{1,2}[-/.]\d{1,4}", text) is not None
+            or re.fullmatch(r"(19|20)\d\d\s?[-—/,]\s?(19|20)\d\d", text) is not None)
 
 
 PROPERTY = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])

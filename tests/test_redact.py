@@ -48,6 +48,7 @@ def test_masks(text, expected):
     "I paid 1,500.00 dollars on 2026-11-19 at 10:12", "转了三千元，还有3000元和￥２,０００",
     "$1,200 and £3000 and 1,500,000 yuan", "20/11/2026 09:00 and 16:40:00.123", "I was spinning 12345 plates",
     "the one I want is two weeks old", "oh, I see", "double check it", "我想问一下，两个月前的事", "十一月十九号下午三点",
+    "open 09:00-17:30 every day", "from 2019-2020 and in 2019, 2020", "10:12 2026-11-19",
     "[CARD ****1234] and [PHONE]",  # masking twice changes nothing
 ])
 def test_leaves_ordinary_text_alone(text):
