@@ -88,7 +88,7 @@ def _rules() -> _Rules:
     chinese, positional = data["chinese_digits"], data["chinese_positional"]
     cjk = re.escape("".join(chinese) + positional)
     spoken = "|".join(sorted(list(english) + list(multipliers), key=len, reverse=True))
-    token = re.compile(rf"(?P<d>[0-9０-９])|(?P<cjk>[{cjk}]+)|(?P<w>(?<![a-z])(?:{spoken})(?![a-z']))", re.IGNORECASE)
+    token = re.compile(rf"(?P<d>[0-9０-９]+)|(?P<cjk>[{cjk}]+)|(?P<w>(?<![a-z])(?:{spoken})(?![a-z']))", re.IGNORECASE)
     digit_word = "|".join(english)
     email = re.compile(
         # Local part: letters and digits joined by dots/underscores, written or spoken
@@ -112,21 +112,15 @@ def _rules() -> _Rules:
 
 @dataclass(frozen=True)
 class _Run:
-    """Digits joined only by separators: the ASCII shadow and each shadow character's source span."""
+    """Digits joined only by separators: an ASCII shadow (digits and separators) and the span
+    of the original characters it was read from."""
     shadow: str
-    spans: list[tuple[int, int]]
+    start: int
+    end: int
 
     @property
     def digits(self) -> str:
         return "".join(c for c in self.shadow if c.isdigit())
-
-    @property
-    def start(self) -> int:
-        return self.spans[0][0]
-
-    @property
-    def end(self) -> int:
-        return self.spans[-1][1]
 
 
 def _tokens(text: str, rules: _Rules, protected: list[tuple[int, int]]) -> list[tuple[int, int, str] | None]:
@@ -139,7 +133,7 @@ def _tokens(text: str, rules: _Rules, protected: list[tuple[int, int]]) -> list[
             times = None
             continue
         if m.group("d"):
-            tokens = [(m.start(), m.end(), m.group().translate(_FULLWIDTH))]
+            tokens = [(m.start(), m.end(), m.group().translate(_FULLWIDTH))]  # a whole run of digits
         elif m.group("cjk"):
             run = m.group()
             if any(c in rules.positional for c in run):  # 三千, 十一: a quantity, not digits read out
@@ -155,7 +149,7 @@ def _tokens(text: str, rules: _Rules, protected: list[tuple[int, int]]) -> list[
             tokens = [(m.start(), m.end(), rules.english[word])]
         if times and not text[times[2]:tokens[0][0]].strip():  # "double four" -> 44
             s, e, d = tokens[0]
-            tokens[0] = (times[1], e, d * times[0])
+            tokens[0] = (times[1], e, d[0] * times[0] + d[1:])
         elif times:
             out.append(None)
         times = None
@@ -166,35 +160,24 @@ def _tokens(text: str, rules: _Rules, protected: list[tuple[int, int]]) -> list[
 def _runs(text: str, rules: _Rules, protected: list[tuple[int, int]]) -> list[_Run]:
     runs: list[_Run] = []
     shadow: list[str] = []
-    spans: list[tuple[int, int]] = []
-    last_end = None
+    first = last_end = None
 
-    def close():
-        if shadow:
-            runs.append(_Run("".join(shadow), list(spans)))
-        shadow.clear()
-        spans.clear()
-
-    for tok in _tokens(text, rules, protected):
-        if tok is None:
-            close()
-            last_end = None
-            continue
-        start, end, digits = tok
-        gap = text[last_end:start] if last_end is not None else None
-        if gap and not gap.isspace():
-            gap = rules.filler.sub(lambda m: "\0" * len(m.group()), gap)  # "7, um, 9": a filler joins
-        if gap is None or len(gap.replace("\0", "")) > _MAX_GAP or any(c not in _SEP_CHARS for c in gap if c != "\0"):
-            close()
-        else:
-            for i, c in enumerate(gap.translate(_SEP_MAP).replace("\0", " ")):
-                shadow.append(c)
-                spans.append((last_end + i, last_end + i + 1))
-        for d in digits:
-            shadow.append(d)
-            spans.append((start, end))
-        last_end = end
-    close()
+    for tok in _tokens(text, rules, protected) + [None]:
+        if tok is not None:
+            start, end, digits = tok
+            gap = text[last_end:start] if last_end is not None else None
+            if gap and not gap.isspace():
+                gap = rules.filler.sub(lambda m: "\0" * len(m.group()), gap)  # "7, um, 9": a filler joins
+                gap = gap.replace("\0", "") or " "
+            if gap is not None and len(gap) <= _MAX_GAP and all(c in _SEP_CHARS for c in gap):
+                shadow += [gap.translate(_SEP_MAP), digits]
+                last_end = end
+                continue
+        if shadow:  # the run ends here
+            runs.append(_Run("".join(shadow), first, last_end))
+        shadow, first, last_end = [], None, None
+        if tok is not None:
+            shadow, first, last_end = [digits], start, end
     return runs
 
 
