@@ -8,6 +8,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 export PREFECT_HOME := $(CURDIR)/.prefect
 export HF_HUB_OFFLINE := 1
 export PYANNOTE_METRICS_ENABLED := 0
+export PREFECT_SERVER_ANALYTICS_ENABLED := false
 
 .PHONY: setup system venv models test run bench eval samples clean
 

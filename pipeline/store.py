@@ -45,7 +45,7 @@ CREATE TABLE IF NOT EXISTS calls (
     dropped_hallucinations INTEGER, stage_seconds JSON,
     diarization_method VARCHAR, n_speakers INTEGER, roles JSON,
     processed_at TIMESTAMP, run_id VARCHAR,
-    error_stage VARCHAR, error_class VARCHAR, attempts INTEGER
+    error_stage VARCHAR, error_class VARCHAR, attempts INTEGER, settings_hash VARCHAR
 );
 CREATE TABLE IF NOT EXISTS words (
     call_id VARCHAR, seq INTEGER, segment INTEGER, channel INTEGER,
@@ -100,6 +100,7 @@ CREATE TABLE IF NOT EXISTS runs (
 # Columns added after a table was first released: added to existing databases on open.
 ADDED_COLUMNS = (
     ("calls", "error_stage", "VARCHAR"), ("calls", "error_class", "VARCHAR"), ("calls", "attempts", "INTEGER"),
+    ("calls", "settings_hash", "VARCHAR"),
     ("runs", "status", "VARCHAR"), ("runs", "message", "VARCHAR"), ("runs", "n_rejected", "INTEGER"),
     ("runs", "pid", "INTEGER"), ("runs", "host", "VARCHAR"), ("runs", "heartbeat_at", "TIMESTAMP"),
     ("runs", "briefings_refreshed", "BOOLEAN"),
@@ -210,13 +211,14 @@ class Store:
 
     def processed_keys(self) -> dict[str, "StoredCall"]:
         """call_id -> what is stored for it: the skip key, its status and how often it was tried."""
-        rows = self.query("SELECT call_id, sha256, pipeline_version, model_id, status, coalesce(attempts, 1) "
+        rows = self.query("SELECT call_id, sha256, settings_hash, status, coalesce(attempts, 1) "
                           "FROM calls").itertuples(index=False)
-        return {r[0]: StoredCall((r[1], r[2], r[3]), r[4], int(r[5])) for r in rows}
+        return {r[0]: StoredCall((r[1], r[2]), r[3], int(r[4])) for r in rows}
 
     # --- writes ------------------------------------------------------------------------
 
-    def write_call(self, result: CallResult, run_id: str | None = None, attempts: int = 1) -> None:
+    def write_call(self, result: CallResult, run_id: str | None = None, attempts: int = 1,
+                   settings_hash: str | None = None) -> None:
         """Replace everything stored for this call, in one transaction. `attempts` counts the
         tries of a failed call with the same contents (failed calls are retried up to a limit)."""
         rec, tr = result.recording, result.transcript
@@ -238,6 +240,7 @@ class Store:
             "roles": json.dumps(result.roles) if result.roles else None,
             "processed_at": utcnow(), "run_id": run_id,
             "error_stage": result.error_stage, "error_class": result.error_class, "attempts": attempts,
+            "settings_hash": settings_hash,
         }
         words = self._word_rows(result)
         turns = self._turn_rows(result)
@@ -408,7 +411,7 @@ class Store:
 
 @dataclass(frozen=True)
 class StoredCall:
-    key: tuple[str, str, str | None]  # (sha256, pipeline version, model id)
+    key: tuple[str, str | None]  # (sha256 of the audio, fingerprint of the settings that produced the rows)
     status: str
     attempts: int
 
