@@ -28,7 +28,7 @@ import duckdb
 import pandas as pd
 
 from . import __version__ as PIPELINE_VERSION
-from .redact import redact
+from .redact import redact_turns
 from .types import CallResult
 
 DEFAULT_DB = Path(__file__).resolve().parent.parent / "data" / "callbrief.duckdb"
@@ -349,6 +349,7 @@ class Store:
     def _turn_rows(result: CallResult) -> list[dict]:
         scores = {t.turn_index: t for t in result.escalation.turns} if result.escalation else {}
         rows = []
+        masked = redact_turns(result.turns)  # a number read across two turns is masked in both
         for i, t in enumerate(result.turns):
             scored = scores.get(i)
             signals = None
@@ -360,7 +361,7 @@ class Store:
                                       "categories": list(f.categories), "interrupted": f.interrupted,
                                       "repeat_of": f.repeat_of}, ensure_ascii=False)
             rows.append({"call_id": result.call_id, "seq": i, "role": t.role, "speaker": t.speaker, "start": t.start,
-                         "end": t.end, "text": t.text, "redacted_text": redact(t.text), "n_words": len(t.words),
+                         "end": t.end, "text": t.text, "redacted_text": masked[i], "n_words": len(t.words),
                          "score": scored.score if scored else None,
                          "score_parts": json.dumps(scored.parts) if scored else None, "signals": signals})
         return rows
