@@ -10,6 +10,7 @@ import hmac
 import io
 import json
 import re
+import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from functools import lru_cache
@@ -34,6 +35,7 @@ from .timefmt import call_time, clock, mmss, utc_time
 HERE = Path(__file__).resolve().parent
 PLAY_LEAD_SECONDS = 3.0  # a play button starts this much before the moment, so the context is heard
 SESSION_COOKIE, LOGIN_COOKIE = "cb_session", "cb_login"
+USER_TTL = 3.0  # seconds a user's role/epoch is trusted without asking the database again
 AUDIO_TYPES = {".wav": "audio/wav", ".flac": "audio/flac", ".mp3": "audio/mpeg", ".ogg": "audio/ogg",
                ".m4a": "audio/mp4", ".opus": "audio/ogg"}
 
@@ -108,13 +110,26 @@ def create_app(db_path: Path | str, settings: Settings | None = None) -> FastAPI
 
     # --- auth ----------------------------------------------------------------------------
 
+    # Who a cookie's user is now (role, disabled, session epoch), kept a few seconds so a page does
+    # not pay an extra database connection; logout here clears it at once, a `callbrief users`
+    # change made elsewhere applies within USER_TTL.
+    user_cache: dict[str, tuple[float, tuple | None]] = {}
+
+    def user_state(username: str) -> tuple | None:
+        hit = user_cache.get(username)
+        if hit and hit[0] > time.monotonic():
+            return hit[1]
+        with reading(db_path) as conn:
+            found = conn.execute("SELECT role, disabled, session_epoch FROM users WHERE username = ?",
+                                 [username]).fetchone()
+        user_cache[username] = (time.monotonic() + USER_TTL, found)
+        return found
+
     def viewer(request: Request) -> Viewer:
         data = sessions.read(request.cookies.get(SESSION_COOKIE))
         if not data:
             raise NotLoggedIn()
-        with reading(db_path) as conn:
-            found = conn.execute("SELECT role, disabled, session_epoch FROM users WHERE username = ?",
-                                 [data["u"]]).fetchone()
+        found = user_state(data["u"])
         if not found or found[1] or found[2] != data["e"]:
             raise NotLoggedIn()
         return Viewer(data["u"], found[0], data["c"])
@@ -197,6 +212,7 @@ def create_app(db_path: Path | str, settings: Settings | None = None) -> FastAPI
         if not sessions.check_login_token(request.cookies.get(LOGIN_COOKIE), csrf_token):
             return login_form(request, next, "The login form expired; please try again.")
         result = auth.login(db_path, username, password)
+        user_cache.pop(username.strip(), None)
         if not result.user:
             audit(request, username[:40], None, "login_failed", username[:40], result.error or "")
             response = login_form(request, next, result.error)
@@ -213,6 +229,7 @@ def create_app(db_path: Path | str, settings: Settings | None = None) -> FastAPI
     @app.post("/logout", include_in_schema=False)
     def logout(request: Request, user: Viewer = Depends(role(*CALLS))):
         auth.end_sessions(db_path, user.username)
+        user_cache.pop(user.username, None)
         audit(request, user.username, user.role, "logout", user.username)
         response = RedirectResponse("/login", status_code=303)
         response.delete_cookie(SESSION_COOKIE)
