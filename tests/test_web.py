@@ -26,25 +26,32 @@ PASSWORDS = {"hana": ("handler", "handler-pass-1"), "hugo": ("handler", "handler
 ROLE_USER = {"handler": "hana", "qa": "quinn", "lead": "lee", "admin": "ada"}
 
 
-def make_web_db(db_path: Path) -> Path:
-    """The replayed sample calls with briefings, the app's users, and a QA sample with prefilled scorecards."""
+def make_web_db(db_path: Path) -> list:
+    """The replayed sample calls with briefings, the app's users, and a QA sample with prefilled
+    scorecards; returns the replayed CallResults (for tests that write them again)."""
+    from pipeline.batch import refresh_briefings
     from pipeline.qa import SamplingPlan, draw_sample, prefill_scorecard, store_sample
     from pipeline.store import Store
-    from tests.replay import replay_db
+    from tests.replay import replay_call, stored_ids
     from web import auth
 
-    replay_db(db_path)
-    for name, (role, password) in PASSWORDS.items():
-        auth.add_user(db_path, name, role, password)
+    results = [replay_call(c) for c in stored_ids()]
     with Store(db_path) as store:
+        for result in results:
+            store.write_call(result)
+        refresh_briefings(store, results)
         sample = draw_sample(store, SamplingPlan(n=4, seed=1))
         store_sample(store, sample, {c.call_id: prefill_scorecard(store, c.call_id) for c in sample.calls})
-    return db_path
+    for name, (role, password) in PASSWORDS.items():
+        auth.add_user(db_path, name, role, password)
+    return results
 
 
 @pytest.fixture(scope="module")
 def pristine_db(tmp_path_factory) -> Path:
-    return make_web_db(tmp_path_factory.mktemp("web") / "callbrief.duckdb")
+    path = tmp_path_factory.mktemp("web") / "callbrief.duckdb"
+    make_web_db(path)
+    return path
 
 
 @pytest.fixture(scope="module")

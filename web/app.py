@@ -35,6 +35,7 @@ from .timefmt import call_time, clock, mmss, utc_time
 HERE = Path(__file__).resolve().parent
 PLAY_LEAD_SECONDS = 3.0  # a play button starts this much before the moment, so the context is heard
 SESSION_COOKIE, LOGIN_COOKIE = "cb_session", "cb_login"
+DASHBOARD_DAYS = 31
 USER_TTL = 3.0  # seconds a user's role/epoch is trusted without asking the database again
 AUDIO_TYPES = {".wav": "audio/wav", ".flac": "audio/flac", ".mp3": "audio/mpeg", ".ogg": "audio/ogg",
                ".m4a": "audio/mp4", ".opus": "audio/ogg"}
@@ -103,6 +104,7 @@ def create_app(db_path: Path | str, settings: Settings | None = None) -> FastAPI
     templates.env.filters["local"] = lambda v: clock(utc_time(v, tz))
     templates.env.filters["calltime"] = lambda v: clock(call_time(v, tz))
     templates.env.filters["highlight"] = highlight
+    templates.env.filters["span"] = span
     templates.env.filters["tojson_pretty"] = lambda v: json.dumps(v, ensure_ascii=False, indent=1, default=str)
 
     def now_local() -> datetime:
@@ -164,7 +166,7 @@ def create_app(db_path: Path | str, settings: Settings | None = None) -> FastAPI
                           request.client.host if request.client else None])
 
     def is_api(request: Request) -> bool:
-        return request.url.path.startswith("/api/")
+        return request.url.path.startswith("/api/") and request.url.path != "/api/docs"  # docs is a page
 
     @app.exception_handler(NotLoggedIn)
     async def not_logged_in(request: Request, exc: NotLoggedIn):
@@ -466,6 +468,8 @@ def create_app(db_path: Path | str, settings: Settings | None = None) -> FastAPI
     @app.get("/dashboard", include_in_schema=False)
     def dashboard_page(request: Request, group: str = "day", user: Viewer = Depends(role(*LEADS))):
         data = dashboard_data(group)
+        if group == "day":
+            data = data[-DASHBOARD_DAYS:]  # a chart stays readable; older days are in the API and search
         link = {"day": lambda g: f"/search?date_from={g}&date_to={g}", "category": lambda g: f"/search?category={quote(g)}",
                 "agent": lambda g: f"/search?agent={quote(g)}"}[group]
         charts = []
@@ -563,6 +567,16 @@ def create_app(db_path: Path | str, settings: Settings | None = None) -> FastAPI
         return page(request, "api_docs.html", user, schema=app.openapi())
 
     return app
+
+
+def span(minutes: float) -> str:
+    """75 -> '1 h 15 min', 4935 -> '3 d 10 h'."""
+    m = int(round(abs(minutes)))
+    if m < 120:
+        return f"{m} min"
+    if m < 48 * 60:
+        return f"{m // 60} h {m % 60} min"
+    return f"{m // 1440} d {m % 1440 // 60} h"
 
 
 def highlight(text: str | None, words: list[str]) -> Markup:

@@ -15,7 +15,7 @@ COLOURS = {"customer": "#c62828", "agent": "#1565c0", "unknown": "#757575"}
 
 
 def escalation_svg(turns: list[dict], duration: float, call_id: str, link_turns: bool = True) -> str:
-    w, h, left, right, top, bottom = 760, 300, 44, 16, 64, 34
+    w, h, left, right, top, bottom = 760, 316, 44, 16, 64, 50
     duration = max(duration or 0, max((t["end"] or 0 for t in turns), default=0), 1.0)
     x = lambda t: left + (w - left - right) * t / duration  # noqa: E731
     y = lambda s: h - bottom - (h - top - bottom) * (s or 0) / 100  # noqa: E731
@@ -28,15 +28,15 @@ def escalation_svg(turns: list[dict], duration: float, call_id: str, link_turns:
     step = next(s for s in (5, 10, 15, 30, 60, 120, 300, 600, 1e9) if duration / s <= 10)
     t = 0.0
     while t <= duration:
-        out.append(f'<text x="{x(t):.1f}" y="{h - bottom + 16}" text-anchor="middle" fill="#555">{mmss(t)}</text>')
+        out.append(f'<text x="{x(t):.1f}" y="{h - bottom + 18}" text-anchor="middle" fill="#555">{mmss(t)}</text>')
         t += step
-    out.append(f'<text x="{w - right}" y="{h - 4}" text-anchor="end" fill="#555">time in call · 通话时间</text>')
+    out.append(f'<text x="{w - right}" y="{h - 6}" text-anchor="end" fill="#555">time in call · 通话时间</text>')
     out.append(f'<text x="4" y="{top - 12}" fill="#555">escalation 0-100 · 情绪升级</text>')
-    legend_x = w - right - 220
+    legend_x = w - right - 300
     for i, role in enumerate(("customer", "agent")):
-        out.append(f'<line x1="{legend_x + i * 110}" x2="{legend_x + i * 110 + 18}" y1="14" y2="14" '
+        out.append(f'<line x1="{legend_x + i * 150}" x2="{legend_x + i * 150 + 18}" y1="14" y2="14" '
                    f'stroke="{COLOURS[role]}" stroke-width="3"/>')
-        out.append(f'<text x="{legend_x + i * 110 + 24}" y="18" fill="{COLOURS[role]}">{escape(label("roles", role))}</text>')
+        out.append(f'<text x="{legend_x + i * 150 + 24}" y="18" fill="{COLOURS[role]}">{escape(label("roles", role))}</text>')
     for role in ("agent", "customer"):
         pts = [((t["start"] + t["end"]) / 2, t["score"], t) for t in turns if t["role"] == role and t["score"] is not None]
         if len(pts) > 1:
@@ -50,8 +50,8 @@ def escalation_svg(turns: list[dict], duration: float, call_id: str, link_turns:
     # Flag labels: each goes on the first row (from the top band down) where it does not touch another.
     rows_used: list[list[tuple[float, float]]] = [[], [], []]
     for turn in sorted((t for t in turns if t.get("flags")), key=lambda t: t["start"]):
-        text = "⚑ " + ", ".join(label("flags", f).split(" · ")[0] for f in turn["flags"])
-        width = 7 * len(text) + 6
+        text = "⚑ " + ", ".join(label("flags", f) for f in turn["flags"])
+        width = sum(12 if ord(ch) > 0x2e80 else 7 for ch in text) + 6  # CJK glyphs are about twice as wide
         x0 = min(max(x(turn["start"]), left), w - right - width)
         for r, used in enumerate(rows_used):
             if all(x0 + width < a or x0 > b for a, b in used):

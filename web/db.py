@@ -76,7 +76,7 @@ def _connect(path: Path, read_only: bool, budget: float) -> duckdb.DuckDBPyConne
                     raise DatabaseBusy(f"database {path.name} is busy (another process is writing); try again") from exc
                 raise
             time.sleep(delay * (0.5 + random.random()))
-            delay = min(delay * 2, 0.5)
+            delay = min(delay * 2, 0.1)  # short polls: a batch frees the file between calls
 
 
 @contextmanager
