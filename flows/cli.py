@@ -82,6 +82,11 @@ def cmd_qa(args: argparse.Namespace) -> int:
 def cmd_serve(args: argparse.Namespace) -> int:
     from flows.nightly import nightly
 
+    if args.web:  # the web app beside the schedule, in the same process
+        import threading
+
+        web_args = argparse.Namespace(db=args.db, host=None, port=None, settings=None)
+        threading.Thread(target=cmd_web, args=(web_args,), daemon=True, name="callbrief-web").start()
     print(f"serving nightly on cron '{args.cron}' (Ctrl-C to stop)")
     nightly.serve(name="callbrief-nightly", cron=args.cron,
                   parameters={"input_dir": args.input, "db_path": args.db, "model": args.model})
@@ -185,6 +190,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--input", default=str(DEFAULT_INPUT))
     serve.add_argument("--db", default=str(DEFAULT_DB))
     serve.add_argument("--model", default="base")
+    serve.add_argument("--web", action="store_true", help="also serve the web app (callbrief web)")
     serve.set_defaults(func=cmd_serve)
     users = sub.add_parser("users", help="web app users: add, passwd, disable, list")
     users_sub = users.add_subparsers(dest="users_verb", required=True)

@@ -83,7 +83,10 @@ def generate(db_path: Path, n_calls: int, seed: int = 0) -> dict:
     from web.db import writing
 
     ensure_schema(db_path)
-    recent = {c["customer_id"]: c["started_at"] for c in calls if c["started_at"] < now - timedelta(days=1)}
+    recent: dict[str, datetime] = {}
+    for c in calls:
+        if c["started_at"] < now - timedelta(days=1):
+            recent[c["customer_id"]] = max(recent.get(c["customer_id"], c["started_at"]), c["started_at"])
     with writing(db_path) as conn:
         frame = pd.DataFrame([{"customer_id": c, "done_at": t + timedelta(hours=1), "handler": "bench",
                                "outcome": "resolved", "note": ""} for c, t in recent.items()])
@@ -111,8 +114,9 @@ def run(n_calls: int, runs: int, folder: Path) -> dict:
     from fastapi.testclient import TestClient
 
     from pipeline.settings import Settings
-    from web import search
+    from web import queries, search
     from web.app import create_app
+    from web.db import reading
 
     db_path = folder / "bench-web.duckdb"
     t0 = time.perf_counter()
@@ -129,6 +133,9 @@ def run(n_calls: int, runs: int, folder: Path) -> dict:
              "search_filters": "/search?q=卡&min_escalation=40&date_from=" + (datetime.now() - timedelta(days=30)).date().isoformat(),
              "call": "/calls/g000001"}
     cold = {name: timed(client, url, 1)["median_ms"] for name, url in pages.items()}
+    with reading(db_path) as conn:
+        waiting = len(queries.worklist(conn, Settings().tz, 30, datetime.now(Settings().tz)))
+    sizes["worklist_customers"] = waiting
     report = {"sizes": sizes, "generate_s": round(generate_s, 1), "index": {"calls": indexed, "seconds": round(index_s, 1)},
               "cold_ms": cold, "pages": {name: timed(client, url, runs) for name, url in pages.items()}}
     report["targets_ms"] = TARGETS_MS
@@ -141,9 +148,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--calls", type=int, default=10_000)
     parser.add_argument("--runs", type=int, default=15)
     parser.add_argument("--out", default=str(ROOT / "data" / "out" / "bench_web.json"))
+    parser.add_argument("--keep", help="build the database in this folder and keep it")
     args = parser.parse_args(argv)
-    with tempfile.TemporaryDirectory() as folder:
-        report = run(args.calls, args.runs, Path(folder))
+    if args.keep:
+        Path(args.keep).mkdir(parents=True, exist_ok=True)
+        (Path(args.keep) / "bench-web.duckdb").unlink(missing_ok=True)
+        report = run(args.calls, args.runs, Path(args.keep))
+    else:
+        with tempfile.TemporaryDirectory() as folder:
+            report = run(args.calls, args.runs, Path(folder))
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(report, indent=1, ensure_ascii=False))
     print(json.dumps(report, indent=1, ensure_ascii=False))

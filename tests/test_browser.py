@@ -4,7 +4,6 @@ Screenshots go to data/out/screens/."""
 from __future__ import annotations
 
 import os
-import shutil
 import socket
 import subprocess
 import sys

@@ -123,6 +123,7 @@ ALLOWED = {
     "/worklist": "handler lead admin", "/customers/{customer_id}": "handler lead admin",
     "/customers/{customer_id}/callback": "handler lead admin",
     "/calls/{call_id}": "handler qa lead admin", "/calls/{call_id}/audio": "handler qa lead admin",
+    "/calls/{call_id}/plot.svg": "handler qa lead admin",
     "/search": "handler qa lead admin",
     "/qa": "qa lead admin", "/qa/rollup": "qa lead admin", "/qa/export/{sample_id}.csv": "qa lead admin",
     "/qa/{sample_id}/{call_id}": "qa lead admin", "/dashboard": "lead admin",
@@ -317,6 +318,8 @@ def test_audio_answers_range_requests(app, db):
     full = client.get("/calls/zh-1001-b/audio")
     assert full.status_code == 200 and full.headers["accept-ranges"] == "bytes" and full.content == whole
     assert client.get("/calls/no-such-call/audio").status_code == 404
+    plot = client.get("/calls/zh-1001-b/plot.svg")  # the pipeline's plot file, served behind the login
+    assert plot.status_code == 200 and plot.text.lstrip().startswith("<svg")
 
 
 def test_worklist_orders_flags_and_clears_after_callback(app, db):

@@ -18,16 +18,18 @@ from pathlib import Path
 from urllib.parse import quote
 
 from fastapi import Depends, FastAPI, Form, HTTPException, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from markupsafe import Markup, escape
+from starlette.concurrency import run_in_threadpool
 
 from pipeline.settings import Settings
 
 from . import auth, queries, search
 from .charts import bar_chart, escalation_svg
-from .db import DatabaseBusy, has_table, reading, rows, writing
+from .db import DatabaseBusy, reading, rows, writing
 from .labels import label
 from .schema import CALLBACK_OUTCOMES
 from .timefmt import call_time, clock, mmss, utc_time
@@ -36,6 +38,7 @@ HERE = Path(__file__).resolve().parent
 PLAY_LEAD_SECONDS = 3.0  # a play button starts this much before the moment, so the context is heard
 SESSION_COOKIE, LOGIN_COOKIE = "cb_session", "cb_login"
 DASHBOARD_DAYS = 31
+WORKLIST_ROWS = 200  # the most urgent; a longer list is not worked from one page
 USER_TTL = 3.0  # seconds a user's role/epoch is trusted without asking the database again
 AUDIO_TYPES = {".wav": "audio/wav", ".flac": "audio/flac", ".mp3": "audio/mpeg", ".ogg": "audio/ogg",
                ".m4a": "audio/mp4", ".opus": "audio/ogg"}
@@ -183,6 +186,15 @@ def create_app(db_path: Path | str, settings: Settings | None = None) -> FastAPI
             return JSONResponse({"detail": exc.detail}, status_code=exc.status_code)
         return templates.TemplateResponse(request, "error.html", {"status": exc.status_code, "message": exc.detail,
                                                                   "user": None}, status_code=exc.status_code)
+
+    @app.exception_handler(RequestValidationError)
+    async def bad_request(request: Request, exc: RequestValidationError):
+        fields = ", ".join(str(e.get("loc", ["?"])[-1]) for e in exc.errors())
+        message = f"missing or invalid field(s): {fields}"
+        if is_api(request):
+            return JSONResponse({"detail": message}, status_code=422)
+        return templates.TemplateResponse(request, "error.html", {"status": 422, "message": message, "user": None},
+                                          status_code=422)
 
     @app.exception_handler(DatabaseBusy)
     async def busy(request: Request, exc: DatabaseBusy):
@@ -362,7 +374,8 @@ def create_app(db_path: Path | str, settings: Settings | None = None) -> FastAPI
 
     @app.get("/worklist", include_in_schema=False)
     def worklist_page(request: Request, user: Viewer = Depends(role(*HANDLING))):
-        return page(request, "worklist.html", user, items=worklist_data(), now=now_local())
+        items = worklist_data()
+        return page(request, "worklist.html", user, items=items[:WORKLIST_ROWS], n_items=len(items), now=now_local())
 
     @app.post("/customers/{customer_id}/callback", include_in_schema=False)
     def callback_submit(request: Request, customer_id: str, outcome: str = Form(...), note: str = Form(""),
@@ -392,6 +405,19 @@ def create_app(db_path: Path | str, settings: Settings | None = None) -> FastAPI
         # Starlette answers Range requests (206 + Content-Range), which is what lets the player seek.
         return FileResponse(path, media_type=AUDIO_TYPES.get(path.suffix.lower(), "application/octet-stream"),
                             headers={"Cache-Control": "private, no-store"})
+
+    @app.get("/calls/{call_id}/plot.svg", include_in_schema=False)
+    def call_plot(call_id: str, user: Viewer = Depends(role(*CALLS))):
+        """The pipeline's own plot file (briefings link it relative to the database's folder)."""
+        with reading(db_path) as conn:
+            found = conn.execute("SELECT plot_path FROM escalation WHERE call_id = ?", [call_id]).fetchone()
+        path = Path(found[0]) if found and found[0] else None
+        if path is not None and not path.is_absolute():
+            path = db_path.parent / path
+        if path is None or not path.is_file():
+            raise HTTPException(404, f"no escalation plot for call {call_id}")
+        return FileResponse(path, media_type="image/svg+xml",
+                            headers={"Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'"})
 
     @app.get("/search", include_in_schema=False)
     def search_page(request: Request, user: Viewer = Depends(role(*CALLS))):
@@ -452,13 +478,13 @@ def create_app(db_path: Path | str, settings: Settings | None = None) -> FastAPI
     async def qa_review_submit(request: Request, sample_id: str, call_id: str, user: Viewer = Depends(role(*QA))):
         form = await request.form()
         scores = {i["id"]: str(form.get(i["id"], "")) for i in scorecard()}
-        try:
-            store_review(request, user, sample_id, call_id, scores, str(form.get("comment", "")))
+        try:  # database work off the event loop
+            await run_in_threadpool(store_review, request, user, sample_id, call_id, scores, str(form.get("comment", "")))
         except ValueError as exc:
-            card = qa_card(sample_id, call_id, user.username)
+            card = await run_in_threadpool(qa_card, sample_id, call_id, user.username)
             for item in card["items"]:
                 item["answer"] = scores.get(item["id"]) or item["answer"]
-            call = call_data(call_id)
+            call = await run_in_threadpool(call_data, call_id)
             return templates.TemplateResponse(
                 request, "qa_review.html", {"user": user, "call": call, "start_at": None, "error": str(exc),
                                             "saved": 0, "plot": escalation_svg(call["turns"], call["duration"] or 0, call_id),

@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from .db import has_table, rows
-from .timefmt import call_time, parse_iso, utc_time
+from .timefmt import call_time, parse_iso
 
 COMPLAINT_SCORE = 40  # same rule as pipeline.briefing: a call at or above this, or flagged, is a complaint
 HIGH_SCORE = 60  # "high escalation" on the dashboard
