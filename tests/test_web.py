@@ -66,6 +66,7 @@ def sessions(pristine_db, settings) -> dict[str, str]:
     from web.app import create_app
 
     app = create_app(pristine_db, settings)
+    app.state.indexer.join()  # copies of the file start with the search index built
     cookies = {}
     for name in PASSWORDS:
         client = TestClient(app)
@@ -75,7 +76,7 @@ def sessions(pristine_db, settings) -> dict[str, str]:
 
 
 @pytest.fixture
-def db(pristine_db, tmp_path) -> Path:
+def db(pristine_db, sessions, tmp_path) -> Path:
     """A fresh copy per test, so writes (callbacks, reviews, lockouts) never leak between tests."""
     path = tmp_path / "callbrief.duckdb"
     shutil.copy(pristine_db, path)
@@ -87,6 +88,7 @@ def app(db, settings, sessions):
     from web.app import create_app
 
     app = create_app(db, settings)
+    app.state.indexer.join()  # the start-up search indexing is done before the test writes to the file itself
     app.state.cookies = sessions
     return app
 
@@ -276,8 +278,14 @@ def test_users_cli_add_passwd_disable(db, settings, monkeypatch, capsys):
         main(["users", "add", "zed", "--role", "boss", "--db", str(db), "--password-stdin"])
     from web.app import create_app
 
-    fresh = lambda: TestClient(create_app(db, settings), cookies=client.cookies)  # noqa: E731 (an app started after the change)
-    client = TestClient(create_app(db, settings))
+    def fresh() -> TestClient:  # an app started after the change
+        app = create_app(db, settings)
+        app.state.indexer.join()
+        return TestClient(app, cookies=client.cookies)
+
+    first = create_app(db, settings)
+    first.state.indexer.join()
+    client = TestClient(first)
     assert login(client, "neo", "a-long-password").headers["location"] == "/qa"
     monkeypatch.setattr(sys, "stdin", io.StringIO("another-password\n"))
     assert main(["users", "passwd", "neo", "--db", str(db), "--password-stdin"]) == 0

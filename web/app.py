@@ -10,6 +10,7 @@ import hmac
 import io
 import json
 import re
+import threading
 import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
@@ -96,10 +97,14 @@ def create_app(db_path: Path | str, settings: Settings | None = None) -> FastAPI
     secret_file = Path(settings.web_secret_file) if settings.web_secret_file else db_path.parent / "web-secret.key"
     sessions = auth.Sessions(auth.load_secret(secret_file), settings.web_session_minutes * 60)
     target = settings.callback_target_minutes
+    # Words a batch added since the last start are indexed in the background, not on the first search.
+    indexer = threading.Thread(target=search.refresh_index, args=(db_path, 30.0), daemon=True, name="search-index")
+    indexer.start()
 
     app = FastAPI(title="callbrief", description="Call briefings, search, QA review and dashboards. "
                   "Every endpoint needs a logged-in session (log in at /login); POSTs need the "
                   "X-CSRF-Token header from /api/me.", docs_url=None, redoc_url=None, openapi_url=None)
+    app.state.indexer = indexer
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     templates = Jinja2Templates(directory=HERE / "templates")
     templates.env.globals.update(label=label, mmss=mmss, clock=clock, target=target, tzname=settings.timezone,

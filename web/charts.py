@@ -15,7 +15,7 @@ COLOURS = {"customer": "#c62828", "agent": "#1565c0", "unknown": "#757575"}
 
 
 def escalation_svg(turns: list[dict], duration: float, call_id: str, link_turns: bool = True) -> str:
-    w, h, left, right, top, bottom = 760, 316, 44, 16, 64, 50
+    w, h, left, right, top, bottom = 760, 336, 44, 16, 84, 50
     duration = max(duration or 0, max((t["end"] or 0 for t in turns), default=0), 1.0)
     x = lambda t: left + (w - left - right) * t / duration  # noqa: E731
     y = lambda s: h - bottom - (h - top - bottom) * (s or 0) / 100  # noqa: E731
@@ -31,7 +31,7 @@ def escalation_svg(turns: list[dict], duration: float, call_id: str, link_turns:
         out.append(f'<text x="{x(t):.1f}" y="{h - bottom + 18}" text-anchor="middle" fill="#555">{mmss(t)}</text>')
         t += step
     out.append(f'<text x="{w - right}" y="{h - 6}" text-anchor="end" fill="#555">time in call · 通话时间</text>')
-    out.append(f'<text x="4" y="{top - 12}" fill="#555">escalation 0-100 · 情绪升级</text>')
+    out.append('<text x="4" y="18" fill="#555">escalation 0-100 · 情绪升级</text>')  # legend line; flags go below
     legend_x = w - right - 300
     for i, role in enumerate(("customer", "agent")):
         out.append(f'<line x1="{legend_x + i * 150}" x2="{legend_x + i * 150 + 18}" y1="14" y2="14" '
@@ -56,7 +56,7 @@ def escalation_svg(turns: list[dict], duration: float, call_id: str, link_turns:
         for r, used in enumerate(rows_used):
             if all(x0 + width < a or x0 > b for a, b in used):
                 used.append((x0, x0 + width))
-                ty = 34 + 14 * r
+                ty = 42 + 14 * r
                 out.append(f'<line x1="{x(turn["start"]):.1f}" x2="{x(turn["start"]):.1f}" y1="{ty + 3}" '
                            f'y2="{y(turn["score"]):.1f}" stroke="#c62828" stroke-dasharray="2,2"/>')
                 out.append(f'<text x="{x0:.1f}" y="{ty}" fill="#b71c1c">{escape(text)}</text>')

@@ -9,6 +9,7 @@ query token. The index follows `calls.processed_at`, so reprocessed calls are re
 from __future__ import annotations
 
 import re
+import threading
 from functools import lru_cache
 from pathlib import Path
 
@@ -19,6 +20,7 @@ from .db import DatabaseBusy, has_table, reading, rows, writing
 _LATIN = re.compile(r"[a-z0-9]+(?:'[a-z]+)?")
 _CJK = re.compile(r"[\u3400-\u9fff]+")
 INDEX_BATCH = 2000  # calls per write transaction, so a writer waiting for the file is not starved
+_REFRESHING = threading.Lock()  # one refresh at a time; a search meanwhile answers from the index as it is
 
 
 @lru_cache(maxsize=1)
@@ -63,7 +65,17 @@ def stale_calls(conn) -> list[tuple[str, object]]:
 
 def refresh_index(db_path: Path, budget: float = 2.0) -> int:
     """Index calls added or reprocessed since the last refresh; returns how many. Skipped (0)
-    while another process holds the file: search then answers from the index it has."""
+    while another refresh runs or another process holds the file: search then answers from the
+    index it has."""
+    if not _REFRESHING.acquire(blocking=False):
+        return 0
+    try:
+        return _refresh(db_path, budget)
+    finally:
+        _REFRESHING.release()
+
+
+def _refresh(db_path: Path, budget: float) -> int:
     try:
         with reading(db_path, budget) as conn:
             stale = stale_calls(conn)
