@@ -52,12 +52,13 @@ def escalation_svg(turns: list[dict], duration: float, call_id: str, link_turns:
     for turn in sorted((t for t in turns if t.get("flags")), key=lambda t: t["start"]):
         text = "⚑ " + ", ".join(label("flags", f) for f in turn["flags"])
         width = sum(12 if ord(ch) > 0x2e80 else 7 for ch in text) + 6  # CJK glyphs are about twice as wide
-        x0 = min(max(x(turn["start"]), left), w - right - width)
+        at = x((turn["start"] + turn["end"]) / 2)  # where the turn's point is drawn
+        x0 = min(max(at - 6, left), w - right - width)
         for r, used in enumerate(rows_used):
             if all(x0 + width < a or x0 > b for a, b in used):
                 used.append((x0, x0 + width))
                 ty = 42 + 14 * r
-                out.append(f'<line x1="{x(turn["start"]):.1f}" x2="{x(turn["start"]):.1f}" y1="{ty + 3}" '
+                out.append(f'<line x1="{at:.1f}" x2="{at:.1f}" y1="{ty + 3}" '
                            f'y2="{y(turn["score"]):.1f}" stroke="#c62828" stroke-dasharray="2,2"/>')
                 out.append(f'<text x="{x0:.1f}" y="{ty}" fill="#b71c1c">{escape(text)}</text>')
                 break
