@@ -540,3 +540,13 @@ def test_a_held_database_gives_a_clear_busy_error_after_retrying(db):
         assert conn.execute("SELECT count(*) FROM calls").fetchone()[0] == 4
 
 
+
+
+def test_web_command_rejects_bad_settings_in_one_line(tmp_path, capsys):
+    from flows.cli import main
+
+    bad = tmp_path / "callbrief.toml"
+    bad.write_text('web_port = "eighty"\n')
+    assert main(["web", "--db", str(tmp_path / "x.duckdb"), "--settings", str(bad)]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "web_port" in err and "is not a int" in err
