@@ -155,6 +155,9 @@ def routes(app, db) -> list[tuple[str, str]]:
 def test_every_route_has_a_role_rule_and_only_login_is_public(app, db):
     paths = {path for _, path, _ in routes(app, db)}
     assert paths - PUBLIC == set(ALLOWED), "a route was added without deciding who may use it"
+    # Besides the login form, only the stylesheet and script are served without a login: no data.
+    static = Path(__file__).resolve().parent.parent / "web" / "static"
+    assert {p.name for p in static.iterdir()} == {"app.css", "app.js"}
 
 
 def test_nothing_is_reachable_without_login(app, db):
@@ -550,3 +553,20 @@ def test_web_command_rejects_bad_settings_in_one_line(tmp_path, capsys):
     assert main(["web", "--db", str(tmp_path / "x.duckdb"), "--settings", str(bad)]) == 1
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and "web_port" in err and "is not a int" in err
+
+
+def test_a_new_empty_database_gives_empty_pages_not_errors(tmp_path):
+    from web import auth
+    from web.app import create_app
+
+    db = tmp_path / "new" / "callbrief.duckdb"
+    auth.add_user(db, "lee", "lead", PASSWORDS["lee"][1])
+    auth.add_user(db, "hana", "handler", PASSWORDS["hana"][1])
+    app = create_app(db, Settings(web_secret_file=str(tmp_path / "key")))
+    app.state.indexer.join()
+    lead, handler = TestClient(app), TestClient(app)
+    login(lead, "lee")
+    login(handler, "hana")
+    assert "Nobody is waiting" in handler.get("/worklist").text
+    for url in ("/dashboard", "/qa", "/qa/rollup", "/search?q=卡"):
+        assert lead.get(url).status_code == 200, url
