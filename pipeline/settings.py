@@ -26,6 +26,13 @@ class Settings:
     # handler sees is shown in it.
     timezone: str = "Asia/Shanghai"
     callback_target_minutes: int = 30  # a complaint is called back within this
+    # The web app (`callbrief web`): local only unless configured; the cookie-signing key is
+    # created beside the database when no file is named.
+    web_host: str = "127.0.0.1"
+    web_port: int = 8765
+    web_secret_file: str = ""
+    web_session_minutes: int = 480  # one shift; then log in again
+    web_cookie_secure: bool = False  # set true when served over HTTPS (behind a proxy)
 
     @property
     def tz(self) -> ZoneInfo:
