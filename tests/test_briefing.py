@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
+from pipeline.store import plot_name
 from tests.conftest import SAMPLES
 
 
@@ -38,7 +39,7 @@ def test_nightly_refreshed_the_briefing_of_the_customer_with_two_calls(read_db):
     assert "repeat_complaint" in data["flags"]
     assert "建议沟通方式" in md and "不要承诺具体时限" in md and "客户已经告诉我们的" in md
     assert data["callback_overdue"] is True  # the sample calls are days old
-    assert data["moments"] and data["latest_plot"].endswith("zh-1001-b.svg")
+    assert data["moments"] and data["latest_plot"].endswith(f"{plot_name('zh-1001-b')}.svg")
 
 
 def test_cli_brief_prints_the_briefing(nightly_db, tmp_path, capsys):
@@ -195,13 +196,13 @@ def test_customer_ids_match_case_insensitively_and_trimmed(replayed, tmp_path, c
     assert main(["brief", " c1001 ", "--db", str(db), "--input", str(empty), "--json"]) == 0
     data = json.loads(capsys.readouterr().out)
     assert data["customer_id"] == "C1001" and data["n_calls"] == 2
-    assert data["latest_plot"] == "plots/zh-1001-b.svg"  # relative to the database's folder, wherever it is
+    assert data["latest_plot"] == f"plots/{plot_name('zh-1001-b')}.svg"  # relative to the database's folder, wherever it is
     assert main(["brief", "c9999", "--db", str(db), "--input", str(empty)]) == 1
 
 
 def test_the_plot_link_resolves_from_the_database_folder(replayed, briefings):
     b, md = briefings["C1001"]
-    assert b.latest_plot == "plots/zh-1001-b.svg" and f"]({b.latest_plot})" in md
+    assert b.latest_plot == f"plots/{plot_name('zh-1001-b')}.svg" and f"]({b.latest_plot})" in md
     assert (Path(replayed).parent / b.latest_plot).read_text(encoding="utf-8").startswith("<svg")
 
 
