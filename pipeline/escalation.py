@@ -24,8 +24,13 @@ from .redact import redact
 from .types import Turn, word_separator
 
 FLAG_CATEGORIES = ("regulator_threat", "media_threat", "legal_threat", "supervisor_request", "profanity")
-# Spread floors: below these a change is not meaningful however steady the baseline was.
-FLOOR = {"loudness_db": 2.0, "pitch_st": 1.0, "high_band_db": 1.0, "rate": 0.12}
+# A calm voice's spread from sentence to sentence (SD), measured in the telephone band on 100
+# neutral read sentences of one speaker (../shared/audio, Magic Data; clean and through the
+# telephone channel alike): pitch 0.9 st, loudness 1.6-2.1 dB, tilt 1.6 dB. A speaker's own
+# spread is estimated from few stretches, so it is pulled towards these (PRIOR_WEIGHT
+# pseudo-stretches) and never taken below them: a smaller change is not meaningful.
+PRIOR_SD = {"loudness_db": 2.0, "pitch_st": 1.0, "high_band_db": 1.7, "rate": 0.12}
+PRIOR_WEIGHT = 4
 MIN_UTTERANCE_S = 0.3  # shorter speech segments are too short to measure a voice on
 
 
@@ -110,20 +115,21 @@ def _tokens(text: str, language: str) -> set[str]:
 LOWER_HALF_MAD_PER_SD = 0.3986
 
 
-def _calm_reference(values: list[float], floor: float) -> tuple[float, float]:
+def _calm_reference(values: list[float], prior_sd: float) -> tuple[float, float]:
     """(centre, spread) of a speaker's calm voice: the lower half of their own stretches.
 
     Anger raises every measure used here, so whatever part of the call was calm sits in the
     speaker's lower half, wherever it came in the call; the first turns need not be calm. The
     centre is the median of that half (the 25th percentile), the spread the SD the lower half's
-    MAD implies, never below `floor` (a change smaller than that is not meaningful)."""
+    MAD implies, pulled towards and never below the prior SD of a calm voice."""
     vals = np.sort(np.array([v for v in values if np.isfinite(v)]))
     if not vals.size:
-        return float("nan"), floor
+        return float("nan"), prior_sd
     lower = vals[: max(1, (len(vals) + 1) // 2)]
     centre = float(np.median(lower))
-    spread = float(np.median(np.abs(lower - centre))) / LOWER_HALF_MAD_PER_SD
-    return centre, max(spread, floor)
+    own = float(np.median(np.abs(lower - centre))) / LOWER_HALF_MAD_PER_SD
+    pooled = np.sqrt((len(lower) * own ** 2 + PRIOR_WEIGHT * prior_sd ** 2) / (len(lower) + PRIOR_WEIGHT))
+    return centre, max(float(pooled), prior_sd)
 
 
 def utterances(turns: tuple[Turn, ...], segments=(), language: str = "zh") -> list[tuple[int, Turn]]:
@@ -170,11 +176,11 @@ def turn_features(turns: tuple[Turn, ...], channel_audio: dict[str | None, np.nd
         by_speaker.setdefault(t.speaker, []).append(i)
     stats = {}
     for speaker, idx in by_speaker.items():
-        stats[speaker] = {name: _calm_reference([getattr(raw[i], name) for i in idx], FLOOR[name])
+        stats[speaker] = {name: _calm_reference([getattr(raw[i], name) for i in idx], PRIOR_SD[name])
                           for name in VOICE_MEASURES}
         # Rate on a log scale; a stretch with no recognised words says nothing about pace.
         stats[speaker]["rate"] = _calm_reference([np.log(raw[i].rate) if raw[i].rate > 0 else np.nan for i in idx],
-                                                 FLOOR["rate"])
+                                                 PRIOR_SD["rate"])
     out = []
     earlier_tokens: dict[str | None, list[tuple[int, set[str]]]] = {}
     for i, t in enumerate(turns):
@@ -224,7 +230,7 @@ class RuleScorer:
     # Arousal raises pitch, loudness and the upper harmonics together; pace is read from a
     # transcript that is noisy on the telephone, so it counts least. Fixed, not fitted: see
     # pipeline/eval_escalation.py for the per-measure AUCs and a leave-one-speaker-out check.
-    weights: tuple[tuple[str, float], ...] = (("z_pitch", 0.35), ("z_loudness", 0.35), ("z_tilt", 0.2), ("z_rate", 0.1))
+    weights: tuple[tuple[str, float], ...] = (("z_pitch", 0.4), ("z_loudness", 0.4), ("z_tilt", 0.1), ("z_rate", 0.1))
 
     calm_sd: float = 1.0  # within this of the calm reference a voice is still calm: counts nothing
     full_sd: float = 3.0  # this far above it counts in full
@@ -329,8 +335,13 @@ def score_call(features: list[TurnFeatures], duration: float, scorer: Scorer = R
     for q in range(4):
         lo, hi = duration * q / 4, duration * (q + 1) / 4
         inside = [s.score for s in customer if lo <= (s.start + s.end) / 2 < hi]
-        quarters.append(round(float(np.mean(inside)), 1) if inside else None)
-    trend = _trend(quarters)
+        # How escalated the party got in the quarter: the upper quartile of its stretches, so
+        # calm stretches in between (or another voice merged into the party) do not average
+        # an angry quarter away.
+        quarters.append(round(float(np.percentile(inside, 75)), 1) if inside else None)
+    mid = duration / 2
+    trend = _trend([s.score for s in customer if (s.start + s.end) / 2 < mid],
+                   [s.score for s in customer if (s.start + s.end) / 2 >= mid])
     peak = max(customer, key=lambda s: s.score)
     flags = {c for s in customer for c in s.features.categories if c in FLAG_CATEGORIES}
     if any(s.features.repeat_of is not None for s in customer):
@@ -375,14 +386,14 @@ TREND_CHANGE = 10.0  # points between the early and the late half of the call
 TREND_LEVEL = 25.0  # ...and the higher half must reach this to be called a trend
 
 
-def _trend(quarters: list[float | None]) -> str:
-    """Late half vs early half of the call (quarters, as call-analytics products report them);
-    one calmer closing turn does not undo an escalation, and drift at a calm level is no trend."""
-    early = [q for q in quarters[:2] if q is not None]
-    late = [q for q in quarters[2:] if q is not None]
+def _trend(early: list[float], late: list[float]) -> str:
+    """Late half vs early half of the call, each half read as the upper quartile of the party's
+    stretch scores (how escalated it got there, not diluted by calm stretches in between or by
+    another voice merged into the party); one calmer closing turn does not undo an escalation,
+    and drift at a calm level is no trend."""
     if not early or not late:
         return "flat"
-    a, b = float(np.mean(early)), float(np.mean(late))
+    a, b = float(np.percentile(early, 75)), float(np.percentile(late, 75))
     if b - a > TREND_CHANGE and b >= TREND_LEVEL:
         return "rising"
     if a - b > TREND_CHANGE and a >= TREND_LEVEL:

@@ -24,6 +24,7 @@ ANALYSIS_RATE = 8000  # the telephone rate: everything measured lies below 4 kHz
 FRAME = 320  # 40 ms: at least two periods of a 60 Hz voice
 HOP = 80  # 10 ms
 NFFT = 512  # >= FRAME + longest lag, so the FFT autocorrelation does not wrap
+OCTAVE_TOLERANCE = 0.9  # a shorter period wins if its correlation is within 10 % of the best
 SPEECH_RANGE_DB = 30.0  # frames within this of the stretch's loud frames count as speech
 
 
@@ -77,7 +78,13 @@ def measure(clip: np.ndarray, sr: int = SAMPLE_RATE) -> Prosody:
     r = ac / np.maximum(ac[:, :1], 1e-12) / np.maximum(ac_win / ac_win[0], 1e-3)
     lo_lag, hi_lag = int(sr / F0_RANGE_HZ[1]), min(int(sr / F0_RANGE_HZ[0]), FRAME // 2)
     lags = r[:, lo_lag:hi_lag + 1]
-    best = lags.argmax(axis=1)
+    # A periodic signal correlates as well at two or three periods as at one: take the first
+    # local maximum within 10 % of the highest (as YIN takes the first dip), not a subharmonic.
+    top = lags.max(axis=1, keepdims=True)
+    local = np.zeros_like(lags, dtype=bool)
+    local[:, 1:-1] = (lags[:, 1:-1] >= lags[:, :-2]) & (lags[:, 1:-1] >= lags[:, 2:])
+    strong = local & (lags >= OCTAVE_TOLERANCE * top)
+    best = np.where(strong.any(axis=1), strong.argmax(axis=1), lags.argmax(axis=1))
     peak = lags[np.arange(len(lags)), best]
     # Parabolic interpolation of the peak lag for sub-sample F0.
     i = np.clip(best, 1, lags.shape[1] - 2)
