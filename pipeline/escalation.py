@@ -230,7 +230,7 @@ class RuleScorer:
     # Arousal raises pitch, loudness and the upper harmonics together; pace is read from a
     # transcript that is noisy on the telephone, so it counts least. Fixed, not fitted: see
     # pipeline/eval_escalation.py for the per-measure AUCs and a leave-one-speaker-out check.
-    weights: tuple[tuple[str, float], ...] = (("z_pitch", 0.4), ("z_loudness", 0.4), ("z_tilt", 0.1), ("z_rate", 0.1))
+    weights: tuple[tuple[str, float], ...] = (("z_pitch", 0.35), ("z_loudness", 0.35), ("z_tilt", 0.2), ("z_rate", 0.1))
 
     calm_sd: float = 1.0  # within this of the calm reference a voice is still calm: counts nothing
     full_sd: float = 3.0  # this far above it counts in full

@@ -69,7 +69,8 @@ class CallReport:
     turn_auc: float  # angry vs neutral customer truth turns, scores through the whole pipeline
     trend: str
     call_score: float
-    first_half_score: float
+    first_half_score: float  # the party's stretches in the first half, scored within the call
+    first_half_alone: float  # the first half re-scored as a call of its own (its own calm reference)
     quarters: tuple
     escalation_s: float
     transcribe_s: float | None
@@ -105,6 +106,14 @@ def _replay(name: str):
     clock = time.perf_counter()
     result = analyse_call(replace(rec, duration=audio.duration), audio, diarization, transcript)
     return result, audio, transcript, diarization, time.perf_counter() - clock
+
+
+def first_half_in_call(esc, duration: float) -> float:
+    """The call score of the party's first-half stretches, as scored within the whole call."""
+    from .escalation import _call_score
+
+    first = [s.score for s in esc.utterances if s.features.speaker == esc.party and (s.start + s.end) / 2 < duration / 2]
+    return _call_score(first) if first else 0.0
 
 
 def first_half_score(result, audio) -> float:
@@ -183,7 +192,8 @@ def dev_call(name: str, transcribe: bool = False) -> CallReport:
         customer_time_labelled_customer=labelled / total, customer_time_in_party=in_party / total,
         calm_reference_neutral=calm_neutral / max(len(calm), 1), old_baseline=old_base, measure_auc=measures,
         turn_auc=auc([score_of[i] for i in angry], [score_of[i] for i in neutral]),
-        trend=esc.trend, call_score=esc.call_score, first_half_score=first_half_score(result, audio),
+        trend=esc.trend, call_score=esc.call_score, first_half_score=first_half_in_call(esc, audio.duration),
+        first_half_alone=first_half_score(result, audio),
         quarters=esc.quarter_scores, escalation_s=timing.get("escalation", float("nan")), transcribe_s=transcribe_s,
         duration=audio.duration)
 
@@ -292,9 +302,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"    calm reference: {r.calm_reference_neutral:.0%} neutral customer stretches; "
               f"old baseline (first 2 customer-labelled turns): {r.old_baseline}")
         print("    measure AUC on truth turns: " + ", ".join(f"{k} {v:.2f}" for k, v in r.measure_auc.items()))
-        first = r.call_score / r.first_half_score if r.first_half_score > 0 else float("inf")
+        ratio = lambda x: r.call_score / x if x > 0 else float("inf")  # noqa: E731
         print(f"    turn AUC angry vs neutral (whole pipeline) {r.turn_auc:.3f}; trend {r.trend}; call score "
-              f"{r.call_score:.1f} vs first half {r.first_half_score:.1f} ({first:.1f}x); quarters {r.quarters}")
+              f"{r.call_score:.1f} vs its first half {r.first_half_score:.1f} ({ratio(r.first_half_score):.2f}x), "
+              f"first half re-scored alone {r.first_half_alone:.1f} ({ratio(r.first_half_alone):.2f}x); quarters {r.quarters}")
         share = f", transcription {r.transcribe_s:.1f} s ({r.escalation_s / r.transcribe_s:.1%})" if r.transcribe_s else ""
         print(f"    escalation stage {r.escalation_s:.2f} s for {r.duration:.0f} s of audio{share}")
     for channel in (False, True):
