@@ -186,7 +186,11 @@ def dev_call(name: str, transcribe: bool = False) -> CallReport:
         clock = time.perf_counter()
         transcribe_call(audio, diarization, EngineSpec(), TranscribeOptions())
         transcribe_s = time.perf_counter() - clock
-    timing = {t.stage: t.seconds for t in result.timings}
+    from .batch import assess_escalation
+
+    clock = time.perf_counter()  # warm: the first call of a process also loads jieba and scipy
+    assess_escalation(audio, result.turns, transcript.language, diarization)
+    escalation_s = time.perf_counter() - clock
     return CallReport(
         name=name, n_customer_truth=len(cust), own_turn=own_turn, merged_turn=merged, own_stretch=own_stretch, missed=missed,
         customer_time_labelled_customer=labelled / total, customer_time_in_party=in_party / total,
@@ -194,7 +198,7 @@ def dev_call(name: str, transcribe: bool = False) -> CallReport:
         turn_auc=auc([score_of[i] for i in angry], [score_of[i] for i in neutral]),
         trend=esc.trend, call_score=esc.call_score, first_half_score=first_half_in_call(esc, audio.duration),
         first_half_alone=first_half_score(result, audio),
-        quarters=esc.quarter_scores, escalation_s=timing.get("escalation", float("nan")), transcribe_s=transcribe_s,
+        quarters=esc.quarter_scores, escalation_s=escalation_s, transcribe_s=transcribe_s,
         duration=audio.duration)
 
 
@@ -307,7 +311,8 @@ def main(argv: list[str] | None = None) -> int:
               f"{r.call_score:.1f} vs its first half {r.first_half_score:.1f} ({ratio(r.first_half_score):.2f}x), "
               f"first half re-scored alone {r.first_half_alone:.1f} ({ratio(r.first_half_alone):.2f}x); quarters {r.quarters}")
         share = f", transcription {r.transcribe_s:.1f} s ({r.escalation_s / r.transcribe_s:.1%})" if r.transcribe_s else ""
-        print(f"    escalation stage {r.escalation_s:.2f} s for {r.duration:.0f} s of audio{share}")
+        print(f"    escalation stage {r.escalation_s:.2f} s for {r.duration:.0f} s of audio "
+              f"({r.duration / r.escalation_s:.0f}x realtime){share}")
     for channel in (False, True):
         rep = emotion_set(channel)
         label = "telephone (300-3400 Hz, 8 kHz mu-law)" if channel else "clean 16 kHz"
