@@ -67,6 +67,7 @@ class CallReport:
     old_baseline: str  # what the first two turns of the labelled customer were (the old baseline)
     measure_auc: dict  # per voice measure, on the truth turns: old 16 kHz measures and telephone-band ones
     turn_auc: float  # angry vs neutral customer truth turns, scores through the whole pipeline
+    turn_auc_voice: float  # the same with the voice part of the score only (no words, repetitions)
     trend: str
     call_score: float
     first_half_score: float  # the party's stretches in the first half, scored within the call
@@ -178,6 +179,7 @@ def dev_call(name: str, transcribe: bool = False) -> CallReport:
     measures["voice_score_oracle_turns"] = auc([RuleScorer().voice_score(feats[i]) for i in angry],
                                                [RuleScorer().voice_score(feats[i]) for i in neutral])
     score_of = [(best(stretches, t).score if best(stretches, t) else 0.0) for t in cust]
+    voice_of = [(best(stretches, t).parts["voice"] if best(stretches, t) else 0.0) for t in cust]
     transcribe_s = None
     if transcribe:
         from .asr import EngineSpec, TranscribeOptions
@@ -196,6 +198,7 @@ def dev_call(name: str, transcribe: bool = False) -> CallReport:
         customer_time_labelled_customer=labelled / total, customer_time_in_party=in_party / total,
         calm_reference_neutral=calm_neutral / max(len(calm), 1), old_baseline=old_base, measure_auc=measures,
         turn_auc=auc([score_of[i] for i in angry], [score_of[i] for i in neutral]),
+        turn_auc_voice=auc([voice_of[i] for i in angry], [voice_of[i] for i in neutral]),
         trend=esc.trend, call_score=esc.call_score, first_half_score=first_half_in_call(esc, audio.duration),
         first_half_alone=first_half_score(result, audio),
         quarters=esc.quarter_scores, escalation_s=escalation_s, transcribe_s=transcribe_s,
@@ -307,7 +310,8 @@ def main(argv: list[str] | None = None) -> int:
               f"old baseline (first 2 customer-labelled turns): {r.old_baseline}")
         print("    measure AUC on truth turns: " + ", ".join(f"{k} {v:.2f}" for k, v in r.measure_auc.items()))
         ratio = lambda x: r.call_score / x if x > 0 else float("inf")  # noqa: E731
-        print(f"    turn AUC angry vs neutral (whole pipeline) {r.turn_auc:.3f}; trend {r.trend}; call score "
+        print(f"    turn AUC angry vs neutral (whole pipeline) {r.turn_auc:.3f} (voice part alone {r.turn_auc_voice:.3f}); "
+              f"trend {r.trend}; call score "
               f"{r.call_score:.1f} vs its first half {r.first_half_score:.1f} ({ratio(r.first_half_score):.2f}x), "
               f"first half re-scored alone {r.first_half_alone:.1f} ({ratio(r.first_half_alone):.2f}x); quarters {r.quarters}")
         share = f", transcription {r.transcribe_s:.1f} s ({r.escalation_s / r.transcribe_s:.1%})" if r.transcribe_s else ""

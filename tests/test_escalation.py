@@ -140,6 +140,7 @@ def test_angry_customer_turns_outscore_neutral_ones_through_the_whole_pipeline(d
     for name, r in dev_reports.items():
         assert r.missed == 0, name
         assert r.turn_auc >= 0.85, (name, r.turn_auc)
+        assert r.turn_auc_voice >= 0.85, (name, r.turn_auc_voice)  # not carried by repeated sentences
 
 
 @needs_dev
