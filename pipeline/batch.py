@@ -24,7 +24,7 @@ from .settings import Settings, results_fingerprint
 from .store import RunRecord, Store, utcnow
 from .align import assign_speakers, build_turns, turns_from_segments
 from .dynamics import interrupts, measure
-from .escalation import score_call, turn_features
+from .escalation import score_call, turn_features, utterances
 from .roles import infer_roles
 from .speakers import diarize
 from .summary import summarise
@@ -193,7 +193,8 @@ def analyse_call(rec: Recording, audio, diarization, transcript: Transcript,
     dynamics = measure(diarization, roles, turns, audio.duration, transcript.language)
     clock.lap("align")
 
-    escalation = assess_escalation(audio, turns, transcript.language)
+    escalation = assess_escalation(audio, turns, transcript.language, diarization,
+                                   roles_certain=diarization.method == "channels" and rec.metadata.agent_channel is not None)
     clock.lap("escalation")
     summary = summarise(rec.call_id, turns, transcript.language, escalation)
     clock.lap("summary")
@@ -202,14 +203,17 @@ def analyse_call(rec: Recording, audio, diarization, transcript: Transcript,
                       escalation=escalation, summary=summary)
 
 
-def assess_escalation(audio, turns, language: str):
-    """Escalation of a call: each turn's voice measured on its speaker's own channel when stereo."""
+def assess_escalation(audio, turns, language: str, diarization=None, roles_certain: bool = False):
+    """Escalation of a call: each turn cut at its speaker's pauses and each stretch's voice measured
+    on its speaker's own channel when stereo. `roles_certain` when the manifest named the agent."""
     channel_audio = {None: audio.mono()}
     if audio.channels > 1:
         channel_audio |= {f"ch{i}": audio.samples[i] for i in range(audio.channels)}
     flags = interrupts([(t.start, t.end, t.role) for t in turns])
-    features = turn_features(turns, channel_audio, language, {i for i, f in enumerate(flags) if f})
-    return score_call(features, audio.duration)
+    stretches = utterances(turns, diarization.segments if diarization else (), language)
+    features = turn_features(tuple(u for _, u in stretches), channel_audio, language,
+                             {i for i, f in enumerate(flags) if f}, turn_of=[i for i, _ in stretches])
+    return score_call(features, audio.duration, roles_certain=roles_certain)
 
 
 def engine_for_workers(model: str, workers: int, engine: str = "faster-whisper") -> EngineSpec:

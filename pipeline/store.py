@@ -356,7 +356,7 @@ class Store:
             if scored:
                 f = scored.features
                 signals = json.dumps({"z_loudness": round(f.z_loudness, 2), "z_pitch": round(f.z_pitch, 2),
-                                      "z_rate": round(f.z_rate, 2), "loudness_delta_db": round(f.loudness_delta_db, 1),
+                                      "z_rate": round(f.z_rate, 2), "z_tilt": round(f.z_tilt, 2), "loudness_delta_db": round(f.loudness_delta_db, 1),
                                       "pitch_delta_st": round(f.pitch_delta_st, 1), "terms": list(f.terms),
                                       "categories": list(f.categories), "interrupted": f.interrupted,
                                       "repeat_of": f.repeat_of}, ensure_ascii=False)

@@ -22,7 +22,7 @@ def _escalation(conn):
 
 def test_escalating_calls_score_clearly_above_calm_ones(read_db):
     esc = _escalation(read_db)
-    # Measured: 55.8 and 75.4 against 9.2 and 8.0.
+    # Measured (stored recognition, tests/replay.py): 43.9 and 60.2 against 5.8 and 10.7.
     assert min(esc[c]["score"] for c in ESCALATING) >= max(esc[c]["score"] for c in CALM) + 25
     for c in ESCALATING:
         assert esc[c]["trend"] == "rising"
@@ -105,13 +105,172 @@ def test_eval_set_auc():
     assert 0.6 < report["auc"]["voice_only"] < 0.95 and 0.6 < report["auc"]["words_only"] < 0.95
 
 
-@pytest.mark.parametrize("quarters, trend", [
-    ([10.8, 18.1, 74.1, 19.1], "rising"),  # a calmer closing turn does not undo the escalation
-    ([3.7, 4.3, 7.4, 16.5], "flat"),  # drift at a calm level is no trend
-    ([60, 70, 20, 10], "falling"),
-    ([None, None, None, 50], "flat"),
+@pytest.mark.parametrize("early, late, trend", [
+    ([10.8, 18.1], [74.1, 19.1], "rising"),  # a calmer closing turn does not undo the escalation
+    ([3.7, 4.3], [7.4, 16.5], "flat"),  # drift at a calm level is no trend
+    ([60, 70], [20, 10], "falling"),
+    ([], [50], "flat"),
+    ([0, 0, 0, 0], [0, 40, 0, 40], "rising"),  # angry stretches between calm ones (or another voice)
 ])
-def test_trend_compares_late_and_early_halves(quarters, trend):
+def test_trend_compares_late_and_early_halves(early, late, trend):
     from pipeline.escalation import _trend
 
-    assert _trend(quarters) == trend
+    assert _trend(early, late) == trend
+
+
+# --- real voices through a telephone channel (../shared/dev) --------------------------------
+
+DEV = Path(__file__).resolve().parent.parent.parent / "shared" / "dev"
+needs_dev = pytest.mark.skipif(not (DEV / "calls_zh").is_dir(), reason="../shared/dev is not present")
+
+
+@pytest.fixture(scope="module")
+def dev_reports():
+    from pipeline.eval_escalation import dev_call, dev_names
+
+    names = dev_names()
+    assert names == ["liuchanhg", "wangzhe"]
+    return {name: dev_call(name) for name in names}
+
+
+@needs_dev
+def test_angry_customer_turns_outscore_neutral_ones_through_the_whole_pipeline(dev_reports):
+    """Stored recognition of the telephone calls, everything after Whisper run for real; truth
+    turns matched to scored stretches by time. Measured 0.89 and 1.00 (before: undefined / 0.79)."""
+    for name, r in dev_reports.items():
+        assert r.missed == 0, name
+        assert r.turn_auc >= 0.85, (name, r.turn_auc)
+        assert r.turn_auc_voice >= 0.85, (name, r.turn_auc_voice)  # not carried by repeated sentences
+
+
+@needs_dev
+def test_a_call_that_turns_angry_is_rising_and_scores_double_its_first_half(dev_reports):
+    """First half = the customer's first-half stretches as the call scored them (measured 2.3x
+    and 3.7x). Re-scored as a call of its own the first half reads higher (its own calm
+    reference is all neutral): 1.95x and 1.96x, reported by the eval, not asserted here."""
+    for name, r in dev_reports.items():
+        assert r.trend == "rising", (name, r.quarters)
+        assert r.call_score >= 2 * r.first_half_score, (name, r.call_score, r.first_half_score)
+
+
+@needs_dev
+def test_the_angry_speaker_is_followed_even_when_the_roles_are_wrong(dev_reports):
+    """On wangzhe the phrase cues swap the roles; on liuchanhg diarization labels most of the
+    customer's speech as the agent's. The call score follows the customer's voice either way."""
+    for name, r in dev_reports.items():
+        assert r.customer_time_in_party >= 0.75, (name, r.customer_time_in_party)
+    assert dev_reports["wangzhe"].customer_time_labelled_customer < 0.2  # the swap this guards against
+
+
+@needs_dev
+def test_band_limited_measures_hold_on_telephone_audio(dev_reports):
+    """On the truth customer turns of the 8 kHz calls: pitch in the telephone band separates
+    angry from neutral better than the old yin measure did."""
+    for name, r in dev_reports.items():
+        m = r.measure_auc
+        assert m["pitch_st"] >= 0.85 and m["pitch_st"] > m["old_pitch"], (name, m)  # measured 0.86, 1.00
+        assert m["loudness_db"] >= 0.8, (name, m)
+
+
+def _swap_halves(audio, transcript, diarization, cut: float):
+    """The same real call with its second part played first (cut in a pause between turns)."""
+    from dataclasses import replace as dc_replace
+
+    from pipeline.audio import SAMPLE_RATE, Audio
+
+    n = int(cut * SAMPLE_RATE)
+    rest = audio.duration - cut
+    move = lambda t: t - cut if t >= cut else t + rest  # noqa: E731
+    samples = np.concatenate([audio.samples[:, n:], audio.samples[:, :n]], axis=1)
+    segments = []
+    for seg in transcript.segments:
+        words = tuple(dc_replace(w, start=move(w.start), end=move(w.start) + (w.end - w.start)) for w in seg.words)
+        start = min((w.start for w in words), default=move(seg.start))
+        segments.append(dc_replace(seg, start=start, end=start + (seg.end - seg.start), words=words))
+    speakers = tuple(dc_replace(s, start=move(s.start), end=move(s.start) + (s.end - s.start)) for s in diarization.segments)
+    return (Audio(samples, audio.sample_rate),
+            dc_replace(transcript, segments=tuple(sorted(segments, key=lambda s: s.start))),
+            dc_replace(diarization, segments=tuple(sorted(speakers, key=lambda s: s.start))))
+
+
+@needs_dev
+def test_a_call_that_calms_down_is_falling():
+    """wangzhe with its angry half played first: the calm reference is the speaker's own lower
+    half, not the first turns, so the later neutral turns read as calm and the trend as falling."""
+    import json as json_
+
+    from pipeline.batch import analyse_call
+    from pipeline.eval_escalation import CALLS, _replay
+
+    result, audio, transcript, diarization, _ = _replay("wangzhe")
+    truth = json_.loads((CALLS / "wangzhe.json").read_text(encoding="utf-8"))["turns"]
+    first_angry = min(t["start"] for t in truth if t.get("emotion") == "angry")
+    before = max(t["end"] for t in truth if t["end"] < first_angry)
+    audio2, transcript2, diarization2 = _swap_halves(audio, transcript, diarization, (before + first_angry) / 2)
+    swapped = analyse_call(result.recording, audio2, diarization2, transcript2).escalation
+    assert swapped.trend == "falling", swapped.quarter_scores
+    assert result.escalation.trend == "rising"
+
+
+def test_the_call_follows_the_customer_when_the_roles_are_certain():
+    from pipeline.escalation import TurnFeatures, VoiceFeatures, score_call
+
+    nan = float("nan")
+    voice = VoiceFeatures(nan, nan, nan, 1.0)
+    feats = [TurnFeatures(i, role, spk, 10.0 * i, 10.0 * i + 5, "", voice, z_pitch=z, z_loudness=z)
+             for i, (role, spk, z) in enumerate([("agent", "a", 0), ("customer", "c", 0.5), ("agent", "a", 3),
+                                                  ("customer", "c", 1.5), ("agent", "a", 3), ("customer", "c", 2)])]
+    assert score_call(feats, 60.0, roles_certain=True).party == "c"
+    # Guessed roles: the most escalated speaker, whatever their label.
+    assert score_call(feats, 60.0).party == "a"
+
+
+@needs_dev
+@pytest.mark.parametrize("telephone", [False, True], ids=["clean-16k", "telephone-8k-mulaw"])
+def test_voice_only_auc_on_mandarin_emotional_speech(telephone):
+    """CASIA: the same speaker and sentence, angry vs neutral; no words. Measured 0.98 clean and
+    0.95 through the telephone channel (fixed weights; not fitted to this set)."""
+    from pipeline.eval_escalation import emotion_set
+
+    report = emotion_set(telephone)
+    assert report["n"] == 32
+    assert report["voice_auc"] >= 0.85, report
+    assert min(report["per_speaker"].values()) >= 0.8, report
+
+
+def _harmonic(f0: float, seconds: float = 1.0) -> np.ndarray:
+    t = np.arange(int(16000 * seconds)) / 16000
+    return sum(np.sin(2 * np.pi * k * f0 * t) / k for k in range(1, 20) if k * f0 < 7500).astype(np.float32) * 0.2
+
+
+@pytest.mark.parametrize("f0", [110.0, 220.0])
+def test_pitch_is_found_when_the_telephone_band_removes_the_fundamental(tmp_path, f0):
+    import soundfile as sf
+
+    from pipeline.eval_escalation import telephone
+    from pipeline.prosody import measure
+
+    sf.write(tmp_path / "tone.wav", _harmonic(f0), 16000)
+    phone = decode(telephone(tmp_path / "tone.wav", tmp_path / "phone.wav")).mono()
+    for clip in (_harmonic(f0), phone):
+        p = measure(clip)
+        assert abs(p.pitch_st - 12 * np.log2(f0 / 100)) < 0.3, p
+        assert p.voiced_share > 0.9 and p.hnr_db > 10, p
+    noise = np.random.default_rng(0).standard_normal(16000).astype(np.float32) * 0.1
+    assert measure(noise).voiced_share < 0.1
+
+
+@needs_dev
+def test_escalation_is_a_small_share_of_pipeline_time():
+    """Escalation on a 2-minute telephone call (warm) against Whisper base's speed here
+    (6.5x realtime, README): at most 10 % of transcription time means >= 65x realtime."""
+    import time
+
+    from pipeline.batch import assess_escalation
+    from pipeline.eval_escalation import _replay
+
+    result, audio, transcript, diarization, _ = _replay("wangzhe")
+    clock = time.perf_counter()
+    assess_escalation(audio, result.turns, "zh", diarization)
+    seconds = time.perf_counter() - clock
+    assert seconds <= 0.1 * audio.duration / 6.5, seconds
