@@ -13,7 +13,8 @@ SAMPLES = ROOT / "data" / "samples"
 
 
 def stored_ids() -> list[str]:
-    return sorted(p.stem for p in RECOGNITION.glob("*.json"))
+    """The sample calls with a stored recognition run (other runs, e.g. dev calls, live beside them)."""
+    return sorted(p.stem for p in RECOGNITION.glob("*.json") if (SAMPLES / "truth" / f"{p.stem}.json").exists())
 
 
 def replay_call(call_id: str, folder: Path = SAMPLES):
