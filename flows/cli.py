@@ -79,6 +79,69 @@ def cmd_qa(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_intake(args: argparse.Namespace) -> int:
+    import logging
+
+    from pipeline.intake import watch
+    from pipeline.settings import SettingsError, load_settings
+
+    try:
+        settings = load_settings(args.settings)
+    except SettingsError as exc:
+        print(f"callbrief: {exc}", file=sys.stderr)
+        return 2
+    folder = args.input or settings.intake_dir
+    if not folder or not Path(folder).is_dir():
+        print(f"callbrief: intake folder {folder or '(none)'} does not exist (--input or intake_dir setting)",
+              file=sys.stderr)
+        return 2
+    if args.serve:
+        from flows.intake import serve
+
+        print(f"serving intake on {folder} every {settings.intake_interval_seconds:g} s (Ctrl-C to stop)")
+        serve(folder, args.db, args.model, settings.intake_interval_seconds, args.settings)
+        return 0
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(message)s")
+    print(f"watching {folder} every {settings.intake_interval_seconds:g} s -> {args.db} (Ctrl-C to stop)",
+          file=sys.stderr)
+    try:
+        watch(Path(folder), Path(args.db), settings, args.model, max_passes=1 if args.once else None,
+              on_pass=lambda report: print(report.line(), flush=True))
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
+def cmd_alerts(args: argparse.Namespace) -> int:
+    from pipeline.alerts import channels_from_settings, deliver_due
+    from pipeline.settings import SettingsError, load_settings
+    from pipeline.store import Store
+
+    try:
+        settings = load_settings(args.settings)
+    except SettingsError as exc:
+        print(f"callbrief: {exc}", file=sys.stderr)
+        return 2
+    with Store(Path(args.db)) as store:
+        if args.alerts_verb == "deliver":
+            report = deliver_due(store, channels_from_settings(settings), retry_seconds=settings.alert_retry_seconds)
+            for error in report.errors:
+                print(f"  failed: {error}", file=sys.stderr)
+            print(f"{report.delivered} delivered, {report.failed} failed (will retry), {report.pending} pending")
+            return 0
+        rows = store.query(
+            "SELECT a.raised_at, a.kind, a.customer_id, a.call_id, a.evidence, "
+            "string_agg(d.channel || ':' || d.status, ' ' ORDER BY d.channel) AS deliveries "
+            "FROM alerts a LEFT JOIN alert_deliveries d USING (alert_id) GROUP BY ALL ORDER BY a.raised_at DESC "
+            "LIMIT ?", [args.limit])
+    for r in rows.itertuples():
+        print(f"{r.raised_at:%Y-%m-%d %H:%M} UTC  {r.kind:16} {r.customer_id or '-':8} {r.call_id:20} "
+              f"{r.deliveries or 'no channel'}  {r.evidence[:60]}")
+    if rows.empty:
+        print("no alerts")
+    return 0
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     from flows.nightly import nightly
 
@@ -130,6 +193,23 @@ def build_parser() -> argparse.ArgumentParser:
     for p in (qa_s, qa_e, qa_r):
         p.add_argument("--db", default=str(DEFAULT_DB))
     qa.set_defaults(func=cmd_qa)
+    intake = sub.add_parser("intake", help="process recordings as they arrive in a folder, raise and deliver alerts")
+    intake.add_argument("--input", help="arrival folder (default: the intake_dir setting)")
+    intake.add_argument("--db", default=str(DEFAULT_DB))
+    intake.add_argument("--model", default="base")
+    intake.add_argument("--settings", help="settings TOML (see pipeline/settings.py)")
+    intake.add_argument("--once", action="store_true", help="one pass, then exit")
+    intake.add_argument("--serve", action="store_true", help="as a Prefect deployment on the intake interval")
+    intake.set_defaults(func=cmd_intake)
+    alerts = sub.add_parser("alerts", help="list alerts, or retry pending deliveries")
+    alerts_sub = alerts.add_subparsers(dest="alerts_verb", required=True)
+    alerts_l = alerts_sub.add_parser("list", help="latest alerts and their delivery status")
+    alerts_l.add_argument("--limit", type=int, default=50)
+    alerts_d = alerts_sub.add_parser("deliver", help="send every due pending delivery now")
+    for p in (alerts_l, alerts_d):
+        p.add_argument("--db", default=str(DEFAULT_DB))
+        p.add_argument("--settings", help="settings TOML")
+    alerts.set_defaults(func=cmd_alerts)
     serve = sub.add_parser("serve", help="run the nightly flow on a schedule")
     serve.add_argument("--cron", default="0 2 * * *", help="cron schedule (default 02:00 daily)")
     serve.add_argument("--input", default=str(DEFAULT_INPUT))

@@ -200,16 +200,19 @@ def result_rows(results: Iterable[CallResult]) -> list[dict]:
 
 def run_batch(input_dir: Path, db_path: Path, model: str = "base", workers: int = 2, reprocess: bool = False,
               options: TranscribeOptions | None = None, on_result: Callable[[CallResult], None] | None = None,
-              flow: str = "cli", customer_id: str | None = None,
-              refresh: bool = True) -> tuple[RunRecord, list[CallResult]]:
+              flow: str = "cli", customer_id: str | None = None, refresh: bool = True,
+              select: Callable[[Recording], bool] | None = None) -> tuple[RunRecord, list[CallResult]]:
     """The nightly job without Prefect: threads for concurrency, one writer for DuckDB.
     `customer_id` limits it to one customer's recordings; `refresh` rewrites the briefings of
-    the customers it processed."""
+    the customers it processed; `select` keeps only the recordings it accepts (the intake's
+    "file complete" test)."""
     spec = engine_for_workers(model, workers)
     started_at, clock = utcnow(), time.perf_counter()
     run_id = new_run_id()
     with Store(db_path) as store:
         plan = plan_batch(input_dir, store, spec, reprocess, customer_id=customer_id)
+        if select is not None:
+            plan = replace(plan, todo=[r for r in plan.todo if select(r)])
         if plan.todo:
             load_engine(spec)  # fail fast (e.g. model missing) before any call is touched
         results = []

@@ -1,0 +1,110 @@
+"""Continuous intake on a real folder and a real DuckDB file: a recording dropped in (written in
+pieces, as an upload would) is processed once complete, within the 5-minute bound, with its
+briefing and an alert delivered to a real webhook on 127.0.0.1."""
+from __future__ import annotations
+
+import os
+import shutil
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from pipeline.intake import intake_pass, is_complete, scan, watch
+from pipeline.settings import Settings
+from pipeline.store import Store, utcnow
+from tests.test_alerts import Webhook
+
+SAMPLES = Path(__file__).resolve().parent.parent / "data" / "samples"
+MANIFEST_HEADER = "call_id,file,customer_id,agent_id,case_id,started_at,channel_layout,agent_channel\n"
+BOUND_S = 300  # each new recording processed within 5 minutes of its arrival
+
+
+def test_scan_waits_for_a_complete_file_and_skips_what_is_processed(tmp_path):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    audio = folder / "a.wav"
+    shutil.copyfile(SAMPLES / "zh-1001-a.wav", audio)
+    now = time.time()
+    assert not is_complete(audio, 5, now) and is_complete(audio, 5, now + 6)
+    with Store(tmp_path / "db.duckdb") as store:
+        assert scan(folder, store, 5, now) == ([], [audio.resolve()])  # still arriving
+        assert scan(folder, store, 5, now + 6) == ([audio.resolve()], [])
+        from pipeline.ingest import sha256_file
+
+        store.insert_rows("calls", [{"call_id": "a", "path": str(audio.resolve()), "sha256": sha256_file(audio),
+                                     "status": "ok", "processed_at": utcnow()}])
+        later = time.time() + 60
+        assert scan(folder, store, 5, later) == ([], [])  # processed after it last changed
+        os.utime(audio, (later - 10, later - 10))  # touched, same contents: still nothing to do
+        assert scan(folder, store, 5, later) == ([], [])
+        with audio.open("ab") as fh:  # contents changed after processing
+            fh.write(b"\0" * 64)
+        os.utime(audio, (later - 10, later - 10))
+        assert scan(folder, store, 5, later) == ([audio.resolve()], [])
+
+
+def test_a_pass_with_nothing_new_retries_pending_deliveries_without_a_run(tmp_path):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    db = tmp_path / "db.duckdb"
+    report = intake_pass(folder, db, Settings())
+    assert report.run is None and report.results == () and report.deliveries.pending == 0
+    with Store(db) as store:
+        assert store.query("SELECT count(*) n FROM runs").n[0] == 0  # an idle pass leaves no trace
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        intake_pass(tmp_path / "nowhere", db, Settings())
+
+
+@pytest.mark.slow
+def test_dropped_recording_gets_call_briefing_and_alert_within_five_minutes(tmp_path):
+    """Runs Whisper once, on one 42 s call (zh-1001-b: regulator and media threats)."""
+    folder, db = tmp_path / "arrivals", tmp_path / "callbrief.duckdb"
+    folder.mkdir()
+    (folder / "manifest.csv").write_text(
+        MANIFEST_HEADER + "zh-1001-b,zh-1001-b.flac,C1001,A017,K-2026-1101,2026-11-20T16:40:00,mono,\n")
+    (folder / "broken.wav").write_text("not audio\n" * 100)  # a bad upload must not stop the good one
+    hook = Webhook()
+    settings = Settings(alert_webhook_url=hook.url, intake_interval_seconds=1, intake_settle_seconds=2)
+    reports, stop = [], threading.Event()
+    watcher = threading.Thread(target=watch, args=(folder, db, settings), daemon=True,
+                               kwargs={"stop": stop, "on_pass": reports.append})
+    watcher.start()
+    try:
+        # The upload arrives in pieces over ~2 s; no pass may take the half-written file.
+        data = (SAMPLES / "zh-1001-b.flac").read_bytes()
+        target = folder / "zh-1001-b.flac"
+        with target.open("wb") as fh:
+            for i in range(4):
+                fh.write(data[i * len(data) // 4:(i + 1) * len(data) // 4])
+                fh.flush()
+                time.sleep(0.6)
+        arrived = time.monotonic()
+        while not hook.received and time.monotonic() - arrived < BOUND_S:
+            time.sleep(0.5)
+        latency = time.monotonic() - arrived
+    finally:
+        stop.set()
+        watcher.join(timeout=BOUND_S)
+        hook.close()
+    print(f"\nzh-1001-b: alert delivered {latency:.1f} s after the file was complete")
+    assert hook.received, f"no alert within {BOUND_S} s"
+    assert latency < BOUND_S
+    processed = [r for rep in reports for r in rep.results]
+    assert [(r.call_id, r.status) for r in processed if r.call_id == "zh-1001-b"] == [("zh-1001-b", "ok")]
+    assert [r.status for r in processed if r.call_id == "broken"] == ["failed"]
+    headers, body = hook.received[0]
+    assert body["call_id"] == "zh-1001-b" and body["customer_id"] == "C1001"
+    assert body["kind"] in {"regulator_threat", "media_threat", "legal_threat"}
+    assert headers["Idempotency-Key"] == body["idempotency_key"]
+    with Store(db) as store:
+        call = store.query("SELECT status, processed_at FROM calls WHERE call_id = 'zh-1001-b'").iloc[0]
+        assert call.status == "ok"
+        assert not store.query("SELECT 1 FROM briefings WHERE customer_id = 'C1001' AND created_at >= ?",
+                               [call.processed_at]).empty
+        assert store.query("SELECT count(*) n FROM alert_deliveries WHERE status <> 'delivered'").n[0] == 0
+        assert "failed" == store.query("SELECT status FROM calls WHERE call_id = 'broken'").status[0]
+    # Passes with nothing new ran no batch (no empty run rows), and each file was processed once.
+    assert all(rep.results for rep in reports if rep.run) and len(reports) > sum(1 for rep in reports if rep.run)
+    assert sorted(r.call_id for r in processed) == ["broken", "zh-1001-b"]
