@@ -54,28 +54,54 @@ def cmd_brief(args: argparse.Namespace) -> int:
 
 
 def cmd_qa(args: argparse.Namespace) -> int:
+    """QA verbs; bad input (dates, JSON, items, values, ids) ends in one line on stderr, exit 2."""
     import json
     from datetime import datetime
 
-    from pipeline.qa import (SamplingPlan, draw_sample, export_sample, prefill_scorecard, record_review,
-                             sample_rows, store_sample)
+    from pipeline.qa import (QAError, SamplingPlan, draw_sample, export_sample, prefill_scorecard, record_review,
+                             sample_rows, store_sample, why_empty)
     from pipeline.store import Store
 
+    def fail(message: str) -> int:
+        print(f"callbrief qa {args.qa_verb}: {message}", file=sys.stderr)
+        return 2
+
+    if args.qa_verb == "sample":
+        try:
+            start = datetime.fromisoformat(args.start) if args.start else None
+            end = datetime.fromisoformat(args.end) if args.end else None
+        except ValueError as exc:
+            return fail(f"bad date ({exc}); use ISO 8601, e.g. 2026-11-20 or 2026-11-20T08:00")
+        if args.n < 1:
+            return fail("-n must be at least 1")
+    if args.qa_verb == "review":
+        try:
+            scores = json.loads(args.scores)
+        except json.JSONDecodeError as exc:
+            return fail(f"--scores is not valid JSON ({exc.msg} at character {exc.pos}): {args.scores}")
+    if not Path(args.db).exists():
+        return fail(f"database {args.db} does not exist")
     with Store(Path(args.db)) as store:
-        if args.qa_verb == "sample":
-            plan = SamplingPlan(n=args.n, seed=args.seed, start=datetime.fromisoformat(args.start) if args.start else None,
-                                end=datetime.fromisoformat(args.end) if args.end else None)
-            sample = draw_sample(store, plan)
-            store_sample(store, sample, {c.call_id: prefill_scorecard(store, c.call_id) for c in sample.calls})
-            print(f"{sample.sample_id}: {len(sample.calls)} of {sample.n_candidates} candidate calls (seed {args.seed})")
-            for row in sample_rows(sample):
-                print(f"  {row['call_id']:20} {row['agent_id']:8} {row['stratum']:16} {row['reason']}")
-        elif args.qa_verb == "export":
-            for path in export_sample(store, args.sample_id, Path(args.out)):
-                print(path)
-        else:
-            record_review(store, args.sample_id, args.call_id, args.reviewer, json.loads(args.scores), args.comment)
-            print(f"review of {args.call_id} by {args.reviewer} stored")
+        try:
+            if args.qa_verb == "sample":
+                plan = SamplingPlan(n=args.n, seed=args.seed, start=start, end=end)
+                sample = draw_sample(store, plan)
+                if not sample.calls:
+                    print(f"0 of {sample.n_candidates} candidate calls: {why_empty(store, plan)}")
+                    return 0
+                store_sample(store, sample, {c.call_id: prefill_scorecard(store, c.call_id) for c in sample.calls})
+                print(f"{sample.sample_id}: {len(sample.calls)} of {sample.n_candidates} candidate calls (seed {args.seed})")
+                for row in sample_rows(sample):
+                    print(f"  {row['call_id']:20} {row['agent_id']:8} {row['stratum']:16} {row['reason']}")
+            elif args.qa_verb == "export":
+                out = Path(args.out) if args.out else Path(args.db).resolve().parent / "out" / "qa"
+                for path in export_sample(store, args.sample_id, out):
+                    print(path)
+            else:
+                replaced = record_review(store, args.sample_id, args.call_id, args.reviewer, scores, args.comment)
+                print(f"review of {args.call_id} by {args.reviewer} {'updated' if replaced else 'stored'}")
+        except QAError as exc:
+            return fail(str(exc))
     return 0
 
 
@@ -183,7 +209,7 @@ def build_parser() -> argparse.ArgumentParser:
     qa_s.add_argument("--end", help="ISO date: calls started before")
     qa_e = qa_sub.add_parser("export", help="write a sample and its scorecards to CSV and Parquet")
     qa_e.add_argument("sample_id")
-    qa_e.add_argument("--out", default=str(Path(DEFAULT_DB).parent / "out" / "qa"))
+    qa_e.add_argument("--out", help="folder (default: out/qa next to the database)")
     qa_r = qa_sub.add_parser("review", help="store a reviewer's final scores")
     qa_r.add_argument("sample_id")
     qa_r.add_argument("call_id")
