@@ -153,7 +153,9 @@ def cmd_alerts(args: argparse.Namespace) -> int:
             report = deliver_due(store, channels_from_settings(settings), retry_seconds=settings.alert_retry_seconds)
             for error in report.errors:
                 print(f"  failed: {error}", file=sys.stderr)
-            print(f"{report.delivered} delivered, {report.failed} failed (will retry), {report.pending} pending")
+            nxt = store.conn.execute("SELECT min(next_attempt_at) FROM alert_deliveries WHERE status = 'pending'").fetchone()[0]
+            print(f"{report.delivered} delivered, {report.failed} failed (will retry), {report.pending} pending"
+                  + (f"; next attempt due {nxt:%Y-%m-%d %H:%M:%S} UTC" if nxt else ""))
             return 0
         rows = store.query(
             "SELECT a.raised_at, a.kind, a.customer_id, a.call_id, a.evidence, "

@@ -118,5 +118,6 @@ def watch(folder: Path, db_path: Path, settings, model: str = "base", stop: thre
         except Exception as exc:  # keep watching: the next pass retries
             log.error("intake pass failed: %s", exc)
         passes += 1
-        stop.wait(settings.intake_interval_seconds)
+        if max_passes is None or passes < max_passes:
+            stop.wait(settings.intake_interval_seconds)
     return passes

@@ -108,3 +108,34 @@ def test_dropped_recording_gets_call_briefing_and_alert_within_five_minutes(tmp_
     # Passes with nothing new ran no batch (no empty run rows), and each file was processed once.
     assert all(rep.results for rep in reports if rep.run) and len(reports) > sum(1 for rep in reports if rep.run)
     assert sorted(r.call_id for r in processed) == ["broken", "zh-1001-b"]
+
+
+def test_intake_flow_and_cli_deliver_a_pending_alert_from_the_settings_file(prefect_harness, tmp_path, capsys):
+    """The thin flow and `callbrief intake --once` read the channels from a settings file and work
+    the outbox on a pass with nothing new: an alert whose receiver was down goes out once it is up."""
+    from flows.cli import main
+    from flows.intake import intake
+    from pipeline.alerts import Alert, WebhookChannel, record_alerts
+
+    folder, db = tmp_path / "arrivals", tmp_path / "callbrief.duckdb"
+    folder.mkdir()
+    hook = Webhook()
+    toml = tmp_path / "callbrief.toml"
+    toml.write_text(f'alert_webhook_url = "{hook.url}"\nintake_dir = "{folder}"\nalert_retry_seconds = 0\n')
+    alerts = [Alert(alert_id=f"a{i}", kind="media_threat", customer_id="C1", call_id=f"c{i}", case_id=None,
+                    agent_id=None, call_started_at=None, evidence_time=1.0, evidence="我就找媒体曝光", due_at=None,
+                    raised_at=utcnow()) for i in range(2)]
+    try:
+        with Store(db) as store:
+            record_alerts(store, alerts[:1], [WebhookChannel(hook.url)])
+        result = intake(db_path=str(db), settings_path=str(toml))
+        assert result["new_files"] == [] and result["alerts_delivered"] == 1 and result["alerts_pending"] == 0
+        with Store(db) as store:
+            record_alerts(store, alerts[1:], [WebhookChannel(hook.url)])
+        assert main(["intake", "--once", "--db", str(db), "--settings", str(toml)]) == 0
+        assert "1 delivered, 0 pending" in capsys.readouterr().out
+        assert sorted(b["call_id"] for _, b in hook.received) == ["c0", "c1"]  # each once
+        assert main(["intake", "--once", "--input", str(tmp_path / "nowhere"), "--db", str(db)]) == 2
+        assert "does not exist" in capsys.readouterr().err
+    finally:
+        hook.close()
