@@ -206,6 +206,32 @@ def load_call_view(store: Store, call_id: str) -> CallView:
         customer_share=share, agent_interruptions=interruptions)
 
 
+def view_from_turns(call_id: str, language: str, turns: list[tuple[str, float, float, str]]) -> CallView:
+    """A CallView from a plain transcript (role, start, end, text): the summary and lexicon run as in
+    production; talk share and interruptions come from the turn times. For text-only evaluation."""
+    from dataclasses import asdict
+
+    from .escalation import lexicon_hits
+    from .redact import redact
+    from .summary import summarise
+    from .types import Turn
+
+    plain = tuple(Turn(role, role, float(start), float(end), text) for role, start, end, text in turns)
+    summary = summarise(call_id, plain, language, None)
+    talk = {r: sum(t.end - t.start for t in plain if t.role == r) for r in ("agent", "customer")}
+    interruptions = sum(1 for prev, t in zip(plain, plain[1:])
+                        if t.role == "agent" and prev.role == "customer" and t.start < prev.end)
+    dump = lambda quotes: tuple(asdict(q) for q in quotes)  # noqa: E731
+    return CallView(
+        call_id=call_id, category=summary.category,
+        turns=tuple(TurnView(i, t.role, t.start, t.end, redact(t.text),
+                             tuple(sorted({h.category for h in lexicon_hits(t.text)}))) for i, t in enumerate(plain)),
+        demands=dump(summary.demands), promises=dump(summary.promises),
+        deadline_promises=dump(summary.deadline_promises),
+        customer_share=talk["customer"] / (talk["agent"] + talk["customer"]) if any(talk.values()) else None,
+        agent_interruptions=interruptions)
+
+
 def _has(text: str, cues) -> list[str]:
     low = text.lower()
     return [c for c in cues if c in low]

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from pipeline.qa import (CallView, QAError, SamplingPlan, TurnView, draw_sample, export_sample, prefill_scorecard,
-                         prefill_view, record_review, scorecard_items, store_sample, why_empty)
+                         prefill_view, record_review, scorecard_items, store_sample, view_from_turns, why_empty)
 from pipeline.store import Store
 
 AGENTS = ["A1", "A2", "A3", "A4", "A5"]
@@ -285,3 +285,16 @@ def test_qa_flow_publishes_the_sample_and_explains_an_empty_one(prefect_harness,
     qa_sample(n=3, seed=5, db_path=str(db))
     empty = qa_sample(n=3, seed=5, db_path=str(db))
     assert empty["n"] == 0 and "already sampled" in empty["why_empty"]
+
+
+def test_a_plain_transcript_goes_through_the_same_summary_and_judges():
+    view = view_from_turns("t", "en", [
+        ("agent", 0.5, 3, "Thank you for calling, this is Sam."),
+        ("customer", 3.5, 9, "My transfer to my landlord has not arrived and I am furious."),
+        ("agent", 9.5, 14, "I am sorry to hear that. I promise the payment will arrive within 24 hours."),
+        ("customer", 14.2, 16, "Fine."),
+    ])
+    assert view.category == "transfer_failed" and 0.3 < view.customer_share < 0.6
+    card = {a["item"]: a for a in prefill_view(view)}
+    assert card["improper_promise"]["prefill"] == "fail" and card["empathy_apology"]["prefill"] == "pass"
+    assert card["closing"]["prefill"] == "fail"
