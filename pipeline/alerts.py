@@ -244,7 +244,7 @@ def deliver_due(store: Store, channels: list[Channel], now: datetime | None = No
         alert = Alert(**{f: _none(row[f]) for f in Alert.__dataclass_fields__})
         try:
             channel.send(alert, row["delivery_id"])
-        except DeliveryFailed as exc:
+        except Exception as exc:  # DeliveryFailed, or anything unforeseen: this row waits, the others go on
             attempts = int(row["attempts"]) + 1
             store.conn.execute(
                 "UPDATE alert_deliveries SET status = 'pending', attempts = ?, next_attempt_at = ?, last_error = ?, "

@@ -37,13 +37,15 @@ class IntakeReport:
     run: RunRecord | None  # None when nothing was new
     results: tuple[CallResult, ...] = field(default_factory=tuple)
     deliveries: DeliveryReport | None = None
+    error: str | None = None  # processing failed this pass (e.g. model missing); retried next pass
 
     def line(self) -> str:
         calls = ", ".join(f"{r.call_id} {r.status}" for r in self.results) or "nothing new"
         d = self.deliveries
         sent = f"; alerts: {d.delivered} delivered, {d.pending} pending" if d else ""
         waiting = f"; {len(self.incomplete)} file(s) still arriving" if self.incomplete else ""
-        return f"intake: {calls}{waiting}{sent}"
+        failed = f"; processing failed: {self.error}" if self.error else ""
+        return f"intake: {calls}{waiting}{failed}{sent}"
 
 
 def is_complete(path: Path, settle_seconds: float, now: float | None = None) -> bool:
@@ -87,19 +89,23 @@ def intake_pass(folder: Path, db_path: Path, settings, model: str = "base", work
         raise FileNotFoundError(f"intake folder {folder} does not exist")
     with Store(db_path) as store:
         new, incomplete = scan(folder, store, settings.intake_settle_seconds)
-    run, results = None, []
+    run, results, error = None, [], None
     if new:
         settle = settings.intake_settle_seconds
 
         def complete(rec: Recording) -> bool:
             return is_complete(Path(rec.path), settle)
 
-        run, results = run_batch(folder, db_path, model=model, workers=workers, flow="intake", select=complete)
+        try:
+            run, results = run_batch(folder, db_path, model=model, workers=workers, flow="intake", select=complete)
+        except Exception as exc:  # the outbox below still gets its pass
+            error = f"{type(exc).__name__}: {exc}"
+            log.error("intake: processing failed, retried next pass: %s", error)
     with Store(db_path) as store:
         report = raise_and_deliver(store, [r.call_id for r in results if r.status == "ok"], settings)
     for error in report.errors:
         log.warning("alert delivery failed (will retry): %s", error)
-    return IntakeReport(tuple(new), tuple(incomplete), run, tuple(results), report)
+    return IntakeReport(tuple(new), tuple(incomplete), run, tuple(results), report, error)
 
 
 def watch(folder: Path, db_path: Path, settings, model: str = "base", stop: threading.Event | None = None,

@@ -139,3 +139,24 @@ def test_intake_flow_and_cli_deliver_a_pending_alert_from_the_settings_file(pref
         assert "does not exist" in capsys.readouterr().err
     finally:
         hook.close()
+
+
+def test_a_failing_pass_still_works_the_outbox_and_the_file_is_retried(tmp_path):
+    from pipeline.alerts import Alert, WebhookChannel, record_alerts
+
+    folder, db = tmp_path / "arrivals", tmp_path / "callbrief.duckdb"
+    folder.mkdir()
+    shutil.copy2(SAMPLES / "zh-1001-a.wav", folder / "zh-1001-a.wav")  # old mtime: complete
+    hook = Webhook()
+    try:
+        with Store(db) as store:
+            record_alerts(store, [Alert("a1", "legal_threat", "C1", "c1", None, None, None, 2.0, "my lawyer", None,
+                                        utcnow())], [WebhookChannel(hook.url)])
+        settings = Settings(alert_webhook_url=hook.url)
+        report = intake_pass(folder, db, settings, model=str(tmp_path / "no-such-model"))
+        assert report.error and report.results == () and "processing failed" in report.line()
+        assert report.deliveries.delivered == 1 and len(hook.received) == 1
+        with Store(db) as store:
+            assert scan(folder, store, settings.intake_settle_seconds)[0] == [(folder / "zh-1001-a.wav").resolve()]
+    finally:
+        hook.close()
