@@ -14,7 +14,7 @@ import pytest
 from pipeline.intake import intake_pass, is_complete, scan, watch
 from pipeline.settings import Settings
 from pipeline.store import Store, utcnow
-from tests.test_alerts import Webhook
+from tests.receivers import Webhook
 
 SAMPLES = Path(__file__).resolve().parent.parent / "data" / "samples"
 MANIFEST_HEADER = "call_id,file,customer_id,agent_id,case_id,started_at,channel_layout,agent_channel\n"
