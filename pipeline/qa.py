@@ -9,6 +9,7 @@ every row says why the call was drawn.
 from __future__ import annotations
 
 import json
+import uuid
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from functools import lru_cache
@@ -66,7 +67,9 @@ def draw_sample(store: Store, plan: SamplingPlan) -> Sample:
     """Draw (do not store) a sample; the same data, plan and seed always give the same sample."""
     rng = np.random.default_rng(plan.seed)
     pool = _candidates(store, plan)
-    sample = Sample(sample_id=f"qa-{utcnow():%Y%m%dT%H%M%S}-s{plan.seed}", plan=plan, n_candidates=len(pool))
+    # The suffix keeps two samples drawn in the same second apart (their exports would merge).
+    sample_id = f"qa-{utcnow():%Y%m%dT%H%M%S}-s{plan.seed}-{uuid.uuid4().hex[:4]}"
+    sample = Sample(sample_id=sample_id, plan=plan, n_candidates=len(pool))
     taken: set[str] = set()
 
     def take(call_id: str, agent, stratum: str, reason: str) -> None:
