@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -21,31 +22,45 @@ def cmd_run(args: argparse.Namespace) -> int:
         bar.update(1)
         bar.set_postfix_str(f"{result.call_id}: {result.status}")
 
+    def planned(plan):
+        bar.total = len(plan.todo)
+        bar.refresh()
+        for line in plan.rejected:
+            print(f"refused: {line}", file=sys.stderr)
+
     run, results = run_batch(Path(args.input), Path(args.db), model=args.model, workers=args.workers,
-                             reprocess=args.reprocess, on_result=progress)
+                             reprocess=args.reprocess, on_result=progress, on_plan=planned)
     bar.close()
     for r in sorted(results, key=lambda r: r.call_id):
         lang = r.transcript.language if r.transcript else "-"
         print(f"{r.call_id:24} {r.status:6} {lang:3} {r.recording.duration or 0:6.1f}s {r.error or ''}")
-    print(f"run {run.run_id}: {run.n_processed} processed, {run.n_failed} failed, {run.n_skipped} skipped, "
-          f"{run.n_missing} missing manifest files; {run.audio_seconds:.0f} s audio in {run.wall_seconds:.1f} s "
-          f"-> {args.db}")
+    print(f"run {run.run_id} {run.status}: {run.n_processed} processed, {run.n_failed} failed, {run.n_skipped} "
+          f"skipped, {run.n_missing} missing manifest files, {run.n_rejected} refused; {run.audio_seconds:.0f} s "
+          f"audio in {run.wall_seconds:.1f} s -> {args.db}")
     return 0
 
 
 def cmd_brief(args: argparse.Namespace) -> int:
     from pipeline.batch import run_batch
     from pipeline.briefing import NoCalls, write_briefing
+    from pipeline.settings import SettingsError, load_settings
     from pipeline.store import Store
 
+    try:
+        settings = load_settings(args.settings)
+    except SettingsError as exc:
+        print(f"callbrief: {exc}", file=sys.stderr)
+        return 2
+    customer = args.customer.strip()
     # The customer's calls not processed yet come first; the briefing is written once, below.
     run, results = run_batch(Path(args.input), Path(args.db), model=args.model, workers=1, flow="brief",
-                             customer_id=args.customer, refresh=False)
+                             customer_id=customer, refresh=False)
     if results:
         print(f"processed {len(results)} new call(s) in {run.wall_seconds:.1f} s", file=sys.stderr)
-    with Store(Path(args.db)) as store:
+    store = Store(Path(args.db))
+    with store.session():
         try:
-            brief, markdown = write_briefing(store, args.customer)
+            brief, markdown = write_briefing(store, customer, settings=settings, language=args.lang)
         except NoCalls as exc:
             print(f"callbrief: {exc}", file=sys.stderr)
             return 1
@@ -139,6 +154,8 @@ def cmd_intake(args: argparse.Namespace) -> int:
 
 
 def cmd_alerts(args: argparse.Namespace) -> int:
+    import pandas as pd
+
     from pipeline.alerts import channels_from_settings, deliver_due
     from pipeline.settings import SettingsError, load_settings
     from pipeline.store import Store
@@ -153,7 +170,8 @@ def cmd_alerts(args: argparse.Namespace) -> int:
             report = deliver_due(store, channels_from_settings(settings), retry_seconds=settings.alert_retry_seconds)
             for error in report.errors:
                 print(f"  failed: {error}", file=sys.stderr)
-            nxt = store.conn.execute("SELECT min(next_attempt_at) FROM alert_deliveries WHERE status = 'pending'").fetchone()[0]
+            nxt = store.query("SELECT min(next_attempt_at) AS t FROM alert_deliveries WHERE status = 'pending'").t[0]
+            nxt = None if pd.isna(nxt) else nxt
             print(f"{report.delivered} delivered, {report.failed} failed (will retry), {report.pending} pending"
                   + (f"; next attempt due {nxt:%Y-%m-%d %H:%M:%S} UTC" if nxt else ""))
             return 0
@@ -201,6 +219,8 @@ def build_parser() -> argparse.ArgumentParser:
     brief.add_argument("--db", default=str(DEFAULT_DB))
     brief.add_argument("--model", default="base")
     brief.add_argument("--json", action="store_true", help="print JSON instead of Markdown")
+    brief.add_argument("--lang", choices=("zh", "en"), help="briefing language (default: the latest call's)")
+    brief.add_argument("--settings", help="settings TOML (time zone, callback target); default callbrief.toml")
     brief.set_defaults(func=cmd_brief)
     qa = sub.add_parser("qa", help="QA sampling: sample, export, review")
     qa_sub = qa.add_subparsers(dest="qa_verb", required=True)
@@ -252,7 +272,21 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    return args.func(args)
+    try:
+        return args.func(args)
+    except KeyboardInterrupt:
+        print("callbrief: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # noqa: BLE001 - people, not engineers, read this: one line, no traceback
+        if os.environ.get("CALLBRIEF_DEBUG"):
+            raise
+        print(f"callbrief: {one_line(exc)} (set CALLBRIEF_DEBUG=1 for the details)", file=sys.stderr)
+        return 2
+
+
+def one_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())
+    return text if isinstance(exc, (OSError, ValueError, RuntimeError)) and text else f"{exc.__class__.__name__}: {text}"
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@ plus the due time for deadlines), so a rerun never duplicates it. Each alert get
 row per configured channel (`alert_deliveries`), and `deliver_due` works the outbox:
 
 - claim a due row (pending, or a stale claim of a process that died) in one short transaction;
+  no database connection is held while a receiver is contacted;
 - send it, carrying the row's `delivery_id` as the idempotency key (JSON field and HTTP header,
   e-mail Message-ID and header), so a receiver can drop the rare duplicate after a crash;
 - on success mark the row delivered at once, before anything else; on failure put it back as
@@ -117,24 +118,19 @@ def record_alerts(store: Store, alerts: list[Alert], channels: list["Channel"]) 
     if not alerts:
         return []
     new = []
-    store.conn.execute("BEGIN TRANSACTION")
-    try:
+    with store.transaction() as conn:
         for alert in alerts:
-            if store.conn.execute("SELECT 1 FROM alerts WHERE alert_id = ?", [alert.alert_id]).fetchone():
+            if conn.execute("SELECT 1 FROM alerts WHERE alert_id = ?", [alert.alert_id]).fetchone():
                 continue
             row = asdict(alert)
-            store.conn.execute(f"INSERT INTO alerts ({', '.join(row)}) VALUES ({', '.join('?' * len(row))})",
-                               list(row.values()))
+            conn.execute(f"INSERT INTO alerts ({', '.join(row)}) VALUES ({', '.join('?' * len(row))})",
+                         list(row.values()))
             for channel in channels:
-                store.conn.execute(
+                conn.execute(
                     "INSERT INTO alert_deliveries (delivery_id, alert_id, channel, status, attempts, next_attempt_at, "
                     "created_at) VALUES (?, ?, ?, 'pending', 0, ?, ?) ON CONFLICT DO NOTHING",
                     [f"{alert.alert_id}.{channel.name}", alert.alert_id, channel.name, alert.raised_at, alert.raised_at])
             new.append(alert)
-        store.conn.execute("COMMIT")
-    except Exception:
-        store.conn.execute("ROLLBACK")
-        raise
     return new
 
 
@@ -219,10 +215,11 @@ def backoff(attempts: int, base_seconds: float) -> timedelta:
 
 def _claim(store: Store, delivery_id: str, now: datetime) -> bool:
     """Take a row for sending; False when another pass took it or it went out meanwhile."""
-    rows = store.conn.execute(
-        "UPDATE alert_deliveries SET status = 'sending', claimed_at = ? WHERE delivery_id = ? AND "
-        "(status = 'pending' OR (status = 'sending' AND claimed_at < ?)) RETURNING delivery_id",
-        [now, delivery_id, now - STALE_CLAIM]).fetchall()
+    with store.transaction() as conn:
+        rows = conn.execute(
+            "UPDATE alert_deliveries SET status = 'sending', claimed_at = ? WHERE delivery_id = ? AND "
+            "(status = 'pending' OR (status = 'sending' AND claimed_at < ?)) RETURNING delivery_id",
+            [now, delivery_id, now - STALE_CLAIM]).fetchall()
     return bool(rows)
 
 
@@ -246,7 +243,7 @@ def deliver_due(store: Store, channels: list[Channel], now: datetime | None = No
             channel.send(alert, row["delivery_id"])
         except Exception as exc:  # DeliveryFailed, or anything unforeseen: this row waits, the others go on
             attempts = int(row["attempts"]) + 1
-            store.conn.execute(
+            store.execute(
                 "UPDATE alert_deliveries SET status = 'pending', attempts = ?, next_attempt_at = ?, last_error = ?, "
                 "claimed_at = NULL WHERE delivery_id = ?",
                 [attempts, now + backoff(attempts, retry_seconds), str(exc)[:500], row["delivery_id"]])
@@ -254,10 +251,10 @@ def deliver_due(store: Store, channels: list[Channel], now: datetime | None = No
             errors.append(f"{row['delivery_id']}: {exc}")
             continue
         # Sent: mark it before anything else, so no later failure can make it go out again.
-        store.conn.execute("UPDATE alert_deliveries SET status = 'delivered', attempts = attempts + 1, "
-                           "delivered_at = ?, last_error = NULL WHERE delivery_id = ?", [utcnow(), row["delivery_id"]])
+        store.execute("UPDATE alert_deliveries SET status = 'delivered', attempts = attempts + 1, "
+                      "delivered_at = ?, last_error = NULL WHERE delivery_id = ?", [utcnow(), row["delivery_id"]])
         delivered += 1
-    pending = store.conn.execute("SELECT count(*) FROM alert_deliveries WHERE status <> 'delivered'").fetchone()[0]
+    pending = store.query("SELECT count(*) AS n FROM alert_deliveries WHERE status <> 'delivered'").n[0]
     return DeliveryReport(delivered, failed, int(pending), tuple(errors))
 
 

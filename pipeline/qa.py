@@ -105,11 +105,12 @@ def why_empty(store: Store, plan: SamplingPlan) -> str:
     if plan.end:
         where.append("started_at < ?")
         params.append(plan.end)
-    n_in_range, n_sampled = store.conn.execute(
+    n_in_range, n_sampled = store.query(
         f"SELECT count(*), count(*) FILTER (WHERE call_id IN (SELECT call_id FROM qa_samples)) FROM calls "
-        f"WHERE {' AND '.join(where)}", params).fetchone()
-    n_ok, first, last = store.conn.execute(
-        "SELECT count(*), min(started_at), max(started_at) FROM calls WHERE status = 'ok'").fetchone()
+        f"WHERE {' AND '.join(where)}", params).iloc[0].tolist()
+    n_ok, first, last = store.query(
+        "SELECT count(*), min(started_at), max(started_at) FROM calls WHERE status = 'ok'").iloc[0].tolist()
+    first, last = (None if pd.isna(t) else t for t in (first, last))
     fmt = lambda t: f"{t:%Y-%m-%d %H:%M}" if t else "?"  # noqa: E731
     asked = (f"from {fmt(plan.start)}" if plan.start else "") + (f" before {fmt(plan.end)}" if plan.end else "")
     asked = asked.strip() or "at any time"
@@ -473,17 +474,11 @@ def record_review(store: Store, sample_id: str, call_id: str, reviewer: str, sco
         raise QAError(f"unknown sample {sample_id!r}")
     if store.query("SELECT 1 FROM qa_samples WHERE sample_id = ? AND call_id = ?", [sample_id, call_id]).empty:
         raise QAError(f"call {call_id!r} is not in sample {sample_id}")
-    store.conn.execute("BEGIN TRANSACTION")
-    try:
-        replaced = store.conn.execute("DELETE FROM qa_reviews WHERE call_id = ? AND reviewer = ? RETURNING 1",
-                                      [call_id, reviewer]).fetchall()
-        store.conn.execute("INSERT INTO qa_reviews (sample_id, call_id, reviewer, reviewed_at, scores, comment) "
-                           "VALUES (?, ?, ?, ?, ?, ?)",
-                           [sample_id, call_id, reviewer, utcnow(), json.dumps(scores), comment])
-        store.conn.execute("COMMIT")
-    except Exception:
-        store.conn.execute("ROLLBACK")
-        raise
+    with store.transaction() as conn:
+        replaced = conn.execute("DELETE FROM qa_reviews WHERE call_id = ? AND reviewer = ? RETURNING 1",
+                                [call_id, reviewer]).fetchall()
+        conn.execute("INSERT INTO qa_reviews (sample_id, call_id, reviewer, reviewed_at, scores, comment) "
+                     "VALUES (?, ?, ?, ?, ?, ?)", [sample_id, call_id, reviewer, utcnow(), json.dumps(scores), comment])
     return bool(replaced)
 
 

@@ -107,6 +107,8 @@ class CallResult:
     recording: Recording
     status: str  # "ok" | "failed"
     error: str | None = None
+    error_stage: str | None = None  # where it failed: decode, speakers, transcribe, align, ...
+    error_class: str | None = None  # BadRecording for unusable input; the exception's class otherwise
     transcript: Transcript | None = None
     turns: tuple[Turn, ...] = ()
     timings: tuple[StageTiming, ...] = field(default_factory=tuple)

@@ -184,7 +184,7 @@ def test_a_fresh_claim_by_another_pass_is_respected_and_a_stale_one_taken_over(s
         channels = [WebhookChannel(hook.url)]
         raise_for(store, "zh-1001-b", channels)
         # Another process claimed the row and is sending it right now.
-        store.conn.execute("UPDATE alert_deliveries SET status = 'sending', claimed_at = ?", [T0])
+        store.execute("UPDATE alert_deliveries SET status = 'sending', claimed_at = ?", [T0])
         assert deliver_due(store, channels, now=T0 + timedelta(minutes=1)).delivered == 0
         assert hook.received == []
         # That process died: after the claim goes stale the row is sent (receivers dedupe on the key).

@@ -85,17 +85,30 @@ def test_flow_publishes_a_table_artifact(nightly_db):
     table = artifact.data if isinstance(artifact.data, list) else json.loads(artifact.data)
     assert {row["call_id"] for row in table} >= set(sample_ids()) | {"empty", "silence"}
     assert "4 processed, 5 failed" in artifact.description
+    assert "completed with failures" in artifact.description
+    assert {row["status"] for row in table} >= {"ok", "failed", "missing"}
 
 
-def test_rerun_skips_everything_and_duplicates_nothing(nightly_db, batch_dir):
-    """Runs last in this module: a second nightly over the same folder."""
+def test_rerun_retries_only_failed_calls_and_duplicates_nothing(nightly_db, batch_dir):
+    """Runs last in this module: more nightly runs over the same folder. Failed calls are tried
+    again up to MAX_ATTEMPTS in all, then left with their reason; ok calls are skipped."""
+    import duckdb
+
     from flows.nightly import nightly
+    from pipeline.batch import MAX_ATTEMPTS
 
     db_path = nightly_db[0]
     before = _counts(db_path)
+    for attempt in range(2, MAX_ATTEMPTS + 1):
+        summary = nightly(input_dir=str(batch_dir), db_path=str(db_path))
+        assert (summary["n_processed"], summary["n_failed"], summary["n_skipped"]) == (0, 5, 4)
+        assert summary["status"] == "completed_with_failures"
     summary = nightly(input_dir=str(batch_dir), db_path=str(db_path))
-    assert summary["n_processed"] == 0 and summary["n_failed"] == 0 and summary["n_skipped"] == 9
+    assert (summary["n_processed"], summary["n_failed"], summary["n_skipped"]) == (0, 0, 9)
     assert _counts(db_path) == before
+    with duckdb.connect(str(db_path), read_only=True) as conn:
+        failed = conn.execute("SELECT DISTINCT attempts, error_stage FROM calls WHERE status = 'failed'").fetchall()
+    assert failed == [(MAX_ATTEMPTS, "decode")]
 
 
 def _counts(db_path):
