@@ -20,7 +20,7 @@ import json
 import smtplib
 import urllib.error
 import urllib.request
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import datetime, timedelta, timezone
 from email.message import EmailMessage
 from functools import lru_cache
@@ -106,11 +106,43 @@ def deadline_alert(customer_id: str, call_id: str, due: datetime, text: str, now
     lead = lead if lead is not None else timedelta(minutes=alert_rules()["deadline_due"]["lead_minutes"])
     due_utc = (due.astimezone(timezone.utc) if due.tzinfo else due.replace(tzinfo=timezone.utc)).replace(tzinfo=None)
     now = now or utcnow()
-    if now < due_utc - lead:
+    # From `lead` before it passes to `lead` after (one missed while the intake was down still
+    # alerts); long-passed deadlines are the briefing's business, not an alert's.
+    if not due_utc - lead <= now <= due_utc + lead:
         return None
     return Alert(alert_id=alert_id(call_id, DEADLINE_KIND, due_utc.isoformat()), kind=DEADLINE_KIND,
                  customer_id=customer_id, call_id=call_id, case_id=case_id, agent_id=None, call_started_at=None,
                  evidence_time=None, evidence=redact(text), due_at=due_utc, raised_at=now)
+
+
+def deadline_alerts(store: Store, settings, now: datetime | None = None) -> list[Alert]:
+    """Deadline alerts due now for the customers' deadlines in recent calls (pipeline.facts reads
+    them from the customer's turns, against the call's start in the centre's time zone)."""
+    from .facts import Utterance, extract_facts
+
+    now = now or utcnow()
+    days = alert_rules()["deadline_due"]["window_days"]
+    calls = store.query(
+        "SELECT call_id, customer_id, case_id, language, started_at FROM calls WHERE status = 'ok' "
+        "AND started_at IS NOT NULL AND started_at >= ?", [now - timedelta(days=days + 1)]).to_dict("records")
+    if not calls:
+        return []
+    turns = store.query("SELECT call_id, role, start, text FROM turns WHERE call_id IN (SELECT unnest(?)) "
+                        "ORDER BY call_id, seq", [[c["call_id"] for c in calls]]).to_dict("records")
+    by_call: dict[str, list] = {}
+    for t in turns:
+        by_call.setdefault(t["call_id"], []).append(Utterance(t["role"], float(t["start"]), t["text"] or ""))
+    alerts = []
+    for c in calls:
+        start = _none(c["started_at"]).replace(tzinfo=settings.tz)  # stored in the centre's zone
+        _, deadlines = extract_facts(c["call_id"], by_call.get(c["call_id"], []), c["language"] or "zh", start)
+        for d in deadlines:
+            if d.role == "customer" and d.due is not None:
+                alert = deadline_alert(_none(c["customer_id"]), c["call_id"], d.due, d.text, now,
+                                       case_id=_none(c["case_id"]))
+                if alert:
+                    alerts.append(replace(alert, evidence_time=d.time, call_started_at=_none(c["started_at"])))
+    return alerts
 
 
 def record_alerts(store: Store, alerts: list[Alert], channels: list["Channel"]) -> list[Alert]:
@@ -263,6 +295,8 @@ def raise_and_deliver(store: Store, call_ids: list[str], settings, now: datetime
     channels = channels_from_settings(settings)
     for call_id in call_ids:
         record_alerts(store, alerts_for_call(store, call_id, now), channels)
+    # Deadlines come due with the clock, not with new calls: checked on every pass.
+    record_alerts(store, deadline_alerts(store, settings, now), channels)
     return deliver_due(store, channels, now, settings.alert_retry_seconds)
 
 

@@ -171,7 +171,7 @@ def test_one_channel_down_does_not_hold_up_the_other(store):
         settings = Settings(alert_webhook_url=f"http://127.0.0.1:{free_port()}/down", smtp_host="127.0.0.1",
                             smtp_port=port, smtp_to="risk@bank.test, duty@bank.test")
         assert [c.name for c in channels_from_settings(settings)] == ["webhook", "email"]
-        report = raise_and_deliver(store, ["zh-1001-a", "zh-1001-b"], settings, now=T0)
+        report = raise_and_deliver(store, ["zh-1001-a", "zh-1001-b"], settings, now=T0 + timedelta(hours=5))
         assert (report.delivered, report.failed, report.pending) == (1, 1, 1)
         assert len(box.messages) == 1 and box.messages[0]["To"] == "risk@bank.test, duty@bank.test"
     finally:
@@ -197,3 +197,25 @@ def test_a_fresh_claim_by_another_pass_is_respected_and_a_stale_one_taken_over(s
 def test_no_channel_configured_still_records_the_alert(store):
     report = raise_and_deliver(store, ["zh-1001-b"], Settings(), now=utcnow())
     assert report.pending == 0 and store.query("SELECT count(*) n FROM alerts").n[0] == 1
+
+
+def test_the_customers_17_00_deadline_alerts_on_the_pass_two_hours_before_it(store):
+    """zh-1001-b (started 16:40 Beijing) sets 今天下午五点之前: due 17:00 Beijing = 09:00 UTC."""
+    from pipeline.alerts import deadline_alerts
+
+    settings = Settings(timezone="Asia/Shanghai")
+    assert deadline_alerts(store, settings, now=datetime(2026, 11, 20, 6, 59)) == []  # more than 2 h before
+    (soon,) = deadline_alerts(store, settings, now=datetime(2026, 11, 20, 8, 45))
+    assert (soon.kind, soon.call_id, soon.customer_id, soon.case_id) == ("deadline_due", "zh-1001-b", "C1001",
+                                                                          "K-2026-1101")
+    assert soon.due_at == datetime(2026, 11, 20, 9, 0) and "五点" in soon.evidence and soon.evidence_time > 30
+    assert deadline_alerts(store, settings, now=datetime(2026, 11, 20, 12, 0)) == []  # long passed: briefing's job
+    hook = Webhook()
+    try:
+        with_hook = Settings(timezone="Asia/Shanghai", alert_webhook_url=hook.url)
+        for minute in (45, 50):  # two passes: one alert, sent once
+            raise_and_deliver(store, [], with_hook, now=datetime(2026, 11, 20, 8, minute))
+        (_, body), = hook.received
+        assert body["kind"] == "deadline_due" and body["due_at"] == "2026-11-20T09:00:00"
+    finally:
+        hook.close()
