@@ -12,6 +12,14 @@ DEFAULT_INPUT = Path(__file__).resolve().parent.parent / "data" / "samples"
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    if args.dask_address or args.dask_workers > 1:
+        from flows.nightly import run_nightly
+
+        run = run_nightly(dask_address=args.dask_address, dask_workers=args.dask_workers, input_dir=args.input,
+                          db_path=args.db, model=args.model, reprocess=args.reprocess)
+        print(f"run {run['run_id']} {run['status']}: {run['n_processed']} processed, {run['n_failed']} failed, "
+              f"{run['n_skipped']} skipped on Dask -> {args.db}")
+        return 0
     from tqdm import tqdm
 
     from pipeline.batch import run_batch
@@ -212,6 +220,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--model", default="base", help="Whisper model name or CTranslate2 directory")
     run.add_argument("--workers", type=int, default=2, help="calls transcribed at once")
     run.add_argument("--reprocess", action="store_true", help="process again what is already stored")
+    run.add_argument("--dask-address", help="run on an existing Dask cluster, e.g. tcp://scheduler:8786")
+    run.add_argument("--dask-workers", type=int, default=0, help="run on a local Dask cluster of N processes")
     run.set_defaults(func=cmd_run)
     brief = sub.add_parser("brief", help="pre-callback briefing for one customer (processes their new calls first)")
     brief.add_argument("customer", help="customer id")

@@ -1,8 +1,10 @@
 """Nightly flow: process every new recording in a folder into DuckDB.
 
 Reads like a table of contents; the loop is `pipeline.batch.execute`, shared with the CLI and
-the briefing flow. Calls run as Prefect tasks in threads that share one loaded model; results
-come back to this flow, the single DuckDB writer.
+the briefing flow. Calls run as Prefect tasks: in threads that share one loaded model by default,
+or on a Dask cluster (`run_nightly(dask_address=...)`, or a local cluster of `dask_workers`
+processes), where each worker process loads the model once. Every call's results come back as a
+compact versioned record (`pipeline.serial`) to this flow, the single DuckDB writer.
 """
 from __future__ import annotations
 
@@ -15,8 +17,12 @@ from prefect.cache_policies import NO_CACHE
 from prefect.states import Completed
 from prefect.task_runners import ThreadPoolTaskRunner
 
+import os
+from dataclasses import replace
+
 from pipeline.asr import EngineSpec
 from pipeline.batch import Processor, collect, engine_for_workers, execute, process_recording, result_rows
+from pipeline.serial import from_record, to_record
 from pipeline.store import DEFAULT_DB, Store
 from pipeline.types import CallResult, Recording
 
@@ -28,8 +34,25 @@ WORKERS = 2  # measured by `make bench`: 2 concurrent calls x 1 thread beat 1 ca
 # ever repeats work that hit something transient in Prefect itself. Idempotency lives in DuckDB
 # (sha256 + version + model), so no Prefect result cache: its keys could not hash a model anyway.
 @task(retries=1, retry_delay_seconds=5, cache_policy=NO_CACHE, task_run_name="process-{recording.call_id}")
-def process_call(recording: Recording, spec: EngineSpec) -> CallResult:
-    return process_recording(recording, spec)
+def process_call(recording: Recording, spec: EngineSpec) -> dict:
+    return to_record(process_recording(recording, replace(spec, cpu_threads=worker_threads(spec.cpu_threads))))
+
+
+def worker_threads(default: int) -> int:
+    """Inside a Dask worker, CPU threads per transcription come from that worker's own machine:
+    its cores shared among the task threads of the worker processes on it (LOCAL_WORKERS_ENV,
+    set for a local cluster; one worker process per host otherwise, dask-worker's default)."""
+    try:
+        from distributed import get_worker
+
+        worker = get_worker()
+    except (ImportError, ValueError):
+        return default
+    processes = int(os.environ.get(LOCAL_WORKERS_ENV, "1"))
+    return max(1, (os.cpu_count() or 1) // max(1, worker.state.nthreads * processes))
+
+
+LOCAL_WORKERS_ENV = "CALLBRIEF_DASK_LOCAL_WORKERS"
 
 
 def prefect_processor(spec: EngineSpec) -> Processor:
@@ -37,7 +60,7 @@ def prefect_processor(spec: EngineSpec) -> Processor:
     def run(recordings: list[Recording]) -> Iterator[CallResult]:
         futures = [(process_call.submit(rec, spec), rec) for rec in recordings]
         for future, rec in futures:
-            yield collect(future.result, rec)
+            yield collect(lambda: from_record(future.result()), rec)
     return run
 
 
@@ -75,6 +98,22 @@ def nightly(input_dir: str = str(DEFAULT_INPUT), db_path: str = str(DEFAULT_DB),
                                       f"{done.run.n_rejected} refused")
     summary = done.run.__dict__ | {"started_at": str(done.run.started_at), "finished_at": str(done.run.finished_at)}
     return summary
+
+
+def run_nightly(dask_address: str | None = None, dask_workers: int = 0, **parameters) -> dict:
+    """The nightly flow on the thread runner (default), an existing Dask cluster (`dask_address`,
+    e.g. tcp://scheduler:8786) or a local Dask cluster of `dask_workers` processes (1 thread each)."""
+    if not dask_address and dask_workers <= 1:
+        return nightly(**parameters)
+    from prefect_dask import DaskTaskRunner
+
+    if dask_address:
+        runner = DaskTaskRunner(address=dask_address)
+    else:
+        os.environ[LOCAL_WORKERS_ENV] = str(dask_workers)  # inherited by the worker processes
+        runner = DaskTaskRunner(cluster_kwargs={"n_workers": dask_workers, "threads_per_worker": 1,
+                                                "processes": True, "dashboard_address": None})
+    return nightly.with_options(task_runner=runner)(**parameters)
 
 
 if __name__ == "__main__":

@@ -21,6 +21,7 @@ from . import __version__ as PIPELINE_VERSION
 from .asr import EngineSpec, TranscribeOptions, load_engine
 from .audio import BadRecording, decode, probe
 from .ingest import ManifestRow, discover
+from .settings import Settings
 from .store import RunRecord, Store, StoredCall, utcnow
 from .align import assign_speakers, build_turns, turns_from_segments
 from .dynamics import interrupts, measure
@@ -54,9 +55,12 @@ class BatchPlan:
 
 
 def plan_batch(input_dir: Path, store: Store, spec: EngineSpec, reprocess: bool = False,
-               manifest: Path | None = None, customer_id: str | None = None) -> BatchPlan:
-    found = discover(Path(input_dir), manifest)
-    recordings = [r for r in found.recordings if customer_id is None or _same_customer(r.metadata.customer_id, customer_id)]
+               manifest: Path | None = None, customer_id: str | None = None, settings: Settings | None = None) -> BatchPlan:
+    found = discover(Path(input_dir), manifest, known_hashes=store.known_hashes())
+    store.remember_hashes(found.hashed)
+    tz = (settings or Settings()).tz
+    recordings = [in_centre_time(r, tz) for r in found.recordings
+                  if customer_id is None or _same_customer(r.metadata.customer_id, customer_id)]
     done = store.processed_keys()
     todo, skipped, attempts = [], [], {}
     for rec in recordings:
@@ -70,6 +74,16 @@ def plan_batch(input_dir: Path, store: Store, spec: EngineSpec, reprocess: bool 
         attempts[rec.call_id] = stored.attempts + 1 if same and stored.status == "failed" and not reprocess else 1
         todo.append(rec)
     return BatchPlan(Path(input_dir), todo, skipped, found.missing, list(getattr(found, "rejected", [])), attempts)
+
+
+def in_centre_time(rec: Recording, tz) -> Recording:
+    """Call times are stored as the centre's wall-clock time (what handlers read): a manifest time
+    with a zone is converted to the centre's zone; one without a zone is already in it."""
+    started = rec.metadata.started_at
+    if started is None or started.tzinfo is None:
+        return rec
+    local = started.astimezone(tz).replace(tzinfo=None)
+    return replace(rec, metadata=replace(rec.metadata, started_at=local))
 
 
 def _same_customer(a: str | None, b: str) -> bool:
@@ -291,7 +305,7 @@ def execute(input_dir: Path, store: Store, spec: EngineSpec, processor: Processo
     started_at, clock = utcnow(), time.perf_counter()
     run_id = new_run_id()
     store.mark_interrupted()
-    plan = plan_batch(input_dir, store, spec, reprocess, customer_id=customer_id)
+    plan = plan_batch(input_dir, store, spec, reprocess, customer_id=customer_id, settings=settings)
     if select is not None:  # e.g. the intake's "file complete" test
         plan = replace(plan, todo=[r for r in plan.todo if select(r)])
     if on_plan:
@@ -332,14 +346,12 @@ def write_result(store: Store, result: CallResult, run_id: str, attempts: int = 
 def run_batch(input_dir: Path, db_path: Path, model: str = "base", workers: int = 2, reprocess: bool = False,
               options: TranscribeOptions | None = None, on_result: Callable[[CallResult], None] | None = None,
               flow: str = "cli", customer_id: str | None = None, refresh: bool = True,
-              on_plan: Callable[[BatchPlan], None] | None = None,
-              select: Callable[[Recording], bool] | None = None) -> tuple[RunRecord, list[CallResult]]:
+              on_plan: Callable[[BatchPlan], None] | None = None) -> tuple[RunRecord, list[CallResult]]:
     """The nightly job without Prefect: a thread pool for concurrency, one writer for DuckDB.
     `customer_id` limits it to one customer's recordings; `refresh` rewrites the briefings of
-    the customers it processed; `select` keeps only the recordings it accepts."""
+    the customers it processed."""
     spec = engine_for_workers(model, workers)
     store = Store(db_path)
     done = execute(Path(input_dir), store, spec, thread_processor(spec, workers, options), flow=flow,
-                   reprocess=reprocess, customer_id=customer_id, refresh=refresh, on_result=on_result, on_plan=on_plan,
-                   select=select)
+                   reprocess=reprocess, customer_id=customer_id, refresh=refresh, on_result=on_result, on_plan=on_plan)
     return done.run, done.results

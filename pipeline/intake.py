@@ -6,8 +6,9 @@ Prefect deployment on an interval (`flows/intake.py`):
 1. look at the folder: a file is complete once it has not changed for `intake_settle_seconds`
    (copies and uploads keep touching it while they write); a complete file is new when no
    call row for its path was processed after it last changed;
-2. if anything is new, `run_batch` over the folder, keeping only complete files (the one
-   processing path: skip by sha256, one transaction per call, briefings refreshed);
+2. if anything is new, the run loop (`batch.execute`, as the nightly run and the CLI) over the
+   folder, keeping only complete files: skip by sha256, one transaction per call, centre time
+   zone from the settings, briefings refreshed;
 3. raise alerts for the calls just processed, and work the whole alert outbox, so deliveries
    that failed earlier are retried on every pass.
 """
@@ -22,7 +23,7 @@ from pathlib import Path
 
 from .alerts import DeliveryReport, raise_and_deliver
 from .audio import SUPPORTED_EXTENSIONS
-from .batch import run_batch
+from .batch import engine_for_workers, execute, thread_processor
 from .ingest import REJECTED_AUDIO_EXTENSIONS, sha256_file
 from .store import RunRecord, Store
 from .types import CallResult, Recording
@@ -97,7 +98,10 @@ def intake_pass(folder: Path, db_path: Path, settings, model: str = "base", work
             return is_complete(Path(rec.path), settle)
 
         try:
-            run, results = run_batch(folder, db_path, model=model, workers=workers, flow="intake", select=complete)
+            spec = engine_for_workers(model, workers)
+            done = execute(folder, Store(db_path), spec, thread_processor(spec, workers), flow="intake",
+                           settings=settings, select=complete)
+            run, results = done.run, done.results
         except Exception as exc:  # the outbox below still gets its pass
             error = f"{type(exc).__name__}: {exc}"
             log.error("intake: processing failed, retried next pass: %s", error)

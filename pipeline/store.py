@@ -85,6 +85,9 @@ CREATE TABLE IF NOT EXISTS qa_reviews (
     sample_id VARCHAR, call_id VARCHAR, reviewer VARCHAR, reviewed_at TIMESTAMP, scores JSON, comment VARCHAR,
     PRIMARY KEY (call_id, reviewer)  -- one review per reviewer per call; a second one replaces it
 );
+CREATE TABLE IF NOT EXISTS file_hashes (  -- planning reads a file again only if its size or mtime changed
+    path VARCHAR PRIMARY KEY, size BIGINT, mtime_ns BIGINT, sha256 VARCHAR
+);
 CREATE TABLE IF NOT EXISTS runs (
     run_id VARCHAR PRIMARY KEY, flow VARCHAR, input_dir VARCHAR, engine VARCHAR, model_id VARCHAR,
     started_at TIMESTAMP, finished_at TIMESTAMP,
@@ -267,6 +270,18 @@ class Store:
                 self._insert(conn, "escalation", pd.DataFrame([escalation]))
             if result.summary:
                 self._insert(conn, "summaries", pd.DataFrame([self._summary_row(result)]))
+
+    def known_hashes(self) -> dict[tuple[str, int, int], str]:
+        rows = self.query("SELECT path, size, mtime_ns, sha256 FROM file_hashes").itertuples(index=False)
+        return {(r[0], int(r[1]), int(r[2])): r[3] for r in rows}
+
+    def remember_hashes(self, hashed: list[tuple[str, int, int, str]]) -> None:
+        if hashed:
+            frame = pd.DataFrame(hashed, columns=["path", "size", "mtime_ns", "sha256"])
+            with self.transaction() as conn:
+                conn.register("_hashes", frame)
+                conn.execute("INSERT OR REPLACE INTO file_hashes SELECT * FROM _hashes")
+                conn.unregister("_hashes")
 
     # --- runs: a row when a run starts, completed at its end; a killed run is found later ---
 

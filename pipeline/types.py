@@ -30,6 +30,7 @@ class CallMetadata:
     channel_layout: str | None = None  # "stereo" | "mono" | None (unknown)
     agent_channel: int | None = None  # 0 = left, 1 = right, when the manifest knows
     language: str | None = None  # "zh", "en" ... overrides detection when given
+    speakers: tuple[int, int] | None = None  # (min, max) people on the call, when the manifest knows
 
 
 @dataclass(frozen=True)
