@@ -197,11 +197,17 @@ def cmd_alerts(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from flows.nightly import nightly
+    from flows.serve import serve_nightly
+    from pipeline.settings import load_settings
 
-    print(f"serving nightly on cron '{args.cron}' (Ctrl-C to stop)")
-    nightly.serve(name="callbrief-nightly", cron=args.cron,
-                  parameters={"input_dir": args.input, "db_path": args.db, "model": args.model})
+    if args.web:  # the web app beside the schedule, in the same process
+        import threading
+
+        web_args = argparse.Namespace(db=args.db, host=None, port=None, settings=None)
+        threading.Thread(target=cmd_web, args=(web_args,), daemon=True, name="callbrief-web").start()
+    timezone = args.timezone or load_settings().timezone
+    serve_nightly(args.cron, timezone, {"input_dir": args.input, "db_path": args.db, "model": args.model},
+                  port=args.port)
     return 0
 
 
@@ -209,6 +215,56 @@ def cmd_bench(args: argparse.Namespace) -> int:
     from pipeline.bench import main as bench_main
 
     return bench_main(args.rest)
+
+
+def cmd_users(args: argparse.Namespace) -> int:
+    import getpass
+
+    from web import auth
+
+    def new_password() -> str:
+        if args.password_stdin:
+            return sys.stdin.readline().rstrip("\n")
+        first = getpass.getpass(f"new password for {args.name}: ")
+        if first != getpass.getpass("again: "):
+            raise auth.UserError("the two passwords differ")
+        return first
+
+    try:
+        if args.users_verb == "add":
+            auth.add_user(Path(args.db), args.name, args.role, new_password())
+            print(f"user {args.name} added ({args.role})")
+        elif args.users_verb == "passwd":
+            auth.set_password(Path(args.db), args.name, new_password())
+            print(f"password of {args.name} changed; their open sessions ended")
+        elif args.users_verb == "disable":
+            auth.set_disabled(Path(args.db), args.name, not args.enable)
+            print(f"user {args.name} {'enabled' if args.enable else 'disabled'}")
+        else:
+            for u in auth.list_users(Path(args.db)):
+                state = "disabled" if u["disabled"] else ("locked" if u["locked_until"] else "active")
+                print(f"{u['username']:20} {u['role']:8} {state}")
+    except auth.UserError as exc:
+        print(f"callbrief: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def cmd_web(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from pipeline.settings import SettingsError, load_settings
+    from web.app import create_app
+
+    try:
+        settings = load_settings(args.settings)
+    except SettingsError as exc:
+        print(f"callbrief: {exc}", file=sys.stderr)
+        return 1
+    host, port = args.host or settings.web_host, args.port or settings.web_port
+    print(f"callbrief web on http://{host}:{port}/ (database {args.db}; Ctrl-C to stop)")
+    uvicorn.run(create_app(Path(args.db), settings), host=host, port=port, log_level="warning")
+    return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -270,10 +326,35 @@ def build_parser() -> argparse.ArgumentParser:
     alerts.set_defaults(func=cmd_alerts)
     serve = sub.add_parser("serve", help="run the nightly flow on a schedule")
     serve.add_argument("--cron", default="0 2 * * *", help="cron schedule (default 02:00 daily)")
+    serve.add_argument("--timezone", help="zone of the cron (default: the centre's, from settings)")
+    serve.add_argument("--port", type=int, default=4200, help="port of the Prefect server started when "
+                                                            "PREFECT_API_URL is not set")
     serve.add_argument("--input", default=str(DEFAULT_INPUT))
     serve.add_argument("--db", default=str(DEFAULT_DB))
     serve.add_argument("--model", default="base")
+    serve.add_argument("--web", action="store_true", help="also serve the web app (callbrief web)")
     serve.set_defaults(func=cmd_serve)
+    users = sub.add_parser("users", help="web app users: add, passwd, disable, list")
+    users_sub = users.add_subparsers(dest="users_verb", required=True)
+    u_add = users_sub.add_parser("add", help="add a user (asks for the password)")
+    u_add.add_argument("name")
+    u_add.add_argument("--role", required=True, choices=["handler", "qa", "lead", "admin"])
+    u_pw = users_sub.add_parser("passwd", help="set a new password (ends the user's sessions)")
+    u_pw.add_argument("name")
+    u_dis = users_sub.add_parser("disable", help="disable a user (ends their sessions)")
+    u_dis.add_argument("name")
+    u_dis.add_argument("--enable", action="store_true", help="enable the user again")
+    u_list = users_sub.add_parser("list", help="list users")
+    for p in (u_add, u_pw, u_dis, u_list):
+        p.add_argument("--db", default=str(DEFAULT_DB))
+        p.add_argument("--password-stdin", action="store_true", help="read the password from stdin (scripts)")
+    users.set_defaults(func=cmd_users)
+    web = sub.add_parser("web", help="the web app for handlers, QA and leads (http://127.0.0.1:8765/)")
+    web.add_argument("--db", default=str(DEFAULT_DB))
+    web.add_argument("--host", help="address to bind (default: the web_host setting, 127.0.0.1)")
+    web.add_argument("--port", type=int, help="port (default: the web_port setting, 8765)")
+    web.add_argument("--settings", help="settings TOML file")
+    web.set_defaults(func=cmd_web)
     bench = sub.add_parser("bench", help="measure speed and memory per stage")
     bench.add_argument("rest", nargs=argparse.REMAINDER)
     bench.set_defaults(func=cmd_bench)

@@ -17,12 +17,11 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
-from . import __version__ as PIPELINE_VERSION
 from .asr import EngineSpec, TranscribeOptions, load_engine
 from .audio import BadRecording, decode, probe
 from .ingest import ManifestRow, discover
-from .settings import Settings
-from .store import RunRecord, Store, StoredCall, utcnow
+from .settings import Settings, results_fingerprint
+from .store import RunRecord, Store, utcnow
 from .align import assign_speakers, build_turns, turns_from_segments
 from .dynamics import interrupts, measure
 from .escalation import score_call, turn_features
@@ -48,6 +47,7 @@ class BatchPlan:
     missing: list[ManifestRow]  # manifest rows naming files that do not exist
     rejected: list = field(default_factory=list)  # manifest rows or files refused, with the reason
     attempts: dict[str, int] = field(default_factory=dict)  # call_id -> the try this run makes
+    fingerprint: str = ""  # of the settings this run produces rows with (part of the skip key)
 
     @property
     def n_found(self) -> int:
@@ -55,7 +55,11 @@ class BatchPlan:
 
 
 def plan_batch(input_dir: Path, store: Store, spec: EngineSpec, reprocess: bool = False,
-               manifest: Path | None = None, customer_id: str | None = None, settings: Settings | None = None) -> BatchPlan:
+               manifest: Path | None = None, customer_id: str | None = None, settings: Settings | None = None,
+               options: TranscribeOptions | None = None) -> BatchPlan:
+    """What to process: recordings whose audio or result-changing settings differ from what is
+    stored, and failed ones still under MAX_ATTEMPTS."""
+    fingerprint = results_fingerprint(spec.engine, spec.model, spec.compute_type, options or TranscribeOptions())
     found = discover(Path(input_dir), manifest, known_hashes=store.known_hashes())
     store.remember_hashes(found.hashed)
     tz = (settings or Settings()).tz
@@ -65,15 +69,14 @@ def plan_batch(input_dir: Path, store: Store, spec: EngineSpec, reprocess: bool 
     todo, skipped, attempts = [], [], {}
     for rec in recordings:
         stored = done.get(rec.call_id)
-        key = (rec.sha256, PIPELINE_VERSION, spec.model_id)
-        same = stored is not None and stored.key in (key, (rec.sha256, PIPELINE_VERSION, None))
+        same = stored is not None and stored.key == (rec.sha256, fingerprint)
         if same and not reprocess and (stored.status == "ok" or stored.attempts >= MAX_ATTEMPTS):
             skipped.append(rec)
             continue
         # A failed call with the same contents counts its tries; anything new starts again at 1.
         attempts[rec.call_id] = stored.attempts + 1 if same and stored.status == "failed" and not reprocess else 1
         todo.append(rec)
-    return BatchPlan(Path(input_dir), todo, skipped, found.missing, list(getattr(found, "rejected", [])), attempts)
+    return BatchPlan(Path(input_dir), todo, skipped, found.missing, found.rejected, attempts, fingerprint)
 
 
 def in_centre_time(rec: Recording, tz) -> Recording:
@@ -298,14 +301,15 @@ class Execution:
 def execute(input_dir: Path, store: Store, spec: EngineSpec, processor: Processor, flow: str = "cli",
             reprocess: bool = False, customer_id: str | None = None, refresh: bool = True,
             on_result: Callable[[CallResult], None] | None = None, on_plan: Callable[[BatchPlan], None] | None = None,
-            settings=None, select: Callable[[Recording], bool] | None = None) -> Execution:
+            settings=None, options: TranscribeOptions | None = None,
+            select: Callable[[Recording], bool] | None = None) -> Execution:
     """The one loop behind every entry point: plan, process, write each call as it finishes
     (one writer), record the run (a row at the start, completed at the end; a killed run is
     marked interrupted by the next), refresh briefings (including those a killed run left stale)."""
     started_at, clock = utcnow(), time.perf_counter()
     run_id = new_run_id()
     store.mark_interrupted()
-    plan = plan_batch(input_dir, store, spec, reprocess, customer_id=customer_id, settings=settings)
+    plan = plan_batch(input_dir, store, spec, reprocess, customer_id=customer_id, settings=settings, options=options)
     if select is not None:  # e.g. the intake's "file complete" test
         plan = replace(plan, todo=[r for r in plan.todo if select(r)])
     if on_plan:
@@ -316,7 +320,7 @@ def execute(input_dir: Path, store: Store, spec: EngineSpec, processor: Processo
         if plan.todo:
             load_engine(spec)  # fail fast (e.g. model missing) before any call is touched
         for result in processor(plan.todo):
-            write_result(store, result, run_id, plan.attempts.get(result.call_id, 1))
+            write_result(store, result, run_id, plan.attempts.get(result.call_id, 1), plan.fingerprint)
             results.append(result)
             if on_result:
                 on_result(result)
@@ -334,13 +338,13 @@ def execute(input_dir: Path, store: Store, spec: EngineSpec, processor: Processo
     return Execution(run, results, plan, refreshed)
 
 
-def write_result(store: Store, result: CallResult, run_id: str, attempts: int = 1) -> None:
+def write_result(store: Store, result: CallResult, run_id: str, attempts: int = 1, fingerprint: str = "") -> None:
     """Write one call; if even that fails (a bug on odd data), store it as failed with the reason."""
     try:
-        store.write_call(result, run_id, attempts)
+        store.write_call(result, run_id, attempts, fingerprint)
     except Exception as exc:  # noqa: BLE001
         store.write_call(failed_result(result.recording, StageClock(first="store"), exc, timings=result.timings),
-                         run_id, attempts)
+                         run_id, attempts, fingerprint)
 
 
 def run_batch(input_dir: Path, db_path: Path, model: str = "base", workers: int = 2, reprocess: bool = False,
@@ -353,5 +357,6 @@ def run_batch(input_dir: Path, db_path: Path, model: str = "base", workers: int 
     spec = engine_for_workers(model, workers)
     store = Store(db_path)
     done = execute(Path(input_dir), store, spec, thread_processor(spec, workers, options), flow=flow,
-                   reprocess=reprocess, customer_id=customer_id, refresh=refresh, on_result=on_result, on_plan=on_plan)
+                   reprocess=reprocess, customer_id=customer_id, refresh=refresh, on_result=on_result, on_plan=on_plan,
+                   options=options)
     return done.run, done.results

@@ -176,7 +176,9 @@ def build_briefing(store: Store, customer_id: str, now: datetime | None = None, 
         trend = "rising" if scores[-1] - scores[0] > 10 else "falling" if scores[-1] - scores[0] < -10 else "flat"
 
     turns = store.query(
-        "SELECT call_id, role, start, text, signals FROM turns WHERE call_id IN (SELECT unnest(?)) ORDER BY call_id, seq",
+        # Masked text: facts quote whole sentences, and a number cut at its dots is not recognisable.
+        "SELECT call_id, role, start, redacted_text AS text, signals FROM turns WHERE call_id IN (SELECT unnest(?)) "
+        "ORDER BY call_id, seq",
         [[r["call_id"] for r in rows]]).to_dict("records")
     by_call: dict[str, list[dict]] = {}
     for t in turns:

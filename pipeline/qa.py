@@ -290,7 +290,8 @@ def _listening(view: CallView, item: dict):
         return (("fail", ev, "") if ev else (NO_EVIDENCE, ev, "no conversation dynamics stored"))
     share_ok = view.customer_share >= item["min_customer_share"]
     interrupt_ok = (view.agent_interruptions or 0) <= item["max_agent_interruptions"]
-    ev.append({"time": None, "role": "both", "quote": f"customer talk share {view.customer_share:.0%}, agent "
+    # Measured over the whole call: no single moment, so no "time" (pages offer play only with one).
+    ev.append({"role": "both", "quote": f"customer talk share {view.customer_share:.0%}, agent "
                f"interruptions {view.agent_interruptions}", "counts": "for" if share_ok and interrupt_ok else "against",
                "why": f"needs share >= {item['min_customer_share']:.0%} and <= {item['max_agent_interruptions']} interruptions"})
     value = "pass" if all(e["counts"] == "for" for e in ev) else "fail"

@@ -28,7 +28,7 @@ import duckdb
 import pandas as pd
 
 from . import __version__ as PIPELINE_VERSION
-from .redact import redact
+from .redact import redact_turns
 from .types import CallResult
 
 DEFAULT_DB = Path(__file__).resolve().parent.parent / "data" / "callbrief.duckdb"
@@ -45,7 +45,7 @@ CREATE TABLE IF NOT EXISTS calls (
     dropped_hallucinations INTEGER, stage_seconds JSON,
     diarization_method VARCHAR, n_speakers INTEGER, roles JSON,
     processed_at TIMESTAMP, run_id VARCHAR,
-    error_stage VARCHAR, error_class VARCHAR, attempts INTEGER
+    error_stage VARCHAR, error_class VARCHAR, attempts INTEGER, settings_hash VARCHAR
 );
 CREATE TABLE IF NOT EXISTS words (
     call_id VARCHAR, seq INTEGER, segment INTEGER, channel INTEGER,
@@ -114,6 +114,7 @@ CREATE TABLE IF NOT EXISTS alert_deliveries (
 # Columns added after a table was first released: added to existing databases on open.
 ADDED_COLUMNS = (
     ("calls", "error_stage", "VARCHAR"), ("calls", "error_class", "VARCHAR"), ("calls", "attempts", "INTEGER"),
+    ("calls", "settings_hash", "VARCHAR"),
     ("runs", "status", "VARCHAR"), ("runs", "message", "VARCHAR"), ("runs", "n_rejected", "INTEGER"),
     ("runs", "pid", "INTEGER"), ("runs", "host", "VARCHAR"), ("runs", "heartbeat_at", "TIMESTAMP"),
     ("runs", "briefings_refreshed", "BOOLEAN"),
@@ -224,13 +225,14 @@ class Store:
 
     def processed_keys(self) -> dict[str, "StoredCall"]:
         """call_id -> what is stored for it: the skip key, its status and how often it was tried."""
-        rows = self.query("SELECT call_id, sha256, pipeline_version, model_id, status, coalesce(attempts, 1) "
+        rows = self.query("SELECT call_id, sha256, settings_hash, status, coalesce(attempts, 1) "
                           "FROM calls").itertuples(index=False)
-        return {r[0]: StoredCall((r[1], r[2], r[3]), r[4], int(r[5])) for r in rows}
+        return {r[0]: StoredCall((r[1], r[2]), r[3], int(r[4])) for r in rows}
 
     # --- writes ------------------------------------------------------------------------
 
-    def write_call(self, result: CallResult, run_id: str | None = None, attempts: int = 1) -> None:
+    def write_call(self, result: CallResult, run_id: str | None = None, attempts: int = 1,
+                   settings_hash: str | None = None) -> None:
         """Replace everything stored for this call, in one transaction. `attempts` counts the
         tries of a failed call with the same contents (failed calls are retried up to a limit)."""
         rec, tr = result.recording, result.transcript
@@ -252,6 +254,7 @@ class Store:
             "roles": json.dumps(result.roles) if result.roles else None,
             "processed_at": utcnow(), "run_id": run_id,
             "error_stage": result.error_stage, "error_class": result.error_class, "attempts": attempts,
+            "settings_hash": settings_hash,
         }
         words = self._word_rows(result)
         turns = self._turn_rows(result)
@@ -360,6 +363,7 @@ class Store:
     def _turn_rows(result: CallResult) -> list[dict]:
         scores = {t.turn_index: t for t in result.escalation.turns} if result.escalation else {}
         rows = []
+        masked = redact_turns(result.turns)  # a number read across two turns is masked in both
         for i, t in enumerate(result.turns):
             scored = scores.get(i)
             signals = None
@@ -371,7 +375,7 @@ class Store:
                                       "categories": list(f.categories), "interrupted": f.interrupted,
                                       "repeat_of": f.repeat_of}, ensure_ascii=False)
             rows.append({"call_id": result.call_id, "seq": i, "role": t.role, "speaker": t.speaker, "start": t.start,
-                         "end": t.end, "text": t.text, "redacted_text": redact(t.text), "n_words": len(t.words),
+                         "end": t.end, "text": t.text, "redacted_text": masked[i], "n_words": len(t.words),
                          "score": scored.score if scored else None,
                          "score_parts": json.dumps(scored.parts) if scored else None, "signals": signals})
         return rows
@@ -421,7 +425,7 @@ class Store:
 
 @dataclass(frozen=True)
 class StoredCall:
-    key: tuple[str, str, str | None]  # (sha256, pipeline version, model id)
+    key: tuple[str, str | None]  # (sha256 of the audio, fingerprint of the settings that produced the rows)
     status: str
     attempts: int
 

@@ -36,3 +36,26 @@ def test_planning_10000_files_hashes_only_what_changed(tmp_path, monkeypatch):
     assert reads == [changed.resolve()]
     assert {r.sha256 for r in third.todo if r.path == changed.resolve()} != {r.sha256 for r in first.todo if r.path == changed.resolve()}
     print(f"planning 10,000 files, nothing changed: {seconds:.2f} s")
+
+
+def test_a_result_changing_setting_reprocesses_the_same_settings_skip(tmp_path):
+    import shutil
+
+    from conftest import SAMPLES
+    from replay import replay_call
+
+    from pipeline.asr import TranscribeOptions
+    from pipeline.batch import write_result
+
+    folder = tmp_path / "in"
+    folder.mkdir()
+    shutil.copy2(SAMPLES / "zh-1001-a.wav", folder)
+    (folder / "manifest.csv").write_text("call_id,file,customer_id\nzh-1001-a,zh-1001-a.wav,C1001\n")
+    store = Store(tmp_path / "db.duckdb")
+    plan = plan_batch(folder, store, EngineSpec())
+    assert [r.call_id for r in plan.todo] == ["zh-1001-a"]
+    write_result(store, replay_call("zh-1001-a"), "run-1", 1, plan.fingerprint)
+    assert store.query("SELECT settings_hash FROM calls").settings_hash[0] == plan.fingerprint
+    assert plan_batch(folder, store, EngineSpec()).todo == []
+    assert len(plan_batch(folder, store, EngineSpec(), options=TranscribeOptions(beam_size=1)).todo) == 1
+    assert len(plan_batch(folder, store, EngineSpec(model="tiny")).todo) == 1
