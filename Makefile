@@ -47,6 +47,7 @@ run:
 bench:
 	$(PY) -m pipeline.bench
 	$(PY) -m pipeline.bench_web
+	$(PY) -m pipeline.bench_scale
 
 # The web app for handlers, QA and leads on http://127.0.0.1:8765/ (add users first: see README).
 web:

@@ -1,0 +1,120 @@
+"""`make bench` (scale part): the runners, memory in call length, planning a large folder.
+
+- throughput of the nightly flow on the thread runner vs a 2-worker Dask LocalCluster, same calls,
+  same run (each on a fresh database);
+- peak resident memory of processing one 60-minute call (a child process, so nothing else is
+  counted);
+- planning 10,000 small files when nothing is new (stat only, no hashing).
+"""
+from __future__ import annotations
+
+import json
+import multiprocessing as mp
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+
+ROOT = Path(__file__).resolve().parent.parent
+SAMPLES = ROOT / "data" / "samples"
+OUT = ROOT / "data" / "out"
+
+
+def _peak_mb() -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def runners(folder: Path, tmp: Path) -> dict:
+    import os
+
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    from prefect.testing.utilities import prefect_test_harness
+
+    from flows.nightly import run_nightly
+
+    figures = {}
+    with prefect_test_harness(server_startup_timeout=180):
+        for name, kwargs in (("threads (2 calls x 1 thread)", {}), ("dask LocalCluster (2 processes x 1 thread)",
+                                                                     {"dask_workers": 2})):
+            clock = time.perf_counter()
+            run = run_nightly(input_dir=str(folder), db_path=str(tmp / f"{len(figures)}.duckdb"), **kwargs)
+            wall = time.perf_counter() - clock
+            figures[name] = {"wall_s": round(wall, 1), "audio_s": round(run["audio_seconds"], 1),
+                             "x_realtime": round(run["audio_seconds"] / wall, 2), "processed": run["n_processed"]}
+    return figures
+
+
+def _long_call_child(path: str, queue) -> None:
+    from .asr import EngineSpec
+    from .batch import process_recording
+    from .ingest import discover
+
+    rec = discover(Path(path).parent).recordings[0]
+    clock = time.perf_counter()
+    result = process_recording(rec, EngineSpec(cpu_threads=2))
+    queue.put({"status": result.status, "wall_s": round(time.perf_counter() - clock, 1),
+               "audio_s": round(result.recording.duration or 0, 1), "peak_mb": round(_peak_mb())})
+
+
+def long_call_memory(tmp: Path, minutes: float = 60.0) -> dict:
+    """A stereo call of `minutes`, built by repeating the stereo sample call."""
+    audio, rate = sf.read(SAMPLES / "zh-1001-a.wav", dtype="float32", always_2d=True)
+    reps = int(np.ceil(minutes * 60 * rate / len(audio)))
+    folder = tmp / "long"
+    folder.mkdir()
+    sf.write(folder / "long-call.wav", np.tile(audio, (reps, 1))[: int(minutes * 60 * rate)], rate, subtype="PCM_16")
+    queue = mp.get_context("spawn").Queue()
+    child = mp.get_context("spawn").Process(target=_long_call_child, args=(str(folder / "long-call.wav"), queue))
+    child.start()
+    figures = queue.get()
+    child.join()
+    return figures
+
+
+def planning(tmp: Path, n: int = 10_000) -> dict:
+    from .asr import EngineSpec
+    from .batch import plan_batch
+    from .store import Store
+
+    folder = tmp / "many"
+    folder.mkdir()
+    for i in range(n):
+        (folder / f"r{i:05d}.wav").write_bytes(i.to_bytes(4, "little") * 64)
+    store = Store(tmp / "plan.duckdb")
+    clock = time.perf_counter()
+    plan_batch(folder, store, EngineSpec())
+    first = time.perf_counter() - clock
+    clock = time.perf_counter()
+    plan_batch(folder, store, EngineSpec())
+    return {"files": n, "first_s": round(first, 2), "nothing_new_s": round(time.perf_counter() - clock, 2)}
+
+
+def main(minutes: float = 60.0) -> int:
+    OUT.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory() as tmp_name:
+        tmp = Path(tmp_name)
+        folder = tmp / "samples"
+        shutil.copytree(SAMPLES, folder)
+        report = {"planning": planning(tmp), "runners": runners(folder, tmp),
+                  f"memory_{minutes:.0f}_min_call": long_call_memory(tmp, minutes)}
+    plan = report["planning"]
+    print(f"planning {plan['files']} files: first {plan['first_s']} s, nothing new {plan['nothing_new_s']} s")
+    rates = []
+    for name, f in report["runners"].items():
+        print(f"nightly on {name:45} {f['audio_s']:7.1f} s audio in {f['wall_s']:7.1f} s = {f['x_realtime']}x realtime")
+        rates.append(f["x_realtime"])
+    print(f"dask / threads throughput: {rates[1] / rates[0]:.2f}x")
+    mem = report[f"memory_{minutes:.0f}_min_call"]
+    print(f"{minutes:.0f}-min stereo call: {mem['status']}, {mem['wall_s']} s, peak {mem['peak_mb']} MB (target <= 2500 MB)")
+    (OUT / "bench_scale.json").write_text(json.dumps(report, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
