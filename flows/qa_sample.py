@@ -7,22 +7,28 @@ from pathlib import Path
 from prefect import flow
 from prefect.artifacts import create_table_artifact
 
-from pipeline.qa import SamplingPlan, draw_sample, export_sample, prefill_scorecard, sample_rows, store_sample
+from pipeline.qa import SamplingPlan, draw_sample, export_sample, prefill_scorecard, sample_rows, store_sample, why_empty
 from pipeline.store import DEFAULT_DB, Store
-
-DEFAULT_EXPORT = Path(__file__).resolve().parent.parent / "data" / "out" / "qa"
 
 
 @flow(name="qa-sample")
 def qa_sample(n: int = 20, seed: int = 0, start: str | None = None, end: str | None = None,
-              db_path: str = str(DEFAULT_DB), export_dir: str = str(DEFAULT_EXPORT)) -> dict:
+              db_path: str = str(DEFAULT_DB), export_dir: str | None = None) -> dict:
+    """Draw, prefill, store and export a sample; the export goes next to the database unless
+    `export_dir` is given. An empty sample is not stored and says why."""
     plan = SamplingPlan(n=n, seed=seed, start=datetime.fromisoformat(start) if start else None,
                         end=datetime.fromisoformat(end) if end else None)
+    export = Path(export_dir) if export_dir else Path(db_path).resolve().parent / "out" / "qa"
     with Store(db_path) as store:
         sample = draw_sample(store, plan)
+        if not sample.calls:
+            reason = why_empty(store, plan)
+            create_table_artifact(key="qa-sample", table=[{"call_id": "", "stratum": "none drawn", "reason": reason}],
+                                  description=f"0 of {sample.n_candidates} candidate calls: {reason}")
+            return {"sample_id": None, "n": 0, "why_empty": reason, "calls": []}
         cards = {c.call_id: prefill_scorecard(store, c.call_id) for c in sample.calls}
         store_sample(store, sample, cards)
-        csv_path, parquet_path = export_sample(store, sample.sample_id, Path(export_dir))
+        csv_path, parquet_path = export_sample(store, sample.sample_id, export)
     create_table_artifact(key="qa-sample", table=sample_rows(sample) or [{"call_id": "", "stratum": "none drawn"}],
                           description=f"{sample.sample_id}: {len(sample.calls)} of {sample.n_candidates} candidate calls")
     return {"sample_id": sample.sample_id, "n": len(sample.calls), "csv": str(csv_path), "parquet": str(parquet_path),

@@ -305,7 +305,8 @@ class Execution:
 def execute(input_dir: Path, store: Store, spec: EngineSpec, processor: Processor, flow: str = "cli",
             reprocess: bool = False, customer_id: str | None = None, refresh: bool = True,
             on_result: Callable[[CallResult], None] | None = None, on_plan: Callable[[BatchPlan], None] | None = None,
-            settings=None, options: TranscribeOptions | None = None) -> Execution:
+            settings=None, options: TranscribeOptions | None = None,
+            select: Callable[[Recording], bool] | None = None) -> Execution:
     """The one loop behind every entry point: plan, process, write each call as it finishes
     (one writer), record the run (a row at the start, completed at the end; a killed run is
     marked interrupted by the next), refresh briefings (including those a killed run left stale)."""
@@ -313,6 +314,8 @@ def execute(input_dir: Path, store: Store, spec: EngineSpec, processor: Processo
     run_id = new_run_id()
     store.mark_interrupted()
     plan = plan_batch(input_dir, store, spec, reprocess, customer_id=customer_id, settings=settings, options=options)
+    if select is not None:  # e.g. the intake's "file complete" test
+        plan = replace(plan, todo=[r for r in plan.todo if select(r)])
     if on_plan:
         on_plan(plan)
     store.start_run(summarise_run(run_id, flow, plan, [], spec, started_at, 0.0, status="running"))

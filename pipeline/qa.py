@@ -9,6 +9,7 @@ every row says why the call was drawn.
 from __future__ import annotations
 
 import json
+import uuid
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from functools import lru_cache
@@ -66,7 +67,9 @@ def draw_sample(store: Store, plan: SamplingPlan) -> Sample:
     """Draw (do not store) a sample; the same data, plan and seed always give the same sample."""
     rng = np.random.default_rng(plan.seed)
     pool = _candidates(store, plan)
-    sample = Sample(sample_id=f"qa-{utcnow():%Y%m%dT%H%M%S}-s{plan.seed}", plan=plan, n_candidates=len(pool))
+    # The suffix keeps two samples drawn in the same second apart (their exports would merge).
+    sample_id = f"qa-{utcnow():%Y%m%dT%H%M%S}-s{plan.seed}-{uuid.uuid4().hex[:4]}"
+    sample = Sample(sample_id=sample_id, plan=plan, n_candidates=len(pool))
     taken: set[str] = set()
 
     def take(call_id: str, agent, stratum: str, reason: str) -> None:
@@ -93,6 +96,32 @@ def draw_sample(store: Store, plan: SamplingPlan) -> Sample:
     return sample
 
 
+def why_empty(store: Store, plan: SamplingPlan) -> str:
+    """One line saying why a plan finds no candidate: no calls in the range, or all already sampled."""
+    where, params = ["status = 'ok'"], []
+    if plan.start:
+        where.append("started_at >= ?")
+        params.append(plan.start)
+    if plan.end:
+        where.append("started_at < ?")
+        params.append(plan.end)
+    n_in_range, n_sampled = store.query(
+        f"SELECT count(*), count(*) FILTER (WHERE call_id IN (SELECT call_id FROM qa_samples)) FROM calls "
+        f"WHERE {' AND '.join(where)}", params).iloc[0].tolist()
+    n_ok, first, last = store.query(
+        "SELECT count(*), min(started_at), max(started_at) FROM calls WHERE status = 'ok'").iloc[0].tolist()
+    first, last = (None if pd.isna(t) else t for t in (first, last))
+    fmt = lambda t: f"{t:%Y-%m-%d %H:%M}" if t else "?"  # noqa: E731
+    asked = (f"from {fmt(plan.start)}" if plan.start else "") + (f" before {fmt(plan.end)}" if plan.end else "")
+    asked = asked.strip() or "at any time"
+    stored = f"stored processed calls: {n_ok}" + (f", started {fmt(first)} to {fmt(last)}" if n_ok else "")
+    if n_in_range == 0:
+        return f"no processed call started {asked} ({stored})"
+    return (f"all {n_in_range} processed call(s) started {asked} were already sampled (a call is sampled once, "
+            f"ever; {stored})" if n_sampled == n_in_range else
+            f"{n_in_range - n_sampled} candidate(s) of {n_in_range} in range, {n_sampled} already sampled")
+
+
 def store_sample(store: Store, sample: Sample, scorecards: dict[str, list[dict]]) -> None:
     rows = [{"sample_id": sample.sample_id, "call_id": c.call_id, "agent_id": c.agent_id, "stratum": c.stratum,
              "reason": c.reason, "seed": sample.plan.seed, "plan": json.dumps(asdict(sample.plan), default=str),
@@ -103,69 +132,355 @@ def store_sample(store: Store, sample: Sample, scorecards: dict[str, list[dict]]
 
 
 # --- scorecard prefill -----------------------------------------------------------------
+#
+# Each item judges the agent's act in its context, never a word alone: who said it (agent
+# turns only), when (the opening, the last turn, right after the customer's complaint) and
+# about what (the call's problem topic, the customer's demand). Every answer carries the
+# quotes and times it rests on, the candidates it rejected and why, and says "no evidence"
+# when it found nothing to judge, instead of passing by default.
+
+NO_EVIDENCE = "no evidence"
+
 
 @lru_cache(maxsize=1)
+def scorecard() -> dict:
+    return read_json("qa_scorecard.json")
+
+
 def scorecard_items() -> list[dict]:
-    return read_json("qa_scorecard.json")["items"]
+    return scorecard()["items"]
+
+
+def review_values() -> tuple[str, ...]:
+    return tuple(scorecard()["values"])
+
+
+@dataclass(frozen=True)
+class TurnView:
+    seq: int
+    role: str
+    start: float
+    end: float
+    text: str  # masked
+    categories: tuple[str, ...]  # escalation lexicon categories of the turn
+
+
+@dataclass(frozen=True)
+class CallView:
+    """What the prefill reads about one call."""
+    call_id: str
+    category: str | None
+    turns: tuple[TurnView, ...]
+    demands: tuple[dict, ...]  # summary quotes: time, role, text
+    promises: tuple[dict, ...]
+    deadline_promises: tuple[dict, ...]
+    customer_share: float | None
+    agent_interruptions: int | None
+
+    @property
+    def agent(self) -> list[TurnView]:
+        return [t for t in self.turns if t.role == "agent"]
+
+    def topic_terms(self) -> list[str]:
+        from .summary import categories
+
+        return next((c["keywords"] for c in categories()["categories"] if c["id"] == self.category), [])
+
+
+def load_call_view(store: Store, call_id: str) -> CallView:
+    turns = store.query('SELECT seq, role, start, "end", redacted_text, signals FROM turns WHERE call_id = ? ORDER BY start',
+                        [call_id]).to_dict("records")
+    summ = store.query("SELECT category, demands, promises, deadline_promises FROM summaries WHERE call_id = ?",
+                       [call_id]).to_dict("records")
+    dyn = store.query("SELECT agent_talk_s, customer_talk_s, agent_interruptions FROM dynamics WHERE call_id = ?",
+                      [call_id]).to_dict("records")
+    summ = summ[0] if summ else {}
+    share = interruptions = None
+    if dyn:
+        talk = (dyn[0]["agent_talk_s"] or 0) + (dyn[0]["customer_talk_s"] or 0)
+        share = (dyn[0]["customer_talk_s"] or 0) / talk if talk else None
+        interruptions = int(dyn[0]["agent_interruptions"] or 0)
+    load = lambda key: tuple(json.loads(summ[key])) if summ.get(key) else ()  # noqa: E731
+    return CallView(
+        call_id=call_id, category=summ.get("category"),
+        turns=tuple(TurnView(int(t["seq"]), t["role"] or "unknown", float(t["start"]), float(t["end"]),
+                             t["redacted_text"] or "",
+                             tuple(json.loads(t["signals"] or "{}").get("categories", []))) for t in turns),
+        demands=load("demands"), promises=load("promises"), deadline_promises=load("deadline_promises"),
+        customer_share=share, agent_interruptions=interruptions)
+
+
+def view_from_turns(call_id: str, language: str, turns: list[tuple[str, float, float, str]]) -> CallView:
+    """A CallView from a plain transcript (role, start, end, text): the summary and lexicon run as in
+    production; talk share and interruptions come from the turn times. For text-only evaluation."""
+    from dataclasses import asdict
+
+    from .escalation import lexicon_hits
+    from .redact import redact
+    from .summary import summarise
+    from .types import Turn
+
+    plain = tuple(Turn(role, role, float(start), float(end), text) for role, start, end, text in turns)
+    summary = summarise(call_id, plain, language, None)
+    talk = {r: sum(t.end - t.start for t in plain if t.role == r) for r in ("agent", "customer")}
+    interruptions = sum(1 for prev, t in zip(plain, plain[1:])
+                        if t.role == "agent" and prev.role == "customer" and t.start < prev.end)
+    dump = lambda quotes: tuple(asdict(q) for q in quotes)  # noqa: E731
+    return CallView(
+        call_id=call_id, category=summary.category,
+        turns=tuple(TurnView(i, t.role, t.start, t.end, redact(t.text),
+                             tuple(sorted({h.category for h in lexicon_hits(t.text)}))) for i, t in enumerate(plain)),
+        demands=dump(summary.demands), promises=dump(summary.promises),
+        deadline_promises=dump(summary.deadline_promises),
+        customer_share=talk["customer"] / (talk["agent"] + talk["customer"]) if any(talk.values()) else None,
+        agent_interruptions=interruptions)
+
+
+def _has(text: str, cues) -> list[str]:
+    low = text.lower()
+    return [c for c in cues if c in low]
+
+
+def _ev(turn: TurnView, counts: str, why: str) -> dict:
+    """counts: 'for' (supports the item), 'against', or 'no' (looked at and rejected)."""
+    return {"time": round(turn.start, 2), "role": turn.role, "quote": turn.text, "counts": counts, "why": why}
+
+
+def _verdict(evidence: list[dict], found_nothing: str) -> tuple[str, str]:
+    if any(e["counts"] == "for" for e in evidence):
+        return "pass", ""
+    if evidence:
+        return "fail", ""
+    return NO_EVIDENCE, found_nothing
+
+
+def _opening(view: CallView, item: dict):
+    if not view.agent:
+        return NO_EVIDENCE, [], "no agent turn"
+    first = view.agent[0]
+    found = _has(first.text, item["cues"])
+    ev = [_ev(first, "for" if found else "against",
+              f"agent's first turn greets ({', '.join(found)})" if found else "agent's first turn has no greeting")]
+    return ("pass" if found else "fail"), ev, ""
+
+
+def _verification(view: CallView, item: dict):
+    ev = []
+    for t in view.agent:
+        asks, data = _has(t.text, item["ask"]), _has(t.text, item["identity"])
+        if asks and data:
+            ev.append(_ev(t, "for", f"asks the customer to confirm {', '.join(data)}"))
+        elif asks:
+            ev.append(_ev(t, "no", f"'{asks[0]}' but no identity data asked (e.g. contact details only)"))
+    value, note = _verdict(ev, "no agent turn asks the customer to confirm identity data")
+    return value, ev, note
+
+
+def _listening(view: CallView, item: dict):
+    ev = []
+    agent_spoke = False
+    for t in view.turns:
+        if t.role == "agent":
+            agent_spoke = True
+        elif t.role == "customer" and agent_spoke:
+            said = _has(t.text, item["not_heard"])
+            if said:
+                ev.append(_ev(t, "against", f"customer says they were not heard ({', '.join(said)})"))
+    if view.customer_share is None:
+        return (("fail", ev, "") if ev else (NO_EVIDENCE, ev, "no conversation dynamics stored"))
+    share_ok = view.customer_share >= item["min_customer_share"]
+    interrupt_ok = (view.agent_interruptions or 0) <= item["max_agent_interruptions"]
+    # Measured over the whole call: no single moment, so no "time" (pages offer play only with one).
+    ev.append({"role": "both", "quote": f"customer talk share {view.customer_share:.0%}, agent "
+               f"interruptions {view.agent_interruptions}", "counts": "for" if share_ok and interrupt_ok else "against",
+               "why": f"needs share >= {item['min_customer_share']:.0%} and <= {item['max_agent_interruptions']} interruptions"})
+    value = "pass" if all(e["counts"] == "for" for e in ev) else "fail"
+    return value, ev, ""
+
+
+def _complaint_turns(view: CallView) -> list[TurnView]:
+    """The customer's problem statement (first turn), demands, and turns with complaint words."""
+    demand_times = {round(d["time"], 2) for d in view.demands if d.get("role") == "customer"}
+    customer = [t for t in view.turns if t.role == "customer"]
+    return [t for i, t in enumerate(customer) if i == 0 or t.categories or round(t.start, 2) in demand_times]
+
+
+def _empathy(view: CallView, item: dict):
+    complaints = _complaint_turns(view)
+    ev = []
+    for t in view.agent:
+        found = _has(t.text, item["cues"])
+        if not found:
+            continue
+        before = [c for c in complaints if c.start < t.start]
+        # Near: the agent's first turn after a complaint, starting within max_gap_s of its end.
+        near = bool(before) and t.start - before[-1].end <= item["max_gap_s"] and not any(
+            before[-1].start < a.start < t.start for a in view.agent)
+        refusal = _has(t.text, item["refusal"])
+        if refusal and not _has(t.text, next(i for i in scorecard_items() if i["kind"] == "solution")["actions"]):
+            ev.append(_ev(t, "no", f"'{found[0]}' used to refuse ({refusal[0]}), not to acknowledge the complaint"))
+        elif not near:
+            ev.append(_ev(t, "no", f"'{found[0]}' not in answer to a customer complaint"))
+        else:
+            ev.append(_ev(t, "for", f"answers the customer's complaint at {before[-1].start:.0f} s ({found[0]})"))
+    value, note = _verdict(ev, "no agent apology or acknowledgement")
+    return value, ev, note
+
+
+def _explanation(view: CallView, item: dict):
+    topic = view.topic_terms()
+    ev = []
+    for t in view.agent:
+        found = _has(t.text, item["cues"])
+        if not found:
+            continue
+        about = _has(t.text, topic)
+        if about:
+            ev.append(_ev(t, "for", f"gives a reason ({found[0]}) about the problem ({about[0]})"))
+        else:
+            ev.append(_ev(t, "no", f"'{found[0]}' but not about the customer's problem ({view.category or 'unknown'})"))
+    if not topic and ev:  # the problem is not known: cannot tell a reason about it from any other
+        return NO_EVIDENCE, ev, "the call's problem category is unknown: reviewer to judge"
+    value, note = _verdict(ev, "no agent turn gives a reason for the customer's problem")
+    return value, ev, note
+
+
+def _promise(view: CallView, item: dict):
+    deadline_times = {round(d["time"], 2) for d in view.deadline_promises}
+    ev = [{"time": round(p["time"], 2), "role": p.get("role", "agent"), "quote": p["text"],
+           "counts": "against" if round(p["time"], 2) in deadline_times else "for",
+           "why": "promises a specific deadline" if round(p["time"], 2) in deadline_times else "no specific deadline"}
+          for p in view.promises if p.get("role", "agent") == "agent"]
+    ev += [{"time": round(d["time"], 2), "role": d.get("role", "agent"), "quote": d["text"], "counts": "against",
+            "why": "promises a specific deadline"} for d in view.deadline_promises
+           if round(d["time"], 2) not in {e["time"] for e in ev}]
+    if not ev:
+        return "n/a", ev, "the agent promised nothing"
+    return ("fail" if any(e["counts"] == "against" for e in ev) else "pass"), ev, ""
+
+
+def _solution(view: CallView, item: dict):
+    topic = view.topic_terms()
+    ev = []
+    for t in view.agent:
+        offer, steps, acts = _has(t.text, item["unrelated_offers"]), _has(t.text, item["device_steps"]), _has(t.text, item["actions"])
+        if offer:
+            ev.append(_ev(t, "against", f"offers something the customer did not ask for ({offer[0]})"))
+        elif steps and not _has(t.text, topic):
+            ev.append(_ev(t, "against", f"device instruction, not an action on the demand ({steps[0]})"))
+        elif acts:
+            ev.append(_ev(t, "for", f"action on the customer's demand ({acts[0]})"))
+    acts = [e for e in ev if e["counts"] != "no"]
+    if not acts:
+        return NO_EVIDENCE, ev, "no agent action or offer found"
+    n_for = sum(e["counts"] == "for" for e in acts)
+    # What the customer is left with: more actions than deflections, or a relevant step after the last one.
+    ok = n_for > len(acts) - n_for or (n_for and acts[-1]["counts"] == "for")
+    return ("pass" if ok else "fail"), ev, ""
+
+
+def _closing(view: CallView, item: dict):
+    if not view.agent:
+        return NO_EVIDENCE, [], "no agent turn"
+    last = view.agent[-1]
+    found = _has(last.text, item["cues"])
+    return ("pass" if found else "fail"), [_ev(last, "for" if found else "against",
+                                               f"agent's last turn closes ({found[0]})" if found
+                                               else "agent's last turn has no closing")], ""
+
+
+JUDGES = {"opening": _opening, "verification": _verification, "listening": _listening, "empathy": _empathy,
+          "explanation": _explanation, "promise": _promise, "solution": _solution, "closing": _closing}
+
+
+def prefill_view(view: CallView) -> list[dict]:
+    card = []
+    for item in scorecard_items():
+        value, evidence, note = JUDGES[item["kind"]](view, item)
+        card.append({"item": item["id"], "label": item["label"], "prefill": value, "evidence": evidence, "note": note})
+    return card
 
 
 def prefill_scorecard(store: Store, call_id: str) -> list[dict]:
-    """Each item: prefilled value (pass / fail / n/a) and the evidence behind it."""
-    turns = store.query('SELECT role, start, redacted_text AS text FROM turns WHERE call_id = ? ORDER BY start',
-                        [call_id]).to_dict("records")
-    agent = [t for t in turns if t["role"] == "agent"]
-    dyn = store.query("SELECT * FROM dynamics WHERE call_id = ?", [call_id]).to_dict("records")
-    summ = store.query("SELECT deadline_promises FROM summaries WHERE call_id = ?", [call_id]).to_dict("records")
-    card = []
-    for item in scorecard_items():
-        evidence: list[dict] = []
-        if item["kind"] == "phrase":
-            for t in agent:
-                found = [p for p in item["phrases"] if p in (t["text"] or "").lower()]
-                if found:
-                    evidence.append({"time": round(t["start"], 2), "quote": t["text"], "phrases": found})
-            value = "pass" if evidence else "fail"
-        elif item["kind"] == "deadline":
-            deadlines = json.loads(summ[0]["deadline_promises"]) if summ else []
-            evidence = [{"time": d["time"], "quote": d["text"]} for d in deadlines]
-            value = "fail" if deadlines else "pass"
-        elif item["kind"] == "listening" and dyn:
-            d = dyn[0]
-            talk = (d["agent_talk_s"] or 0) + (d["customer_talk_s"] or 0)
-            share = (d["customer_talk_s"] or 0) / talk if talk else 0.0
-            evidence = [{"customer_talk_share": round(share, 2), "agent_interruptions": d["agent_interruptions"]}]
-            value = "pass" if share >= item["min_customer_share"] and d["agent_interruptions"] <= item["max_agent_interruptions"] else "fail"
-        else:
-            value = "n/a"
-        card.append({"item": item["id"], "label": item["label"], "prefill": value, "evidence": evidence})
-    return card
+    """Each item: prefilled value (pass / fail / n/a / no evidence), the evidence behind it, a note."""
+    return prefill_view(load_call_view(store, call_id))
 
 
 # --- export and reviews -------------------------------------------------------------------
 
+class QAError(ValueError):
+    """Bad input to a QA command: the message is one line for the user."""
+
+
+def sample_exists(store: Store, sample_id: str) -> bool:
+    return not store.query("SELECT 1 FROM qa_samples WHERE sample_id = ? LIMIT 1", [sample_id]).empty
+
+
 def export_sample(store: Store, sample_id: str, folder: Path) -> tuple[Path, Path]:
-    """The sample with its scorecards as CSV and Parquet for the QA team."""
-    folder.mkdir(parents=True, exist_ok=True)
+    """The sample as CSV and Parquet: per call the prefill of each item (one column each, with its
+    first quote), and one row per review with the reviewer's value for each item."""
+    if not sample_exists(store, sample_id):
+        raise QAError(f"unknown sample {sample_id!r}")
     frame = store.query(
         "SELECT s.sample_id, s.call_id, s.agent_id, c.customer_id, c.started_at, s.stratum, s.reason, s.seed, "
-        "e.call_score, e.flags, s.scorecard FROM qa_samples s JOIN calls c USING (call_id) "
-        "LEFT JOIN escalation e USING (call_id) WHERE s.sample_id = ? ORDER BY s.stratum, s.call_id", [sample_id])
+        "e.call_score, e.flags, s.scorecard, r.reviewer, r.reviewed_at, r.scores, r.comment "
+        "FROM qa_samples s JOIN calls c USING (call_id) LEFT JOIN escalation e USING (call_id) "
+        "LEFT JOIN qa_reviews r ON r.call_id = s.call_id AND r.sample_id = s.sample_id "
+        "WHERE s.sample_id = ? ORDER BY s.stratum, s.call_id, r.reviewer", [sample_id])
+    ids = [i["id"] for i in scorecard_items()]
+    cards = frame.pop("scorecard").map(lambda x: {a["item"]: a for a in json.loads(x or "[]")})
+    reviews = frame.pop("scores").map(lambda x: json.loads(x) if isinstance(x, str) else {})
+    comments = frame.pop("comment")
+    for item in ids:
+        frame[f"prefill_{item}"] = cards.map(lambda c: c.get(item, {}).get("prefill", ""))
+        frame[f"evidence_{item}"] = cards.map(lambda c: _first_quote(c.get(item)))
+    for item in ids:
+        frame[f"review_{item}"] = reviews.map(lambda r: r.get(item, ""))
+    frame["review_comment"] = comments.fillna("")
+    folder.mkdir(parents=True, exist_ok=True)
     csv_path, parquet_path = folder / f"{sample_id}.csv", folder / f"{sample_id}.parquet"
     frame.to_csv(csv_path, index=False)
     frame.to_parquet(parquet_path, index=False)
     return csv_path, parquet_path
 
 
+def _first_quote(answer: dict | None) -> str:
+    for e in (answer or {}).get("evidence", []):
+        if e["counts"] != "no":
+            at = f"{e['time']:.1f} s " if e.get("time") is not None else ""
+            return f"{at}{e['quote']}"
+    return (answer or {}).get("note", "")
+
+
+def validate_scores(scores) -> dict[str, str]:
+    if not isinstance(scores, dict) or not scores:
+        raise QAError('scores must be a JSON object such as {"greeting": "pass"}')
+    known, allowed = [i["id"] for i in scorecard_items()], review_values()
+    for key, value in scores.items():
+        if key not in known:
+            raise QAError(f"unknown scorecard item {key!r}; known: {', '.join(known)}")
+        if value not in allowed:
+            raise QAError(f"{key}: {value!r} is not allowed; use one of {', '.join(allowed)}")
+    return dict(scores)
+
+
 def record_review(store: Store, sample_id: str, call_id: str, reviewer: str, scores: dict[str, str],
-                  comment: str = "") -> None:
-    known = {i["id"] for i in scorecard_items()}
-    unknown = set(scores) - known
-    if unknown:
-        raise ValueError(f"unknown scorecard items {sorted(unknown)}; known: {sorted(known)}")
+                  comment: str = "") -> bool:
+    """Store a reviewer's scores; a second review of the same call by the same reviewer replaces the
+    first. Returns True when it replaced one."""
+    scores = validate_scores(scores)
+    if not reviewer.strip():
+        raise QAError("reviewer must not be empty")
+    if not sample_exists(store, sample_id):
+        raise QAError(f"unknown sample {sample_id!r}")
     if store.query("SELECT 1 FROM qa_samples WHERE sample_id = ? AND call_id = ?", [sample_id, call_id]).empty:
-        raise ValueError(f"call {call_id} is not in sample {sample_id}")
-    store.insert_rows("qa_reviews", [{"sample_id": sample_id, "call_id": call_id, "reviewer": reviewer,
-                                      "reviewed_at": utcnow(), "scores": json.dumps(scores), "comment": comment}])
+        raise QAError(f"call {call_id!r} is not in sample {sample_id}")
+    with store.transaction() as conn:
+        replaced = conn.execute("DELETE FROM qa_reviews WHERE call_id = ? AND reviewer = ? RETURNING 1",
+                                [call_id, reviewer]).fetchall()
+        conn.execute("INSERT INTO qa_reviews (sample_id, call_id, reviewer, reviewed_at, scores, comment) "
+                     "VALUES (?, ?, ?, ?, ?, ?)", [sample_id, call_id, reviewer, utcnow(), json.dumps(scores), comment])
+    return bool(replaced)
 
 
 def sample_rows(sample: Sample) -> list[dict]:

@@ -26,6 +26,17 @@ class Settings:
     # handler sees is shown in it.
     timezone: str = "Asia/Shanghai"
     callback_target_minutes: int = 30  # a complaint is called back within this
+    # Alerts (pipeline/alerts.py): a channel is on when it is configured.
+    alert_webhook_url: str = ""  # JSON POST of each alert
+    smtp_host: str = ""  # e-mail of each alert
+    smtp_port: int = 25
+    smtp_from: str = "callbrief@localhost"
+    smtp_to: str = ""  # comma-separated recipients
+    alert_retry_seconds: float = 30.0  # first retry after a failed delivery; doubles, capped at an hour
+    # Continuous intake (pipeline/intake.py, flows/intake.py).
+    intake_dir: str = ""  # the folder recordings arrive in
+    intake_interval_seconds: float = 30.0  # between passes over it
+    intake_settle_seconds: float = 5.0  # a file unchanged this long is complete
     # The web app (`callbrief web`): local only unless configured; the cookie-signing key is
     # created beside the database when no file is named.
     web_host: str = "127.0.0.1"

@@ -82,7 +82,8 @@ CREATE TABLE IF NOT EXISTS qa_samples (
     plan JSON, drawn_at TIMESTAMP, scorecard JSON, PRIMARY KEY (call_id)  -- a call is sampled once, ever
 );
 CREATE TABLE IF NOT EXISTS qa_reviews (
-    sample_id VARCHAR, call_id VARCHAR, reviewer VARCHAR, reviewed_at TIMESTAMP, scores JSON, comment VARCHAR
+    sample_id VARCHAR, call_id VARCHAR, reviewer VARCHAR, reviewed_at TIMESTAMP, scores JSON, comment VARCHAR,
+    PRIMARY KEY (call_id, reviewer)  -- one review per reviewer per call; a second one replaces it
 );
 CREATE TABLE IF NOT EXISTS file_hashes (  -- planning reads a file again only if its size or mtime changed
     path VARCHAR PRIMARY KEY, size BIGINT, mtime_ns BIGINT, sha256 VARCHAR
@@ -94,6 +95,19 @@ CREATE TABLE IF NOT EXISTS runs (
     audio_seconds DOUBLE, wall_seconds DOUBLE, pipeline_version VARCHAR,
     status VARCHAR, message VARCHAR, n_rejected INTEGER, pid INTEGER, host VARCHAR,
     heartbeat_at TIMESTAMP, briefings_refreshed BOOLEAN
+);
+-- Alerts (pipeline/alerts.py): alert_id is derived from call + kind, so a rerun never duplicates.
+CREATE TABLE IF NOT EXISTS alerts (
+    alert_id VARCHAR PRIMARY KEY, kind VARCHAR, customer_id VARCHAR, call_id VARCHAR, case_id VARCHAR,
+    agent_id VARCHAR, call_started_at TIMESTAMP, evidence_time DOUBLE, evidence VARCHAR, due_at TIMESTAMP,
+    raised_at TIMESTAMP
+);
+-- The outbox: one row per alert and channel; delivery_id is the idempotency key receivers see.
+CREATE TABLE IF NOT EXISTS alert_deliveries (
+    delivery_id VARCHAR PRIMARY KEY, alert_id VARCHAR, channel VARCHAR,
+    status VARCHAR NOT NULL CHECK (status IN ('pending', 'sending', 'delivered')),
+    attempts INTEGER, next_attempt_at TIMESTAMP, claimed_at TIMESTAMP, delivered_at TIMESTAMP,
+    last_error VARCHAR, created_at TIMESTAMP
 );
 """
 
