@@ -23,6 +23,8 @@ from dataclasses import replace
 from pipeline.asr import EngineSpec
 from pipeline.batch import Processor, collect, engine_for_workers, execute, process_recording, result_rows
 from pipeline.serial import from_record, to_record
+from pipeline.alerts import raise_and_deliver
+from pipeline.settings import load_settings
 from pipeline.store import DEFAULT_DB, Store
 from pipeline.types import CallResult, Recording
 
@@ -84,8 +86,12 @@ def nightly(input_dir: str = str(DEFAULT_INPUT), db_path: str = str(DEFAULT_DB),
                    on_plan=lambda plan: logger.info("%d recordings found, %d new, %d already processed, %d missing, "
                                                     "%d refused", plan.n_found, len(plan.todo), len(plan.skipped),
                                                     len(plan.missing), len(plan.rejected)))
-    # Handlers open tomorrow's callbacks with fresh briefings for everyone who called.
+    # Handlers open tomorrow's callbacks with fresh briefings for everyone who called; threats and
+    # deadlines found by this run (and any delivery still pending) go out as alerts.
     logger.info("briefings refreshed for %d customer(s)", len(done.refreshed))
+    delivered = raise_and_deliver(Store(db_path), [r.call_id for r in done.results if r.status == "ok"],
+                                  load_settings())
+    logger.info("alerts: %s", delivered)
     for line in done.run.message.splitlines():
         logger.warning(line)
     rows = result_rows(done.results) + [{"call_id": m.metadata.call_id, "status": "missing", "error": m.file}

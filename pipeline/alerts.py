@@ -127,7 +127,7 @@ def deadline_alerts(store: Store, settings, now: datetime | None = None) -> list
         "AND started_at IS NOT NULL AND started_at >= ?", [now - timedelta(days=days + 1)]).to_dict("records")
     if not calls:
         return []
-    turns = store.query("SELECT call_id, role, start, text FROM turns WHERE call_id IN (SELECT unnest(?)) "
+    turns = store.query("SELECT call_id, role, start, redacted_text AS text FROM turns WHERE call_id IN (SELECT unnest(?)) "
                         "ORDER BY call_id, seq", [[c["call_id"] for c in calls]]).to_dict("records")
     by_call: dict[str, list] = {}
     for t in turns:

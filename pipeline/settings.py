@@ -85,6 +85,11 @@ def load_settings(path: Path | str | None = None, environ: Mapping[str, str] | N
     return settings
 
 
+# Data files read only after a call's rows are stored (briefings, alerts, QA are rebuilt from
+# the rows): changing them must not reprocess every call.
+READ_AFTER_STORING = frozenset({"alert_rules.json", "qa_scorecard.json", "translations.json", "facts_lexicon.json"})
+
+
 def results_fingerprint(*parts) -> str:
     """A short hash of everything that changes what a call's rows contain: the pipeline version,
     the given settings objects (engine spec, transcription options, Settings...) and every data
@@ -103,6 +108,6 @@ def results_fingerprint(*parts) -> str:
         digest.update(json.dumps(value, sort_keys=True, default=str).encode())
     data = resources.files("pipeline").joinpath("data")
     for entry in sorted(data.iterdir(), key=lambda e: e.name):
-        if entry.is_file():
+        if entry.is_file() and entry.name not in READ_AFTER_STORING:
             digest.update(entry.name.encode() + b"\0" + entry.read_bytes())
     return digest.hexdigest()[:16]
