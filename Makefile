@@ -54,8 +54,12 @@ web:
 	$(PY) -m flows.cli web
 
 # Escalation AUC on the labelled set in tests/eval (script text, then Whisper transcripts).
+# Every evaluation table: escalation (espeak set, telephone calls, CASIA emotion), QA prefill vs
+# hand labels; speakers/roles and recognition on ../shared when those modules are present.
 eval:
 	$(PY) -m pipeline.evaluation --asr
+	$(PY) -m pipeline.eval_escalation
+	$(PY) -m pipeline.eval_qa
 
 # QA prefill agreement with the hand labels in tests/eval/qa_labels.json, per scorecard item.
 eval-qa:
