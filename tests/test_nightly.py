@@ -81,9 +81,12 @@ def test_run_row_records_counts_and_timing(read_db):
 
 
 def test_flow_publishes_a_table_artifact(nightly_db):
-    from prefect.artifacts import Artifact
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
 
-    artifact = Artifact.get("nightly-calls")
+    with get_client(sync_client=True) as client:  # this run's version of the key (other tests publish too)
+        versions = client.read_artifacts(artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=["nightly-calls"])))
+    (artifact,) = [a for a in versions if nightly_db[1]["run_id"] in (a.description or "")]
     table = artifact.data if isinstance(artifact.data, list) else json.loads(artifact.data)
     ids = {row["call_id"] for row in table}
     assert ids >= set(sample_ids()) and any(i.startswith("empty-") for i in ids)
