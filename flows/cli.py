@@ -24,21 +24,23 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     from pipeline.batch import run_batch
 
-    bar = tqdm(desc="calls", unit="call")
+    bars = []  # made once the plan knows how many calls there are
 
     def progress(result):
-        bar.update(1)
-        bar.set_postfix_str(f"{result.call_id}: {result.status}")
+        bars[0].update(1)
+        bars[0].set_postfix_str(f"{result.call_id}: {result.status}")
 
     def planned(plan):
-        bar.total = len(plan.todo)
-        bar.refresh()
         for line in plan.rejected:
             print(f"refused: {line}", file=sys.stderr)
+        print(f"{plan.n_found} recordings: {len(plan.todo)} to process "
+              f"({sum(r.size_bytes for r in plan.todo) / 1e6:.1f} MB), {len(plan.skipped)} already done", file=sys.stderr)
+        bars.append(tqdm(total=len(plan.todo), desc="calls", unit="call"))
 
     run, results = run_batch(Path(args.input), Path(args.db), model=args.model, workers=args.workers,
                              reprocess=args.reprocess, on_result=progress, on_plan=planned)
-    bar.close()
+    for bar in bars:
+        bar.close()
     for r in sorted(results, key=lambda r: r.call_id):
         lang = r.transcript.language if r.transcript else "-"
         print(f"{r.call_id:24} {r.status:6} {lang:3} {r.recording.duration or 0:6.1f}s {r.error or ''}")
