@@ -22,7 +22,7 @@ from .store import RunRecord, Store, utcnow
 from .align import assign_speakers, build_turns, turns_from_segments
 from .dynamics import interrupts, measure
 from .escalation import score_call, turn_features
-from .roles import infer_roles
+from .roles import decide_roles
 from .speakers import diarize
 from .summary import summarise
 from .streams import speaker_streams, transcribe_streams
@@ -62,7 +62,7 @@ def plan_batch(input_dir: Path, store: Store, spec: EngineSpec, reprocess: bool 
 
 
 def process_recording(rec: Recording, spec: EngineSpec, options: TranscribeOptions | None = None,
-                      split: bool = SPLIT_SPEAKERS) -> CallResult:
+                      split: bool = SPLIT_SPEAKERS, voiceprint=None) -> CallResult:
     """Decode, separate speakers, transcribe and attribute one recording.
 
     Bad input ends as a failed result, not an exception. With `split`, each speaker (stereo
@@ -85,12 +85,13 @@ def process_recording(rec: Recording, spec: EngineSpec, options: TranscribeOptio
 
     if rec.metadata.language:
         options = replace(options, language=rec.metadata.language)
-    diarization = diarize(audio.samples)
+    # The manifest may bound the speaker count: (min, max), or None.
+    diarization = diarize(audio.samples, speakers=getattr(rec.metadata, "speakers", None))
     clock = _lap(timings, "speakers", clock)
 
     transcript = transcribe_call(audio, diarization, spec, options, split)
     clock = _lap(timings, "transcribe", clock)
-    return analyse_call(rec, audio, diarization, transcript, timings)
+    return analyse_call(rec, audio, diarization, transcript, timings, voiceprint)
 
 
 def transcribe_call(audio, diarization, spec: EngineSpec, options: TranscribeOptions,
@@ -103,7 +104,7 @@ def transcribe_call(audio, diarization, spec: EngineSpec, options: TranscribeOpt
 
 
 def analyse_call(rec: Recording, audio, diarization, transcript: Transcript,
-                 timings: list[StageTiming] | None = None) -> CallResult:
+                 timings: list[StageTiming] | None = None, voiceprint=None) -> CallResult:
     """Everything after recognition: words to speakers and turns, roles, dynamics, escalation,
     summary. Separate from recognition so later stages can be re-run (and tested) on a stored
     transcript, independent of the characters Whisper writes on a given CPU."""
@@ -125,7 +126,9 @@ def analyse_call(rec: Recording, audio, diarization, transcript: Transcript,
     for word, speaker in zip(words, speakers):
         texts.setdefault(speaker or "", []).append(word.text)
     sep = word_separator(transcript.language)
-    roles = infer_roles(diarization, {k: sep.join(v) for k, v in texts.items()}, rec.metadata.agent_channel)
+    decision, speaker_evidence, agent_voice = assign_roles(rec, audio, diarization,
+                                                          {k: sep.join(v) for k, v in texts.items()}, voiceprint)
+    roles = decision.roles
     if attributed:
         turns = turns_from_segments(transcript.segments, roles, transcript.language)
     else:
@@ -140,7 +143,34 @@ def analyse_call(rec: Recording, audio, diarization, transcript: Transcript,
     _lap(timings, "summary", clock)
     return CallResult(recording=rec, status="ok", transcript=transcript, turns=turns, timings=tuple(timings),
                       word_speakers=tuple(speakers), roles=roles, diarization=diarization, dynamics=dynamics,
-                      escalation=escalation, summary=summary)
+                      escalation=escalation, summary=summary, speaker_evidence=speaker_evidence,
+                      agent_voice=agent_voice)
+
+
+def assign_roles(rec: Recording, audio, diarization, texts: dict[str, str], voiceprint=None):
+    """Roles (manifest channel, else the agent's voiceprint, else speech evidence), the evidence
+    to store, and the agent channel's voice when a stereo call says whose it is (a voiceprint source)."""
+    from .voiceprints import match_agent, speaker_embeddings, voice_embedding
+
+    match = None
+    if voiceprint is not None and diarization.method != "channels" and len(diarization.speakers()) > 1:
+        match = match_agent(voiceprint, speaker_embeddings(audio.mono(), diarization))
+    decision = decide_roles(diarization, texts, rec.metadata.agent_channel, match.speaker if match else None)
+    evidence = {"count": diarization.evidence, "roles": {"method": decision.method, "confidence": decision.confidence,
+                                                         **decision.evidence}}
+    if match is not None:
+        evidence["voiceprint"] = {"agent_id": match.agent_id, "matched": match.speaker,
+                                  "similarities": match.similarities}
+    agent_voice = None
+    agents = [s for s, r in decision.roles.items() if r == "agent"]
+    # Only roles we are sure of feed a voiceprint: the manifest's channel, or near-certain evidence.
+    if (rec.metadata.agent_id and diarization.method == "channels" and len(agents) == 1
+            and decision.confidence >= 0.95):
+        regions = [(s.start, s.end) for s in diarization.segments if s.speaker == agents[0]]
+        embedding, seconds = voice_embedding(audio.samples[int(agents[0][2:])], regions)
+        if seconds > 0:
+            agent_voice = (tuple(float(x) for x in embedding), seconds)
+    return decision, evidence, agent_voice
 
 
 def assess_escalation(audio, turns, language: str):
@@ -212,9 +242,14 @@ def run_batch(input_dir: Path, db_path: Path, model: str = "base", workers: int 
         plan = plan_batch(input_dir, store, spec, reprocess, customer_id=customer_id)
         if plan.todo:
             load_engine(spec)  # fail fast (e.g. model missing) before any call is touched
+        from .voiceprints import load_voiceprints
+
+        prints = load_voiceprints(store.conn)  # read once, here: DuckDB has one writer
         results = []
         with ThreadPoolExecutor(max_workers=workers) as pool:
-            futures = [pool.submit(process_recording, rec, spec, options) for rec in plan.todo]
+            futures = [pool.submit(process_recording, rec, spec, options, SPLIT_SPEAKERS,
+                                   prints.get(rec.metadata.agent_id or ""))
+                       for rec in plan.todo]
             for future in as_completed(futures):
                 result = future.result()
                 store.write_call(result, run_id)

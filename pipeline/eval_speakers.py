@@ -214,3 +214,203 @@ def stitched_calls() -> list[tuple[str, np.ndarray, list[dict], int]]:
     audio, truth = stitch(seq)
     out.append(("3 voices: magicdata+wangzhe+aishell", telephone(audio), truth, 3))
     return out
+
+
+# --- enrolment audio: other recordings of the same agent, never the call scored ---------------
+
+def _norm(text: str) -> str:
+    return "".join(ch for ch in text if ch.isalnum())
+
+
+def magicdata_enrolment(n: int = 12) -> list[Path]:
+    """Magic Data lines of the customer-service speaker that no scored call uses (the calls_zh
+    calls and the Mandarin sample calls are built from some of her other lines)."""
+    used_text = set()
+    for name in ("liuchanhg", "wangzhe"):
+        turns = json.loads((DEV / "calls_zh" / f"{name}.json").read_text(encoding="utf-8"))["turns"]
+        used_text |= {_norm(t["text"]) for t in turns if t["role"] == "agent"}
+    used_ids = set()
+    for truth in (SAMPLES / "truth").glob("*.json"):
+        for t in json.loads(truth.read_text(encoding="utf-8"))["turns"]:
+            if str(t.get("source", "")).startswith("magicdata:"):
+                used_ids.add(t["source"].split(":")[1])
+    free = []
+    for folder in ("zh_customer_service_finance", "zh_customer_service_general"):
+        for line in (SHARED_AUDIO / folder / "transcripts.tsv").read_text(encoding="utf-8").splitlines():
+            if "\t" not in line:
+                continue
+            utt, text = line.split("\t", 1)
+            if utt not in used_ids and _norm(text) not in used_text:
+                free.append(SHARED_AUDIO / folder / f"{utt}.wav")
+    return sorted(free)[-n:]  # the last lines: the stitched one-voice test uses the first ones
+
+
+# --- scoring ------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class CallScore:
+    name: str
+    voiceprint: bool
+    n_true: int
+    n_chosen: int
+    der: float | None  # collar 0
+    der_collar: float | None  # collar 0.25 s
+    role_accuracy: float | None  # share of word time whose role is right
+    role_method: str
+    role_confidence: float
+    similarity: dict | None  # voiceprint similarity per speaker, when one was used
+    speakers_seconds: float  # diarization (+ voiceprint matching) time
+    audio_seconds: float
+
+
+def role_accuracy(transcript, word_speakers, roles: dict, truth: list[dict]) -> float | None:
+    """Share of speech time (word durations) given the right role; words whose midpoint falls
+    in exactly one truth role are scored, so voice activity misses do not count twice."""
+    right = total = 0.0
+    starts = np.array([t["start"] for t in truth])
+    for word, speaker in zip(transcript.words, word_speakers):
+        mid = (word.start + word.end) / 2
+        near = [t["role"] for t in truth[max(0, int(np.searchsorted(starts, mid)) - 40):]
+                if t["start"] - 0.2 <= mid <= t["end"] + 0.2]
+        if len(set(near)) != 1:
+            continue
+        duration = min(max(word.end - word.start, 0.02), 1.0)  # longer "words" are timestamp artefacts
+        total += duration
+        right += duration * (roles.get(speaker or "", "unknown") == near[0])
+    return right / total if total else None
+
+
+def enrolment_voiceprint(agent_id: str, conn):
+    """Enrol `agent_id` from other audio of that agent (into a scratch database)."""
+    from .voiceprints import enrol
+
+    if agent_id != "magicdata-cs":
+        return None
+    import soundfile as sf
+
+    wav = CACHE / "audio" / "enrol-magicdata-cs.wav"
+    if not wav.exists():
+        wav.parent.mkdir(parents=True, exist_ok=True)
+        pause = np.zeros(int(0.3 * SAMPLE_RATE), np.float32)
+        sf.write(wav, np.concatenate([x for p in magicdata_enrolment() for x in (decode(p).mono(), pause)]),
+                 SAMPLE_RATE)
+    return enrol(conn, agent_id, wav)
+
+
+def score_call(call: EvalCall, voiceprint=None, diarization_cache: dict | None = None) -> CallScore:
+    import time
+
+    from .align import assign_speakers
+    from .batch import assign_roles
+    from .metrics import diarization_error_rate
+    from .serial import load_recognition
+    from .speakers import diarize
+    from .types import CallMetadata, Recording, word_separator
+
+    audio = decode(call.path)
+    clock = time.perf_counter()
+    cache = diarization_cache if diarization_cache is not None else {}
+    if call.name not in cache:
+        start = time.perf_counter()
+        cache[call.name] = (diarize(audio.samples), time.perf_counter() - start)
+    diarization, diarize_seconds = cache[call.name]
+    clock = time.perf_counter()
+    truth = truth_turns(call)
+    der = der_collar = accuracy = None
+    if truth is not None:
+        der = diarization_error_rate(truth, diarization)
+        der_collar = diarization_error_rate(truth, diarization, collar=0.25)
+    rec = Recording(call.name, call.path, "", CallMetadata(call.name, agent_id=call.agent_id))
+    transcript, _ = load_recognition(recognition_path(call))
+    if diarization.method == "channels" and all((s.speaker or "").startswith("ch") for s in transcript.segments):
+        speakers = [s.speaker for s in transcript.segments for _ in s.words]
+    else:
+        speakers = assign_speakers(transcript.words, diarization)
+    texts: dict[str, list[str]] = {}
+    for word, speaker in zip(transcript.words, speakers):
+        texts.setdefault(speaker or "", []).append(word.text)
+    sep = word_separator(transcript.language)
+    decision, evidence, _ = assign_roles(rec, audio, diarization, {k: sep.join(v) for k, v in texts.items()},
+                                         voiceprint)
+    if truth is not None:
+        accuracy = role_accuracy(transcript, speakers, decision.roles, truth)
+    return CallScore(call.name, voiceprint is not None, call.n_speakers, diarization.n_speakers, der, der_collar,
+                     accuracy, decision.method, decision.confidence,
+                     evidence.get("voiceprint", {}).get("similarities"),
+                     diarize_seconds + time.perf_counter() - clock, audio.duration)
+
+
+def evaluate(with_voiceprints: bool = True) -> list[CallScore]:
+    import tempfile
+
+    from .store import Store
+
+    scores, cache = [], {}
+    with tempfile.TemporaryDirectory() as tmp, Store(Path(tmp) / "scratch.duckdb") as store:
+        prints = {}
+        for call in eval_calls():
+            if not recognition_path(call).exists():
+                print(f"{call.name}: no stored recognition (run with --record first); skipped")
+                continue
+            scores.append(score_call(call, None, cache))
+            if with_voiceprints and call.agent_id and call.layout == "mono":
+                if call.agent_id not in prints:
+                    prints[call.agent_id] = enrolment_voiceprint(call.agent_id, store.conn)
+                if prints[call.agent_id] is not None:
+                    scores.append(score_call(call, prints[call.agent_id], cache))
+    return scores
+
+
+def _fmt(x, pct=True):
+    return "-" if x is None else (f"{100 * x:5.1f}%" if pct else f"{x}")
+
+
+def report(scores: list[CallScore]) -> str:
+    lines = [f"{'file':34} {'vp':3} {'count':>7} {'DER':>7} {'DER.25':>7} {'roles':>7} {'method':>10} "
+             f"{'conf':>5} {'spk s/min':>9}  similarity to voiceprint"]
+    for s in scores:
+        sims = "" if not s.similarity else " ".join(f"{k}={v:.3f}" for k, v in s.similarity.items())
+        lines.append(f"{s.name[:34]:34} {'yes' if s.voiceprint else 'no':3} {s.n_chosen:>3}/{s.n_true:<3} "
+                     f"{_fmt(s.der):>7} {_fmt(s.der_collar):>7} {_fmt(s.role_accuracy):>7} {s.role_method:>10} "
+                     f"{s.role_confidence:5.2f} {60 * s.speakers_seconds / s.audio_seconds:9.2f}  {sims}")
+    base = [s for s in scores if not s.voiceprint]
+    real = [s for s in base if not s.name.startswith(("en-", "zh-"))]
+    lines.append("")
+    for label, group in (("real dev calls", real), ("all files", base)):
+        counted = [s for s in group]
+        ders = [s.der_collar for s in group if s.der_collar is not None]
+        lines.append(f"{label}: speaker count right {sum(s.n_chosen == s.n_true for s in counted)}/{len(counted)}; "
+                     f"DER(0.25) mean {_fmt(float(np.mean(ders)) if ders else None)} max {_fmt(max(ders, default=None))}")
+    for vp in (False, True):
+        for label, group in (("real dev calls", [s for s in scores if s.voiceprint == vp and not s.name.startswith(("en-", "zh-"))]),
+                             ("sample calls", [s for s in scores if s.voiceprint == vp and s.name.startswith(("en-", "zh-"))])):
+            accs = [s.role_accuracy for s in group if s.role_accuracy is not None]
+            if accs:
+                lines.append(f"roles {'with' if vp else 'without'} voiceprint, {label}: mean {_fmt(float(np.mean(accs)))}"
+                             f" min {_fmt(min(accs))} over {len(accs)} files")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m pipeline.eval_speakers", description=__doc__.splitlines()[0])
+    parser.add_argument("--record", action="store_true", help="run Whisper on files without a stored run (slow; nice it)")
+    parser.add_argument("--no-voiceprints", action="store_true")
+    parser.add_argument("--stitched", action="store_true", help="also the count choice on stitched 1/2/3-voice calls")
+    args = parser.parse_args(argv)
+    if args.record:
+        for call in eval_calls():
+            record_recognition(call)
+    print(report(evaluate(not args.no_voiceprints)))
+    if args.stitched:
+        from .metrics import diarization_error_rate
+        from .speakers import diarize
+
+        print("\nstitched calls (real voices, telephone channel): count chosen/true, DER(0.25)")
+        for name, audio, truth, n in stitched_calls():
+            d = diarize(audio[None, :])
+            print(f"  {name:40} {d.n_speakers}/{n}  {_fmt(diarization_error_rate(truth, d, collar=0.25))}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

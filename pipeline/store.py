@@ -75,6 +75,14 @@ CREATE TABLE IF NOT EXISTS runs (
     n_found INTEGER, n_processed INTEGER, n_skipped INTEGER, n_failed INTEGER, n_missing INTEGER,
     audio_seconds DOUBLE, wall_seconds DOUBLE, pipeline_version VARCHAR
 );
+-- How many speakers were chosen and why, how roles were decided (confidence, voiceprint similarity).
+ALTER TABLE calls ADD COLUMN IF NOT EXISTS speaker_evidence JSON;
+-- Agent voiceprints (biometric: deletable with `callbrief agents forget`, never exported).
+-- One row per source (an enrolment file, or one stereo call's agent channel).
+CREATE TABLE IF NOT EXISTS voiceprints (
+    agent_id VARCHAR, source VARCHAR, embedding FLOAT[], seconds DOUBLE, added_at TIMESTAMP,
+    PRIMARY KEY (agent_id, source)
+);
 """
 
 PER_CALL_TABLES = ("words", "turns", "dynamics", "escalation", "summaries")
@@ -150,6 +158,7 @@ class Store:
             "diarization_method": result.diarization.method if result.diarization else None,
             "n_speakers": result.diarization.n_speakers if result.diarization else None,
             "roles": json.dumps(result.roles) if result.roles else None,
+            "speaker_evidence": json.dumps(result.speaker_evidence) if result.speaker_evidence else None,
             "processed_at": utcnow(), "run_id": run_id,
         }
         words = self._word_rows(result)
@@ -169,6 +178,10 @@ class Store:
                 self._insert("escalation", pd.DataFrame([self._escalation_row(result)]))
             if result.summary:
                 self._insert("summaries", pd.DataFrame([self._summary_row(result)]))
+            if result.agent_voice and meta.agent_id:  # the agent channel of a stereo call
+                from .voiceprints import add_source
+
+                add_source(self.conn, meta.agent_id, f"call:{rec.call_id}", *result.agent_voice)
             self.conn.execute("COMMIT")
         except Exception:
             self.conn.execute("ROLLBACK")
