@@ -13,7 +13,8 @@ SAMPLES = ROOT / "data" / "samples"
 
 
 def stored_ids() -> list[str]:
-    return sorted(p.stem for p in RECOGNITION.glob("*.json"))
+    # dev-*.json are runs of the real dev calls (tests/test_real_calls.py), not sample calls.
+    return sorted(p.stem for p in RECOGNITION.glob("*.json") if not p.stem.startswith("dev-"))
 
 
 def replay_call(call_id: str, folder: Path = SAMPLES):
