@@ -9,7 +9,7 @@ export PREFECT_HOME := $(CURDIR)/.prefect
 export HF_HUB_OFFLINE := 1
 export PYANNOTE_METRICS_ENABLED := 0
 
-.PHONY: setup system venv models test run bench eval samples clean
+.PHONY: setup system venv models test run bench eval eval-speakers samples clean
 
 setup: system venv models
 
@@ -52,3 +52,7 @@ samples:
 
 clean:
 	rm -rf $(VENV) .prefect data/models data/callbrief.duckdb
+
+# Speaker count, DER and roles on the real dev calls (../shared/dev) and the sample calls.
+eval-speakers:
+	$(PY) -m pipeline.eval_speakers
