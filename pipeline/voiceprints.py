@@ -81,14 +81,35 @@ def voice_embedding(samples: np.ndarray, regions: list[tuple[float, float]] | No
     return mean / np.linalg.norm(mean), seconds
 
 
+def _spread(regions: list[tuple[float, float]], seconds: float) -> list[tuple[float, float]]:
+    """About `seconds` of the regions, taken evenly across the call (bounds the embedding cost)."""
+    total = sum(e - s for s, e in regions)
+    if total <= seconds:
+        return regions
+    step = total / seconds
+    return [r for i, r in enumerate(regions) if int(i % max(1, round(step))) == 0] or regions[:1]
+
+
 def speaker_embeddings(mono: np.ndarray, diarization: Diarization) -> dict[str, np.ndarray]:
-    """Each speaker's voice embedding from their own segments of the call."""
-    out = {}
+    """Each speaker's voice embedding from their own segments of the call: one band filter and one
+    embedding pass over a spread of each speaker's segments (about MAX_WINDOWS windows each)."""
+    hop = DiarizationOptions().hop
+    owned = []
     for speaker in diarization.speakers():
         regions = [(s.start, s.end) for s in diarization.segments if s.speaker == speaker]
-        embedding, seconds = voice_embedding(mono, regions)
-        if seconds > 0:
-            out[speaker] = embedding
+        owned += [(start, end, speaker) for start, end in _spread(regions, MAX_WINDOWS * hop)]
+    owned.sort()
+    centres, embeds = window_embeddings(band_limit(mono), [(s, e) for s, e, _ in owned], DiarizationOptions())
+    if len(embeds) == 0:
+        return {}
+    starts = np.array([s for s, _, _ in owned])
+    who = np.array([owned[i][2] for i in np.clip(np.searchsorted(starts, centres, side="right") - 1, 0, None)])
+    out = {}
+    for speaker in diarization.speakers():
+        mine = embeds[who == speaker]
+        if len(mine):
+            mean = mine.mean(axis=0)
+            out[speaker] = mean / np.linalg.norm(mean)
     return out
 
 
