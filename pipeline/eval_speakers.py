@@ -66,7 +66,7 @@ def eval_calls() -> list[EvalCall]:
     for truth in sorted((SAMPLES / "truth").glob("*.json")):
         t = json.loads(truth.read_text(encoding="utf-8"))
         path = next(p for p in SAMPLES.iterdir() if p.stem == truth.stem and p.suffix != ".json")
-        agent = "magicdata-cs" if t["language"] == "zh" else None
+        agent = "magicdata-cs" if t["language"] == "zh" else "espeak-en-us+f2"
         calls.append(EvalCall(truth.stem, path, t["language"], len({x["speaker"] for x in t["turns"]}), t["layout"],
                               t["agent_channel"], "sample", agent))
     return calls
@@ -280,15 +280,26 @@ def role_accuracy(transcript, word_speakers, roles: dict, truth: list[dict]) -> 
     return right / total if total else None
 
 
+ENROL_TEXT_EN = ("Good morning, this is the enrolment recording for the quality team. I am reading a short "
+                 "passage so the system can learn my voice. The weather today is mild with some rain in "
+                 "the afternoon. Our branch opens at nine and closes at five on weekdays. Please remember "
+                 "to lock the office and switch off the lights when you leave in the evening.")
+
+
 def enrolment_voiceprint(agent_id: str, conn):
     """Enrol `agent_id` from other audio of that agent (into a scratch database)."""
     from .voiceprints import enrol
 
-    if agent_id != "magicdata-cs":
-        return None
     import soundfile as sf
 
-    wav = CACHE / "audio" / "enrol-magicdata-cs.wav"
+    wav = CACHE / "audio" / f"enrol-{agent_id}.wav"
+    if agent_id == "espeak-en-us+f2" and not wav.exists():
+        # The English sample calls' agent voice (scripts/make_samples.py), saying other words.
+        wav.parent.mkdir(parents=True, exist_ok=True)
+        subprocess.run(["espeak-ng", "-v", "en-us+f2", "-s", "150", "-p", "35", "-w", str(wav), ENROL_TEXT_EN],
+                       check=True)
+    if agent_id not in ("magicdata-cs", "espeak-en-us+f2"):
+        return None
     if not wav.exists():
         wav.parent.mkdir(parents=True, exist_ok=True)
         pause = np.zeros(int(0.3 * SAMPLE_RATE), np.float32)
