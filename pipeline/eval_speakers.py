@@ -319,7 +319,6 @@ def score_call(call: EvalCall, voiceprint=None, diarization_cache: dict | None =
     from .types import CallMetadata, Recording, word_separator
 
     audio = decode(call.path)
-    clock = time.perf_counter()
     cache = diarization_cache if diarization_cache is not None else {}
     if call.name not in cache:
         start = time.perf_counter()
