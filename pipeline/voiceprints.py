@@ -168,9 +168,11 @@ def enrol(conn, agent_id: str, path: Path) -> Voiceprint:
     """Add an enrolment recording (any format we read; one voice) to an agent's voiceprint."""
     from .audio import BadRecording, decode
 
+    if not Path(path).is_file():
+        raise EnrolmentError(f"{path}: no such file")
     try:
         audio = decode(Path(path))
-    except BadRecording as exc:
+    except (BadRecording, OSError) as exc:
         raise EnrolmentError(f"{path}: {exc}") from None
     embedding, seconds = voice_embedding(audio.mono())
     if seconds < MIN_ENROL_SECONDS:

@@ -137,6 +137,8 @@ def test_voiceprints_enrol_list_forget(tmp_path):
         sf.write(short, _agent_lines("200030")[0][: SAMPLE_RATE * 2], SAMPLE_RATE)
         with pytest.raises(EnrolmentError, match="s of speech"):
             enrol(store.conn, "A018", short)
+        with pytest.raises(EnrolmentError, match="no such file"):
+            enrol(store.conn, "A018", tmp_path / "missing.wav")
         assert forget(store.conn, "A017") == 1
         assert load_voiceprints(store.conn) == {} and list_voiceprints(store.conn) == []
 
