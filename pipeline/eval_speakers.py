@@ -401,12 +401,29 @@ def report(scores: list[CallScore]) -> str:
     return "\n".join(lines)
 
 
+def stage_share(path: Path, language: str | None = None) -> dict:
+    """Whisper and the speaker stages on one recording, as the batch runs them: (speakers + align)
+    seconds over transcription seconds (the issue's budget: at most 15 %)."""
+    from .asr import EngineSpec
+    from .batch import process_recording
+    from .types import CallMetadata, Recording
+
+    rec = Recording(path.stem, path, "", CallMetadata(path.stem, language=language))
+    timings = {t.stage: t.seconds for t in process_recording(rec, EngineSpec()).timings}
+    return {**{k: round(v, 2) for k, v in timings.items()},
+            "share": round((timings["speakers"] + timings["align"]) / timings["transcribe"], 3)}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m pipeline.eval_speakers", description=__doc__.splitlines()[0])
     parser.add_argument("--record", action="store_true", help="run Whisper on files without a stored run (slow; nice it)")
     parser.add_argument("--no-voiceprints", action="store_true")
     parser.add_argument("--stitched", action="store_true", help="also the count choice on stitched 1/2/3-voice calls")
+    parser.add_argument("--time", metavar="FILE", help="only time Whisper vs the speaker stages on FILE (runs Whisper)")
     args = parser.parse_args(argv)
+    if args.time:
+        print(stage_share(Path(args.time)))
+        return 0
     if args.record:
         for call in eval_calls():
             record_recognition(call)
