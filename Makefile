@@ -8,8 +8,9 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 export PREFECT_HOME := $(CURDIR)/.prefect
 export HF_HUB_OFFLINE := 1
 export PYANNOTE_METRICS_ENABLED := 0
+export PREFECT_SERVER_ANALYTICS_ENABLED := false
 
-.PHONY: setup system venv models test run bench eval eval-speakers samples clean
+.PHONY: setup system venv models test run bench eval eval-speakers samples clean web
 
 setup: system venv models
 
@@ -17,6 +18,11 @@ system:
 	@missing=""; for t in ffmpeg sox espeak-ng; do command -v $$t >/dev/null || missing="$$missing $$t"; done; \
 	if [ -n "$$missing" ]; then \
 	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq ffmpeg sox espeak-ng; \
+	fi
+	# The web app's browser tests: Debian's Chromium and its driver (no browser download), and a
+	# Chinese font so pages and screenshots show Chinese text instead of boxes.
+	@if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null || ! fc-list :lang=zh | grep -q .; then \
+	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium chromium-driver fonts-wqy-microhei; \
 	fi
 
 $(VENV)/bin/python:
@@ -40,6 +46,11 @@ run:
 
 bench:
 	$(PY) -m pipeline.bench
+	$(PY) -m pipeline.bench_web
+
+# The web app for handlers, QA and leads on http://127.0.0.1:8765/ (add users first: see README).
+web:
+	$(PY) -m flows.cli web
 
 # Escalation AUC on the labelled set in tests/eval (script text, then Whisper transcripts).
 eval:

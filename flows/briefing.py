@@ -1,6 +1,6 @@
 """On-demand briefing flow: process the customer's unprocessed recordings, then write the briefing.
 
-A handler asks for it right before calling back; the work is in `pipeline.batch` and
+A handler asks for it right before calling back; the work is in `pipeline.batch.execute` and
 `pipeline.briefing`, this only orders it and publishes the result as a markdown artifact.
 """
 from __future__ import annotations
@@ -12,10 +12,11 @@ from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact
 from prefect.task_runners import ThreadPoolTaskRunner
 
-from flows.nightly import DEFAULT_INPUT, WORKERS, process_call
-from pipeline.batch import engine_for_workers, new_run_id, plan_batch, summarise_run
+from flows.nightly import DEFAULT_INPUT, WORKERS, prefect_processor
+from pipeline.batch import engine_for_workers, execute
 from pipeline.briefing import write_briefing
-from pipeline.store import DEFAULT_DB, Store, utcnow
+from pipeline.settings import load_settings
+from pipeline.store import DEFAULT_DB, Store
 
 
 def artifact_key(customer_id: str) -> str:
@@ -27,20 +28,18 @@ def artifact_key(customer_id: str) -> str:
 def briefing(customer_id: str, input_dir: str = str(DEFAULT_INPUT), db_path: str = str(DEFAULT_DB),
              model: str = "base") -> dict:
     logger = get_run_logger()
-    started_at, clock, run_id = utcnow(), time.perf_counter(), new_run_id()
+    clock = time.perf_counter()
     spec = engine_for_workers(model, WORKERS)
-    with Store(db_path) as store:
-        plan = plan_batch(Path(input_dir), store, spec, customer_id=customer_id)
-        futures = [process_call.submit(rec, spec) for rec in plan.todo]
-        results = [f.result() for f in futures]
-        for result in results:
-            store.write_call(result, run_id)
-        store.record_run(summarise_run(run_id, "briefing", plan, results, spec, started_at, time.perf_counter() - clock))
-        processing_s = time.perf_counter() - clock
-        brief, markdown = write_briefing(store, customer_id)
-    logger.info("%s: %d new call(s) processed in %.1f s; briefing over %d calls", customer_id, len(results),
+    settings = load_settings()  # the centre's time zone and callback target
+    store = Store(db_path)
+    done = execute(Path(input_dir), store, spec, prefect_processor(spec), flow="briefing",
+                   customer_id=customer_id, refresh=False)
+    processing_s = time.perf_counter() - clock
+    with store.session():
+        brief, markdown = write_briefing(store, customer_id, settings=settings)
+    logger.info("%s: %d new call(s) processed in %.1f s; briefing over %d calls", customer_id, len(done.results),
                 processing_s, brief.n_calls)
     create_markdown_artifact(key=artifact_key(customer_id), markdown=markdown,
                              description=f"Pre-callback briefing for {customer_id}")
-    return {"customer_id": customer_id, "processed": len(results), "processing_seconds": round(processing_s, 2),
+    return {"customer_id": customer_id, "processed": len(done.results), "processing_seconds": round(processing_s, 2),
             "total_seconds": round(time.perf_counter() - clock, 2), "n_calls": brief.n_calls, "markdown": markdown}

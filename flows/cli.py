@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -11,6 +12,14 @@ DEFAULT_INPUT = Path(__file__).resolve().parent.parent / "data" / "samples"
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    if args.dask_address or args.dask_workers > 1:
+        from flows.nightly import run_nightly
+
+        run = run_nightly(dask_address=args.dask_address, dask_workers=args.dask_workers, input_dir=args.input,
+                          db_path=args.db, model=args.model, reprocess=args.reprocess)
+        print(f"run {run['run_id']} {run['status']}: {run['n_processed']} processed, {run['n_failed']} failed, "
+              f"{run['n_skipped']} skipped on Dask -> {args.db}")
+        return 0
     from tqdm import tqdm
 
     from pipeline.batch import run_batch
@@ -21,31 +30,45 @@ def cmd_run(args: argparse.Namespace) -> int:
         bar.update(1)
         bar.set_postfix_str(f"{result.call_id}: {result.status}")
 
+    def planned(plan):
+        bar.total = len(plan.todo)
+        bar.refresh()
+        for line in plan.rejected:
+            print(f"refused: {line}", file=sys.stderr)
+
     run, results = run_batch(Path(args.input), Path(args.db), model=args.model, workers=args.workers,
-                             reprocess=args.reprocess, on_result=progress)
+                             reprocess=args.reprocess, on_result=progress, on_plan=planned)
     bar.close()
     for r in sorted(results, key=lambda r: r.call_id):
         lang = r.transcript.language if r.transcript else "-"
         print(f"{r.call_id:24} {r.status:6} {lang:3} {r.recording.duration or 0:6.1f}s {r.error or ''}")
-    print(f"run {run.run_id}: {run.n_processed} processed, {run.n_failed} failed, {run.n_skipped} skipped, "
-          f"{run.n_missing} missing manifest files; {run.audio_seconds:.0f} s audio in {run.wall_seconds:.1f} s "
-          f"-> {args.db}")
+    print(f"run {run.run_id} {run.status}: {run.n_processed} processed, {run.n_failed} failed, {run.n_skipped} "
+          f"skipped, {run.n_missing} missing manifest files, {run.n_rejected} refused; {run.audio_seconds:.0f} s "
+          f"audio in {run.wall_seconds:.1f} s -> {args.db}")
     return 0
 
 
 def cmd_brief(args: argparse.Namespace) -> int:
     from pipeline.batch import run_batch
     from pipeline.briefing import NoCalls, write_briefing
+    from pipeline.settings import SettingsError, load_settings
     from pipeline.store import Store
 
+    try:
+        settings = load_settings(args.settings)
+    except SettingsError as exc:
+        print(f"callbrief: {exc}", file=sys.stderr)
+        return 2
+    customer = args.customer.strip()
     # The customer's calls not processed yet come first; the briefing is written once, below.
     run, results = run_batch(Path(args.input), Path(args.db), model=args.model, workers=1, flow="brief",
-                             customer_id=args.customer, refresh=False)
+                             customer_id=customer, refresh=False)
     if results:
         print(f"processed {len(results)} new call(s) in {run.wall_seconds:.1f} s", file=sys.stderr)
-    with Store(Path(args.db)) as store:
+    store = Store(Path(args.db))
+    with store.session():
         try:
-            brief, markdown = write_briefing(store, args.customer)
+            brief, markdown = write_briefing(store, customer, settings=settings, language=args.lang)
         except NoCalls as exc:
             print(f"callbrief: {exc}", file=sys.stderr)
             return 1
@@ -84,20 +107,20 @@ def cmd_agents(args: argparse.Namespace) -> int:
     from pipeline.store import Store
     from pipeline.voiceprints import EnrolmentError, enrol, forget, list_voiceprints
 
-    with Store(Path(args.db)) as store:
+    with Store(Path(args.db)) as store, store.transaction() as conn:
         if args.agents_verb == "enroll":
             try:
-                vp = enrol(store.conn, args.agent_id, Path(args.file))
+                vp = enrol(conn, args.agent_id, Path(args.file))
             except EnrolmentError as exc:
                 print(f"callbrief: {exc}", file=sys.stderr)
                 return 1
             print(f"{vp.agent_id}: voiceprint from {vp.n_sources} source(s), {vp.seconds:.0f} s of speech")
         elif args.agents_verb == "list":
-            for row in list_voiceprints(store.conn):
+            for row in list_voiceprints(conn):
                 print(f"{row['agent_id']:12} {row['n_sources']:3} source(s) {row['seconds']:7.1f} s  "
                       f"updated {row['updated_at']}")
         else:
-            n = forget(store.conn, args.agent_id)
+            n = forget(conn, args.agent_id)
             if not n:
                 print(f"callbrief: no voiceprint for agent {args.agent_id}", file=sys.stderr)
                 return 1
@@ -106,11 +129,17 @@ def cmd_agents(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from flows.nightly import nightly
+    from flows.serve import serve_nightly
+    from pipeline.settings import load_settings
 
-    print(f"serving nightly on cron '{args.cron}' (Ctrl-C to stop)")
-    nightly.serve(name="callbrief-nightly", cron=args.cron,
-                  parameters={"input_dir": args.input, "db_path": args.db, "model": args.model})
+    if args.web:  # the web app beside the schedule, in the same process
+        import threading
+
+        web_args = argparse.Namespace(db=args.db, host=None, port=None, settings=None)
+        threading.Thread(target=cmd_web, args=(web_args,), daemon=True, name="callbrief-web").start()
+    timezone = args.timezone or load_settings().timezone
+    serve_nightly(args.cron, timezone, {"input_dir": args.input, "db_path": args.db, "model": args.model},
+                  port=args.port)
     return 0
 
 
@@ -118,6 +147,56 @@ def cmd_bench(args: argparse.Namespace) -> int:
     from pipeline.bench import main as bench_main
 
     return bench_main(args.rest)
+
+
+def cmd_users(args: argparse.Namespace) -> int:
+    import getpass
+
+    from web import auth
+
+    def new_password() -> str:
+        if args.password_stdin:
+            return sys.stdin.readline().rstrip("\n")
+        first = getpass.getpass(f"new password for {args.name}: ")
+        if first != getpass.getpass("again: "):
+            raise auth.UserError("the two passwords differ")
+        return first
+
+    try:
+        if args.users_verb == "add":
+            auth.add_user(Path(args.db), args.name, args.role, new_password())
+            print(f"user {args.name} added ({args.role})")
+        elif args.users_verb == "passwd":
+            auth.set_password(Path(args.db), args.name, new_password())
+            print(f"password of {args.name} changed; their open sessions ended")
+        elif args.users_verb == "disable":
+            auth.set_disabled(Path(args.db), args.name, not args.enable)
+            print(f"user {args.name} {'enabled' if args.enable else 'disabled'}")
+        else:
+            for u in auth.list_users(Path(args.db)):
+                state = "disabled" if u["disabled"] else ("locked" if u["locked_until"] else "active")
+                print(f"{u['username']:20} {u['role']:8} {state}")
+    except auth.UserError as exc:
+        print(f"callbrief: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def cmd_web(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from pipeline.settings import SettingsError, load_settings
+    from web.app import create_app
+
+    try:
+        settings = load_settings(args.settings)
+    except SettingsError as exc:
+        print(f"callbrief: {exc}", file=sys.stderr)
+        return 1
+    host, port = args.host or settings.web_host, args.port or settings.web_port
+    print(f"callbrief web on http://{host}:{port}/ (database {args.db}; Ctrl-C to stop)")
+    uvicorn.run(create_app(Path(args.db), settings), host=host, port=port, log_level="warning")
+    return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -129,6 +208,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--model", default="base", help="Whisper model name or CTranslate2 directory")
     run.add_argument("--workers", type=int, default=2, help="calls transcribed at once")
     run.add_argument("--reprocess", action="store_true", help="process again what is already stored")
+    run.add_argument("--dask-address", help="run on an existing Dask cluster, e.g. tcp://scheduler:8786")
+    run.add_argument("--dask-workers", type=int, default=0, help="run on a local Dask cluster of N processes")
     run.set_defaults(func=cmd_run)
     brief = sub.add_parser("brief", help="pre-callback briefing for one customer (processes their new calls first)")
     brief.add_argument("customer", help="customer id")
@@ -136,6 +217,8 @@ def build_parser() -> argparse.ArgumentParser:
     brief.add_argument("--db", default=str(DEFAULT_DB))
     brief.add_argument("--model", default="base")
     brief.add_argument("--json", action="store_true", help="print JSON instead of Markdown")
+    brief.add_argument("--lang", choices=("zh", "en"), help="briefing language (default: the latest call's)")
+    brief.add_argument("--settings", help="settings TOML (time zone, callback target); default callbrief.toml")
     brief.set_defaults(func=cmd_brief)
     qa = sub.add_parser("qa", help="QA sampling: sample, export, review")
     qa_sub = qa.add_subparsers(dest="qa_verb", required=True)
@@ -169,10 +252,35 @@ def build_parser() -> argparse.ArgumentParser:
     agents.set_defaults(func=cmd_agents)
     serve = sub.add_parser("serve", help="run the nightly flow on a schedule")
     serve.add_argument("--cron", default="0 2 * * *", help="cron schedule (default 02:00 daily)")
+    serve.add_argument("--timezone", help="zone of the cron (default: the centre's, from settings)")
+    serve.add_argument("--port", type=int, default=4200, help="port of the Prefect server started when "
+                                                            "PREFECT_API_URL is not set")
     serve.add_argument("--input", default=str(DEFAULT_INPUT))
     serve.add_argument("--db", default=str(DEFAULT_DB))
     serve.add_argument("--model", default="base")
+    serve.add_argument("--web", action="store_true", help="also serve the web app (callbrief web)")
     serve.set_defaults(func=cmd_serve)
+    users = sub.add_parser("users", help="web app users: add, passwd, disable, list")
+    users_sub = users.add_subparsers(dest="users_verb", required=True)
+    u_add = users_sub.add_parser("add", help="add a user (asks for the password)")
+    u_add.add_argument("name")
+    u_add.add_argument("--role", required=True, choices=["handler", "qa", "lead", "admin"])
+    u_pw = users_sub.add_parser("passwd", help="set a new password (ends the user's sessions)")
+    u_pw.add_argument("name")
+    u_dis = users_sub.add_parser("disable", help="disable a user (ends their sessions)")
+    u_dis.add_argument("name")
+    u_dis.add_argument("--enable", action="store_true", help="enable the user again")
+    u_list = users_sub.add_parser("list", help="list users")
+    for p in (u_add, u_pw, u_dis, u_list):
+        p.add_argument("--db", default=str(DEFAULT_DB))
+        p.add_argument("--password-stdin", action="store_true", help="read the password from stdin (scripts)")
+    users.set_defaults(func=cmd_users)
+    web = sub.add_parser("web", help="the web app for handlers, QA and leads (http://127.0.0.1:8765/)")
+    web.add_argument("--db", default=str(DEFAULT_DB))
+    web.add_argument("--host", help="address to bind (default: the web_host setting, 127.0.0.1)")
+    web.add_argument("--port", type=int, help="port (default: the web_port setting, 8765)")
+    web.add_argument("--settings", help="settings TOML file")
+    web.set_defaults(func=cmd_web)
     bench = sub.add_parser("bench", help="measure speed and memory per stage")
     bench.add_argument("rest", nargs=argparse.REMAINDER)
     bench.set_defaults(func=cmd_bench)
@@ -181,7 +289,21 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    return args.func(args)
+    try:
+        return args.func(args)
+    except KeyboardInterrupt:
+        print("callbrief: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # noqa: BLE001 - people, not engineers, read this: one line, no traceback
+        if os.environ.get("CALLBRIEF_DEBUG"):
+            raise
+        print(f"callbrief: {one_line(exc)} (set CALLBRIEF_DEBUG=1 for the details)", file=sys.stderr)
+        return 2
+
+
+def one_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())
+    return text if isinstance(exc, (OSError, ValueError, RuntimeError)) and text else f"{exc.__class__.__name__}: {text}"
 
 
 if __name__ == "__main__":

@@ -1,63 +1,119 @@
-"""Nightly flow: transcribe every new recording in a folder into DuckDB.
+"""Nightly flow: process every new recording in a folder into DuckDB.
 
-Reads like a table of contents; the work is in `pipeline.batch`. Transcription runs in task
-threads that share one loaded model; results come back to this flow, the single DuckDB writer.
+Reads like a table of contents; the loop is `pipeline.batch.execute`, shared with the CLI and
+the briefing flow. Calls run as Prefect tasks: in threads that share one loaded model by default,
+or on a Dask cluster (`run_nightly(dask_address=...)`, or a local cluster of `dask_workers`
+processes), where each worker process loads the model once. Every call's results come back as a
+compact versioned record (`pipeline.serial`) to this flow, the single DuckDB writer.
 """
 from __future__ import annotations
 
-import time
 from pathlib import Path
+from typing import Iterator
 
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_table_artifact
 from prefect.cache_policies import NO_CACHE
+from prefect.states import Completed
 from prefect.task_runners import ThreadPoolTaskRunner
 
-from pipeline.asr import EngineSpec, load_engine
-from pipeline.batch import (engine_for_workers, new_run_id, plan_batch, process_recording, refresh_briefings,
-                            result_rows, summarise_run)
-from pipeline.store import DEFAULT_DB, Store, utcnow
+import os
+from dataclasses import replace
+
+from pipeline.asr import EngineSpec
+from pipeline.batch import Processor, collect, engine_for_workers, execute, process_recording, result_rows
+from pipeline.serial import from_record, to_record
+from pipeline.store import DEFAULT_DB, Store
 from pipeline.types import CallResult, Recording
 
 DEFAULT_INPUT = Path(__file__).resolve().parent.parent / "data" / "samples"
 WORKERS = 2  # measured by `make bench`: 2 concurrent calls x 1 thread beat 1 call x 2 threads here
 
 
-# Bad input does not raise (it comes back as a failed result), so a retry only ever repeats
-# work that hit something transient. Idempotency lives in DuckDB (sha256 + version + model),
-# so no Prefect result cache: its keys could not hash a loaded model anyway.
+# process_recording never raises (a failure comes back as a failed result), so a retry only
+# ever repeats work that hit something transient in Prefect itself. Idempotency lives in DuckDB
+# (sha256 + version + model), so no Prefect result cache: its keys could not hash a model anyway.
 @task(retries=1, retry_delay_seconds=5, cache_policy=NO_CACHE, task_run_name="process-{recording.call_id}")
-def process_call(recording: Recording, spec: EngineSpec) -> CallResult:
-    return process_recording(recording, spec)
+def process_call(recording: Recording, spec: EngineSpec) -> dict:
+    return to_record(process_recording(recording, replace(spec, cpu_threads=worker_threads(spec.cpu_threads))))
+
+
+def worker_threads(default: int) -> int:
+    """Inside a Dask worker, CPU threads per transcription come from that worker's own machine:
+    its cores shared among the task threads of the worker processes on it (LOCAL_WORKERS_ENV,
+    set for a local cluster; one worker process per host otherwise, dask-worker's default)."""
+    try:
+        from distributed import get_worker
+
+        worker = get_worker()
+    except (ImportError, ValueError):
+        return default
+    processes = int(os.environ.get(LOCAL_WORKERS_ENV, "1"))
+    return max(1, (os.cpu_count() or 1) // max(1, worker.state.nthreads * processes))
+
+
+LOCAL_WORKERS_ENV = "CALLBRIEF_DASK_LOCAL_WORKERS"
+
+
+def prefect_processor(spec: EngineSpec) -> Processor:
+    """Each recording as a Prefect task; results in submission order as they finish."""
+    def run(recordings: list[Recording]) -> Iterator[CallResult]:
+        futures = [(process_call.submit(rec, spec), rec) for rec in recordings]
+        for future, rec in futures:
+            yield collect(lambda: from_record(future.result()), rec)
+    return run
+
+
+def finish_state(done, what: str):
+    """A run with failed, missing or refused files completes, with a message that says so."""
+    run = done.run
+    text = (f"{what}: {run.n_processed} processed, {run.n_failed} failed, {run.n_skipped} skipped, "
+            f"{run.n_missing} missing, {run.n_rejected} refused")
+    if run.status == "completed_with_failures":
+        return Completed(message=f"completed with failures. {text}", data=run.__dict__)
+    return Completed(message=text, data=run.__dict__)
 
 
 @flow(name="nightly", task_runner=ThreadPoolTaskRunner(max_workers=WORKERS), log_prints=True)
 def nightly(input_dir: str = str(DEFAULT_INPUT), db_path: str = str(DEFAULT_DB), model: str = "base",
             reprocess: bool = False) -> dict:
     logger = get_run_logger()
-    started_at, clock, run_id = utcnow(), time.perf_counter(), new_run_id()
     spec = engine_for_workers(model, WORKERS)
-    with Store(db_path) as store:
-        plan = plan_batch(Path(input_dir), store, spec, reprocess)
-        logger.info("%d recordings found, %d new, %d already processed, %d missing",
-                    plan.n_found, len(plan.todo), len(plan.skipped), len(plan.missing))
-        if plan.todo:
-            load_engine(spec)  # a missing model fails the run here, not once per call
-        futures = [process_call.submit(rec, spec) for rec in plan.todo]
-        results = []
-        for future in futures:
-            result = future.result()
-            store.write_call(result, run_id)
-            results.append(result)
-        run = summarise_run(run_id, "nightly", plan, results, spec, started_at, time.perf_counter() - clock)
-        store.record_run(run)
-        # Handlers open tomorrow's callbacks with fresh briefings for everyone who called.
-        refreshed = refresh_briefings(store, results)
-    logger.info("briefings refreshed for %d customer(s)", len(refreshed))
-    create_table_artifact(key="nightly-calls", table=result_rows(results) or [{"call_id": "", "status": "nothing new"}],
-                          description=f"Run {run_id}: {run.n_processed} processed, {run.n_failed} failed, "
-                                      f"{run.n_skipped} skipped, {run.n_missing} missing")
-    return run.__dict__ | {"started_at": str(run.started_at), "finished_at": str(run.finished_at)}
+    done = execute(Path(input_dir), Store(db_path), spec, prefect_processor(spec), flow="nightly",
+                   reprocess=reprocess,
+                   on_plan=lambda plan: logger.info("%d recordings found, %d new, %d already processed, %d missing, "
+                                                    "%d refused", plan.n_found, len(plan.todo), len(plan.skipped),
+                                                    len(plan.missing), len(plan.rejected)))
+    # Handlers open tomorrow's callbacks with fresh briefings for everyone who called.
+    logger.info("briefings refreshed for %d customer(s)", len(done.refreshed))
+    for line in done.run.message.splitlines():
+        logger.warning(line)
+    rows = result_rows(done.results) + [{"call_id": m.metadata.call_id, "status": "missing", "error": m.file}
+                                        for m in done.plan.missing] \
+        + [{"call_id": "", "status": "refused", "error": str(r)} for r in done.plan.rejected]
+    create_table_artifact(key="nightly-calls", table=rows or [{"call_id": "", "status": "nothing new"}],
+                          description=f"Run {done.run.run_id}, {done.run.status.replace('_', ' ')}: "
+                                      f"{done.run.n_processed} processed, {done.run.n_failed} failed, "
+                                      f"{done.run.n_skipped} skipped, {done.run.n_missing} missing, "
+                                      f"{done.run.n_rejected} refused")
+    summary = done.run.__dict__ | {"started_at": str(done.run.started_at), "finished_at": str(done.run.finished_at)}
+    return summary
+
+
+def run_nightly(dask_address: str | None = None, dask_workers: int = 0, **parameters) -> dict:
+    """The nightly flow on the thread runner (default), an existing Dask cluster (`dask_address`,
+    e.g. tcp://scheduler:8786) or a local Dask cluster of `dask_workers` processes (1 thread each)."""
+    if not dask_address and dask_workers <= 1:
+        return nightly(**parameters)
+    from prefect_dask import DaskTaskRunner
+
+    if dask_address:
+        runner = DaskTaskRunner(address=dask_address)
+    else:
+        os.environ[LOCAL_WORKERS_ENV] = str(dask_workers)  # inherited by the worker processes
+        runner = DaskTaskRunner(cluster_kwargs={"n_workers": dask_workers, "threads_per_worker": 1,
+                                                "processes": True, "dashboard_address": None})
+    return nightly.with_options(task_runner=runner)(**parameters)
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ person can read; the caller records it against the call and moves on.
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 from dataclasses import dataclass
@@ -14,11 +15,22 @@ from pathlib import Path
 
 import numpy as np
 
+from .containers import incomplete
+
 SAMPLE_RATE = 16_000
 SUPPORTED_EXTENSIONS = frozenset({".wav", ".mp3", ".flac", ".m4a", ".ogg"})
 # Peak below this (dBFS) counts as a silent recording: nothing to transcribe, and Whisper
 # hallucinates on silence.
 SILENCE_PEAK_DBFS = -50.0
+# Decoded audio may fall short of a container's stated (exact) length by the encoder's priming and
+# padding, a few codec frames: at most 0.16 s measured (mp3 at 8 kHz; AAC, Vorbis, Opus, FLAC
+# under 0.04 s). A shortfall beyond this is a cut.
+DURATION_TOLERANCE = 0.25
+# A float recording may carry a few inf/NaN samples (a glitch); those are zeroed. A larger share
+# means the data is not audio.
+MAX_NONFINITE_SHARE = 0.001
+# Decoder messages that say the data is damaged: every [error] line, and these warnings.
+_DAMAGE_WARNING = re.compile(r"corrupt|truncat|partial file", re.IGNORECASE)
 
 
 class BadRecording(Exception):
@@ -31,6 +43,10 @@ class AudioInfo:
     sample_rate: int
     duration: float
     codec: str
+    format_name: str = ""
+    # False when the container states no length and ffprobe estimated it (an mp3 without a
+    # Xing/LAME header: file size / bitrate, which shrinks with the file when it is cut).
+    duration_exact: bool = True
 
 
 @dataclass(frozen=True)
@@ -73,10 +89,13 @@ def probe(path: Path) -> AudioInfo:
     """Read channels, rate and duration of the first audio stream."""
     check_readable(path)
     proc = subprocess.run(
-        [_require("ffprobe"), "-v", "error", "-select_streams", "a:0", "-show_entries",
-         "stream=channels,sample_rate,codec_name,duration:format=duration", "-of", "json", str(path)],
+        [_require("ffprobe"), "-v", "warning", "-select_streams", "a:0", "-show_entries",
+         "stream=channels,sample_rate,codec_name,duration:format=duration,format_name", "-of", "json", str(path)],
         capture_output=True, text=True,
     )
+    if "moov atom not found" in proc.stderr:  # MP4/M4A writes its index last: a cut file has none
+        raise BadRecording("truncated: the MP4/M4A index (moov atom) is missing, the recording was cut "
+                           "short or never finished")
     if proc.returncode != 0:
         raise BadRecording(f"not a readable audio file: {_last_line(proc.stderr)}")
     info = json.loads(proc.stdout or "{}")
@@ -90,51 +109,75 @@ def probe(path: Path) -> AudioInfo:
         sample_rate=int(stream.get("sample_rate") or 0),
         duration=float(duration),
         codec=str(stream.get("codec_name", "")),
+        format_name=str(info.get("format", {}).get("format_name", "")),
+        duration_exact="Estimating duration from bitrate" not in proc.stderr,
     )
-
-
-def check_wav_complete(path: Path) -> None:
-    """A WAV header declares its size; ffprobe estimates WAV length from the file size instead,
-    so a WAV cut short is caught here. Streamed WAVs (size 0 or 0xFFFFFFFF) are let through."""
-    with path.open("rb") as fh:
-        header = fh.read(12)
-    if len(header) < 12 or header[:4] != b"RIFF" or header[8:12] != b"WAVE":
-        return
-    declared = int.from_bytes(header[4:8], "little") + 8
-    actual = path.stat().st_size
-    if declared not in (8, 0xFFFFFFFF + 8) and actual < declared:
-        raise BadRecording(f"truncated: the WAV header declares {declared} bytes but the file has {actual}")
 
 
 def decode(path: Path, sample_rate: int = SAMPLE_RATE, info: AudioInfo | None = None) -> Audio:
-    """Decode every channel to float32 at `sample_rate`; raise BadRecording on unusable input."""
+    """Decode every channel to float32 at `sample_rate`; raise BadRecording on unusable input:
+    truncated (by the container's structure, its stated length, or the decoder's errors), damaged,
+    not finite, silent."""
     info = info or probe(path)
-    if path.suffix.lower() == ".wav":
-        check_wav_complete(path)
+    if reason := incomplete(path, info.format_name or path.suffix.lstrip(".").lower()):
+        raise BadRecording(reason)
     channels = max(info.channels, 1)
     proc = subprocess.run(
-        [_require("ffmpeg"), "-nostdin", "-v", "error", "-i", str(path), "-map", "0:a:0",
+        [_require("ffmpeg"), "-nostdin", "-loglevel", "level+warning", "-i", str(path), "-map", "0:a:0",
          "-ac", str(channels), "-ar", str(sample_rate), "-f", "f32le", "-"],
         capture_output=True,
     )
+    messages = proc.stderr.decode(errors="replace")
     if proc.returncode != 0:
-        raise BadRecording(f"cannot decode audio: {_last_line(proc.stderr.decode(errors='replace'))}")
+        raise BadRecording(f"cannot decode audio: {_clean(_last_line(messages))}")
     flat = np.frombuffer(proc.stdout, dtype=np.float32)
     if flat.size < channels * sample_rate // 10:
         raise BadRecording("no audio decoded (file is truncated or holds under 0.1 s)")
     flat = flat[: flat.size - flat.size % channels]
     decoded = flat.size / channels / sample_rate
-    # A file cut short (interrupted upload or copy) still decodes up to the cut: the
-    # container's declared length tells. Tolerance covers encoder padding and VBR estimates.
-    if info.duration and decoded < info.duration - max(0.5, 0.02 * info.duration):
+    # A file cut short (interrupted upload or copy) still decodes up to the cut: the container's
+    # stated length tells, when it is stated (not estimated from the size of what is left).
+    if info.duration_exact and info.duration and decoded < info.duration - DURATION_TOLERANCE:
         raise BadRecording(f"truncated: the file declares {info.duration:.1f} s but only {decoded:.1f} s decode")
+    if damage := decoder_damage(messages):
+        raise BadRecording(f"damaged or truncated: the decoder reported {damage}")
     # ffmpeg interleaves channels; one row per channel is what every stage wants.
     samples = flat.reshape(-1, channels).T.copy()
+    zero_nonfinite(samples)
     audio = Audio(samples=samples, sample_rate=sample_rate)
     peak = peak_dbfs(audio.samples)
     if peak < SILENCE_PEAK_DBFS:
         raise BadRecording(f"silent recording (peak {peak:.0f} dBFS, threshold {SILENCE_PEAK_DBFS:.0f})")
     return audio
+
+
+def decoder_damage(messages: str) -> str | None:
+    """The decoder's complaints about the data (ffmpeg run with -loglevel level+warning), as one
+    phrase, or None. Warnings about the container's metadata are not complaints about the audio."""
+    lines = [ln for ln in messages.splitlines()
+             if "[error]" in ln or "[fatal]" in ln or ("[warning]" in ln and _DAMAGE_WARNING.search(ln))]
+    if not lines:
+        return None
+    more = f" (and {len(lines) - 1} more messages)" if len(lines) > 1 else ""
+    return f"'{_clean(lines[0])}'{more}"
+
+
+def zero_nonfinite(samples: np.ndarray) -> None:
+    """Zero inf/NaN samples in place (librosa and the mean of a mix would fail on them); raise
+    BadRecording when more than a small share of the recording is not finite."""
+    bad = ~np.isfinite(samples)
+    n_bad = int(bad.sum())
+    if not n_bad:
+        return
+    if n_bad > MAX_NONFINITE_SHARE * samples.size:
+        raise BadRecording(f"damaged: {n_bad} samples ({n_bad / samples.size:.1%}) are not finite numbers "
+                           f"(inf/NaN), over the {MAX_NONFINITE_SHARE:.1%} that are zeroed")
+    samples[bad] = 0.0
+
+
+def _clean(line: str) -> str:
+    """An ffmpeg log line without its '[mp3float @ 0x55..] [error]' prefixes."""
+    return re.sub(r"^(\[[^\]]*\]\s*)+", "", line.strip())
 
 
 def peak_dbfs(samples: np.ndarray) -> float:

@@ -1,7 +1,10 @@
-"""Process a folder of recordings: plan what is new, process each call, summarise the run.
+"""Process a folder of recordings: plan what is new, process each call, write it, record the run.
 
-Plain functions used by both the Prefect flows and the CLI. `process_recording` never raises
-on bad input: it returns a failed `CallResult` with the reason, so the batch goes on.
+Plain functions used by the Prefect flows and the CLI alike: `execute` is the one loop (plan,
+process, write through one writer, record the run, refresh briefings), and each caller only says
+how recordings are processed concurrently (a thread pool, Prefect tasks). `process_recording`
+never raises: whatever goes wrong with one recording (bad input, or a bug on odd audio) becomes
+a failed `CallResult` with the stage, the error class and the message, so the batch goes on.
 """
 from __future__ import annotations
 
@@ -10,14 +13,14 @@ import os
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor, as_completed
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import Callable, Iterable, Iterator
 
-from . import __version__ as PIPELINE_VERSION
 from .asr import EngineSpec, TranscribeOptions, load_engine
 from .audio import BadRecording, decode, probe
 from .ingest import ManifestRow, discover
+from .settings import Settings, results_fingerprint
 from .store import RunRecord, Store, utcnow
 from .align import assign_speakers, build_turns, turns_from_segments
 from .dynamics import interrupts, measure
@@ -30,6 +33,8 @@ from .types import CallResult, Recording, StageTiming, Transcript, word_separato
 
 # Measured with `make bench` on the sample calls: see README ("Speakers").
 SPLIT_SPEAKERS = True
+# A call that failed is tried again on later runs, this many times in all, then left with its reason.
+MAX_ATTEMPTS = 3
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +45,9 @@ class BatchPlan:
     todo: list[Recording]
     skipped: list[Recording]  # already processed: same contents, pipeline version and model
     missing: list[ManifestRow]  # manifest rows naming files that do not exist
+    rejected: list = field(default_factory=list)  # manifest rows or files refused, with the reason
+    attempts: dict[str, int] = field(default_factory=dict)  # call_id -> the try this run makes
+    fingerprint: str = ""  # of the settings this run produces rows with (part of the skip key)
 
     @property
     def n_found(self) -> int:
@@ -47,51 +55,103 @@ class BatchPlan:
 
 
 def plan_batch(input_dir: Path, store: Store, spec: EngineSpec, reprocess: bool = False,
-               manifest: Path | None = None, customer_id: str | None = None) -> BatchPlan:
-    found = discover(Path(input_dir), manifest)
-    recordings = [r for r in found.recordings if customer_id is None or r.metadata.customer_id == customer_id]
+               manifest: Path | None = None, customer_id: str | None = None, settings: Settings | None = None,
+               options: TranscribeOptions | None = None) -> BatchPlan:
+    """What to process: recordings whose audio or result-changing settings differ from what is
+    stored, and failed ones still under MAX_ATTEMPTS."""
+    fingerprint = results_fingerprint(spec.engine, spec.model, spec.compute_type, options or TranscribeOptions())
+    found = discover(Path(input_dir), manifest, known_hashes=store.known_hashes())
+    store.remember_hashes(found.hashed)
+    tz = (settings or Settings()).tz
+    recordings = [in_centre_time(r, tz) for r in found.recordings
+                  if customer_id is None or _same_customer(r.metadata.customer_id, customer_id)]
     done = store.processed_keys()
-    todo, skipped = [], []
+    todo, skipped, attempts = [], [], {}
     for rec in recordings:
-        key = (rec.sha256, PIPELINE_VERSION, spec.model_id)
-        if not reprocess and done.get(rec.call_id) in (key, (rec.sha256, PIPELINE_VERSION, None)):
+        stored = done.get(rec.call_id)
+        same = stored is not None and stored.key == (rec.sha256, fingerprint)
+        if same and not reprocess and (stored.status == "ok" or stored.attempts >= MAX_ATTEMPTS):
             skipped.append(rec)
-        else:
-            todo.append(rec)
-    return BatchPlan(Path(input_dir), todo, skipped, found.missing)
+            continue
+        # A failed call with the same contents counts its tries; anything new starts again at 1.
+        attempts[rec.call_id] = stored.attempts + 1 if same and stored.status == "failed" and not reprocess else 1
+        todo.append(rec)
+    return BatchPlan(Path(input_dir), todo, skipped, found.missing, found.rejected, attempts, fingerprint)
+
+
+def in_centre_time(rec: Recording, tz) -> Recording:
+    """Call times are stored as the centre's wall-clock time (what handlers read): a manifest time
+    with a zone is converted to the centre's zone; one without a zone is already in it."""
+    started = rec.metadata.started_at
+    if started is None or started.tzinfo is None:
+        return rec
+    local = started.astimezone(tz).replace(tzinfo=None)
+    return replace(rec, metadata=replace(rec.metadata, started_at=local))
+
+
+def _same_customer(a: str | None, b: str) -> bool:
+    return a is not None and a.strip().casefold() == b.strip().casefold()
 
 
 def process_recording(rec: Recording, spec: EngineSpec, options: TranscribeOptions | None = None,
                       split: bool = SPLIT_SPEAKERS, voiceprint=None) -> CallResult:
-    """Decode, separate speakers, transcribe and attribute one recording.
+    """Decode, separate speakers, transcribe and analyse one recording. Never raises.
 
-    Bad input ends as a failed result, not an exception. With `split`, each speaker (stereo
-    channel, or diarized mono speaker) is transcribed on their own and words come out
-    attributed; without it the down-mix is transcribed and words are attributed by time
-    overlap with the speakers' segments.
+    With `split`, each speaker (stereo channel, or diarized mono speaker) is transcribed on
+    their own and words come out attributed; without it the down-mix is transcribed and words
+    are attributed by time overlap with the speakers' segments.
     """
     options = options or TranscribeOptions()
-    timings: list[StageTiming] = []
-    clock = time.perf_counter()
+    clock = StageClock()
     try:
         info = probe(rec.path)
         rec = replace(rec, duration=info.duration, channels=info.channels, sample_rate=info.sample_rate)
         audio = decode(rec.path, info=info)
         rec = replace(rec, duration=audio.duration)
-    except BadRecording as exc:
-        log.warning("%s: %s", rec.call_id, exc)
-        return CallResult(recording=rec, status="failed", error=str(exc))
-    clock = _lap(timings, "decode", clock)
+        clock.lap("decode")
 
-    if rec.metadata.language:
-        options = replace(options, language=rec.metadata.language)
-    # The manifest may bound the speaker count: (min, max), or None.
-    diarization = diarize(audio.samples, speakers=getattr(rec.metadata, "speakers", None))
-    clock = _lap(timings, "speakers", clock)
+        if rec.metadata.language:
+            options = replace(options, language=rec.metadata.language)
+        # The manifest may bound the speaker count: (min, max), or None.
+        diarization = diarize(audio.samples, speakers=getattr(rec.metadata, "speakers", None))
+        clock.lap("speakers")
 
-    transcript = transcribe_call(audio, diarization, spec, options, split)
-    clock = _lap(timings, "transcribe", clock)
-    return analyse_call(rec, audio, diarization, transcript, timings, voiceprint)
+        transcript = transcribe_call(audio, diarization, spec, options, split)
+        clock.lap("transcribe")
+        return analyse_call(rec, audio, diarization, transcript, clock, voiceprint)
+    except Exception as exc:  # noqa: BLE001 - one recording's failure must never stop the batch
+        return failed_result(rec, clock, exc)
+
+
+class StageClock:
+    """Times each stage, and knows which stage is running when something goes wrong."""
+
+    STAGES = ("decode", "speakers", "transcribe", "align", "escalation", "summary")
+
+    def __init__(self, first: str = "decode"):
+        self.timings: list[StageTiming] = []
+        self.current = first
+        self._since = time.perf_counter()
+
+    def lap(self, stage: str) -> None:
+        """`stage` just finished; the next one in STAGES is now running."""
+        now = time.perf_counter()
+        self.timings.append(StageTiming(stage, now - self._since))
+        self._since = now
+        following = self.STAGES[self.STAGES.index(stage) + 1:] if stage in self.STAGES else ()
+        self.current = following[0] if following else "finish"
+
+
+def failed_result(rec: Recording, clock: StageClock, exc: BaseException, **partial) -> CallResult:
+    """A failed call: the stage it failed in, the error class and a one-line message."""
+    message = " ".join(str(exc).split()) or exc.__class__.__name__
+    if isinstance(exc, BadRecording):
+        log.warning("%s: %s", rec.call_id, message)
+    else:
+        log.exception("%s: %s failed", rec.call_id, clock.current)
+    partial.setdefault("timings", tuple(clock.timings))
+    return CallResult(recording=rec, status="failed", error=f"{clock.current}: {message}", error_stage=clock.current,
+                      error_class=exc.__class__.__name__, **partial)
 
 
 def transcribe_call(audio, diarization, spec: EngineSpec, options: TranscribeOptions,
@@ -104,15 +164,14 @@ def transcribe_call(audio, diarization, spec: EngineSpec, options: TranscribeOpt
 
 
 def analyse_call(rec: Recording, audio, diarization, transcript: Transcript,
-                 timings: list[StageTiming] | None = None, voiceprint=None) -> CallResult:
+                 clock: StageClock | None = None, voiceprint=None) -> CallResult:
     """Everything after recognition: words to speakers and turns, roles, dynamics, escalation,
     summary. Separate from recognition so later stages can be re-run (and tested) on a stored
     transcript, independent of the characters Whisper writes on a given CPU."""
-    timings = list(timings or [])
-    clock = time.perf_counter()
+    clock = clock or StageClock(first="align")
     if not transcript.segments:
-        return CallResult(recording=rec, status="failed", transcript=transcript, timings=tuple(timings),
-                          diarization=diarization,
+        return CallResult(recording=rec, status="failed", transcript=transcript, timings=tuple(clock.timings),
+                          diarization=diarization, error_stage="transcribe", error_class="NoSpeech",
                           error="no speech detected (voice activity found none, or only known hallucinations)")
 
     words = transcript.words
@@ -135,13 +194,13 @@ def analyse_call(rec: Recording, audio, diarization, transcript: Transcript,
         order = sorted(range(len(words)), key=lambda i: words[i].start)
         turns = build_turns([words[i] for i in order], [speakers[i] for i in order], roles, transcript.language)
     dynamics = measure(diarization, roles, turns, audio.duration, transcript.language)
-    clock = _lap(timings, "align", clock)
+    clock.lap("align")
 
     escalation = assess_escalation(audio, turns, transcript.language)
-    clock = _lap(timings, "escalation", clock)
+    clock.lap("escalation")
     summary = summarise(rec.call_id, turns, transcript.language, escalation)
-    _lap(timings, "summary", clock)
-    return CallResult(recording=rec, status="ok", transcript=transcript, turns=turns, timings=tuple(timings),
+    clock.lap("summary")
+    return CallResult(recording=rec, status="ok", transcript=transcript, turns=turns, timings=tuple(clock.timings),
                       word_speakers=tuple(speakers), roles=roles, diarization=diarization, dynamics=dynamics,
                       escalation=escalation, summary=summary, speaker_evidence=speaker_evidence,
                       agent_voice=agent_voice)
@@ -183,12 +242,6 @@ def assess_escalation(audio, turns, language: str):
     return score_call(features, audio.duration)
 
 
-def _lap(timings: list[StageTiming], stage: str, since: float) -> float:
-    now = time.perf_counter()
-    timings.append(StageTiming(stage, now - since))
-    return now
-
-
 def engine_for_workers(model: str, workers: int, engine: str = "faster-whisper") -> EngineSpec:
     """Split the cores between concurrent transcriptions: one model serves `workers` at once."""
     cores = os.cpu_count() or 2
@@ -200,24 +253,38 @@ def new_run_id() -> str:
 
 
 def summarise_run(run_id: str, flow: str, plan: BatchPlan, results: list[CallResult], spec: EngineSpec,
-                  started_at, wall_seconds: float) -> RunRecord:
+                  started_at, wall_seconds: float, status: str | None = None, message: str = "") -> RunRecord:
+    n_failed = sum(r.status == "failed" for r in results)
+    if status is None:
+        status = "completed_with_failures" if n_failed or plan.missing or plan.rejected else "completed"
     return RunRecord(
         run_id=run_id, flow=flow, input_dir=str(plan.input_dir), engine=spec.engine, model_id=spec.model_id,
-        started_at=started_at, finished_at=utcnow(), n_found=plan.n_found,
+        started_at=started_at, finished_at=utcnow() if status != "running" else None, n_found=plan.n_found,
         n_processed=sum(r.status == "ok" for r in results), n_skipped=len(plan.skipped),
-        n_failed=sum(r.status == "failed" for r in results), n_missing=len(plan.missing),
+        n_failed=n_failed, n_missing=len(plan.missing), n_rejected=len(plan.rejected),
         audio_seconds=sum(r.recording.duration or 0 for r in results), wall_seconds=wall_seconds,
+        status=status, message=message or run_message(plan, results),
     )
 
 
-def refresh_briefings(store: Store, results: list[CallResult]) -> list[str]:
-    """Rewrite the briefing of every customer with a newly processed call."""
+def run_message(plan: BatchPlan, results: list[CallResult]) -> str:
+    """What a person needs to know about a run that did not go cleanly, in one line each."""
+    lines = [f"{r.call_id}: {r.error}" for r in results if r.status == "failed"]
+    lines += [f"manifest names missing file {m.file} ({m.metadata.call_id})" for m in plan.missing]
+    lines += [str(r) for r in plan.rejected]
+    return "\n".join(lines)
+
+
+def refresh_briefings(store: Store, results: list[CallResult], also: Iterable[str] = (), settings=None) -> list[str]:
+    """Rewrite the briefing of every customer with a newly processed call (and of `also`);
+    `settings`: the centre's time zone and callback target (defaults when None)."""
     from .briefing import write_briefing
 
     customers = sorted({r.recording.metadata.customer_id for r in results
-                        if r.status == "ok" and r.recording.metadata.customer_id})
+                        if r.status == "ok" and r.recording.metadata.customer_id} | set(also))
     for customer in customers:
-        write_briefing(store, customer)
+        with store.session():  # one connection for the briefing's reads and its write
+            write_briefing(store, customer, settings=settings)
     return customers
 
 
@@ -228,36 +295,104 @@ def result_rows(results: Iterable[CallResult]) -> list[dict]:
             for r in results]
 
 
+# How a caller processes the planned recordings concurrently: recordings in, results out as
+# they finish. A thread pool here; Prefect task futures in the flows.
+Processor = Callable[[list[Recording]], Iterable[CallResult]]
+
+
+def thread_processor(spec: EngineSpec, workers: int, options: TranscribeOptions | None = None,
+                     voiceprints: dict | None = None) -> Processor:
+    """`voiceprints`: agent_id -> Voiceprint, to find the agent by voice on mono calls."""
+    prints = voiceprints or {}
+
+    def run(recordings: list[Recording]) -> Iterator[CallResult]:
+        with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+            futures = {pool.submit(process_recording, rec, spec, options, SPLIT_SPEAKERS,
+                                   prints.get(rec.metadata.agent_id or "")): rec for rec in recordings}
+            for future in as_completed(futures):
+                yield collect(future.result, futures[future])
+    return run
+
+
+def collect(get_result: Callable[[], CallResult], rec: Recording) -> CallResult:
+    """A finished unit of work as a result, even if the worker itself raised (a crash outside
+    process_recording's own guard, a lost worker): never lets one call stop the batch."""
+    try:
+        return get_result()
+    except Exception as exc:  # noqa: BLE001
+        return failed_result(rec, StageClock(), exc)
+
+
+@dataclass
+class Execution:
+    """One run: what was planned, what came back, and the run row."""
+
+    run: RunRecord
+    results: list[CallResult]
+    plan: BatchPlan
+    refreshed: list[str]
+
+
+def execute(input_dir: Path, store: Store, spec: EngineSpec, processor: Processor, flow: str = "cli",
+            reprocess: bool = False, customer_id: str | None = None, refresh: bool = True,
+            on_result: Callable[[CallResult], None] | None = None, on_plan: Callable[[BatchPlan], None] | None = None,
+            settings=None, options: TranscribeOptions | None = None) -> Execution:
+    """The one loop behind every entry point: plan, process, write each call as it finishes
+    (one writer), record the run (a row at the start, completed at the end; a killed run is
+    marked interrupted by the next), refresh briefings (including those a killed run left stale)."""
+    started_at, clock = utcnow(), time.perf_counter()
+    run_id = new_run_id()
+    store.mark_interrupted()
+    plan = plan_batch(input_dir, store, spec, reprocess, customer_id=customer_id, settings=settings, options=options)
+    if on_plan:
+        on_plan(plan)
+    store.start_run(summarise_run(run_id, flow, plan, [], spec, started_at, 0.0, status="running"))
+    results: list[CallResult] = []
+    try:
+        if plan.todo:
+            load_engine(spec)  # fail fast (e.g. model missing) before any call is touched
+        for result in processor(plan.todo):
+            write_result(store, result, run_id, plan.attempts.get(result.call_id, 1), plan.fingerprint)
+            results.append(result)
+            if on_result:
+                on_result(result)
+    except BaseException as exc:
+        store.record_run(summarise_run(run_id, flow, plan, results, spec, started_at, time.perf_counter() - clock,
+                                       status="failed", message=f"{exc.__class__.__name__}: {exc}"))
+        raise
+    run = summarise_run(run_id, flow, plan, results, spec, started_at, time.perf_counter() - clock)
+    store.record_run(run)
+    refreshed: list[str] = []
+    if refresh:
+        stale, stale_runs = store.customers_to_refresh()
+        refreshed = refresh_briefings(store, results, also=stale, settings=settings)
+        store.mark_briefings_refreshed([run_id, *stale_runs])
+    return Execution(run, results, plan, refreshed)
+
+
+def write_result(store: Store, result: CallResult, run_id: str, attempts: int = 1, fingerprint: str = "") -> None:
+    """Write one call; if even that fails (a bug on odd data), store it as failed with the reason."""
+    try:
+        store.write_call(result, run_id, attempts, fingerprint)
+    except Exception as exc:  # noqa: BLE001
+        store.write_call(failed_result(result.recording, StageClock(first="store"), exc, timings=result.timings),
+                         run_id, attempts, fingerprint)
+
+
 def run_batch(input_dir: Path, db_path: Path, model: str = "base", workers: int = 2, reprocess: bool = False,
               options: TranscribeOptions | None = None, on_result: Callable[[CallResult], None] | None = None,
-              flow: str = "cli", customer_id: str | None = None,
-              refresh: bool = True) -> tuple[RunRecord, list[CallResult]]:
-    """The nightly job without Prefect: threads for concurrency, one writer for DuckDB.
+              flow: str = "cli", customer_id: str | None = None, refresh: bool = True,
+              on_plan: Callable[[BatchPlan], None] | None = None) -> tuple[RunRecord, list[CallResult]]:
+    """The nightly job without Prefect: a thread pool for concurrency, one writer for DuckDB.
     `customer_id` limits it to one customer's recordings; `refresh` rewrites the briefings of
     the customers it processed."""
     spec = engine_for_workers(model, workers)
-    started_at, clock = utcnow(), time.perf_counter()
-    run_id = new_run_id()
-    with Store(db_path) as store:
-        plan = plan_batch(input_dir, store, spec, reprocess, customer_id=customer_id)
-        if plan.todo:
-            load_engine(spec)  # fail fast (e.g. model missing) before any call is touched
-        from .voiceprints import load_voiceprints
+    store = Store(db_path)
+    from .voiceprints import load_voiceprints
 
-        prints = load_voiceprints(store.conn)  # read once, here: DuckDB has one writer
-        results = []
-        with ThreadPoolExecutor(max_workers=workers) as pool:
-            futures = [pool.submit(process_recording, rec, spec, options, SPLIT_SPEAKERS,
-                                   prints.get(rec.metadata.agent_id or ""))
-                       for rec in plan.todo]
-            for future in as_completed(futures):
-                result = future.result()
-                store.write_call(result, run_id)
-                results.append(result)
-                if on_result:
-                    on_result(result)
-        run = summarise_run(run_id, flow, plan, results, spec, started_at, time.perf_counter() - clock)
-        store.record_run(run)
-        if refresh:
-            refresh_briefings(store, results)
-    return run, results
+    with store.session() as conn:
+        prints = load_voiceprints(conn)  # agents' voiceprints, read once before the calls run
+    done = execute(Path(input_dir), store, spec, thread_processor(spec, workers, options, prints), flow=flow,
+                   reprocess=reprocess, customer_id=customer_id, refresh=refresh, on_result=on_result, on_plan=on_plan,
+                   options=options)
+    return done.run, done.results

@@ -19,7 +19,7 @@ import numpy as np
 from .audio import SAMPLE_RATE
 from .datafiles import read_rows
 from .dynamics import speech_units
-from .redact import redact
+from .redact import redact, redact_turns
 from .types import Turn
 
 FLAG_CATEGORIES = ("regulator_threat", "media_threat", "legal_threat", "supervisor_request", "profanity")
@@ -247,7 +247,7 @@ def mmss(t: float) -> str:
     return f"{int(t // 60):02d}:{int(t % 60):02d}"
 
 
-def _detail(ts: TurnScore) -> str:
+def _detail(ts: TurnScore, masked: str) -> str:
     f = ts.features
     bits = []
     if f.z_pitch >= 1:
@@ -262,7 +262,8 @@ def _detail(ts: TurnScore) -> str:
         bits.append("interrupted")
     if f.repeat_of is not None:
         bits.append("repeats an earlier demand")
-    quote = f.text if len(f.text) <= 60 else f.text[:57] + "..."
+    # The quote is masked before it is cut: a cut number is no longer recognisable.
+    quote = masked if len(masked) <= 60 else masked[:57] + "..."
     return f"{ts.role} {'; '.join(bits) or 'no marked change'} at {mmss(ts.start)}: '{quote}'"
 
 
@@ -288,8 +289,11 @@ def score_call(features: list[TurnFeatures], duration: float, scorer: Scorer = R
     if any(s.features.repeat_of is not None for s in customer):
         flags.add("repeat_demand")
     top = sorted(customer, key=lambda s: -s.score)[:3]
-    # Evidence is read by handlers: quotes are masked (card, ID, phone, e-mail).
-    evidence = tuple(Evidence(round(s.start, 2), s.role, s.score, redact(s.features.text), redact(_detail(s)))
+    # Evidence is read by handlers: quotes are masked (card, ID, phone, e-mail), each speaker's
+    # turns read together so a number split between two turns is masked too.
+    masked = dict(zip((f.turn_index for f in features), redact_turns(features)))
+    evidence = tuple(Evidence(round(s.start, 2), s.role, s.score, masked[s.turn_index],
+                              redact(_detail(s, masked[s.turn_index])))
                      for s in sorted(top, key=lambda s: s.start))
     return Escalation(call_score, trend, tuple(quarters), round(peak.start, 2), tuple(sorted(flags)), evidence, tuple(scored),
                       _de_escalation(scored))

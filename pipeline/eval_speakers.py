@@ -365,7 +365,8 @@ def evaluate(with_voiceprints: bool = True) -> list[CallScore]:
             scores.append(score_call(call, None, cache))
             if with_voiceprints and call.agent_id and call.layout == "mono":
                 if call.agent_id not in prints:
-                    prints[call.agent_id] = enrolment_voiceprint(call.agent_id, store.conn)
+                    with store.session() as conn:
+                        prints[call.agent_id] = enrolment_voiceprint(call.agent_id, conn)
                 if prints[call.agent_id] is not None:
                     scores.append(score_call(call, prints[call.agent_id], cache))
     return scores

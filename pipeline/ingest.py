@@ -1,44 +1,51 @@
-"""Find recordings, read the manifest, hash contents.
+"""Find the recordings of an input folder, with their manifest metadata, id and content hash.
 
-A recording is identified by its call id (manifest, or derived from the file name) and its
-contents by sha256, so a rerun can skip what it already processed with the same pipeline.
+Bad input is caught here, at the door, and never raises: a refused manifest row, a path that
+leaves the folder, a clash of ids each become a `Rejection` (one line saying where and why) and
+the rest of the folder goes on. What is refused is never opened or hashed.
+
+- Every recording resolves, after symlinks, inside the input folder.
+- A call's id is the manifest's call_id, else derived from its path in the folder plus its
+  contents (`identity.derived_call_id`): stable across reruns, never shared by two recordings.
+- A recording whose manifest row was refused is held back (reported, not processed): processing
+  it without its metadata would store it without its customer, and again under the row's id
+  once the row is fixed. When the manifest as a whole cannot be used (unreadable, not a list,
+  no `file` column) no row says which recordings it meant, so the folder's recordings are
+  processed with derived ids rather than stopping the night's batch on one file.
 """
 from __future__ import annotations
 
-import csv
 import hashlib
-import json
 import logging
-import re
-from dataclasses import dataclass
-from datetime import datetime
+import os
+from collections import defaultdict
+from dataclasses import dataclass, field, replace
+from typing import Mapping
 from pathlib import Path
 
 from .audio import SUPPORTED_EXTENSIONS
+from .identity import derived_call_id, safe_name  # noqa: F401  (safe_name: part of this module's interface)
+from .manifest import ManifestRow, Rejection, find_manifest, read_manifest
 from .types import CallMetadata, Recording
 
 log = logging.getLogger(__name__)
 
-MANIFEST_NAMES = ("manifest.csv", "manifest.json")
 # Extensions that are audio but that we do not accept: picked up so they are reported as
 # failed instead of silently ignored.
 REJECTED_AUDIO_EXTENSIONS = frozenset({".wma", ".amr", ".aac", ".opus", ".aiff", ".au", ".3gp"})
 
-
-class ManifestError(ValueError):
-    pass
-
-
-@dataclass(frozen=True)
-class ManifestRow:
-    file: str
-    metadata: CallMetadata
+__all__ = ["Discovery", "ManifestRow", "Rejection", "discover", "read_manifest", "safe_name", "sha256_file"]
 
 
 @dataclass(frozen=True)
 class Discovery:
     recordings: list[Recording]
     missing: list[ManifestRow]  # manifest rows whose file does not exist
+    rejected: list[Rejection] = field(default_factory=list)  # everything refused, one line each
+    hashed: list[tuple[str, int, int, str]] = field(default_factory=list)  # (path, size, mtime_ns, sha256) read now
+
+
+FileKey = tuple[str, int, int]  # (resolved path, size in bytes, modification time in ns)
 
 
 def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
@@ -49,97 +56,159 @@ def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
     return digest.hexdigest()
 
 
-def call_id_from_path(path: Path) -> str:
-    """A stable id for a recording with no manifest row: its file name, made safe."""
-    return re.sub(r"[^A-Za-z0-9_.-]+", "_", path.stem).strip("_") or "call"
-
-
-def _parse_time(value: str | None) -> datetime | None:
-    if not value:
-        return None
-    try:
-        return datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
-    except ValueError as exc:
-        raise ManifestError(f"bad start time {value!r}: use ISO 8601, e.g. 2026-11-20T09:30:00") from exc
-
-
-def _row_to_manifest(raw: dict, where: str) -> ManifestRow:
-    row = {k.strip().lower(): (v.strip() if isinstance(v, str) else v) for k, v in raw.items() if k}
-    file = row.get("file") or row.get("path") or row.get("filename")
-    if not file:
-        raise ManifestError(f"{where}: no 'file' column")
-    agent_channel = row.get("agent_channel")
-    agent_channel = {"left": 0, "right": 1}.get(str(agent_channel).lower(), agent_channel)
-    meta = CallMetadata(
-        call_id=row.get("call_id") or call_id_from_path(Path(file)),
-        customer_id=row.get("customer_id") or None,
-        agent_id=row.get("agent_id") or None,
-        case_id=row.get("case_id") or None,
-        started_at=_parse_time(row.get("started_at") or row.get("start_time")),
-        channel_layout=(row.get("channel_layout") or None),
-        agent_channel=int(agent_channel) if agent_channel not in (None, "") else None,
-        language=row.get("language") or None,
-    )
-    return ManifestRow(file=str(file), metadata=meta)
-
-
-def read_manifest(path: Path) -> list[ManifestRow]:
-    """Read a CSV (header row) or JSON (list of objects, or {"calls": [...]}) manifest."""
-    if path.suffix.lower() == ".json":
-        data = json.loads(path.read_text(encoding="utf-8"))
-        raws = data.get("calls", []) if isinstance(data, dict) else data
-    else:
-        with path.open(newline="", encoding="utf-8-sig") as fh:
-            raws = list(csv.DictReader(fh))
-    rows = [_row_to_manifest(raw, f"{path.name} row {i + 1}") for i, raw in enumerate(raws)]
-    ids = [r.metadata.call_id for r in rows]
-    dupes = sorted({i for i in ids if ids.count(i) > 1})
-    if dupes:
-        raise ManifestError(f"{path.name}: duplicate call ids {dupes}")
-    return rows
-
-
-def find_manifest(folder: Path) -> Path | None:
-    for name in MANIFEST_NAMES:
-        if (folder / name).exists():
-            return folder / name
-    return None
-
-
-def _audio_files(folder: Path) -> list[Path]:
+def _audio_files(root: Path) -> list[Path]:
+    """Audio files under `root`, without following symlinked folders (a link may lead anywhere,
+    or loop); symlinked files are listed and checked like any path."""
     wanted = SUPPORTED_EXTENSIONS | REJECTED_AUDIO_EXTENSIONS
-    return sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in wanted)
+    found = []
+    for dirpath, _, files in os.walk(root, followlinks=False):
+        found += [Path(dirpath) / f for f in files if Path(f).suffix.lower() in wanted]
+    return sorted(found)
 
 
-def discover(folder: Path, manifest: Path | None = None) -> Discovery:
-    """Every recording in `folder`, with manifest metadata where a row names it."""
+MISSING = "does not exist"
+
+
+def _inside(root: Path, path: Path) -> Path | str:
+    """`path` resolved (after symlinks) when it is a regular file inside `root`, else why not."""
+    try:
+        resolved = path.resolve()
+        if not resolved.is_relative_to(root):
+            what = "is a symlink to" if path.is_symlink() else "resolves to"
+            return f"{what} a file outside the input folder: refused, not opened"
+        if not resolved.exists():
+            return MISSING
+        if not resolved.is_file():
+            return "not a regular file"
+    except (OSError, RuntimeError) as exc:  # a symlink loop, a name too long
+        return f"cannot be resolved ({exc.strerror or exc})"
+    return resolved
+
+
+def _display(root: Path, path: Path) -> str:
+    try:
+        return path.relative_to(root).as_posix()
+    except ValueError:
+        return str(path)
+
+
+def _row_problems(rows: list[ManifestRow], source: str, paths: dict[int, Path]) -> dict[int, list[Rejection]]:
+    """Clashes between rows: a call_id used twice, or one file named twice. Both rows are refused:
+    which of them is right cannot be told, and picking one could file a call under the wrong customer."""
+    problems: dict[int, list[Rejection]] = defaultdict(list)
+    for key, name, what in ((lambda i: rows[i].metadata.call_id, "call_id", "call_id"),
+                            (lambda i: paths.get(i), "file", "file")):
+        groups: dict[object, list[int]] = defaultdict(list)
+        for i in range(len(rows)):
+            if key(i):
+                groups[key(i)].append(i)
+        for group in (g for g in groups.values() if len(g) > 1):
+            for i in group:
+                others = [str(rows[j].line) for j in group if j != i]
+                value = rows[i].metadata.call_id if name == "call_id" else rows[i].file
+                where = f"line {others[0]}; both rows" if len(others) == 1 else \
+                    f"lines {', '.join(others)}; all {len(group)} rows"
+                problems[i].append(Rejection(source, rows[i].line, name,
+                                             f"{value!r}: the same {what} is on {where} skipped"))
+    return problems
+
+
+def discover(folder: Path, manifest: Path | None = None, known_hashes: Mapping[FileKey, str] | None = None) -> Discovery:
+    """Every usable recording in `folder`, with manifest metadata where a row names it; everything
+    refused in `rejected`. Raises only when `folder` itself is not a folder.
+
+    `known_hashes` maps (path, size, mtime in ns) to the sha256 found on an earlier run: a file
+    whose size and modification time have not changed is not read again (planning 10,000 files
+    with nothing new takes a stat each, not a read each). Files hashed now are in `hashed`."""
     folder = Path(folder)
     if not folder.is_dir():
         raise FileNotFoundError(f"input folder {folder} does not exist")
-    manifest = manifest or find_manifest(folder)
-    rows = read_manifest(manifest) if manifest else []
-    by_path: dict[Path, CallMetadata] = {}
+    root = folder.resolve()
+    rejected: list[Rejection] = []
+    if manifest is None:
+        manifest, rejected = find_manifest(folder)
+    rows: list[ManifestRow] = []
+    held_back: dict[Path, int | None] = {}  # recording -> manifest line of its refused row
+    source = ""
+    if manifest is not None:
+        source = _display(root, Path(manifest).resolve())
+        read = read_manifest(Path(manifest), source)
+        rows, rejected = read.rows, rejected + read.rejected
+        for file, line in read.refused_files:
+            if isinstance(where := _inside(root, root / file), Path):
+                held_back[where] = line
+
+    # Manifest rows: paths first (nothing outside the folder is touched), then clashes.
+    paths: dict[int, Path] = {}
     missing: list[ManifestRow] = []
-    for row in rows:
-        path = (folder / row.file).resolve()
-        if path.exists():
-            by_path[path] = row.metadata
-        else:
-            log.warning("manifest row %s names %s, which does not exist: skipped", row.metadata.call_id, row.file)
+    bad_rows: set[int] = set()
+    for i, row in enumerate(rows):
+        where = _inside(root, root / row.file)
+        if isinstance(where, Path):
+            paths[i] = where
+        elif where == MISSING:
+            log.warning("%s line %s names %s, which does not exist: skipped", source, row.line, row.file)
             missing.append(row)
-    paths = set(by_path) | {p.resolve() for p in _audio_files(folder)}
+        else:
+            rejected.append(Rejection(source, row.line, "file", f"{row.file!r} {where}"))
+            bad_rows.add(i)
+    for i, problems in sorted(_row_problems(rows, source, paths).items()):
+        rejected += problems
+        bad_rows.add(i)
+    held_back |= {paths[i]: rows[i].line for i in bad_rows if i in paths}
+    listed = {paths[i]: rows[i] for i in paths if i not in bad_rows}
+    for path in [p for p in listed if p in held_back]:  # a good row and a refused one name one file
+        row = listed.pop(path)
+        rejected.append(Rejection(source, row.line, "file", f"{row.file!r}: the same file is on line "
+                                                            f"{held_back[path]}, which was refused; both rows skipped"))
+
+    # Files in the folder: a symlink leading out is refused; one leading in is its target.
+    unlisted: dict[Path, None] = {}
+    for path in _audio_files(root):
+        where = _inside(root, path)
+        if isinstance(where, str):
+            reason = "is a broken symlink" if where == MISSING else where
+            rejected.append(Rejection(_display(root, path), None, None, reason))
+        elif where not in listed and where not in held_back:
+            unlisted[where] = None
+    for path, line in sorted(held_back.items()):
+        rejected.append(Rejection(_display(root, path), None, None,
+                                  f"held back: its row ({source} line {line}) was refused; fix the row to process it"))
+
     recordings: list[Recording] = []
-    seen_ids: set[str] = set(m.call_id for m in by_path.values())
-    for path in sorted(paths):
-        meta = by_path.get(path)
-        if meta is None:
-            call_id = call_id_from_path(path)
-            if call_id in seen_ids:  # same stem in two folders, or clashing with a manifest id
-                call_id = f"{call_id}-{sha256_file(path)[:8]}"
-            seen_ids.add(call_id)
-            meta = CallMetadata(call_id=call_id)
-        recordings.append(
-            Recording(call_id=meta.call_id, path=path, sha256=sha256_file(path), metadata=meta,
-                      size_bytes=path.stat().st_size)
-        )
-    return Discovery(recordings=recordings, missing=missing)
+    hashed: list[tuple[str, int, int, str]] = []
+    for path, row in listed.items():
+        rec = _recording(root, path, row.metadata, rejected, known_hashes or {}, hashed)
+        recordings += [rec] if rec else []
+    taken = {r.call_id for r in recordings}
+    for path in unlisted:
+        rec = _recording(root, path, CallMetadata(call_id=""), rejected, known_hashes or {}, hashed)
+        if rec is None:
+            continue
+        if rec.call_id in taken:  # a manifest id spelled like a derived one
+            rejected.append(Rejection(_display(root, path), None, None,
+                                      f"its derived id {rec.call_id!r} is already a manifest call_id: refused"))
+            continue
+        taken.add(rec.call_id)
+        recordings.append(rec)
+    for rejection in rejected:
+        log.warning("refused: %s", rejection)
+    return Discovery(recordings=sorted(recordings, key=lambda r: r.path), missing=missing, rejected=rejected,
+                     hashed=hashed)
+
+
+def _recording(root: Path, path: Path, metadata: CallMetadata, rejected: list[Rejection],
+               known_hashes: Mapping[FileKey, str], hashed: list) -> Recording | None:
+    try:
+        stat = path.stat()
+        key = (str(path), stat.st_size, stat.st_mtime_ns)
+        digest, size = known_hashes.get(key), stat.st_size
+        if digest is None:
+            digest = sha256_file(path)
+            hashed.append((*key, digest))
+    except OSError as exc:  # unreadable, or gone since the folder was listed
+        rejected.append(Rejection(_display(root, path), None, None, f"cannot be read ({exc.strerror or exc})"))
+        return None
+    if not metadata.call_id:
+        metadata = replace(metadata, call_id=derived_call_id(path.relative_to(root).as_posix(), digest))
+    return Recording(call_id=metadata.call_id, path=path, sha256=digest, metadata=metadata, size_bytes=size)

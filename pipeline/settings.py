@@ -26,6 +26,13 @@ class Settings:
     # handler sees is shown in it.
     timezone: str = "Asia/Shanghai"
     callback_target_minutes: int = 30  # a complaint is called back within this
+    # The web app (`callbrief web`): local only unless configured; the cookie-signing key is
+    # created beside the database when no file is named.
+    web_host: str = "127.0.0.1"
+    web_port: int = 8765
+    web_secret_file: str = ""
+    web_session_minutes: int = 480  # one shift; then log in again
+    web_cookie_secure: bool = False  # set true when served over HTTPS (behind a proxy)
 
     @property
     def tz(self) -> ZoneInfo:
@@ -65,3 +72,26 @@ def load_settings(path: Path | str | None = None, environ: Mapping[str, str] | N
     except (ZoneInfoNotFoundError, ValueError):
         raise SettingsError(f"unknown time zone {settings.timezone!r} (use an IANA name such as Asia/Shanghai)") from None
     return settings
+
+
+def results_fingerprint(*parts) -> str:
+    """A short hash of everything that changes what a call's rows contain: the pipeline version,
+    the given settings objects (engine spec, transcription options, Settings...) and every data
+    file the stages read (lexicons, vocabularies, rules, scorecard). Stored with each call and
+    part of the skip key, so changing a beam size, a vocabulary or a threshold reprocesses."""
+    import dataclasses
+    import hashlib
+    import json
+    from importlib import resources
+
+    from . import __version__
+
+    digest = hashlib.sha256(__version__.encode())
+    for part in parts:
+        value = dataclasses.asdict(part) if dataclasses.is_dataclass(part) else part
+        digest.update(json.dumps(value, sort_keys=True, default=str).encode())
+    data = resources.files("pipeline").joinpath("data")
+    for entry in sorted(data.iterdir(), key=lambda e: e.name):
+        if entry.is_file():
+            digest.update(entry.name.encode() + b"\0" + entry.read_bytes())
+    return digest.hexdigest()[:16]

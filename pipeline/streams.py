@@ -90,7 +90,12 @@ def _remap(seg: Segment, stream: SpeakerStream, sep: str) -> list[Segment]:
 
 def transcribe_streams(engine: AsrEngine, streams: list[SpeakerStream], options: TranscribeOptions) -> Transcript:
     """Longest stream first: it detects the language, which the others then use. The streams are
-    speech already (from our voice activity), so Whisper's own VAD pass is not repeated."""
+    speech already (from our voice activity), so Whisper's own VAD pass is not repeated. No streams
+    (voice activity found no speech, e.g. a ringback tone) gives an empty transcript, which the
+    batch stores as a failed call ("no speech detected")."""
+    if not streams:
+        return Transcript(language=options.language or "", language_probability=0.0, segments=(), duration=0.0,
+                          model_id=engine.model_id, engine=getattr(engine, "name", type(engine).__name__))
     options = replace(options, vad_filter=False)
     parts = []
     for stream in sorted(streams, key=lambda s: -len(s.audio)):

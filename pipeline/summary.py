@@ -8,14 +8,14 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 
 import numpy as np
 
 from .datafiles import read_json, read_rows
 from .escalation import Escalation, mmss
-from .redact import redact
+from .redact import redact, redact_turns
 from .types import Turn, word_separator
 
 ROLE_LABELS = {"zh": {"agent": "坐席", "customer": "客户", "unknown": "未知"},
@@ -97,7 +97,7 @@ def sentences(turn: Turn) -> list[str]:
     parts = [s.strip() for s in _SENTENCE.findall(text) if s.strip()]
     out = []
     for p in parts:
-        out += [q.strip() for q in re.split(r"(?<=[a-z0-9])\.\s+", p, flags=re.IGNORECASE) if q.strip()]
+        out += [q.strip() for q in re.split(r"(?<=[a-z0-9\]])\.\s+", p, flags=re.IGNORECASE) if q.strip()]
     return out or [text]
 
 
@@ -137,6 +137,9 @@ def extractive_summary(turns: tuple[Turn, ...], language: str, n: int = 4) -> st
 
 
 def summarise(call_id: str, turns: tuple[Turn, ...], language: str, escalation: Escalation | None) -> CallSummary:
+    # Masked whole turns, before sentence splitting: "4111. 1111. 1111." split at its dots is
+    # four short numbers no masker can recognise.
+    turns = tuple(replace(t, text=masked) for t, masked in zip(turns, redact_turns(turns)))
     category, scores = classify(turns)
     info = category_info(category)
     demands, promises, deadlines, open_items = [], [], [], []

@@ -30,6 +30,7 @@ class CallMetadata:
     channel_layout: str | None = None  # "stereo" | "mono" | None (unknown)
     agent_channel: int | None = None  # 0 = left, 1 = right, when the manifest knows
     language: str | None = None  # "zh", "en" ... overrides detection when given
+    speakers: tuple[int, int] | None = None  # (min, max) people on the call, when the manifest knows
 
 
 @dataclass(frozen=True)
@@ -107,6 +108,8 @@ class CallResult:
     recording: Recording
     status: str  # "ok" | "failed"
     error: str | None = None
+    error_stage: str | None = None  # where it failed: decode, speakers, transcribe, align, ...
+    error_class: str | None = None  # BadRecording for unusable input; the exception's class otherwise
     transcript: Transcript | None = None
     turns: tuple[Turn, ...] = ()
     timings: tuple[StageTiming, ...] = field(default_factory=tuple)

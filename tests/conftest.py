@@ -23,6 +23,9 @@ SHARED_AUDIO = ROOT.parent / "shared" / "audio"
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("PREFECT_HOME", str(ROOT / ".prefect"))
 os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")  # no telemetry from test servers
+# A loaded 2-core machine can take a minute to start Prefect's temporary server.
+os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "180")
 
 
 def sample_truth(call_id: str) -> dict:

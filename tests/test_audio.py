@@ -4,7 +4,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pipeline.audio import SAMPLE_RATE, BadRecording, decode, probe
+from pipeline.audio import DURATION_TOLERANCE, SAMPLE_RATE, BadRecording, decode, probe
 from tests.conftest import SAMPLES, ffmpeg_convert, write_bad_inputs
 
 
@@ -48,3 +48,56 @@ def test_unusable_recordings_raise_with_readable_reason(tmp_path, name):
 def test_missing_file_is_not_a_bad_recording(tmp_path):
     with pytest.raises(FileNotFoundError):
         probe(tmp_path / "nope.wav")
+
+
+# --- recordings cut short -------------------------------------------------------------------------
+# Real audio (a real 8 kHz mu-law telephone call, and a stereo sample call) encoded by real ffmpeg
+# into each container, then cut the way an interrupted upload or copy cuts it.
+TELEPHONE_CALL = SAMPLES.parent.parent.parent / "shared" / "dev" / "calls_zh" / "liuchanhg.wav"
+ENCODINGS = {
+    "cbr-no-xing.mp3": ["-c:a", "libmp3lame", "-b:a", "32k", "-write_xing", "0"],  # length only estimated
+    "vbr-no-xing.mp3": ["-c:a", "libmp3lame", "-q:a", "5", "-write_xing", "0"],
+    "xing.mp3": ["-c:a", "libmp3lame", "-b:a", "32k"],
+    "vorbis.ogg": ["-c:a", "libvorbis"],
+    "opus.ogg": ["-c:a", "libopus"],
+    "flac": [],
+    "moov-last.m4a": ["-c:a", "aac"],
+    "faststart.m4a": ["-c:a", "aac", "-movflags", "+faststart"],
+    "wav": [],
+}
+
+
+@pytest.fixture(scope="module")
+def excerpts(tmp_path_factory) -> list[Path]:
+    folder = tmp_path_factory.mktemp("excerpts")
+    return [ffmpeg_convert(TELEPHONE_CALL, folder / "telephone.wav", "-ss", "30", "-t", "12"),
+            ffmpeg_convert(SAMPLES / "zh-1001-a.wav", folder / "stereo.wav", "-t", "12")]
+
+
+@pytest.mark.parametrize("kind", ENCODINGS)
+def test_each_container_decodes_whole_and_is_refused_when_cut_short(tmp_path, excerpts, kind):
+    for source in excerpts:
+        whole = ffmpeg_convert(source, tmp_path / f"{source.stem}.{kind}", *ENCODINGS[kind])
+        audio = decode(whole)
+        assert abs(audio.duration - 12.0) < DURATION_TOLERANCE  # mp3 without Xing keeps encoder padding
+        data = whole.read_bytes()
+        cut = tmp_path / f"cut-{whole.name}"
+        cut.write_bytes(data[: int(len(data) * 0.6) + 7])  # +7: not on a frame or page boundary
+        with pytest.raises(BadRecording, match="truncated|damaged"):
+            decode(cut)
+
+
+def test_the_sample_calls_pass_every_completeness_check():
+    for path in sorted(p for p in SAMPLES.iterdir() if p.suffix in (".wav", ".mp3", ".flac", ".ogg")):
+        assert decode(path).duration > 30
+
+
+def test_an_ogg_cut_at_a_page_boundary_is_still_caught(tmp_path, excerpts):
+    """An Ogg file cut exactly between pages decodes without a single error: only the missing
+    end-of-stream flag on its last page tells."""
+    whole = ffmpeg_convert(excerpts[0], tmp_path / "call.ogg", "-c:a", "libvorbis")
+    data = whole.read_bytes()
+    boundary = data.rfind(b"OggS", 0, len(data) // 2)
+    (tmp_path / "cut.ogg").write_bytes(data[:boundary])
+    with pytest.raises(BadRecording, match="end-of-stream"):
+        decode(tmp_path / "cut.ogg")

@@ -28,7 +28,8 @@ def scores():
     calls = [c for c in ev.eval_calls() if c.name in REAL or c.name == "zh-1001-b"]
     out, cache = {}, {}
     with tempfile.TemporaryDirectory() as tmp, Store(Path(tmp) / "scratch.duckdb") as store:
-        voiceprint = ev.enrolment_voiceprint("magicdata-cs", store.conn)
+        with store.session() as conn:
+            voiceprint = ev.enrolment_voiceprint("magicdata-cs", conn)
         for call in calls:
             out[(call.name, False)] = ev.score_call(call, None, cache)
             if call.agent_id == "magicdata-cs" and call.layout == "mono":

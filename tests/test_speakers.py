@@ -128,19 +128,19 @@ def test_voiceprints_enrol_list_forget(tmp_path):
     from pipeline.store import Store
     from pipeline.voiceprints import EnrolmentError, enrol, forget, list_voiceprints, load_voiceprints
 
-    with Store(tmp_path / "cb.duckdb") as store:
-        vp = enrol(store.conn, "A017", _enrolment_wav(tmp_path))
+    with Store(tmp_path / "cb.duckdb") as store, store.session() as conn:
+        vp = enrol(conn, "A017", _enrolment_wav(tmp_path))
         assert vp.seconds > 10 and abs(np.linalg.norm(vp.embedding) - 1) < 1e-3
-        listed = list_voiceprints(store.conn)
+        listed = list_voiceprints(conn)
         assert [r["agent_id"] for r in listed] == ["A017"] and "embedding" not in listed[0]
         short = tmp_path / "short.wav"
         sf.write(short, _agent_lines("200030")[0][: SAMPLE_RATE * 2], SAMPLE_RATE)
         with pytest.raises(EnrolmentError, match="s of speech"):
-            enrol(store.conn, "A018", short)
+            enrol(conn, "A018", short)
         with pytest.raises(EnrolmentError, match="no such file"):
-            enrol(store.conn, "A018", tmp_path / "missing.wav")
-        assert forget(store.conn, "A017") == 1
-        assert load_voiceprints(store.conn) == {} and list_voiceprints(store.conn) == []
+            enrol(conn, "A018", tmp_path / "missing.wav")
+        assert forget(conn, "A017") == 1
+        assert load_voiceprints(conn) == {} and list_voiceprints(conn) == []
 
 
 @needs_shared
@@ -169,7 +169,8 @@ def test_stereo_call_builds_the_voiceprint_that_finds_the_agent_on_a_mono_call(t
         store.write_call(stereo)
         store.write_call(stereo)  # idempotent: one source per call
         assert store.query("SELECT agent_id, source FROM voiceprints").values.tolist() == [["A017", "call:zh-1001-a"]]
-        voiceprint = load_voiceprints(store.conn)["A017"]
+        with store.session() as conn:
+            voiceprint = load_voiceprints(conn)["A017"]
         mono = analyse("zh-1001-b", voiceprint)
         store.write_call(mono)
         evidence = json.loads(store.query("SELECT speaker_evidence FROM calls WHERE call_id = 'zh-1001-b'").iloc[0, 0])

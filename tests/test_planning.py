@@ -1,0 +1,61 @@
+"""Planning a large folder with nothing new reads no file again: it stats them."""
+from __future__ import annotations
+
+import os
+import time
+
+from pipeline.asr import EngineSpec
+from pipeline.batch import plan_batch
+from pipeline.store import Store
+
+
+def test_planning_10000_files_hashes_only_what_changed(tmp_path, monkeypatch):
+    import pipeline.ingest as ingest
+
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for i in range(10_000):
+        (folder / f"r{i:05d}.wav").write_bytes(i.to_bytes(4, "little") * 64)
+    store = Store(tmp_path / "db.duckdb")
+    first = plan_batch(folder, store, EngineSpec())
+    assert len(first.todo) == 10_000 and len({r.call_id for r in first.todo}) == 10_000
+
+    reads = []
+    real = ingest.sha256_file
+    monkeypatch.setattr(ingest, "sha256_file", lambda path, *a: reads.append(path) or real(path, *a))
+    clock = time.perf_counter()
+    again = plan_batch(folder, store, EngineSpec())
+    seconds = time.perf_counter() - clock
+    assert reads == [] and [r.sha256 for r in again.todo] == [r.sha256 for r in first.todo]
+    assert [r.call_id for r in again.todo] == [r.call_id for r in first.todo]
+
+    changed = folder / "r00042.wav"
+    changed.write_bytes(b"new contents" * 100)
+    os.utime(changed, ns=(time.time_ns(), time.time_ns()))
+    third = plan_batch(folder, store, EngineSpec())
+    assert reads == [changed.resolve()]
+    assert {r.sha256 for r in third.todo if r.path == changed.resolve()} != {r.sha256 for r in first.todo if r.path == changed.resolve()}
+    print(f"planning 10,000 files, nothing changed: {seconds:.2f} s")
+
+
+def test_a_result_changing_setting_reprocesses_the_same_settings_skip(tmp_path):
+    import shutil
+
+    from conftest import SAMPLES
+    from replay import replay_call
+
+    from pipeline.asr import TranscribeOptions
+    from pipeline.batch import write_result
+
+    folder = tmp_path / "in"
+    folder.mkdir()
+    shutil.copy2(SAMPLES / "zh-1001-a.wav", folder)
+    (folder / "manifest.csv").write_text("call_id,file,customer_id\nzh-1001-a,zh-1001-a.wav,C1001\n")
+    store = Store(tmp_path / "db.duckdb")
+    plan = plan_batch(folder, store, EngineSpec())
+    assert [r.call_id for r in plan.todo] == ["zh-1001-a"]
+    write_result(store, replay_call("zh-1001-a"), "run-1", 1, plan.fingerprint)
+    assert store.query("SELECT settings_hash FROM calls").settings_hash[0] == plan.fingerprint
+    assert plan_batch(folder, store, EngineSpec()).todo == []
+    assert len(plan_batch(folder, store, EngineSpec(), options=TranscribeOptions(beam_size=1)).todo) == 1
+    assert len(plan_batch(folder, store, EngineSpec(model="tiny")).todo) == 1

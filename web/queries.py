@@ -1,0 +1,212 @@
+"""What each page shows, read from the pipeline's tables (and the app's own) on one connection.
+
+Tables other stages add later (alerts, corrections) and briefing keys not written yet
+(deadlines, facts) are shown when present and skipped when not.
+"""
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from .db import has_table, rows
+from .timefmt import call_time, parse_iso
+
+COMPLAINT_SCORE = 40  # same rule as pipeline.briefing: a call at or above this, or flagged, is a complaint
+HIGH_SCORE = 60  # "high escalation" on the dashboard
+
+
+def _json(value, default):
+    if value is None:
+        return default
+    if isinstance(value, (list, dict)):
+        return value
+    try:
+        return json.loads(value)
+    except (TypeError, ValueError):
+        return default
+
+
+def latest_briefings(conn, customer_ids: list[str]) -> dict[str, dict]:
+    if not customer_ids:
+        return {}
+    found = conn.execute(
+        "SELECT customer_id, arg_max(json, created_at), max(created_at) FROM briefings "
+        "WHERE customer_id IN (SELECT unnest(?)) GROUP BY customer_id", [customer_ids]).fetchall()
+    return {c: {**_json(j, {}), "_stored_at": at} for c, j, at in found}
+
+
+def deadlines_view(briefing: dict, tz: ZoneInfo, now: datetime) -> list[dict]:
+    """The customer's own deadlines as clock times, passed or open at this moment."""
+    out = []
+    for d in briefing.get("deadlines") or []:
+        due = parse_iso(d.get("due"), tz)
+        hours_left = (due - now).total_seconds() / 3600 if due else None
+        out.append({**d, "due_local": due, "passed": hours_left is not None and hours_left < 0,
+                    "hours_left": hours_left})
+    return out
+
+
+def alerts_by_customer(conn) -> dict[str, list[dict]]:
+    if not has_table(conn, "alerts"):
+        return {}
+    cols = {r[0] for r in conn.execute("SELECT column_name FROM information_schema.columns "
+                                       "WHERE table_name = 'alerts'").fetchall()}
+    kind = "kind" if "kind" in cols else "reason" if "reason" in cols else None
+    if "customer_id" in cols:
+        sql = f"SELECT customer_id, call_id, {kind or 'NULL'} AS kind FROM alerts" if "call_id" in cols else \
+              f"SELECT customer_id, NULL AS call_id, {kind or 'NULL'} AS kind FROM alerts"
+    elif "call_id" in cols:
+        sql = f"SELECT c.customer_id, a.call_id, {('a.' + kind) if kind else 'NULL'} AS kind FROM alerts a JOIN calls c USING (call_id)"
+    else:
+        return {}
+    out: dict[str, list[dict]] = {}
+    for r in rows(conn, sql):
+        out.setdefault(r["customer_id"], []).append(r)
+    return out
+
+
+def worklist(conn, tz: ZoneInfo, target_minutes: int, now: datetime) -> list[dict]:
+    """Customers with a complaint call not called back since, most urgent first."""
+    has_callbacks = has_table(conn, "callbacks")
+    done = "(SELECT customer_id, max(done_at) AS done_at FROM callbacks GROUP BY customer_id)" if has_callbacks \
+        else "(SELECT NULL::VARCHAR AS customer_id, NULL::TIMESTAMP AS done_at WHERE false)"
+    found = rows(conn, f"""
+        WITH complaint AS (
+            SELECT c.customer_id, c.call_id, c.started_at, c.processed_at, c.case_id, c.agent_id,
+                   e.call_score, coalesce(e.flags, '[]') AS flags, s.category
+            FROM calls c LEFT JOIN escalation e USING (call_id) LEFT JOIN summaries s USING (call_id)
+            WHERE c.status = 'ok' AND c.customer_id IS NOT NULL
+              AND (e.call_score >= {COMPLAINT_SCORE} OR json_array_length(coalesce(e.flags, '[]')) > 0)),
+        per_customer AS (
+            SELECT customer_id, count(*) AS n_complaints, max(started_at) AS last_complaint,
+                   arg_max(call_id, started_at) AS last_call, arg_max(call_score, started_at) AS escalation,
+                   max(call_score) AS max_escalation, arg_max(case_id, started_at) AS case_id,
+                   arg_max(category, started_at) AS category, arg_max(processed_at, started_at) AS processed_at,
+                   list(flags) AS flag_lists
+            FROM complaint GROUP BY customer_id),
+        n_calls AS (SELECT customer_id, count(*) AS n_calls FROM calls WHERE status = 'ok' GROUP BY customer_id)
+        SELECT p.*, n.n_calls, d.done_at FROM per_customer p JOIN n_calls n USING (customer_id)
+        LEFT JOIN {done} d USING (customer_id)
+        WHERE d.done_at IS NULL OR timezone('UTC', d.done_at) < timezone(?, p.last_complaint)""", [tz.key])
+    briefs = latest_briefings(conn, [r["customer_id"] for r in found])
+    alerts = alerts_by_customer(conn)
+    items = []
+    for r in found:
+        started = call_time(r["last_complaint"], tz)
+        due = started + timedelta(minutes=target_minutes) if started else None
+        flags = sorted({f for fl in r["flag_lists"] for f in _json(fl, [])})
+        if r["n_calls"] > 1:
+            flags.append("repeat_complaint")
+        brief = briefs.get(r["customer_id"], {})
+        items.append({**r, "flags": flags, "started_local": started, "due_local": due,
+                      "minutes_left": (due - now).total_seconds() / 60 if due else None,
+                      "deadlines": deadlines_view(brief, tz, now), "alerts": alerts.get(r["customer_id"], []),
+                      "agents": brief.get("agents") or []})
+    items.sort(key=lambda i: (i["minutes_left"] is None, i["minutes_left"] if i["minutes_left"] is not None else 0,
+                              -(i["escalation"] or 0)))
+    return items
+
+
+def customer_calls(conn, customer_id: str) -> list[dict]:
+    return rows(conn, "SELECT c.call_id, c.started_at, c.agent_id, c.case_id, c.language, c.duration, "
+                      "e.call_score, e.flags, s.category, s.outcome, s.summary FROM calls c "
+                      "LEFT JOIN escalation e USING (call_id) LEFT JOIN summaries s USING (call_id) "
+                      "WHERE lower(c.customer_id) = lower(?) AND c.status = 'ok' ORDER BY c.started_at DESC NULLS LAST",
+                [customer_id.strip()])
+
+
+def callbacks_of(conn, customer_id: str) -> list[dict]:
+    if not has_table(conn, "callbacks"):
+        return []
+    return rows(conn, "SELECT * FROM callbacks WHERE lower(customer_id) = lower(?) ORDER BY done_at DESC",
+                [customer_id.strip()])
+
+
+def call_detail(conn, call_id: str) -> dict | None:
+    found = rows(conn, "SELECT c.*, e.call_score, e.trend, e.peak_time, e.flags, e.evidence, e.de_escalation, "
+                       "s.category, s.outcome, s.summary, s.demands, s.promises, s.key_quotes, s.language AS summary_language "
+                       "FROM calls c LEFT JOIN escalation e USING (call_id) LEFT JOIN summaries s USING (call_id) "
+                       "WHERE c.call_id = ?", [call_id])
+    if not found:
+        return None
+    call = found[0]
+    call["flags"] = _json(call["flags"], [])
+    call["evidence"] = _json(call["evidence"], [])
+    call["turns"] = rows(conn, 'SELECT seq, role, speaker, start, "end", redacted_text AS text, score, signals '
+                               "FROM turns WHERE call_id = ? ORDER BY seq", [call_id])
+    for t in call["turns"]:
+        signals = _json(t.pop("signals"), {})
+        t["flags"] = [c for c in signals.get("categories", []) if c.endswith("_threat") or c in
+                      ("supervisor_request", "profanity")]
+        t["terms"] = signals.get("terms", [])
+    call["corrections"] = []
+    if has_table(conn, "corrections"):
+        from pipeline.redact import redact  # recognised text may hold the digits the masking hides
+
+        call["corrections"] = [{**c, "original": redact(c.get("original")), "corrected": redact(c.get("corrected"))}
+                               for c in rows(conn, 'SELECT * FROM corrections WHERE call_id = ? ORDER BY start', [call_id])]
+    return call
+
+
+# --- QA ------------------------------------------------------------------------------------
+
+def qa_queue(conn, reviewer: str) -> list[dict]:
+    return rows(conn, "SELECT q.sample_id, q.call_id, q.agent_id, q.stratum, q.reason, q.drawn_at, c.customer_id, "
+                      "c.started_at, e.call_score, r.reviewed_at AS my_review, "
+                      "(SELECT count(*) FROM qa_reviews x WHERE x.call_id = q.call_id) AS n_reviews "
+                      "FROM qa_samples q JOIN calls c USING (call_id) LEFT JOIN escalation e USING (call_id) "
+                      "LEFT JOIN (SELECT call_id, sample_id, max(reviewed_at) AS reviewed_at FROM qa_reviews "
+                      "WHERE reviewer = ? GROUP BY ALL) r USING (call_id, sample_id) "
+                      "ORDER BY r.reviewed_at IS NOT NULL, q.drawn_at DESC, q.stratum, q.call_id", [reviewer])
+
+
+def qa_rollup(conn, items: list[dict]) -> list[dict]:
+    """Per agent: reviews and the share of each scorecard item marked pass (of those scored pass/fail)."""
+    reviews = rows(conn, "SELECT coalesce(c.agent_id, q.agent_id) AS agent_id, r.scores FROM qa_reviews r "
+                         "JOIN qa_samples q USING (sample_id, call_id) LEFT JOIN calls c USING (call_id)")
+    agents: dict[str, dict] = {}
+    for r in reviews:
+        a = agents.setdefault(r["agent_id"] or "—", {"agent_id": r["agent_id"] or "—", "n_reviews": 0,
+                                                     "items": {i["id"]: [0, 0] for i in items}})
+        a["n_reviews"] += 1
+        for key, value in _json(r["scores"], {}).items():
+            if key in a["items"] and value in ("pass", "fail"):
+                a["items"][key][1] += 1
+                a["items"][key][0] += value == "pass"
+    out = []
+    for a in sorted(agents.values(), key=lambda a: a["agent_id"]):
+        scored = [p / n for p, n in a["items"].values() if n]
+        out.append({**a, "pass_rate": {k: (p / n if n else None) for k, (p, n) in a["items"].items()},
+                    "overall": sum(scored) / len(scored) if scored else None})
+    return out
+
+
+# --- dashboard -----------------------------------------------------------------------------
+
+GROUPS = {"day": "CAST(c.started_at AS DATE)", "category": "coalesce(s.category, 'other')",
+          "agent": "coalesce(c.agent_id, '—')"}
+
+
+def dashboard(conn, group: str, tz: ZoneInfo, target_minutes: int, since: datetime | None = None) -> list[dict]:
+    key = GROUPS[group]
+    has_callbacks = has_table(conn, "callbacks")
+    # A complaint call counts as called back in time when a callback for its customer was marked
+    # done within the target after the call started (start times are centre-local, done_at UTC).
+    start = "timezone($tz, c.started_at)"
+    callback_sql = (f"""EXISTS (SELECT 1 FROM callbacks b WHERE b.customer_id = c.customer_id
+                        AND timezone('UTC', b.done_at) BETWEEN {start}
+                        AND {start} + INTERVAL {int(target_minutes)} MINUTE)"""
+                    if has_callbacks else "false")
+    where = "c.status = 'ok'" + (" AND c.started_at >= $since" if since else "")
+    return rows(conn, f"""
+        WITH base AS (
+            SELECT {key} AS grp, c.call_id, e.call_score,
+                   (e.call_score >= {COMPLAINT_SCORE} OR json_array_length(coalesce(e.flags, '[]')) > 0) AS complaint,
+                   json_array_length(coalesce(e.flags, '[]')) AS n_flags, {callback_sql} AS in_time
+            FROM calls c LEFT JOIN escalation e USING (call_id) LEFT JOIN summaries s USING (call_id) WHERE {where})
+        SELECT CAST(grp AS VARCHAR) AS grp, count(*) AS calls, count(*) FILTER (complaint) AS complaints,
+               round(avg(call_score), 1) AS mean_escalation,
+               count(*) FILTER (call_score >= {HIGH_SCORE}) AS high_escalation,
+               sum(n_flags) AS flags, count(*) FILTER (complaint AND in_time) AS callbacks_in_time
+        FROM base GROUP BY grp ORDER BY grp""", {**({"tz": tz.key} if has_callbacks else {}), **({"since": since} if since else {})})

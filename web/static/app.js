@@ -1,0 +1,72 @@
+// One audio player per page: play buttons and transcript turns seek it to a moment and play.
+(function () {
+  const player = () => document.getElementById("player");
+
+  function playAt(callId, t, label) {
+    const audio = player();
+    if (!audio) return;
+    const src = "/calls/" + encodeURIComponent(callId) + "/audio";
+    const go = () => {
+      audio.currentTime = t;
+      audio.play().catch(() => {});  // a browser may refuse autoplay; the controls still work
+    };
+    if (audio.dataset.call !== callId || !audio.getAttribute("src")) {
+      audio.dataset.call = callId;
+      audio.src = src;
+      audio.preload = "auto";
+      audio.addEventListener("loadedmetadata", go, { once: true });
+      audio.load();
+    } else if (audio.readyState >= 1) {
+      go();
+    } else {
+      audio.addEventListener("loadedmetadata", go, { once: true });
+      audio.load();
+    }
+    const note = document.getElementById("now-playing");
+    if (note) note.textContent = "▶ " + callId + " @ " + label;
+  }
+
+  function mmss(t) {
+    const s = Math.max(0, Math.floor(t));
+    return String(Math.floor(s / 60)).padStart(2, "0") + ":" + String(s % 60).padStart(2, "0");
+  }
+
+  document.addEventListener("click", (ev) => {
+    const button = ev.target.closest("[data-play]");
+    if (button) {
+      document.querySelectorAll("button.play.playing").forEach((b) => b.classList.remove("playing"));
+      button.classList.add("playing");
+      playAt(button.dataset.call, parseFloat(button.dataset.t), mmss(parseFloat(button.dataset.t)));
+      return;
+    }
+    const turn = ev.target.closest("li.turn");
+    if (turn && !ev.target.closest("a")) {
+      playAt(turn.dataset.call, parseFloat(turn.dataset.t), mmss(parseFloat(turn.dataset.t)));
+    }
+  });
+  document.addEventListener("keydown", (ev) => {
+    const turn = ev.target.closest && ev.target.closest("li.turn");
+    if (turn && (ev.key === "Enter" || ev.key === " ")) {
+      ev.preventDefault();
+      playAt(turn.dataset.call, parseFloat(turn.dataset.t), mmss(parseFloat(turn.dataset.t)));
+    }
+  });
+
+  // Highlight the turn being heard; a ?t= link from search starts the player at that turn.
+  document.addEventListener("DOMContentLoaded", () => {
+    const audio = player();
+    if (!audio) return;
+    const turns = Array.from(document.querySelectorAll("li.turn"));
+    audio.addEventListener("timeupdate", () => {
+      let current = null;
+      for (const li of turns) if (parseFloat(li.dataset.t) <= audio.currentTime + 0.05) current = li;
+      turns.forEach((li) => li.classList.toggle("current", li === current));
+    });
+    if (audio.dataset.start) {
+      const t = parseFloat(audio.dataset.start);
+      audio.preload = "metadata";
+      audio.addEventListener("loadedmetadata", () => { audio.currentTime = t; }, { once: true });
+      audio.load();
+    }
+  });
+})();
