@@ -10,7 +10,7 @@ export HF_HUB_OFFLINE := 1
 export PYANNOTE_METRICS_ENABLED := 0
 export PREFECT_SERVER_ANALYTICS_ENABLED := false
 
-.PHONY: setup system venv models test run bench eval eval-qa intake samples clean web
+.PHONY: setup system venv models test run bench eval eval-qa eval-speakers intake samples clean web
 
 setup: system venv models
 
@@ -76,3 +76,7 @@ samples:
 
 clean:
 	rm -rf $(VENV) .prefect data/models data/callbrief.duckdb
+
+# Speaker count, DER and roles on the real dev calls (../shared/dev) and the sample calls.
+eval-speakers:
+	$(PY) -m pipeline.eval_speakers

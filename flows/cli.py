@@ -198,6 +198,32 @@ def cmd_alerts(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_agents(args: argparse.Namespace) -> int:
+    """Agent voiceprints: enrol from a recording, list who has one, forget one (biometric data)."""
+    from pipeline.store import Store
+    from pipeline.voiceprints import EnrolmentError, enrol, forget, list_voiceprints
+
+    with Store(Path(args.db)) as store, store.transaction() as conn:
+        if args.agents_verb == "enroll":
+            try:
+                vp = enrol(conn, args.agent_id, Path(args.file))
+            except EnrolmentError as exc:
+                print(f"callbrief: {exc}", file=sys.stderr)
+                return 1
+            print(f"{vp.agent_id}: voiceprint from {vp.n_sources} source(s), {vp.seconds:.0f} s of speech")
+        elif args.agents_verb == "list":
+            for row in list_voiceprints(conn):
+                print(f"{row['agent_id']:12} {row['n_sources']:3} source(s) {row['seconds']:7.1f} s  "
+                      f"updated {row['updated_at']}")
+        else:
+            n = forget(conn, args.agent_id)
+            if not n:
+                print(f"callbrief: no voiceprint for agent {args.agent_id}", file=sys.stderr)
+                return 1
+            print(f"{args.agent_id}: voiceprint deleted ({n} source(s))")
+    return 0
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     from flows.serve import serve_nightly
     from pipeline.settings import load_settings
@@ -326,6 +352,17 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--db", default=str(DEFAULT_DB))
         p.add_argument("--settings", help="settings TOML")
     alerts.set_defaults(func=cmd_alerts)
+    agents = sub.add_parser("agents", help="agent voiceprints: enroll, list, forget")
+    agents_sub = agents.add_subparsers(dest="agents_verb", required=True)
+    a_e = agents_sub.add_parser("enroll", help="add a recording of the agent speaking to their voiceprint")
+    a_e.add_argument("agent_id")
+    a_e.add_argument("file")
+    a_l = agents_sub.add_parser("list", help="agents with a voiceprint (never the voiceprint itself)")
+    a_f = agents_sub.add_parser("forget", help="delete an agent's voiceprint")
+    a_f.add_argument("agent_id")
+    for p in (a_e, a_l, a_f):
+        p.add_argument("--db", default=str(DEFAULT_DB))
+    agents.set_defaults(func=cmd_agents)
     serve = sub.add_parser("serve", help="run the nightly flow on a schedule")
     serve.add_argument("--cron", default="0 2 * * *", help="cron schedule (default 02:00 daily)")
     serve.add_argument("--timezone", help="zone of the cron (default: the centre's, from settings)")

@@ -25,7 +25,7 @@ from .store import RunRecord, Store, utcnow
 from .align import assign_speakers, build_turns, turns_from_segments
 from .dynamics import interrupts, measure
 from .escalation import score_call, turn_features, utterances
-from .roles import infer_roles
+from .roles import decide_roles
 from .speakers import diarize
 from .summary import summarise
 from .streams import speaker_streams, transcribe_streams
@@ -94,7 +94,7 @@ def _same_customer(a: str | None, b: str) -> bool:
 
 
 def process_recording(rec: Recording, spec: EngineSpec, options: TranscribeOptions | None = None,
-                      split: bool = SPLIT_SPEAKERS) -> CallResult:
+                      split: bool = SPLIT_SPEAKERS, voiceprint=None) -> CallResult:
     """Decode, separate speakers, transcribe and analyse one recording. Never raises.
 
     With `split`, each speaker (stereo channel, or diarized mono speaker) is transcribed on
@@ -112,12 +112,13 @@ def process_recording(rec: Recording, spec: EngineSpec, options: TranscribeOptio
 
         if rec.metadata.language:
             options = replace(options, language=rec.metadata.language)
-        diarization = diarize(audio.samples)
+        # The manifest may bound the speaker count: (min, max), or None.
+        diarization = diarize(audio.samples, speakers=getattr(rec.metadata, "speakers", None))
         clock.lap("speakers")
 
         transcript = transcribe_call(audio, diarization, spec, options, split)
         clock.lap("transcribe")
-        return analyse_call(rec, audio, diarization, transcript, clock)
+        return analyse_call(rec, audio, diarization, transcript, clock, voiceprint)
     except Exception as exc:  # noqa: BLE001 - one recording's failure must never stop the batch
         return failed_result(rec, clock, exc)
 
@@ -163,7 +164,7 @@ def transcribe_call(audio, diarization, spec: EngineSpec, options: TranscribeOpt
 
 
 def analyse_call(rec: Recording, audio, diarization, transcript: Transcript,
-                 clock: StageClock | None = None) -> CallResult:
+                 clock: StageClock | None = None, voiceprint=None) -> CallResult:
     """Everything after recognition: words to speakers and turns, roles, dynamics, escalation,
     summary. Separate from recognition so later stages can be re-run (and tested) on a stored
     transcript, independent of the characters Whisper writes on a given CPU."""
@@ -184,7 +185,9 @@ def analyse_call(rec: Recording, audio, diarization, transcript: Transcript,
     for word, speaker in zip(words, speakers):
         texts.setdefault(speaker or "", []).append(word.text)
     sep = word_separator(transcript.language)
-    roles = infer_roles(diarization, {k: sep.join(v) for k, v in texts.items()}, rec.metadata.agent_channel)
+    decision, speaker_evidence, agent_voice = assign_roles(rec, audio, diarization,
+                                                          {k: sep.join(v) for k, v in texts.items()}, voiceprint)
+    roles = decision.roles
     if attributed:
         turns = turns_from_segments(transcript.segments, roles, transcript.language)
     else:
@@ -193,14 +196,44 @@ def analyse_call(rec: Recording, audio, diarization, transcript: Transcript,
     dynamics = measure(diarization, roles, turns, audio.duration, transcript.language)
     clock.lap("align")
 
+    # Roles from identity (the manifest's agent channel, the agent's voiceprint) are certain: the
+    # call's score follows the customer. From speech evidence they may be wrong: it follows the
+    # most escalated speaker.
     escalation = assess_escalation(audio, turns, transcript.language, diarization,
-                                   roles_certain=diarization.method == "channels" and rec.metadata.agent_channel is not None)
+                                   roles_certain=decision.method in ("manifest", "voiceprint"))
     clock.lap("escalation")
     summary = summarise(rec.call_id, turns, transcript.language, escalation)
     clock.lap("summary")
     return CallResult(recording=rec, status="ok", transcript=transcript, turns=turns, timings=tuple(clock.timings),
                       word_speakers=tuple(speakers), roles=roles, diarization=diarization, dynamics=dynamics,
-                      escalation=escalation, summary=summary)
+                      escalation=escalation, summary=summary, speaker_evidence=speaker_evidence,
+                      agent_voice=agent_voice)
+
+
+def assign_roles(rec: Recording, audio, diarization, texts: dict[str, str], voiceprint=None):
+    """Roles (manifest channel, else the agent's voiceprint, else speech evidence), the evidence
+    to store, and the agent channel's voice when a stereo call says whose it is (a voiceprint source)."""
+    from .voiceprints import match_agent, speaker_embeddings, voice_embedding
+
+    match = None
+    if voiceprint is not None and diarization.method != "channels" and len(diarization.speakers()) > 1:
+        match = match_agent(voiceprint, speaker_embeddings(audio.mono(), diarization))
+    decision = decide_roles(diarization, texts, rec.metadata.agent_channel, match.speaker if match else None)
+    evidence = {"count": diarization.evidence, "roles": {"method": decision.method, "confidence": decision.confidence,
+                                                         **decision.evidence}}
+    if match is not None:
+        evidence["voiceprint"] = {"agent_id": match.agent_id, "matched": match.speaker,
+                                  "similarities": match.similarities}
+    agent_voice = None
+    agents = [s for s, r in decision.roles.items() if r == "agent"]
+    # Only roles we are sure of feed a voiceprint: the manifest's channel, or near-certain evidence.
+    if (rec.metadata.agent_id and diarization.method == "channels" and len(agents) == 1
+            and decision.confidence >= 0.95):
+        regions = [(s.start, s.end) for s in diarization.segments if s.speaker == agents[0]]
+        embedding, seconds = voice_embedding(audio.samples[int(agents[0][2:])], regions)
+        if seconds > 0:
+            agent_voice = (tuple(float(x) for x in embedding), seconds)
+    return decision, evidence, agent_voice
 
 
 def assess_escalation(audio, turns, language: str, diarization=None, roles_certain: bool = False):
@@ -274,10 +307,15 @@ def result_rows(results: Iterable[CallResult]) -> list[dict]:
 Processor = Callable[[list[Recording]], Iterable[CallResult]]
 
 
-def thread_processor(spec: EngineSpec, workers: int, options: TranscribeOptions | None = None) -> Processor:
+def thread_processor(spec: EngineSpec, workers: int, options: TranscribeOptions | None = None,
+                     voiceprints: dict | None = None) -> Processor:
+    """`voiceprints`: agent_id -> Voiceprint, to find the agent by voice on mono calls."""
+    prints = voiceprints or {}
+
     def run(recordings: list[Recording]) -> Iterator[CallResult]:
         with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
-            futures = {pool.submit(process_recording, rec, spec, options): rec for rec in recordings}
+            futures = {pool.submit(process_recording, rec, spec, options, SPLIT_SPEAKERS,
+                                   prints.get(rec.metadata.agent_id or "")): rec for rec in recordings}
             for future in as_completed(futures):
                 yield collect(future.result, futures[future])
     return run
@@ -360,7 +398,11 @@ def run_batch(input_dir: Path, db_path: Path, model: str = "base", workers: int 
     the customers it processed."""
     spec = engine_for_workers(model, workers)
     store = Store(db_path)
-    done = execute(Path(input_dir), store, spec, thread_processor(spec, workers, options), flow=flow,
+    from .voiceprints import load_voiceprints
+
+    with store.session() as conn:
+        prints = load_voiceprints(conn)  # agents' voiceprints, read once before the calls run
+    done = execute(Path(input_dir), store, spec, thread_processor(spec, workers, options, prints), flow=flow,
                    reprocess=reprocess, customer_id=customer_id, refresh=refresh, on_result=on_result, on_plan=on_plan,
                    options=options)
     return done.run, done.results

@@ -109,6 +109,12 @@ CREATE TABLE IF NOT EXISTS alert_deliveries (
     attempts INTEGER, next_attempt_at TIMESTAMP, claimed_at TIMESTAMP, delivered_at TIMESTAMP,
     last_error VARCHAR, created_at TIMESTAMP
 );
+-- Agent voiceprints (biometric: deletable with `callbrief agents forget`, never exported).
+-- One row per source (an enrolment file, or one stereo call's agent channel).
+CREATE TABLE IF NOT EXISTS voiceprints (
+    agent_id VARCHAR, source VARCHAR, embedding FLOAT[], seconds DOUBLE, added_at TIMESTAMP,
+    PRIMARY KEY (agent_id, source)
+);
 """
 
 # Columns added after a table was first released: added to existing databases on open.
@@ -118,6 +124,8 @@ ADDED_COLUMNS = (
     ("runs", "status", "VARCHAR"), ("runs", "message", "VARCHAR"), ("runs", "n_rejected", "INTEGER"),
     ("runs", "pid", "INTEGER"), ("runs", "host", "VARCHAR"), ("runs", "heartbeat_at", "TIMESTAMP"),
     ("runs", "briefings_refreshed", "BOOLEAN"),
+    # How many speakers were chosen and why, how roles were decided (confidence, voiceprint similarity).
+    ("calls", "speaker_evidence", "JSON"),
 )
 
 PER_CALL_TABLES = ("words", "turns", "dynamics", "escalation", "summaries")
@@ -252,6 +260,7 @@ class Store:
             "diarization_method": result.diarization.method if result.diarization else None,
             "n_speakers": result.diarization.n_speakers if result.diarization else None,
             "roles": json.dumps(result.roles) if result.roles else None,
+            "speaker_evidence": json.dumps(result.speaker_evidence) if result.speaker_evidence else None,
             "processed_at": utcnow(), "run_id": run_id,
             "error_stage": result.error_stage, "error_class": result.error_class, "attempts": attempts,
             "settings_hash": settings_hash,
@@ -273,6 +282,10 @@ class Store:
                 self._insert(conn, "escalation", pd.DataFrame([escalation]))
             if result.summary:
                 self._insert(conn, "summaries", pd.DataFrame([self._summary_row(result)]))
+            if result.agent_voice and meta.agent_id:  # the agent channel of a stereo call
+                from .voiceprints import add_source
+
+                add_source(conn, meta.agent_id, f"call:{rec.call_id}", *result.agent_voice)
 
     def known_hashes(self) -> dict[tuple[str, int, int], str]:
         rows = self.query("SELECT path, size, mtime_ns, sha256 FROM file_hashes").itertuples(index=False)

@@ -133,7 +133,7 @@ def extractive_summary(turns: tuple[Turn, ...], language: str, n: int = 4) -> st
     sep = word_separator(language)
     colon = "：" if language == "zh" else ": "
     ends = "。" if language == "zh" else "."
-    return sep.join(f"{labels[items[i][0]]}{colon}{items[i][1].rstrip('。.!！?？')}{ends}" for i in chosen)
+    return sep.join(f"{labels.get(items[i][0], items[i][0])}{colon}{items[i][1].rstrip('。.!！?？')}{ends}" for i in chosen)
 
 
 def summarise(call_id: str, turns: tuple[Turn, ...], language: str, escalation: Escalation | None) -> CallSummary:

@@ -119,6 +119,9 @@ class CallResult:
     dynamics: "Dynamics | None" = None
     escalation: "Escalation | None" = None
     summary: "CallSummary | None" = None
+    speaker_evidence: dict = field(default_factory=dict)  # speaker count and role decisions, for review
+    # (embedding, seconds) of the agent's channel on a stereo call with a known agent: a voiceprint source.
+    agent_voice: tuple | None = None
 
     @property
     def call_id(self) -> str:

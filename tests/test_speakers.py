@@ -95,8 +95,92 @@ def test_three_voices_are_three_speakers():
     audio, truth = _stitch([("A", agent[0]), ("C", customer[0]), ("A", agent[1]), ("B", other),
                             ("C", customer[1]), ("A", agent[2]), ("B", other), ("C", customer[2])])
     d = diarize(audio[None, :])
-    assert d.n_speakers == 3
+    assert d.n_speakers == 3 and d.evidence["chosen"] == 3
     assert diarization_error_rate(truth, d) <= 0.15
+    # The least heard voice is not one of the two parties: a third party, not "unknown".
+    from pipeline.roles import THIRD_PARTY, decide_roles
+
+    talk = d.talk_time()
+    assert decide_roles(d, {}).roles[min(talk, key=talk.get)] == THIRD_PARTY
+
+
+@needs_shared
+def test_manifest_bounds_fix_the_speaker_count():
+    one_voice, _ = _stitch([("A", c) for c in _agent_lines("200003", "200013", "200017", "400020")])
+    forced = diarize(one_voice[None, :], speakers=(2, 2))
+    assert forced.n_speakers == 2 and forced.evidence["bounds"] == [2, 2]
+    two_voices = _audio("zh-1001-b").samples
+    assert diarize(two_voices, speakers=(1, 1)).n_speakers == 1
+    free = diarize(two_voices)
+    assert free.evidence["chosen"] == 2 and free.evidence["reason"] == "two parties"
+    assert free.evidence["two"]["similarity"] < free.evidence["two"]["same_voice_above"]
+
+
+def _enrolment_wav(tmp_path, ids=("200030", "200031", "200032", "200033", "200034", "200035")):
+    path = tmp_path / "enrol.wav"
+    audio, _ = _stitch([("A", c) for c in _agent_lines(*ids)], gap=0.3)
+    sf.write(path, audio, SAMPLE_RATE)
+    return path
+
+
+@needs_shared
+def test_voiceprints_enrol_list_forget(tmp_path):
+    from pipeline.store import Store
+    from pipeline.voiceprints import EnrolmentError, enrol, forget, list_voiceprints, load_voiceprints
+
+    with Store(tmp_path / "cb.duckdb") as store, store.session() as conn:
+        vp = enrol(conn, "A017", _enrolment_wav(tmp_path))
+        assert vp.seconds > 10 and abs(np.linalg.norm(vp.embedding) - 1) < 1e-3
+        listed = list_voiceprints(conn)
+        assert [r["agent_id"] for r in listed] == ["A017"] and "embedding" not in listed[0]
+        short = tmp_path / "short.wav"
+        sf.write(short, _agent_lines("200030")[0][: SAMPLE_RATE * 2], SAMPLE_RATE)
+        with pytest.raises(EnrolmentError, match="s of speech"):
+            enrol(conn, "A018", short)
+        with pytest.raises(EnrolmentError, match="no such file"):
+            enrol(conn, "A018", tmp_path / "missing.wav")
+        assert forget(conn, "A017") == 1
+        assert load_voiceprints(conn) == {} and list_voiceprints(conn) == []
+
+
+@needs_shared
+def test_stereo_call_builds_the_voiceprint_that_finds_the_agent_on_a_mono_call(tmp_path):
+    """zh-1001-a (stereo, manifest agent channel, agent A017) feeds A017's voiceprint on write;
+    on zh-1001-b (mono, same agent) the speaker closest to it is the agent, and the similarity is stored."""
+    from dataclasses import replace
+
+    from pipeline.batch import analyse_call
+    from pipeline.serial import load_recognition
+    from pipeline.store import Store
+    from pipeline.voiceprints import MATCH_THRESHOLD, load_voiceprints
+    from tests.replay import RECOGNITION
+
+    recs = {r.call_id: r for r in discover(SAMPLES).recordings}
+
+    def analyse(call_id, voiceprint=None):
+        audio = _audio(call_id)
+        transcript, diarization = load_recognition(RECOGNITION / f"{call_id}.json")
+        return analyse_call(replace(recs[call_id], duration=audio.duration), audio, diarization, transcript,
+                            voiceprint=voiceprint)
+
+    stereo = analyse("zh-1001-a")
+    assert stereo.agent_voice is not None and stereo.agent_voice[1] > 5
+    with Store(tmp_path / "cb.duckdb") as store:
+        store.write_call(stereo)
+        store.write_call(stereo)  # idempotent: one source per call
+        assert store.query("SELECT agent_id, source FROM voiceprints").values.tolist() == [["A017", "call:zh-1001-a"]]
+        with store.session() as conn:
+            voiceprint = load_voiceprints(conn)["A017"]
+        mono = analyse("zh-1001-b", voiceprint)
+        store.write_call(mono)
+        evidence = json.loads(store.query("SELECT speaker_evidence FROM calls WHERE call_id = 'zh-1001-b'").iloc[0, 0])
+    matched = evidence["voiceprint"]["matched"]
+    assert evidence["roles"]["method"] == "voiceprint" and mono.roles[matched] == "agent"
+    assert evidence["voiceprint"]["similarities"][matched] >= MATCH_THRESHOLD
+    truth = sample_truth("zh-1001-b")["turns"]
+    agent_time = sum(min(s.end, t["end"]) - max(s.start, t["start"]) for s in mono.diarization.segments
+                     if s.speaker == matched for t in truth if t["role"] == "agent" and s.end > t["start"] and t["end"] > s.start)
+    assert agent_time > 0.8 * sum(s.end - s.start for s in mono.diarization.segments if s.speaker == matched)
 
 
 def test_voicemail_single_customer_is_labelled_customer(tmp_path):
