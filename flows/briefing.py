@@ -32,7 +32,7 @@ def briefing(customer_id: str, input_dir: str = str(DEFAULT_INPUT), db_path: str
     spec = engine_for_workers(model, WORKERS)
     settings = load_settings()  # the centre's time zone and callback target
     store = Store(db_path)
-    done = execute(Path(input_dir), store, spec, prefect_processor(spec), flow="briefing",
+    done = execute(Path(input_dir), store, spec, prefect_processor(spec, store), flow="briefing",
                    customer_id=customer_id, refresh=False)
     processing_s = time.perf_counter() - clock
     with store.session():

@@ -36,8 +36,9 @@ WORKERS = 2  # measured by `make bench`: 2 concurrent calls x 1 thread beat 1 ca
 # ever repeats work that hit something transient in Prefect itself. Idempotency lives in DuckDB
 # (sha256 + version + model), so no Prefect result cache: its keys could not hash a model anyway.
 @task(retries=1, retry_delay_seconds=5, cache_policy=NO_CACHE, task_run_name="process-{recording.call_id}")
-def process_call(recording: Recording, spec: EngineSpec) -> dict:
-    return to_record(process_recording(recording, replace(spec, cpu_threads=worker_threads(spec.cpu_threads))))
+def process_call(recording: Recording, spec: EngineSpec, voiceprint=None) -> dict:
+    return to_record(process_recording(recording, replace(spec, cpu_threads=worker_threads(spec.cpu_threads)),
+                                       voiceprint=voiceprint))
 
 
 def worker_threads(default: int) -> int:
@@ -57,10 +58,17 @@ def worker_threads(default: int) -> int:
 LOCAL_WORKERS_ENV = "CALLBRIEF_DASK_LOCAL_WORKERS"
 
 
-def prefect_processor(spec: EngineSpec) -> Processor:
-    """Each recording as a Prefect task; results in submission order as they finish."""
+def prefect_processor(spec: EngineSpec, store: Store) -> Processor:
+    """Each recording as a Prefect task, with its agent's voiceprint (to find the agent by voice
+    on a mono call); results in submission order as they finish."""
+    from pipeline.voiceprints import load_voiceprints
+
+    with store.session() as conn:
+        prints = load_voiceprints(conn)
+
     def run(recordings: list[Recording]) -> Iterator[CallResult]:
-        futures = [(process_call.submit(rec, spec), rec) for rec in recordings]
+        futures = [(process_call.submit(rec, spec, prints.get(rec.metadata.agent_id or "")), rec)
+                   for rec in recordings]
         for future, rec in futures:
             yield collect(lambda: from_record(future.result()), rec)
     return run
@@ -81,7 +89,8 @@ def nightly(input_dir: str = str(DEFAULT_INPUT), db_path: str = str(DEFAULT_DB),
             reprocess: bool = False) -> dict:
     logger = get_run_logger()
     spec = engine_for_workers(model, WORKERS)
-    done = execute(Path(input_dir), Store(db_path), spec, prefect_processor(spec), flow="nightly",
+    store = Store(db_path)
+    done = execute(Path(input_dir), store, spec, prefect_processor(spec, store), flow="nightly",
                    reprocess=reprocess,
                    on_plan=lambda plan: logger.info("%d recordings found, %d new, %d already processed, %d missing, "
                                                     "%d refused", plan.n_found, len(plan.todo), len(plan.skipped),
@@ -89,7 +98,7 @@ def nightly(input_dir: str = str(DEFAULT_INPUT), db_path: str = str(DEFAULT_DB),
     # Handlers open tomorrow's callbacks with fresh briefings for everyone who called; threats and
     # deadlines found by this run (and any delivery still pending) go out as alerts.
     logger.info("briefings refreshed for %d customer(s)", len(done.refreshed))
-    delivered = raise_and_deliver(Store(db_path), [r.call_id for r in done.results if r.status == "ok"],
+    delivered = raise_and_deliver(store, [r.call_id for r in done.results if r.status == "ok"],
                                   load_settings())
     logger.info("alerts: %s", delivered)
     for line in done.run.message.splitlines():
