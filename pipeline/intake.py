@@ -24,6 +24,7 @@ from pathlib import Path
 from .alerts import DeliveryReport, raise_and_deliver
 from .audio import SUPPORTED_EXTENSIONS
 from .batch import engine_for_workers, execute, thread_processor
+from .voiceprints import load_voiceprints
 from .ingest import REJECTED_AUDIO_EXTENSIONS, sha256_file
 from .store import RunRecord, Store
 from .types import CallResult, Recording
@@ -99,7 +100,10 @@ def intake_pass(folder: Path, db_path: Path, settings, model: str = "base", work
 
         try:
             spec = engine_for_workers(model, workers)
-            done = execute(folder, Store(db_path), spec, thread_processor(spec, workers), flow="intake",
+            store = Store(db_path)
+            with store.session() as conn:
+                prints = load_voiceprints(conn)  # find the agent by voice on mono calls
+            done = execute(folder, store, spec, thread_processor(spec, workers, voiceprints=prints), flow="intake",
                            settings=settings, select=complete)
             run, results = done.run, done.results
         except Exception as exc:  # the outbox below still gets its pass
