@@ -101,7 +101,7 @@ def _replay(name: str):
     from .serial import load_recognition
 
     path = CALLS / f"{name}.wav"
-    (rec,) = [r for r in discover(CALLS).recordings if r.call_id == name]
+    (rec,) = [r for r in discover(CALLS).recordings if r.path.stem == name]  # no manifest: ids are derived
     audio = decode(path)
     transcript, diarization = load_recognition(RECOGNITION / f"calls_zh-{name}.json")
     clock = time.perf_counter()
