@@ -37,7 +37,11 @@ class TranscribeOptions:
     compression_ratio_threshold: float = 2.4
     log_prob_threshold: float = -1.0
     temperature: tuple[float, ...] = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)
+    patience: float = 1.0
     simplified_chinese: bool = True
+    # Domain terms offered to the decoder (faster-whisper only; see pipeline/vocabulary.py).
+    hotwords: str | None = None
+    initial_prompt: str | None = None
 
 
 @dataclass(frozen=True)
@@ -85,6 +89,7 @@ class FasterWhisperEngine:
             no_speech_threshold=options.no_speech_threshold,
             compression_ratio_threshold=options.compression_ratio_threshold,
             log_prob_threshold=options.log_prob_threshold, temperature=list(options.temperature),
+            patience=options.patience, hotwords=options.hotwords, initial_prompt=options.initial_prompt,
         )
         # transcribe() is lazy: consume it here, never hand the generator on.
         converted = tuple(
@@ -124,6 +129,7 @@ class OpenAIWhisperEngine:
                 no_speech_threshold=options.no_speech_threshold,
                 compression_ratio_threshold=options.compression_ratio_threshold,
                 logprob_threshold=options.log_prob_threshold, temperature=options.temperature,
+                patience=options.patience, initial_prompt=options.initial_prompt or options.hotwords,
             )
         segments = tuple(
             Segment(start=s["start"], end=s["end"], text=s["text"].strip(), avg_logprob=s["avg_logprob"],

@@ -26,7 +26,8 @@ from .roles import infer_roles
 from .speakers import diarize
 from .summary import summarise
 from .streams import speaker_streams, transcribe_streams
-from .types import CallResult, Recording, StageTiming, Transcript, word_separator
+from .types import CallResult, Recording, StageTiming, Transcript, join_words
+from .vocabulary import correct_transcript
 
 # Measured with `make bench` on the sample calls: see README ("Speakers").
 SPLIT_SPEAKERS = True
@@ -103,15 +104,19 @@ def transcribe_call(audio, diarization, spec: EngineSpec, options: TranscribeOpt
 
 
 def analyse_call(rec: Recording, audio, diarization, transcript: Transcript,
-                 timings: list[StageTiming] | None = None) -> CallResult:
-    """Everything after recognition: words to speakers and turns, roles, dynamics, escalation,
-    summary. Separate from recognition so later stages can be re-run (and tested) on a stored
-    transcript, independent of the characters Whisper writes on a given CPU."""
+                 timings: list[StageTiming] | None = None, correct: bool = True) -> CallResult:
+    """Everything after recognition: vocabulary correction, words to speakers and turns, roles,
+    dynamics, escalation, summary. Separate from recognition so later stages can be re-run (and
+    tested) on a stored transcript, independent of the characters Whisper writes on a given CPU."""
     timings = list(timings or [])
     clock = time.perf_counter()
+    corrections = ()
+    if correct:
+        transcript, corrections = correct_transcript(transcript)
+        clock = _lap(timings, "correct", clock)
     if not transcript.segments:
         return CallResult(recording=rec, status="failed", transcript=transcript, timings=tuple(timings),
-                          diarization=diarization,
+                          diarization=diarization, corrections=corrections,
                           error="no speech detected (voice activity found none, or only known hallucinations)")
 
     words = transcript.words
@@ -124,8 +129,7 @@ def analyse_call(rec: Recording, audio, diarization, transcript: Transcript,
     texts: dict[str, list[str]] = {}
     for word, speaker in zip(words, speakers):
         texts.setdefault(speaker or "", []).append(word.text)
-    sep = word_separator(transcript.language)
-    roles = infer_roles(diarization, {k: sep.join(v) for k, v in texts.items()}, rec.metadata.agent_channel)
+    roles = infer_roles(diarization, {k: join_words(v) for k, v in texts.items()}, rec.metadata.agent_channel)
     if attributed:
         turns = turns_from_segments(transcript.segments, roles, transcript.language)
     else:
@@ -140,7 +144,7 @@ def analyse_call(rec: Recording, audio, diarization, transcript: Transcript,
     _lap(timings, "summary", clock)
     return CallResult(recording=rec, status="ok", transcript=transcript, turns=turns, timings=tuple(timings),
                       word_speakers=tuple(speakers), roles=roles, diarization=diarization, dynamics=dynamics,
-                      escalation=escalation, summary=summary)
+                      escalation=escalation, summary=summary, corrections=corrections)
 
 
 def assess_escalation(audio, turns, language: str):

@@ -75,9 +75,14 @@ CREATE TABLE IF NOT EXISTS runs (
     n_found INTEGER, n_processed INTEGER, n_skipped INTEGER, n_failed INTEGER, n_missing INTEGER,
     audio_seconds DOUBLE, wall_seconds DOUBLE, pipeline_version VARCHAR
 );
+-- What the vocabulary correction changed in Whisper's text (pipeline/vocabulary.py), for review.
+CREATE TABLE IF NOT EXISTS corrections (
+    call_id VARCHAR, seq INTEGER, start DOUBLE, "end" DOUBLE, original VARCHAR, corrected VARCHAR, kind VARCHAR,
+    PRIMARY KEY (call_id, seq)
+);
 """
 
-PER_CALL_TABLES = ("words", "turns", "dynamics", "escalation", "summaries")
+PER_CALL_TABLES = ("words", "turns", "dynamics", "escalation", "summaries", "corrections")
 
 
 @dataclass(frozen=True)
@@ -169,6 +174,10 @@ class Store:
                 self._insert("escalation", pd.DataFrame([self._escalation_row(result)]))
             if result.summary:
                 self._insert("summaries", pd.DataFrame([self._summary_row(result)]))
+            if result.corrections:
+                self._insert("corrections", pd.DataFrame([
+                    {"call_id": rec.call_id, "seq": c.seq, "start": c.start, "end": c.end, "original": c.original,
+                     "corrected": c.corrected, "kind": c.kind} for c in result.corrections]))
             self.conn.execute("COMMIT")
         except Exception:
             self.conn.execute("ROLLBACK")
