@@ -64,8 +64,11 @@ def markers() -> dict[str, tuple[str, ...]]:
 
 
 def _has(text: str, kind: str) -> bool:
+    from .vocabulary import normalise_numbers  # 两个工作日 and 2个工作日 read alike
+
     low = text.lower()
-    return any(m in low for m in markers()[kind])
+    spoken = normalise_numbers(low)
+    return any(m in low or m in spoken for m in markers()[kind])
 
 
 def classify(turns: tuple[Turn, ...]) -> tuple[str, dict[str, int]]:

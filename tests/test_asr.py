@@ -67,3 +67,58 @@ def test_traditional_is_converted_to_simplified_in_text_and_words():
     assert cleaned.segments[0].words[0].text == "我要投诉你们银行"
     kept = postprocess(_transcript("zh", "我要投訴你們銀行"), TranscribeOptions(simplified_chinese=False))
     assert kept.segments[0].text == "我要投訴你們銀行"
+
+
+# --- words joined by script, and calls that switch language --------------------------------
+
+from pipeline.types import join_words  # noqa: E402
+
+DEV_EN = SHARED_AUDIO.parent / "dev" / "calls_en" / "aws_auto_repairs_49" / "agent.wav"
+
+
+def test_words_are_joined_by_the_script_of_their_neighbours():
+    assert join_words(["I", "am", "really", "sorry"]) == "I am really sorry"
+    assert join_words(["我", "的卡", "被", "冻结了"]) == "我的卡被冻结了"
+    assert join_words(["您好", "I", "am", "sorry", "我们", "马上", "处理"]) == "您好I am sorry我们马上处理"
+    assert join_words(["好的，", "OK", "  ", "12", "dollars"]) == "好的，OK 12 dollars"
+    assert join_words([]) == ""
+
+
+def _mixed_call(path: Path) -> Path:
+    """A real two-party stereo call that switches language: a Mandarin agent (Magic Data
+    customer-service lines, left) and an English speaker (a real 8 kHz telephone call, right),
+    Mandarin the longer side, as on a Mandarin line with an English-speaking customer."""
+    import numpy as np
+    import soundfile as sf
+
+    zh_dir = SHARED_AUDIO / "zh_customer_service_general"
+    zh = [decode(zh_dir / f"{uid}.wav").mono() for uid in ("400001", "400002", "400003")]
+    en = decode(DEV_EN).mono()[: 16000 * 9]
+    gap = np.zeros(8000, dtype=np.float32)
+    left = [zh[0], gap, np.zeros_like(en), gap, zh[1], gap, zh[2]]
+    right = [np.zeros_like(zh[0]), gap, en, gap, np.zeros_like(zh[1]), gap, np.zeros_like(zh[2])]
+    stereo = np.stack([np.concatenate(left), np.concatenate(right)], axis=1)
+    sf.write(path, stereo / max(1e-6, np.abs(stereo).max()) * 0.9, 16000, subtype="PCM_16")
+    return path
+
+
+@pytest.mark.skipif(not DEV_EN.exists() or not AISHELL.exists(), reason="../shared audio not present")
+def test_a_call_that_switches_language_is_transcribed_per_speaker_in_their_language(tmp_path):
+    from pipeline.asr import EngineSpec
+    from pipeline.batch import transcribe_call
+    from pipeline.speakers import diarize
+
+    audio = decode(_mixed_call(tmp_path / "mixed.wav"))
+    diarization = diarize(audio.samples)
+    assert diarization.method == "channels"
+    transcript = transcribe_call(audio, diarization, EngineSpec(), TranscribeOptions())
+    assert transcript.language == "zh"  # the longer side
+    english = join_words(s.text for s in transcript.segments if s.channel == 1)
+    chinese = join_words(s.text for s in transcript.segments if s.channel == 0)
+    latin_words = [w for w in english.split() if w.isascii() and any(c.isalpha() for c in w)]
+    # The English speaker comes out in English words with spaces between them, not in Chinese
+    # characters and not as one glued run (IamreallysorryIwill...).
+    assert len(latin_words) >= 8
+    assert sum(len(w) for w in latin_words) / len(latin_words) < 9
+    assert not any("\u4e00" <= c <= "\u9fff" for c in english)
+    assert sum("\u4e00" <= c <= "\u9fff" for c in chinese) >= 20
