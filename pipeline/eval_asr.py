@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import re
 import time
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
@@ -79,9 +80,25 @@ def utterances(folder: Path = SHARED_AUDIO) -> list[Utterance]:
     return out
 
 
+_PLACE_VALUE = re.compile(r"[零一二三四五六七八九两]*[十百千万亿][零一二三四五六七八九十百千万亿两]*")
+
+
+def _values(text: str) -> str:
+    """Scoring only: every place-value numeral as its value (一千七百九十九 → 1799, as Whisper
+    writes it), whatever follows. Applied to both sides, so it never favours one."""
+    import cn2an
+
+    def value(m: re.Match) -> str:
+        try:
+            return str(int(cn2an.cn2an(m.group(0).replace("两", "二"), "smart")))
+        except (ValueError, KeyError, IndexError, TypeError):
+            return m.group(0)
+    return _PLACE_VALUE.sub(value, text)
+
+
 def normalise(text: str) -> str:
     """What CER compares: numbers read one way, then no punctuation or spaces."""
-    return normalise_zh(normalise_numbers(text))
+    return normalise_zh(_values(normalise_numbers(text)))
 
 
 def char_errors(reference: str, hypothesis: str) -> tuple[int, int]:

@@ -266,7 +266,8 @@ def correct_segment(seg: Segment, first_seq: int = 0) -> tuple[Segment, list[Cor
             chars.append(ch)
             owner.append(wi)
             probs.append(w.probability)
-            joined.append(k + 1 < len(w.text))
+            # Joined to the next character of the same token, unless that is punctuation (财,).
+            joined.append(k + 1 < len(w.text) and w.text[k + 1].isalnum())
     text = "".join(chars)
     matches = find_corrections(text, probs, joined)
     if not matches:
