@@ -232,6 +232,8 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--config", action="append", help=f"decoding options (default: all): {', '.join(_configs())}")
     parser.add_argument("--no-calls", action="store_true", help="skip the sample calls")
+    parser.add_argument("--half", choices=("all", "seen", "held-out"), default="all",
+                        help="utterances to use (compare options on the seen half, report the held-out one)")
     parser.add_argument("--json", type=Path, help="also write the figures here")
     args = parser.parse_args(argv)
     configs = _configs()
@@ -240,7 +242,7 @@ def main(argv: list[str] | None = None) -> None:
     if unknown:
         parser.error(f"unknown config {unknown}: choose from {', '.join(configs)}")
     spec = EngineSpec()
-    items = utterances()
+    items = [u for u in utterances() if args.half == "all" or (args.half == "held-out") == u.held_out]
     report = {}
     print(f"{len(items)} utterances ({sum(u.held_out for u in items)} held out)")
     print(f"{'config':18} {'fix':4} {'finance':>8} {'general':>8} {'total':>8} {'seen':>8} {'held-out':>8}")
