@@ -193,12 +193,35 @@ def to_simplified(text: str) -> str:
 _CJK = re.compile(r"[\u4e00-\u9fff]")
 
 
+def echoes_prompt(text: str, prompt: str | None, min_piece: int = 2, min_length: int = 5) -> bool:
+    """Is this segment only pieces of the prompt (hotwords, initial prompt) said back? Whisper
+    fills trailing silence with its prompt ("国家金融监国家金融监" after a hotword list): such a
+    segment is read greedily as prompt substrings of at least `min_piece` characters. A short
+    segment ("投诉!") is a word someone said, never an echo."""
+    text, prompt = _normalise(text), _normalise(prompt or "")
+    if len(text) < min_length or not prompt:
+        return False
+    i = 0
+    while i < len(text):
+        j = i + min_piece
+        if text[i:j] not in prompt:
+            return False
+        while j < len(text) and text[i:j + 1] in prompt:
+            j += 1
+        i = j
+    return True
+
+
 def postprocess(transcript: Transcript, options: TranscribeOptions) -> Transcript:
     kept, dropped = [], []
+    prompt = " ".join(p for p in (options.hotwords, options.initial_prompt) if p)
     for seg in transcript.segments:
-        if is_hallucination(seg.text):
+        text = seg.text.replace("\ufffd", "")  # bytes of a character split across tokens
+        if is_hallucination(text) or echoes_prompt(text, prompt):
             dropped.append(seg.text)
             continue
+        if text != seg.text:
+            seg = replace(seg, text=text, words=tuple(replace(w, text=w.text.replace("\ufffd", "")) for w in seg.words))
         kept.append(seg)
     if options.simplified_chinese and transcript.language == "zh":
         kept = [_simplify_segment(s) for s in kept]

@@ -22,7 +22,7 @@ import time
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
-from .asr import EngineSpec, TranscribeOptions, load_engine
+from .asr import EngineSpec, TranscribeOptions, load_engine, postprocess
 from .audio import decode
 from .metrics import cer, normalise_zh, wer
 from .serial import load_recognition, save_recognition, transcript_from_dict, transcript_to_dict
@@ -113,8 +113,8 @@ def recognise_utterances(name: str, options: TranscribeOptions, spec: EngineSpec
     out, engine, seconds, audio_seconds = {}, None, 0.0, 0.0
     for u in items:
         path = folder / f"{u.id}.json"
-        if path.exists():
-            out[u.id] = transcript_from_dict(json.loads(path.read_text(encoding="utf-8")))
+        if path.exists():  # clean-up again: it may have learnt since the run was cached
+            out[u.id] = postprocess(transcript_from_dict(json.loads(path.read_text(encoding="utf-8"))), options)
             continue
         engine = engine or load_engine(spec)
         audio = decode(u.path).mono()
@@ -162,6 +162,7 @@ def recognise_call(name: str, options: TranscribeOptions, spec: EngineSpec, call
     path = CACHE / name / "calls" / f"{call_id}.json"
     if path.exists():
         transcript, diarization = load_recognition(path)
+        transcript = postprocess(transcript, options)
     else:
         path.parent.mkdir(parents=True, exist_ok=True)
         if rec.metadata.language:

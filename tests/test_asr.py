@@ -146,3 +146,15 @@ def test_cer_on_real_banking_lines_is_bounded_once_domain_terms_are_corrected(en
         e, n = char_errors(refs[uid], fixed.text)
         errors, chars = errors + e, chars + n
     assert errors / chars <= 0.14  # measured here: 10.6% corrected, 16.3% as Whisper wrote it
+
+
+def test_a_segment_that_only_says_the_prompt_back_is_dropped_but_short_words_stay():
+    from pipeline.vocabulary import hotwords
+
+    options = TranscribeOptions(hotwords=hotwords())
+    raw = _transcript("zh", "我的卡被冻结了", "国家金融监国家金融监", "投诉！", "我要打12378投诉你们")
+    cleaned = postprocess(raw, options)
+    assert [s.text for s in cleaned.segments] == ["我的卡被冻结了", "投诉！", "我要打12378投诉你们"]
+    assert cleaned.dropped == ("国家金融监国家金融监",)
+    # Without a prompt nothing is an echo.
+    assert len(postprocess(raw, TranscribeOptions()).segments) == 4
