@@ -206,13 +206,13 @@ def find_corrections(text: str, probabilities: list[float] | None = None,
     protected = [False] * len(text)
     for n in index:
         for i in range(len(text) - n + 1):
-            if text[i:i + n] in _TERMS_SET():
+            if text[i:i + n] in _term_texts():
                 protected[i:i + n] = [True] * n
     candidates = []
     for n, terms in index.items():
         for i in range(len(text) - n + 1):
             span = text[i:i + n]
-            if not all(_HAN.match(c) for c in span) or span in _TERMS_SET():
+            if not all(_HAN.match(c) for c in span) or span in _term_texts():
                 continue
             if _splits_a_word(text, i, i + n, unbreakable):
                 continue
@@ -243,7 +243,7 @@ def find_corrections(text: str, probabilities: list[float] | None = None,
 
 
 @lru_cache(maxsize=1)
-def _TERMS_SET() -> frozenset[str]:
+def _term_texts() -> frozenset[str]:
     return frozenset(t.text for t in vocabulary())
 
 
