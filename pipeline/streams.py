@@ -87,6 +87,10 @@ def _remap(seg: Segment, stream: SpeakerStream) -> list[Segment]:
         start = to(seg.start, "start")
         return [replace(seg, start=start, end=max(start, to(seg.end, "end")), channel=stream.channel,
                         speaker=stream.speaker)]
+    if len(pieces) == 1:  # one piece: keep the decoder's own text (its spacing, "QQ.com")
+        (words,) = pieces.values()
+        return [replace(seg, start=words[0].start, end=max(w.end for w in words), words=tuple(words),
+                        channel=stream.channel, speaker=stream.speaker)]
     return [replace(seg, start=words[0].start, end=max(w.end for w in words), words=tuple(words),
                     text=join_words(w.text for w in words), channel=stream.channel, speaker=stream.speaker)
             for _, words in sorted(pieces.items())]

@@ -31,7 +31,8 @@ def join_words(texts) -> str:
         text = text.strip()
         if not text:
             continue
-        if out and not (_unspaced(out[-1][-1]) or _unspaced(text[0])):
+        # Digits meeting digits are one number the decoder wrote in pieces ("12" "378").
+        if out and not (_unspaced(out[-1][-1]) or _unspaced(text[0]) or (out[-1][-1].isdigit() and text[0].isdigit())):
             out.append(" ")
         out.append(text)
     return "".join(out)

@@ -17,7 +17,7 @@ from dataclasses import dataclass, replace
 from functools import lru_cache
 
 from .datafiles import read_rows
-from .types import Segment, Transcript, Word
+from .types import Segment, Transcript, Word, join_words
 
 VOCABULARY_FILE = "vocabulary_zh.tsv"
 
@@ -284,6 +284,9 @@ def correct_segment(seg: Segment, first_seq: int = 0) -> tuple[Segment, list[Cor
         k += len(w.text)
     new_text = seg.text
     for c in corrections:  # the segment text may hold punctuation the words lack
+        if c.original not in new_text:  # spaced differently: rebuild it from the words
+            new_text = join_words(w.text for w in new_words)
+            break
         new_text = new_text.replace(c.original, c.corrected, 1)
     return replace(seg, words=tuple(new_words), text=new_text), corrections
 

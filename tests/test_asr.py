@@ -81,6 +81,7 @@ def test_words_are_joined_by_the_script_of_their_neighbours():
     assert join_words(["我", "的卡", "被", "冻结了"]) == "我的卡被冻结了"
     assert join_words(["您好", "I", "am", "sorry", "我们", "马上", "处理"]) == "您好I am sorry我们马上处理"
     assert join_words(["好的，", "OK", "  ", "12", "dollars"]) == "好的，OK 12 dollars"
+    assert join_words(["是", "10", "90", "27", "号"]) == "是109027号"  # one number in pieces
     assert join_words([]) == ""
 
 
