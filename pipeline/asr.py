@@ -212,12 +212,23 @@ def echoes_prompt(text: str, prompt: str | None, min_piece: int = 2, min_length:
     return True
 
 
+def is_repetition_loop(text: str, threshold: float) -> bool:
+    """Whisper's own test for a looping decoder (gzip compression ratio of the text above
+    `compression_ratio_threshold`), applied to what survived its temperature fallback: a segment
+    of one syllable said 150 times ("颂颂颂…") is kept by Whisper when every retry loops too."""
+    import zlib
+
+    data = text.encode("utf-8")
+    return len(data) > 60 and len(data) / len(zlib.compress(data)) > threshold
+
+
 def postprocess(transcript: Transcript, options: TranscribeOptions) -> Transcript:
     kept, dropped = [], []
     prompt = " ".join(p for p in (options.hotwords, options.initial_prompt) if p)
     for seg in transcript.segments:
         text = seg.text.replace("\ufffd", "")  # bytes of a character split across tokens
-        if is_hallucination(text) or echoes_prompt(text, prompt):
+        if (is_hallucination(text) or echoes_prompt(text, prompt)
+                or is_repetition_loop(text, options.compression_ratio_threshold)):
             dropped.append(seg.text)
             continue
         if text != seg.text:

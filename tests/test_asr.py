@@ -159,3 +159,10 @@ def test_a_segment_that_only_says_the_prompt_back_is_dropped_but_short_words_sta
     assert cleaned.dropped == ("国家金融监国家金融监",)
     # Without a prompt nothing is an echo.
     assert len(postprocess(raw, TranscribeOptions()).segments) == 4
+
+
+def test_a_looping_segment_that_survived_whispers_fallback_is_dropped():
+    raw = _transcript("zh", "因为P2P的线上理财品牌是没有门店的", "颂" * 150)
+    cleaned = postprocess(raw, TranscribeOptions())
+    assert [s.text for s in cleaned.segments] == ["因为P2P的线上理财品牌是没有门店的"]
+    assert cleaned.dropped == ("颂" * 150,)
