@@ -107,7 +107,7 @@ def transcribe_streams(engine: AsrEngine, streams: list[SpeakerStream], options:
         part = engine.transcribe(stream.audio, options)
         if main_language is None:
             main_language = part.language
-        elif part.language != main_language and part.language_probability < OWN_LANGUAGE_MIN_PROB:
+        elif part.language != main_language and not part.language_probability >= OWN_LANGUAGE_MIN_PROB:  # NaN: unsure
             part = engine.transcribe(stream.audio, replace(options, language=main_language))
         parts.append((stream, part))
     first = parts[0][1]
