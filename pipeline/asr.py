@@ -37,7 +37,11 @@ class TranscribeOptions:
     compression_ratio_threshold: float = 2.4
     log_prob_threshold: float = -1.0
     temperature: tuple[float, ...] = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)
+    patience: float = 1.0
     simplified_chinese: bool = True
+    # Domain terms offered to the decoder (faster-whisper only; see pipeline/vocabulary.py).
+    hotwords: str | None = None
+    initial_prompt: str | None = None
 
 
 @dataclass(frozen=True)
@@ -85,6 +89,7 @@ class FasterWhisperEngine:
             no_speech_threshold=options.no_speech_threshold,
             compression_ratio_threshold=options.compression_ratio_threshold,
             log_prob_threshold=options.log_prob_threshold, temperature=list(options.temperature),
+            patience=options.patience, hotwords=options.hotwords, initial_prompt=options.initial_prompt,
         )
         # transcribe() is lazy: consume it here, never hand the generator on.
         converted = tuple(
@@ -124,6 +129,7 @@ class OpenAIWhisperEngine:
                 no_speech_threshold=options.no_speech_threshold,
                 compression_ratio_threshold=options.compression_ratio_threshold,
                 logprob_threshold=options.log_prob_threshold, temperature=options.temperature,
+                patience=options.patience, initial_prompt=options.initial_prompt or options.hotwords,
             )
         segments = tuple(
             Segment(start=s["start"], end=s["end"], text=s["text"].strip(), avg_logprob=s["avg_logprob"],
@@ -187,12 +193,46 @@ def to_simplified(text: str) -> str:
 _CJK = re.compile(r"[\u4e00-\u9fff]")
 
 
+def echoes_prompt(text: str, prompt: str | None, min_piece: int = 2, min_length: int = 5) -> bool:
+    """Is this segment only pieces of the prompt (hotwords, initial prompt) said back? Whisper
+    fills trailing silence with its prompt ("国家金融监国家金融监" after a hotword list): such a
+    segment is read greedily as prompt substrings of at least `min_piece` characters. A short
+    segment ("投诉!") is a word someone said, never an echo."""
+    text, prompt = _normalise(text), _normalise(prompt or "")
+    if len(text) < min_length or not prompt:
+        return False
+    i = 0
+    while i < len(text):
+        j = i + min_piece
+        if text[i:j] not in prompt:
+            return False
+        while j < len(text) and text[i:j + 1] in prompt:
+            j += 1
+        i = j
+    return True
+
+
+def is_repetition_loop(text: str, threshold: float) -> bool:
+    """Whisper's own test for a looping decoder (gzip compression ratio of the text above
+    `compression_ratio_threshold`), applied to what survived its temperature fallback: a segment
+    of one syllable said 150 times ("颂颂颂…") is kept by Whisper when every retry loops too."""
+    import zlib
+
+    data = text.encode("utf-8")
+    return len(data) > 60 and len(data) / len(zlib.compress(data)) > threshold
+
+
 def postprocess(transcript: Transcript, options: TranscribeOptions) -> Transcript:
     kept, dropped = [], []
+    prompt = " ".join(p for p in (options.hotwords, options.initial_prompt) if p)
     for seg in transcript.segments:
-        if is_hallucination(seg.text):
+        text = seg.text.replace("\ufffd", "")  # bytes of a character split across tokens
+        if (is_hallucination(text) or echoes_prompt(text, prompt)
+                or is_repetition_loop(text, options.compression_ratio_threshold)):
             dropped.append(seg.text)
             continue
+        if text != seg.text:
+            seg = replace(seg, text=text, words=tuple(replace(w, text=w.text.replace("\ufffd", "")) for w in seg.words))
         kept.append(seg)
     if options.simplified_chinese and transcript.language == "zh":
         kept = [_simplify_segment(s) for s in kept]

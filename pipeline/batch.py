@@ -29,7 +29,8 @@ from .roles import decide_roles
 from .speakers import diarize
 from .summary import summarise
 from .streams import speaker_streams, transcribe_streams
-from .types import CallResult, Recording, StageTiming, Transcript, word_separator
+from .types import CallResult, Recording, StageTiming, Transcript, join_words
+from .vocabulary import correct_transcript
 
 # Measured with `make bench` on the sample calls: see README ("Speakers").
 SPLIT_SPEAKERS = True
@@ -126,7 +127,7 @@ def process_recording(rec: Recording, spec: EngineSpec, options: TranscribeOptio
 class StageClock:
     """Times each stage, and knows which stage is running when something goes wrong."""
 
-    STAGES = ("decode", "speakers", "transcribe", "align", "escalation", "summary")
+    STAGES = ("decode", "speakers", "transcribe", "correct", "align", "escalation", "summary")
 
     def __init__(self, first: str = "decode"):
         self.timings: list[StageTiming] = []
@@ -164,14 +165,19 @@ def transcribe_call(audio, diarization, spec: EngineSpec, options: TranscribeOpt
 
 
 def analyse_call(rec: Recording, audio, diarization, transcript: Transcript,
-                 clock: StageClock | None = None, voiceprint=None) -> CallResult:
-    """Everything after recognition: words to speakers and turns, roles, dynamics, escalation,
-    summary. Separate from recognition so later stages can be re-run (and tested) on a stored
-    transcript, independent of the characters Whisper writes on a given CPU."""
-    clock = clock or StageClock(first="align")
+                 clock: StageClock | None = None, voiceprint=None, correct: bool = True) -> CallResult:
+    """Everything after recognition: vocabulary correction, words to speakers and turns, roles,
+    dynamics, escalation, summary. Separate from recognition so later stages can be re-run (and
+    tested) on a stored transcript, independent of the characters Whisper writes on a given CPU."""
+    clock = clock or StageClock(first="correct")
+    corrections = ()
+    if correct:
+        transcript, corrections = correct_transcript(transcript)
+    clock.lap("correct")
     if not transcript.segments:
         return CallResult(recording=rec, status="failed", transcript=transcript, timings=tuple(clock.timings),
                           diarization=diarization, error_stage="transcribe", error_class="NoSpeech",
+                          corrections=corrections,
                           error="no speech detected (voice activity found none, or only known hallucinations)")
 
     words = transcript.words
@@ -184,9 +190,8 @@ def analyse_call(rec: Recording, audio, diarization, transcript: Transcript,
     texts: dict[str, list[str]] = {}
     for word, speaker in zip(words, speakers):
         texts.setdefault(speaker or "", []).append(word.text)
-    sep = word_separator(transcript.language)
     decision, speaker_evidence, agent_voice = assign_roles(rec, audio, diarization,
-                                                          {k: sep.join(v) for k, v in texts.items()}, voiceprint)
+                                                          {k: join_words(v) for k, v in texts.items()}, voiceprint)
     roles = decision.roles
     if attributed:
         turns = turns_from_segments(transcript.segments, roles, transcript.language)
@@ -207,7 +212,7 @@ def analyse_call(rec: Recording, audio, diarization, transcript: Transcript,
     return CallResult(recording=rec, status="ok", transcript=transcript, turns=turns, timings=tuple(clock.timings),
                       word_speakers=tuple(speakers), roles=roles, diarization=diarization, dynamics=dynamics,
                       escalation=escalation, summary=summary, speaker_evidence=speaker_evidence,
-                      agent_voice=agent_voice)
+                      agent_voice=agent_voice, corrections=corrections)
 
 
 def assign_roles(rec: Recording, audio, diarization, texts: dict[str, str], voiceprint=None):

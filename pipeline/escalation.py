@@ -59,8 +59,11 @@ def lexicon() -> tuple[LexiconTerm, ...]:
 
 
 def lexicon_hits(text: str) -> list[LexiconTerm]:
+    from .vocabulary import normalise_numbers  # 幺二三七八 is 12378
+
     low = text.lower()
-    return [t for t in lexicon() if t.pattern.search(low)]
+    spoken = normalise_numbers(low)
+    return [t for t in lexicon() if t.pattern.search(low) or t.pattern.search(spoken)]
 
 
 # --- features ---------------------------------------------------------------------------

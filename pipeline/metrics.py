@@ -13,7 +13,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from .types import word_separator
+from .types import join_words
 
 _ZH_DIGITS = str.maketrans("0123456789幺", "零一二三四五六七八九一")
 
@@ -69,7 +69,7 @@ _SPACES = re.compile(r"\s+")
 
 
 def join_turn_texts(texts: list[str], language: str) -> str:
-    return word_separator(language).join(_SPACES.sub(" ", t).strip() for t in texts)
+    return join_words(_SPACES.sub(" ", t).strip() for t in texts)
 
 
 def reference_annotation(turns: list[dict], uri: str = "call"):

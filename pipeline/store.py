@@ -115,6 +115,11 @@ CREATE TABLE IF NOT EXISTS voiceprints (
     agent_id VARCHAR, source VARCHAR, embedding FLOAT[], seconds DOUBLE, added_at TIMESTAMP,
     PRIMARY KEY (agent_id, source)
 );
+-- What the vocabulary correction changed in Whisper's text (pipeline/vocabulary.py), for review.
+CREATE TABLE IF NOT EXISTS corrections (
+    call_id VARCHAR, seq INTEGER, start DOUBLE, "end" DOUBLE, original VARCHAR, corrected VARCHAR, kind VARCHAR,
+    PRIMARY KEY (call_id, seq)
+);
 """
 
 # Columns added after a table was first released: added to existing databases on open.
@@ -128,7 +133,7 @@ ADDED_COLUMNS = (
     ("calls", "speaker_evidence", "JSON"),
 )
 
-PER_CALL_TABLES = ("words", "turns", "dynamics", "escalation", "summaries")
+PER_CALL_TABLES = ("words", "turns", "dynamics", "escalation", "summaries", "corrections")
 # Another process holding the file shows as one of these; anything else is a real error.
 _LOCK_MESSAGES = ("Could not set lock", "Conflicting lock", "different configuration")
 
@@ -282,6 +287,10 @@ class Store:
                 self._insert(conn, "escalation", pd.DataFrame([escalation]))
             if result.summary:
                 self._insert(conn, "summaries", pd.DataFrame([self._summary_row(result)]))
+            if result.corrections:
+                self._insert(conn, "corrections", pd.DataFrame([
+                    {"call_id": rec.call_id, "seq": c.seq, "start": c.start, "end": c.end, "original": c.original,
+                     "corrected": c.corrected, "kind": c.kind} for c in result.corrections]))
             if result.agent_voice and meta.agent_id:  # the agent channel of a stereo call
                 from .voiceprints import add_source
 

@@ -15,9 +15,13 @@ import numpy as np
 from .asr import AsrEngine, TranscribeOptions
 from .audio import SAMPLE_RATE
 from .speakers import Diarization
-from .types import Segment, Transcript, Word, word_separator
+from .types import Segment, Transcript, Word, join_words
 
 JOIN_PAUSE = 0.4  # seconds of silence between one speaker's segments in their stream
+# A stream may be in another language than the call's main one (an English-speaking customer on
+# a Mandarin line), but Whisper's detection on little speech is unreliable: a stream keeps a
+# language of its own only when detected with at least this probability.
+OWN_LANGUAGE_MIN_PROB = 0.7
 
 
 @dataclass(frozen=True)
@@ -70,7 +74,7 @@ def speaker_streams(samples: np.ndarray, diarization: Diarization, pad: float = 
     return streams
 
 
-def _remap(seg: Segment, stream: SpeakerStream, sep: str) -> list[Segment]:
+def _remap(seg: Segment, stream: SpeakerStream) -> list[Segment]:
     """The segment in recording time, split where it crosses from one piece of the stream to the
     next (pieces may be far apart in the recording, with the other speaker in between)."""
     to = stream.to_recording_time
@@ -83,28 +87,36 @@ def _remap(seg: Segment, stream: SpeakerStream, sep: str) -> list[Segment]:
         start = to(seg.start, "start")
         return [replace(seg, start=start, end=max(start, to(seg.end, "end")), channel=stream.channel,
                         speaker=stream.speaker)]
+    if len(pieces) == 1:  # one piece: keep the decoder's own text (its spacing, "QQ.com")
+        (words,) = pieces.values()
+        return [replace(seg, start=words[0].start, end=max(w.end for w in words), words=tuple(words),
+                        channel=stream.channel, speaker=stream.speaker)]
     return [replace(seg, start=words[0].start, end=max(w.end for w in words), words=tuple(words),
-                    text=sep.join(w.text for w in words).strip(), channel=stream.channel, speaker=stream.speaker)
+                    text=join_words(w.text for w in words), channel=stream.channel, speaker=stream.speaker)
             for _, words in sorted(pieces.items())]
 
 
 def transcribe_streams(engine: AsrEngine, streams: list[SpeakerStream], options: TranscribeOptions) -> Transcript:
-    """Longest stream first: it detects the language, which the others then use. The streams are
-    speech already (from our voice activity), so Whisper's own VAD pass is not repeated. No streams
+    """Each speaker in their own language: unless the manifest fixes the language, every stream
+    detects its own; one detected unsurely, in another language than the longest stream's (the
+    call's language), is transcribed again in the call's language. The streams are speech
+    already (from our voice activity), so Whisper's own VAD pass is not repeated. No streams
     (voice activity found no speech, e.g. a ringback tone) gives an empty transcript, which the
     batch stores as a failed call ("no speech detected")."""
     if not streams:
         return Transcript(language=options.language or "", language_probability=0.0, segments=(), duration=0.0,
                           model_id=engine.model_id, engine=getattr(engine, "name", type(engine).__name__))
     options = replace(options, vad_filter=False)
-    parts = []
+    parts, main_language = [], options.language
     for stream in sorted(streams, key=lambda s: -len(s.audio)):
         part = engine.transcribe(stream.audio, options)
-        options = replace(options, language=options.language or part.language)
+        if main_language is None:
+            main_language = part.language
+        elif part.language != main_language and not part.language_probability >= OWN_LANGUAGE_MIN_PROB:  # NaN: unsure
+            part = engine.transcribe(stream.audio, replace(options, language=main_language))
         parts.append((stream, part))
     first = parts[0][1]
-    sep = word_separator(first.language)
-    segments = sorted((piece for stream, part in parts for seg in part.segments for piece in _remap(seg, stream, sep)),
+    segments = sorted((piece for stream, part in parts for seg in part.segments for piece in _remap(seg, stream)),
                       key=lambda seg: seg.start)
     duration = max(float(s.recording_starts[-1] + s.lengths[-1]) for s in streams)
     return replace(first, segments=tuple(segments), duration=duration,

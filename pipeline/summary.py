@@ -16,7 +16,7 @@ import numpy as np
 from .datafiles import read_json, read_rows
 from .escalation import Escalation, mmss
 from .redact import redact, redact_turns
-from .types import Turn, word_separator
+from .types import Turn, join_words
 
 ROLE_LABELS = {"zh": {"agent": "坐席", "customer": "客户", "unknown": "未知"},
                "en": {"agent": "Agent", "customer": "Customer", "unknown": "Unknown"}}
@@ -64,8 +64,11 @@ def markers() -> dict[str, tuple[str, ...]]:
 
 
 def _has(text: str, kind: str) -> bool:
+    from .vocabulary import normalise_numbers  # 两个工作日 and 2个工作日 read alike
+
     low = text.lower()
-    return any(m in low for m in markers()[kind])
+    spoken = normalise_numbers(low)
+    return any(m in low or m in spoken for m in markers()[kind])
 
 
 def classify(turns: tuple[Turn, ...]) -> tuple[str, dict[str, int]]:
@@ -130,10 +133,9 @@ def extractive_summary(turns: tuple[Turn, ...], language: str, n: int = 4) -> st
     boost = np.array([1.5 if r == "customer" and (_has(s, "demand")) else 1.0 for r, s in items])
     chosen = sorted(np.argsort(-rank * boost)[: min(n, k)])
     labels = ROLE_LABELS.get(language, ROLE_LABELS["en"])
-    sep = word_separator(language)
     colon = "：" if language == "zh" else ": "
     ends = "。" if language == "zh" else "."
-    return sep.join(f"{labels.get(items[i][0], items[i][0])}{colon}{items[i][1].rstrip('。.!！?？')}{ends}" for i in chosen)
+    return join_words(f"{labels.get(items[i][0], items[i][0])}{colon}{items[i][1].rstrip('。.!！?？')}{ends}" for i in chosen)
 
 
 def summarise(call_id: str, turns: tuple[Turn, ...], language: str, escalation: Escalation | None) -> CallSummary:

@@ -11,10 +11,36 @@ if TYPE_CHECKING:  # stage results referenced by CallResult; imported for type c
     from .escalation import Escalation
     from .summary import CallSummary
     from .speakers import Diarization
+    from .vocabulary import Correction
+
+
+def _unspaced(ch: str) -> bool:
+    """Scripts written without spaces between words (Han, kana, Hangul syllables) and their
+    full-width punctuation."""
+    o = ord(ch)
+    return (0x2E80 <= o <= 0x9FFF or 0xAC00 <= o <= 0xD7AF or 0xF900 <= o <= 0xFAFF
+            or 0xFF00 <= o <= 0xFFEF or 0x3000 <= o <= 0x303F or 0x20000 <= o <= 0x2FFFF)
+
+
+def join_words(texts) -> str:
+    """Join words (or turns, sentences) by the script of the neighbours, not the call's language:
+    nothing between two Chinese words or between Chinese and Latin, a space between two Latin
+    words. A Mandarin call with an English stretch reads "我明白I am really sorry的", not "Iamreallysorry". """
+    out: list[str] = []
+    for text in texts:
+        text = text.strip()
+        if not text:
+            continue
+        # Digits meeting digits are one number the decoder wrote in pieces ("12" "378").
+        if out and not (_unspaced(out[-1][-1]) or _unspaced(text[0]) or (out[-1][-1].isdigit() and text[0].isdigit())):
+            out.append(" ")
+        out.append(text)
+    return "".join(out)
 
 
 def word_separator(language: str | None) -> str:
-    """Chinese is written without spaces between words; other languages with."""
+    """Deprecated: the separator depends on the neighbouring words, not the language. Use
+    `join_words`."""
     return "" if language == "zh" else " "
 
 
@@ -82,7 +108,7 @@ class Transcript:
 
     @property
     def text(self) -> str:
-        return word_separator(self.language).join(s.text for s in self.segments).strip()
+        return join_words(s.text for s in self.segments)
 
 
 @dataclass(frozen=True)
@@ -122,6 +148,7 @@ class CallResult:
     speaker_evidence: dict = field(default_factory=dict)  # speaker count and role decisions, for review
     # (embedding, seconds) of the agent's channel on a stereo call with a known agent: a voiceprint source.
     agent_voice: tuple | None = None
+    corrections: "tuple[Correction, ...]" = ()  # what the vocabulary correction changed in the transcript
 
     @property
     def call_id(self) -> str:

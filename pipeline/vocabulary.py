@@ -1,0 +1,339 @@
+"""The Mandarin banking vocabulary (pipeline/data/vocabulary_zh.tsv), used three ways.
+
+1. `hotwords()`: a short list of terms offered to Whisper's decoder.
+2. `correct_transcript()`: after recognition, a span that sounds like a vocabulary term but is
+   written otherwise (借动 for 解冻, 合对 for 核对) is replaced by the term. Spans are compared
+   syllable by syllable in pinyin, tolerant to the confusions of Mandarin speakers and of
+   telephone audio (zh/z, ch/c, sh/s, n/l, f/h, the nasals en/eng, in/ing, an/ang, and tones). A replacement needs a
+   close match, and stronger evidence (a low Whisper word probability) when the span is itself
+   a common word. Only the matched span changes, and only into a vocabulary term.
+3. `normalise_numbers()`: spoken digits and Chinese numerals read as Arabic digits, so
+   幺二三七八, 一二三七八 and 12378 match the same flag, promise or mask.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, replace
+from functools import lru_cache
+
+from .datafiles import read_rows
+from .types import Segment, Transcript, Word, join_words
+
+VOCABULARY_FILE = "vocabulary_zh.tsv"
+
+
+@dataclass(frozen=True)
+class Term:
+    text: str
+    category: str
+
+
+@dataclass(frozen=True)
+class Correction:
+    """One change the machine made to what Whisper wrote, for a reviewer to see."""
+
+    seq: int  # order within the call
+    start: float
+    end: float
+    original: str
+    corrected: str
+    kind: str  # "homophone"
+    score: float = 0.0
+
+
+@lru_cache(maxsize=1)
+def vocabulary() -> tuple[Term, ...]:
+    terms, seen = [], set()
+    for row in read_rows(VOCABULARY_FILE):
+        if len(row) < 2 or not row[1].strip():
+            raise ValueError(f"{VOCABULARY_FILE}: expected 'category<TAB>term', got {row!r}")
+        text = row[1].strip()
+        if text not in seen:
+            seen.add(text)
+            terms.append(Term(text, row[0].strip()))
+    return tuple(terms)
+
+
+# --- 1. hotwords --------------------------------------------------------------------------
+
+# What the decoder hears most often in complaint calls and what the flags hang on. Whisper keeps
+# at most ~220 prompt tokens, so the hotword list is short: categories in this order.
+HOTWORD_CATEGORIES = ("regulator", "escalation", "freeze", "identity", "complaint", "insurance", "credit",
+                      "card", "account", "transfer", "loan", "wealth", "fee")
+
+
+def hotwords(max_chars: int = 120, categories: tuple[str, ...] = HOTWORD_CATEGORIES) -> str:
+    """Vocabulary terms for Whisper's `hotwords`, most important categories first, up to
+    `max_chars` characters (a Chinese character is one or two prompt tokens)."""
+    chosen, size = [], 0
+    for category in categories:
+        for term in vocabulary():
+            if term.category == category and size + len(term.text) + 1 <= max_chars:
+                chosen.append(term.text)
+                size += len(term.text) + 1
+    return "，".join(chosen)
+
+
+# --- 2. near-homophone correction ---------------------------------------------------------
+
+_HAN = re.compile(r"[\u4e00-\u9fff]")
+# Initials and finals Mandarin speakers (and band-limited audio) confuse: mapped to one form.
+_INITIAL_MERGE = {"zh": "z", "ch": "c", "sh": "s", "n": "l", "f": "h"}
+_FINAL_MERGE = {"eng": "en", "ing": "in", "ueng": "uen", "ang": "an", "iang": "ian", "uang": "uan"}
+
+# Costs per syllable (0 = the same sound): a tone is a small difference, a listed confusion a
+# larger one, anything else is not a near-homophone and rules the span out.
+TONE_COST = 0.15
+CONFUSION_COST = 0.4
+# A span is replaced when its phonetic similarity (1 - mean syllable cost) reaches this...
+MIN_SIMILARITY = 0.8
+# ...and, when the span is itself a common word (jieba dictionary frequency at least
+# COMMON_WORD_FREQ), only if Whisper was unsure of it.
+COMMON_WORD_FREQ = 50
+MAX_PROBABILITY_FOR_WORDS = 0.5
+
+
+@dataclass(frozen=True)
+class _Syllable:
+    initial: str
+    final: str
+    tone: str
+
+
+@lru_cache(maxsize=8192)
+def _readings(char: str) -> tuple[_Syllable, ...]:
+    """The two commonest readings of one character (给 is gei3 and ji3; 还 hai2 and huan2).
+    Rarer readings (不 as fu1) would make nearly anything sound alike."""
+    from pypinyin import Style, pinyin
+
+    initials = pinyin(char, style=Style.INITIALS, heteronym=True, strict=False)[0]
+    finals = pinyin(char, style=Style.FINALS_TONE3, heteronym=True, strict=False)[0]
+    out = []
+    for full in pinyin(char, style=Style.TONE3, heteronym=True, neutral_tone_with_five=True)[0][:2]:
+        tone = full[-1] if full[-1].isdigit() else "5"
+        bare = full.rstrip("012345")
+        initial = next((i for i in sorted(set(initials), key=len, reverse=True) if i and bare.startswith(i)), "")
+        out.append(_Syllable(initial, bare[len(initial):], tone))
+    return tuple(dict.fromkeys(out)) or (_Syllable("", char, "5"),)
+
+
+def _merged(s: _Syllable) -> tuple[str, str]:
+    return _INITIAL_MERGE.get(s.initial, s.initial), _FINAL_MERGE.get(s.final, s.final)
+
+
+def _syllable_cost(a: _Syllable, b: _Syllable) -> float:
+    if (a.initial, a.final) == (b.initial, b.final):
+        return 0.0 if a.tone == b.tone else TONE_COST
+    if _merged(a) == _merged(b):
+        return CONFUSION_COST + (0.0 if a.tone == b.tone else TONE_COST)
+    return 1.0
+
+
+def _char_cost(a: str, b: str) -> float:
+    if a == b:
+        return 0.0
+    return min(_syllable_cost(x, y) for x in _readings(a) for y in _readings(b))
+
+
+def similarity(span: str, term: str) -> float:
+    """1 - mean syllable cost: 1.0 for the same sounds, below MIN_SIMILARITY when any syllable
+    is not a near-homophone of the term's."""
+    if len(span) != len(term):
+        return 0.0
+    costs = [_char_cost(a, b) for a, b in zip(span, term)]
+    if max(costs) >= 1.0:
+        return 0.0
+    return 1.0 - sum(costs) / len(costs)
+
+
+@lru_cache(maxsize=1)
+def _word_frequencies() -> dict[str, int]:
+    """jieba's dictionary (word, frequency): tells a real word (经历) from a mishearing (借动)."""
+    from importlib import resources
+
+    freq = {}
+    with resources.files("jieba").joinpath("dict.txt").open(encoding="utf-8") as fh:
+        for line in fh:
+            parts = line.split()
+            if len(parts) >= 2 and 2 <= len(parts[0]) <= 8:
+                freq[parts[0]] = int(parts[1])
+    return freq
+
+
+def is_common_word(text: str) -> bool:
+    return _word_frequencies().get(text, 0) >= COMMON_WORD_FREQ
+
+
+@lru_cache(maxsize=1)
+def _index() -> dict[int, tuple[tuple[str, tuple[str, ...]], ...]]:
+    """Correction targets by length, with the first syllable's merged sound of each (a cheap
+    pre-filter). Only Chinese terms of 2+ characters: one character matches too much by chance,
+    and hotline numbers are read by `normalise_numbers`, not guessed."""
+    by_len: dict[int, list] = {}
+    for term in vocabulary():
+        if len(term.text) >= 2 and all(_HAN.match(c) for c in term.text):
+            keys = tuple({_merged(s)[0] + _merged(s)[1] for s in _readings(term.text[0])})
+            by_len.setdefault(len(term.text), []).append((term.text, keys))
+    return {n: tuple(v) for n, v in by_len.items()}
+
+
+@dataclass(frozen=True)
+class _Match:
+    start: int  # character offsets in the text
+    end: int
+    term: str
+    score: float
+
+
+def _splits_a_word(text: str, i: int, j: int, unbreakable: list[bool] | None) -> bool:
+    """Would replacing text[i:j] cut through a word of its context? Either a word Whisper wrote
+    as one token (`unbreakable[k]`: characters k and k+1 belong to one token), or a common word
+    made of a span edge and its neighbour (点击|进入 is not 基金)."""
+    if unbreakable and ((i > 0 and unbreakable[i - 1]) or (j < len(text) and unbreakable[j - 1])):
+        return True
+    return (i > 0 and is_common_word(text[i - 1:i + 1])) or (j < len(text) and is_common_word(text[j - 1:j + 1]))
+
+
+def find_corrections(text: str, probabilities: list[float] | None = None,
+                     unbreakable: list[bool] | None = None) -> list[_Match]:
+    """Non-overlapping spans of `text` to replace by vocabulary terms, best first.
+    `probabilities` (one per character, Whisper's word probability) weighs the evidence;
+    `unbreakable` marks characters joined to the next one in one Whisper token."""
+    probabilities = probabilities or [1.0] * len(text)  # unknown: as sure as can be
+    index = _index()
+    # Characters already part of a vocabulary term as written are never changed (冻结账户
+    # must not lose 冻结 to a span across the two terms); a longer term may contain them.
+    protected = [False] * len(text)
+    for n in index:
+        for i in range(len(text) - n + 1):
+            if text[i:i + n] in _term_texts():
+                protected[i:i + n] = [True] * n
+    candidates = []
+    for n, terms in index.items():
+        for i in range(len(text) - n + 1):
+            span = text[i:i + n]
+            if not all(_HAN.match(c) for c in span) or span in _term_texts():
+                continue
+            if _splits_a_word(text, i, i + n, unbreakable):
+                continue
+            first = {_merged(s)[0] + _merged(s)[1] for s in _readings(span[0])}
+            for term, keys in terms:
+                if first.isdisjoint(keys):
+                    continue
+                if any(protected[i + k] and span[k] != term[k] for k in range(n)):
+                    continue
+                sim = similarity(span, term)
+                if sim < MIN_SIMILARITY:
+                    continue
+                prob = sum(probabilities[i:i + n]) / n
+                if is_common_word(span) and prob > MAX_PROBABILITY_FOR_WORDS:
+                    continue
+                # Longer terms are less likely to match by chance; an unsure decoder is more
+                # likely to have misheard.
+                score = sim + 0.05 * (n - 2) + 0.2 * (1 - prob)
+                candidates.append(_Match(i, i + n, term, score))
+    chosen: list[_Match] = []
+    taken = [False] * len(text)
+    for m in sorted(candidates, key=lambda m: (-m.score, -(m.end - m.start), m.start)):
+        if not any(taken[m.start:m.end]):
+            chosen.append(m)
+            for k in range(m.start, m.end):
+                taken[k] = True
+    return sorted(chosen, key=lambda m: m.start)
+
+
+@lru_cache(maxsize=1)
+def _term_texts() -> frozenset[str]:
+    return frozenset(t.text for t in vocabulary())
+
+
+def correct_text(text: str) -> str:
+    """The text with near-homophones of vocabulary terms replaced (no word probabilities)."""
+    out = list(text)
+    for m in find_corrections(text):
+        out[m.start:m.end] = list(m.term)
+    return "".join(out)
+
+
+def correct_segment(seg: Segment, first_seq: int = 0) -> tuple[Segment, list[Correction]]:
+    """Correct one segment through its words (so word texts, times and the segment text agree).
+    Character positions come from the words; a span's times are its first and last word's."""
+    if not seg.words or not _HAN.search(seg.text):
+        return seg, []
+    chars, owner, probs, joined = [], [], [], []
+    for wi, w in enumerate(seg.words):
+        for k, ch in enumerate(w.text):
+            chars.append(ch)
+            owner.append(wi)
+            probs.append(w.probability)
+            # Joined to the next character of the same token, unless that is punctuation (财,).
+            joined.append(k + 1 < len(w.text) and w.text[k + 1].isalnum())
+    text = "".join(chars)
+    matches = find_corrections(text, probs, joined)
+    if not matches:
+        return seg, []
+    corrections = []
+    for m in matches:
+        chars[m.start:m.end] = list(m.term)
+        corrections.append(Correction(seq=first_seq + len(corrections), start=seg.words[owner[m.start]].start,
+                                      end=seg.words[owner[m.end - 1]].end, original=text[m.start:m.end],
+                                      corrected=m.term, kind="homophone", score=round(m.score, 3)))
+    new_words, k = [], 0
+    for w in seg.words:
+        new_words.append(replace(w, text="".join(chars[k:k + len(w.text)])))
+        k += len(w.text)
+    new_text = seg.text
+    for c in corrections:  # the segment text may hold punctuation the words lack
+        if c.original not in new_text:  # spaced differently: rebuild it from the words
+            new_text = join_words(w.text for w in new_words)
+            break
+        new_text = new_text.replace(c.original, c.corrected, 1)
+    return replace(seg, words=tuple(new_words), text=new_text), corrections
+
+
+def correct_transcript(transcript: Transcript) -> tuple[Transcript, tuple[Correction, ...]]:
+    """Near-homophone correction of the Chinese segments of a transcript (a mixed-language call
+    may have them whatever its main language); other segments pass unchanged."""
+    segments, corrections = [], []
+    for seg in transcript.segments:
+        fixed, found = correct_segment(seg, len(corrections))
+        segments.append(fixed)
+        corrections += found
+    return replace(transcript, segments=tuple(segments)), tuple(corrections)
+
+
+# --- 3. numbers ---------------------------------------------------------------------------
+
+_DIGIT = {"零": "0", "〇": "0", "幺": "1", "一": "1", "二": "2", "两": "2", "三": "3", "四": "4", "五": "5",
+          "六": "6", "七": "7", "八": "8", "九": "9"}
+# A run of 3+ spoken digits (Arabic digits may be mixed in by the recogniser) is read digit by
+# digit: phone numbers, hotlines, card and account numbers.
+_DIGIT_RUN = re.compile(r"[0-9零〇幺一二三四五六七八九]{3,}")
+# A numeral with place values (三百二十, 五千, 十五) is read as a value when a unit follows it:
+# money, time, counts. Without a unit it stays (十分抱歉 is "very sorry", 一下 is "a moment"),
+# and a lone 一 stays too (快一点 is "a bit faster", not 1 o'clock).
+_UNITS = "元块万亿天个小时钟点号日月年次笔张期岁倍周星礼拜遍份家位条分钟"
+_PLACE_NUMERAL = re.compile(
+    r"(?<![0-9零〇幺一二三四五六七八九十百千万亿两])([零一二三四五六七八九十百千两]+(?:[万亿][零一二三四五六七八九十百千两]*)*)"
+    r"(?=(?:万|亿)?(?:[元块天个次笔张期岁倍周遍份家位条]|小时|分钟|点|号|日|月|年|星期|礼拜|号码|%))")
+_PERCENT = re.compile(r"百分之([零一二三四五六七八九十百点]+)")
+
+
+def _value(numeral: str) -> str | None:
+    import cn2an
+
+    try:
+        value = cn2an.cn2an(numeral.replace("两", "二"), "smart")
+    except (ValueError, KeyError, IndexError, TypeError):
+        return None
+    return str(int(value)) if float(value).is_integer() else str(value)
+
+
+def normalise_numbers(text: str) -> str:
+    """Chinese numerals and spoken digits as Arabic digits; everything else unchanged.
+
+    幺二三七八 / 一二三七八 / 12378 → 12378; 三百二十块 → 320块; 百分之五 → 5%; 下午五点 → 下午5点.
+    Words that merely contain a numeral character (一下, 十分抱歉, 一定) are left alone."""
+    text = _PERCENT.sub(lambda m: (_value(m.group(1)) or m.group(1)) + "%", text)
+    text = _DIGIT_RUN.sub(lambda m: "".join(_DIGIT.get(c, c) for c in m.group(0)), text)
+    return _PLACE_NUMERAL.sub(lambda m: m.group(1) if m.group(1) == "一" else (_value(m.group(1)) or m.group(1)), text)
