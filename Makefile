@@ -53,13 +53,14 @@ bench:
 web:
 	$(PY) -m flows.cli web
 
-# Escalation AUC on the labelled set in tests/eval (script text, then Whisper transcripts).
 # Every evaluation table: escalation (espeak set, telephone calls, CASIA emotion), QA prefill vs
-# hand labels; speakers/roles and recognition on ../shared when those modules are present.
+# hand labels, speakers and roles on the real dev calls, recognition (CER, domain terms) on ../shared.
 eval:
 	$(PY) -m pipeline.evaluation --asr
 	$(PY) -m pipeline.eval_escalation
 	$(PY) -m pipeline.eval_qa
+	$(PY) -m pipeline.eval_speakers
+	$(PY) -m pipeline.eval_asr
 
 # QA prefill agreement with the hand labels in tests/eval/qa_labels.json, per scorecard item.
 eval-qa:
