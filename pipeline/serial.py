@@ -96,9 +96,16 @@ def _plain(value):
 def _hints(cls) -> dict:
     import typing
 
-    from . import dynamics, escalation, speakers, summary, types
+    import sys
 
-    namespace = {**vars(types), **vars(dynamics), **vars(escalation), **vars(summary), **vars(speakers)}
+    from . import batch  # noqa: F401 - imports every stage whose types a CallResult holds
+
+    # Field types are written as names (postponed annotations) of classes in any stage module:
+    # resolve them against every loaded pipeline module, so a new stage field needs no edit here.
+    namespace = {}
+    for name, module in list(sys.modules.items()):
+        if name == "pipeline" or name.startswith("pipeline."):
+            namespace.update(vars(module))
     return typing.get_type_hints(cls, globalns=namespace)
 
 
@@ -130,8 +137,14 @@ def _build(kind, value):
     if origin is dict:
         _, item = typing.get_args(kind) or (None, typing.Any)
         return {k: _build(item, v) for k, v in value.items()}
+    if kind is tuple:  # no item types given: lists back to tuples all the way down
+        return _deep_tuple(value)
     if kind is Path:
         return Path(value)
     if kind is datetime:
         return datetime.fromisoformat(value)
     return value
+
+
+def _deep_tuple(value):
+    return tuple(_deep_tuple(v) for v in value) if isinstance(value, list) else value

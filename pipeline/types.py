@@ -147,7 +147,7 @@ class CallResult:
     summary: "CallSummary | None" = None
     speaker_evidence: dict = field(default_factory=dict)  # speaker count and role decisions, for review
     # (embedding, seconds) of the agent's channel on a stereo call with a known agent: a voiceprint source.
-    agent_voice: tuple | None = None
+    agent_voice: tuple[tuple[float, ...], float] | None = None
     corrections: "tuple[Correction, ...]" = ()  # what the vocabulary correction changed in the transcript
 
     @property
