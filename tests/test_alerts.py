@@ -37,14 +37,19 @@ def statuses(store) -> dict[str, tuple[str, int]]:
     return {r.delivery_id: (r.status, r.attempts) for r in rows}
 
 
-def raise_for(store, call_id, channels, now=T0):
-    return record_alerts(store, alerts_for_call(store, call_id, now), channels)
+def raise_for(store, call_id, channels, now=T0, kinds=None):
+    """Record a call's alerts (only `kinds`, when given: delivery tests want one alert)."""
+    alerts = [a for a in alerts_for_call(store, call_id, now) if kinds is None or a.kind in kinds]
+    return record_alerts(store, alerts, channels)
+
+
+ONE = {"regulator_threat"}  # zh-1001-b raises a regulator and a media alert; one is enough to test delivery
 
 
 def test_threat_calls_raise_one_alert_per_kind_quoting_the_customer(store):
     zh = alerts_for_call(store, "zh-1001-b", T0)
-    assert [a.kind for a in zh] == ["regulator_threat"]
-    alert = zh[0]
+    assert sorted(a.kind for a in zh) == ["media_threat", "regulator_threat"]  # 媒体曝光 restored by the vocabulary
+    alert = next(a for a in zh if a.kind == "regulator_threat")
     assert alert.customer_id == "C1001" and alert.case_id == "K-2026-1101" and alert.agent_id == "A017"
     assert "监管" in alert.evidence and 20 < alert.evidence_time < 28  # the customer's 金融监管总局 turn
     assert {a.kind for a in alerts_for_call(store, "en-2002", T0)} == {"legal_threat", "regulator_threat"}
@@ -93,7 +98,7 @@ def test_webhook_delivery_carries_the_idempotency_key_and_goes_out_once(store):
     hook = Webhook()
     try:
         channels = [WebhookChannel(hook.url)]
-        raise_for(store, "zh-1001-b", channels)
+        raise_for(store, "zh-1001-b", channels, kinds=ONE)
         report = deliver_due(store, channels, now=T0)
         assert (report.delivered, report.failed, report.pending) == (1, 0, 0)
         (headers, body), = hook.received
@@ -101,7 +106,7 @@ def test_webhook_delivery_carries_the_idempotency_key_and_goes_out_once(store):
         assert body["kind"] == "regulator_threat" and body["customer_id"] == "C1001" and "监管" in body["evidence"]
         for later in (T0, T0 + timedelta(hours=2)):
             assert deliver_due(store, channels, now=later).delivered == 0
-        raise_for(store, "zh-1001-b", channels, now=T0 + timedelta(hours=3))  # a reprocessing pass
+        raise_for(store, "zh-1001-b", channels, now=T0 + timedelta(hours=3), kinds=ONE)  # a reprocessing pass
         deliver_due(store, channels, now=T0 + timedelta(hours=3))
         assert len(hook.received) == 1
     finally:
@@ -134,7 +139,7 @@ def test_webhook_that_fails_then_recovers(store):
     hook = Webhook(fail_first=2)
     try:
         channels = [WebhookChannel(hook.url)]
-        raise_for(store, "zh-1001-b", channels)
+        raise_for(store, "zh-1001-b", channels, kinds=ONE)
         now = T0
         for expected in (0, 0, 1):
             assert deliver_due(store, channels, now=now, retry_seconds=1).delivered == expected
@@ -149,7 +154,7 @@ def test_webhook_that_fails_then_recovers(store):
 def test_email_down_then_failing_then_delivered_once(store):
     port = free_port()
     channel = EmailChannel("127.0.0.1", port, "callbrief@bank.test", ("risk@bank.test",), timeout=2)
-    raise_for(store, "zh-1001-b", [channel])
+    raise_for(store, "zh-1001-b", [channel], kinds=ONE)
     assert deliver_due(store, [channel], now=T0).failed == 1  # nobody listening
     box = Mailbox(port, fail_first=1)
     try:
@@ -172,8 +177,8 @@ def test_one_channel_down_does_not_hold_up_the_other(store):
                             smtp_port=port, smtp_to="risk@bank.test, duty@bank.test")
         assert [c.name for c in channels_from_settings(settings)] == ["webhook", "email"]
         report = raise_and_deliver(store, ["zh-1001-a", "zh-1001-b"], settings, now=T0 + timedelta(hours=5))
-        assert (report.delivered, report.failed, report.pending) == (1, 1, 1)
-        assert len(box.messages) == 1 and box.messages[0]["To"] == "risk@bank.test, duty@bank.test"
+        assert (report.delivered, report.failed, report.pending) == (2, 2, 2)  # zh-1001-b: regulator + media
+        assert len(box.messages) == 2 and box.messages[0]["To"] == "risk@bank.test, duty@bank.test"
     finally:
         box.close()
 
@@ -182,7 +187,7 @@ def test_a_fresh_claim_by_another_pass_is_respected_and_a_stale_one_taken_over(s
     hook = Webhook()
     try:
         channels = [WebhookChannel(hook.url)]
-        raise_for(store, "zh-1001-b", channels)
+        raise_for(store, "zh-1001-b", channels, kinds=ONE)
         # Another process claimed the row and is sending it right now.
         store.execute("UPDATE alert_deliveries SET status = 'sending', claimed_at = ?", [T0])
         assert deliver_due(store, channels, now=T0 + timedelta(minutes=1)).delivered == 0
@@ -196,7 +201,7 @@ def test_a_fresh_claim_by_another_pass_is_respected_and_a_stale_one_taken_over(s
 
 def test_no_channel_configured_still_records_the_alert(store):
     report = raise_and_deliver(store, ["zh-1001-b"], Settings(), now=utcnow())
-    assert report.pending == 0 and store.query("SELECT count(*) n FROM alerts").n[0] == 1
+    assert report.pending == 0 and store.query("SELECT count(*) n FROM alerts").n[0] == 2
 
 
 def test_the_customers_17_00_deadline_alerts_on_the_pass_two_hours_before_it(store):

@@ -390,9 +390,7 @@ def test_briefing_page_has_plot_and_play_buttons_before_each_moment(app, db):
 
 def test_call_view_shows_masked_turns_roles_scores_and_corrections(app, db):
     turns = query(db, 'SELECT seq, role, redacted_text, text, score FROM turns WHERE call_id = ? ORDER BY seq', ["en-2001"])
-    with duckdb.connect(str(db)) as conn:  # the corrections table of the ASR-correction work, when present
-        conn.execute('CREATE TABLE corrections (call_id VARCHAR, seq INTEGER, start DOUBLE, "end" DOUBLE, '
-                     "original VARCHAR, corrected VARCHAR, kind VARCHAR)")
+    with duckdb.connect(str(db)) as conn:  # one correction of the kind the vocabulary stage stores
         conn.execute("INSERT INTO corrections VALUES ('en-2001', 3, 20.8, 22.0, 'arrest', 'address', 'vocabulary')")
     client = client_as(app, "quinn")
     page = client.get("/calls/en-2001").text
