@@ -6,6 +6,7 @@ import os
 import sys
 from pathlib import Path
 
+from pipeline.settings import SettingsError
 from pipeline.store import DEFAULT_DB
 
 DEFAULT_INPUT = Path(__file__).resolve().parent.parent / "data" / "samples"
@@ -53,14 +54,10 @@ def cmd_run(args: argparse.Namespace) -> int:
 def cmd_brief(args: argparse.Namespace) -> int:
     from pipeline.batch import run_batch
     from pipeline.briefing import NoCalls, write_briefing
-    from pipeline.settings import SettingsError, load_settings
+    from pipeline.settings import load_settings
     from pipeline.store import Store
 
-    try:
-        settings = load_settings(args.settings)
-    except SettingsError as exc:
-        print(f"callbrief: {exc}", file=sys.stderr)
-        return 2
+    settings = load_settings(args.settings)  # a SettingsError is reported by main()
     customer = args.customer.strip()
     # The customer's calls not processed yet come first; the briefing is written once, below.
     run, results = run_batch(Path(args.input), Path(args.db), model=args.model, workers=1, flow="brief",
@@ -134,13 +131,9 @@ def cmd_intake(args: argparse.Namespace) -> int:
     import logging
 
     from pipeline.intake import watch
-    from pipeline.settings import SettingsError, load_settings
+    from pipeline.settings import load_settings
 
-    try:
-        settings = load_settings(args.settings)
-    except SettingsError as exc:
-        print(f"callbrief: {exc}", file=sys.stderr)
-        return 2
+    settings = load_settings(args.settings)  # a SettingsError is reported by main()
     folder = args.input or settings.intake_dir
     if not folder or not Path(folder).is_dir():
         print(f"callbrief: intake folder {folder or '(none)'} does not exist (--input or intake_dir setting)",
@@ -167,14 +160,10 @@ def cmd_alerts(args: argparse.Namespace) -> int:
     import pandas as pd
 
     from pipeline.alerts import channels_from_settings, deliver_due
-    from pipeline.settings import SettingsError, load_settings
+    from pipeline.settings import load_settings
     from pipeline.store import Store
 
-    try:
-        settings = load_settings(args.settings)
-    except SettingsError as exc:
-        print(f"callbrief: {exc}", file=sys.stderr)
-        return 2
+    settings = load_settings(args.settings)  # a SettingsError is reported by main()
     with Store(Path(args.db)) as store:
         if args.alerts_verb == "deliver":
             report = deliver_due(store, channels_from_settings(settings), retry_seconds=settings.alert_retry_seconds)
@@ -281,7 +270,7 @@ def cmd_users(args: argparse.Namespace) -> int:
 def cmd_web(args: argparse.Namespace) -> int:
     import uvicorn
 
-    from pipeline.settings import SettingsError, load_settings
+    from pipeline.settings import load_settings
     from web.app import create_app
 
     try:
@@ -407,6 +396,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("callbrief: interrupted", file=sys.stderr)
         return 130
+    except SettingsError as exc:  # the user's settings file or environment: the message says what to fix
+        print(f"callbrief: {exc}", file=sys.stderr)
+        return 2
     except Exception as exc:  # noqa: BLE001 - people, not engineers, read this: one line, no traceback
         if os.environ.get("CALLBRIEF_DEBUG"):
             raise
