@@ -15,20 +15,10 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from pipeline.audio import BadRecording, decode  # noqa: E402
+from tests.encodings import ENCODINGS  # noqa: E402
 
 SOURCES = {"telephone 8k mu-law": (ROOT.parent / "shared/dev/calls_zh/liuchanhg.wav", ["-ss", "30", "-t", "30"]),
            "stereo sample 16k": (ROOT / "data/samples/zh-1001-a.wav", ["-t", "30"])}
-ENCODINGS = {
-    "cbr-no-xing.mp3": ["-c:a", "libmp3lame", "-b:a", "32k", "-write_xing", "0"],
-    "vbr-no-xing.mp3": ["-c:a", "libmp3lame", "-q:a", "5", "-write_xing", "0"],
-    "xing.mp3": ["-c:a", "libmp3lame", "-b:a", "32k"],
-    "vorbis.ogg": ["-c:a", "libvorbis"],
-    "opus.ogg": ["-c:a", "libopus"],
-    "flac": [],
-    "moov-last.m4a": ["-c:a", "aac"],
-    "faststart.m4a": ["-c:a", "aac", "-movflags", "+faststart"],
-    "wav": [],
-}
 
 
 def main(cuts: int = 25) -> None:

@@ -6,6 +6,7 @@ import pytest
 
 from pipeline.audio import DURATION_TOLERANCE, SAMPLE_RATE, BadRecording, decode, probe
 from tests.conftest import SAMPLES, ffmpeg_convert, write_bad_inputs
+from tests.encodings import ENCODINGS
 
 
 @pytest.mark.parametrize("ext", ["wav", "mp3", "flac", "m4a", "ogg"])
@@ -54,17 +55,6 @@ def test_missing_file_is_not_a_bad_recording(tmp_path):
 # Real audio (a real 8 kHz mu-law telephone call, and a stereo sample call) encoded by real ffmpeg
 # into each container, then cut the way an interrupted upload or copy cuts it.
 TELEPHONE_CALL = SAMPLES.parent.parent.parent / "shared" / "dev" / "calls_zh" / "liuchanhg.wav"
-ENCODINGS = {
-    "cbr-no-xing.mp3": ["-c:a", "libmp3lame", "-b:a", "32k", "-write_xing", "0"],  # length only estimated
-    "vbr-no-xing.mp3": ["-c:a", "libmp3lame", "-q:a", "5", "-write_xing", "0"],
-    "xing.mp3": ["-c:a", "libmp3lame", "-b:a", "32k"],
-    "vorbis.ogg": ["-c:a", "libvorbis"],
-    "opus.ogg": ["-c:a", "libopus"],
-    "flac": [],
-    "moov-last.m4a": ["-c:a", "aac"],
-    "faststart.m4a": ["-c:a", "aac", "-movflags", "+faststart"],
-    "wav": [],
-}
 
 
 @pytest.fixture(scope="module")
