@@ -114,6 +114,20 @@ def _keep_facts(facts: list[Fact]) -> list[Fact]:
     return list(kept.values())
 
 
+def facts_by_sentence(facts: list[dict]) -> list[dict]:
+    """The "told us" list: each sentence the customer said once, with every fact found in it
+    ("amount: 5,000 CNY; date: 3 Mar"), in the order first said. Deadlines have their own list."""
+    grouped: dict[tuple, dict] = {}
+    for f in facts:
+        if f["kind"] == "deadline":
+            continue
+        key = (f["call_id"], f["time"], f["text"])
+        row = grouped.setdefault(key, {"text": f["text"], "call_id": f["call_id"], "time": f["time"],
+                                       "said_at": f.get("said_at"), "facts": []})
+        row["facts"].append({"kind": f["kind"], "label": f["label"]})
+    return list(grouped.values())
+
+
 def plot_link(plot_path: str | None, db_folder: Path) -> str | None:
     """The plot relative to the database's folder (the store writes it to <db folder>/plots/)."""
     if not plot_path:
@@ -333,9 +347,9 @@ def to_markdown(b: Briefing) -> str:
     if not b.deadlines:
         lines.append(f"- {none}")
     lines += ["", f"### {text('label.facts', lang)}"]
-    lines += [f"- {name('fact', f['kind'], lang)}{colon}{f['label']}{colon}{f['text']}"
-              f"{par(where(f['call_id'], f['time'], f['said_at']))}"
-              for f in b.facts if f["kind"] != "deadline"] or [f"- {none}"]
+    lines += [f"- {sep.join(name('fact', x['kind'], lang) + colon + x['label'] for x in s['facts'])}{colon}{s['text']}"
+              f"{par(where(s['call_id'], s['time'], s['said_at']))}"
+              for s in facts_by_sentence(b.facts)] or [f"- {none}"]
     lines += ["", f"### {text('label.demands', lang)}"]
     lines += [f"- {d['text']}{par(where(d['call_id'], d['time']))}" for d in b.demands] or [f"- {none}"]
     lines += ["", f"## {text('label.promises', lang)}"]

@@ -122,6 +122,22 @@ def test_every_briefing_lists_facts_and_deadlines_with_clock_times_and_status(br
             assert due.strftime("%Y-%m-%d %H:%M") in md
 
 
+def test_the_told_us_list_shows_each_sentence_once_with_all_its_facts(briefings):
+    from pipeline.briefing import facts_by_sentence
+
+    for customer, (b, md) in briefings.items():
+        told = md.split("### ")[2]  # the facts list, after the deadlines list
+        sentences = facts_by_sentence(b.facts)
+        for s in sentences:
+            quoted = [line for line in told.splitlines() if s["text"] in line]
+            assert len(quoted) == 1, (customer, s["text"])
+            assert all(x["label"] in quoted[0] for x in s["facts"])
+        kinds = {(f["call_id"], f["time"], f["text"]) for f in b.facts if f["kind"] != "deadline"}
+        assert len(sentences) == len(kinds)
+    # The sample calls do say sentences that hold two kinds of fact, so the grouping is exercised.
+    assert any(len(s["facts"]) > 1 for b, _ in briefings.values() for s in facts_by_sentence(b.facts))
+
+
 def test_c2002_the_payment_to_the_landlord_and_the_eviction_threat(briefings):
     b, md = briefings["C2002"]
     amounts = [f["value"] for f in _kinds(b, "amount")]

@@ -26,6 +26,7 @@ from fastapi.templating import Jinja2Templates
 from markupsafe import Markup, escape
 from starlette.concurrency import run_in_threadpool
 
+from pipeline.briefing import facts_by_sentence
 from pipeline.settings import Settings
 
 from . import auth, queries, search
@@ -108,7 +109,8 @@ def create_app(db_path: Path | str, settings: Settings | None = None) -> FastAPI
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     templates = Jinja2Templates(directory=HERE / "templates")
     templates.env.globals.update(label=label, mmss=mmss, clock=clock, target=target, tzname=settings.timezone,
-                                 lead=PLAY_LEAD_SECONDS, outcomes=CALLBACK_OUTCOMES, item_values=item_values)
+                                 lead=PLAY_LEAD_SECONDS, outcomes=CALLBACK_OUTCOMES, item_values=item_values,
+                                 told=facts_by_sentence)
     templates.env.filters["local"] = lambda v: clock(utc_time(v, tz))
     templates.env.filters["calltime"] = lambda v: clock(call_time(v, tz))
     templates.env.filters["highlight"] = highlight
