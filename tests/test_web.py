@@ -508,6 +508,13 @@ def test_clear_errors_for_unknown_things(app):
     client = client_as(app, "lee")
     r = client.get("/customers/C404")
     assert r.status_code == 404 and "no processed calls for customer C404" in r.text
+    assert 'href="/dashboard"' in r.text and "lee" in r.text  # the error page keeps the signed-in navigation
+    r = client.get("/no-such-page")
+    assert r.status_code == 404 and "text/html" in r.headers["content-type"] and 'href="/dashboard"' in r.text
+    logged_out = TestClient(app).get("/no-such-page")
+    assert logged_out.status_code == 404 and "text/html" in logged_out.headers["content-type"]
+    assert 'href="/dashboard"' not in logged_out.text
+    assert client.get("/api/no-such-thing").json() == {"detail": "Not Found"}
     assert client.get("/api/calls/nope").json() == {"detail": "no call nope"}
     r = client.post("/api/customers/C1001/callback", json={"outcome": "maybe"}, headers={"X-CSRF-Token": csrf_of(client)})
     assert r.status_code == 422 and "outcome must be one of" in r.json()["detail"]

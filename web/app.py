@@ -25,6 +25,7 @@ from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from markupsafe import Markup, escape
 from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from pipeline.briefing import facts_by_sentence
 from pipeline.settings import Settings
@@ -187,12 +188,23 @@ def create_app(db_path: Path | str, settings: Settings | None = None) -> FastAPI
         response.delete_cookie(SESSION_COOKIE)
         return response
 
-    @app.exception_handler(HTTPException)
+    def signed_in(request: Request) -> Viewer | None:
+        """The viewer if the request carries a valid session: error pages keep the navigation bar."""
+        try:
+            return viewer(request)
+        except (NotLoggedIn, DatabaseBusy):
+            return None
+
+    def error_page(request: Request, status: int, message: str, headers: dict | None = None) -> HTMLResponse:
+        return templates.TemplateResponse(request, "error.html", {"status": status, "message": message,
+                                                                  "user": signed_in(request)},
+                                          status_code=status, headers=headers)
+
+    @app.exception_handler(StarletteHTTPException)  # also unknown paths, not only our own raises
     async def http_error(request: Request, exc: HTTPException):
         if is_api(request):
             return JSONResponse({"detail": exc.detail}, status_code=exc.status_code)
-        return templates.TemplateResponse(request, "error.html", {"status": exc.status_code, "message": exc.detail,
-                                                                  "user": None}, status_code=exc.status_code)
+        return error_page(request, exc.status_code, exc.detail)
 
     @app.exception_handler(RequestValidationError)
     async def bad_request(request: Request, exc: RequestValidationError):
@@ -200,15 +212,13 @@ def create_app(db_path: Path | str, settings: Settings | None = None) -> FastAPI
         message = f"missing or invalid field(s): {fields}"
         if is_api(request):
             return JSONResponse({"detail": message}, status_code=422)
-        return templates.TemplateResponse(request, "error.html", {"status": 422, "message": message, "user": None},
-                                          status_code=422)
+        return error_page(request, 422, message)
 
     @app.exception_handler(DatabaseBusy)
     async def busy(request: Request, exc: DatabaseBusy):
         if is_api(request):
             return JSONResponse({"detail": str(exc)}, status_code=503, headers={"Retry-After": "5"})
-        return templates.TemplateResponse(request, "error.html", {"status": 503, "message": str(exc), "user": None},
-                                          status_code=503, headers={"Retry-After": "5"})
+        return error_page(request, 503, str(exc), {"Retry-After": "5"})
 
     def page(request: Request, name: str, user: Viewer, **context) -> HTMLResponse:
         return templates.TemplateResponse(request, name, {"user": user, **context})
