@@ -273,11 +273,7 @@ def cmd_web(args: argparse.Namespace) -> int:
     from pipeline.settings import load_settings
     from web.app import create_app
 
-    try:
-        settings = load_settings(args.settings)
-    except SettingsError as exc:
-        print(f"callbrief: {exc}", file=sys.stderr)
-        return 1
+    settings = load_settings(args.settings)  # a SettingsError is reported by main()
     host, port = args.host or settings.web_host, args.port or settings.web_port
     print(f"callbrief web on http://{host}:{port}/ (database {args.db}; Ctrl-C to stop)")
     uvicorn.run(create_app(Path(args.db), settings), host=host, port=port, log_level="warning")

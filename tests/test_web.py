@@ -555,7 +555,7 @@ def test_web_command_rejects_bad_settings_in_one_line(tmp_path, capsys):
 
     bad = tmp_path / "callbrief.toml"
     bad.write_text('web_port = "eighty"\n')
-    assert main(["web", "--db", str(tmp_path / "x.duckdb"), "--settings", str(bad)]) == 1
+    assert main(["web", "--db", str(tmp_path / "x.duckdb"), "--settings", str(bad)]) == 2  # as every command
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and "web_port" in err and "is not a int" in err
 
