@@ -139,3 +139,53 @@ def test_turns_split_at_the_switch_and_carry_their_language(engine, speech):
     turns = turns_from_segments(transcript.segments, {"spk0": "customer"}, transcript.language)
     assert [t.language for t in turns] == ["zh", "en"]
     assert " " in turns[1].text and not CJK.search(turns[1].text)
+
+
+def test_an_english_turn_in_a_mandarin_call_is_read_as_english():
+    """Facts are read in the turn's own language: the amount an English-speaking customer names
+    on a Mandarin call is found (read as Mandarin, it is not)."""
+    from pipeline.facts import Utterance, extract_facts
+
+    said = "I want my three thousand pounds back."
+    as_call, _ = extract_facts("c", [Utterance("customer", 3.0, said)], "zh", None)
+    as_turn, _ = extract_facts("c", [Utterance("customer", 3.0, said, "en")], "zh", None)
+    assert not [f for f in as_call if f.kind == "amount"]
+    assert [f.value for f in as_turn if f.kind == "amount"] == [{"amount": 3000, "currency": "GBP"}]
+
+
+def test_a_stereo_call_with_a_switching_customer_is_stored_per_turn(tmp_path, speech):
+    """The whole pipeline on a real stereo call: a Mandarin agent (left) and a customer (right)
+    who complains in English, then speaks Mandarin (a second real Mandarin voice). Every stage
+    runs; turns are stored with their language; the call's language is the main one."""
+    from pipeline.asr import EngineSpec
+    from pipeline.batch import process_recording, refresh_briefings
+    from pipeline.ingest import discover
+    from pipeline.store import Store
+
+    agent = [_read(ZH_LINES / f"20000{i}.wav") for i in (3, 4)]
+    customer = [speech["en"], _read(SHARED_AUDIO / "zh_BAC009S0764W0121.wav")]
+    left, right = [], []
+    for a, c in zip(agent, customer):  # agent line, then the customer's reply, 0.6 s apart
+        gap = np.zeros(int(0.6 * SAMPLE_RATE), np.float32)
+        left += [gap, a, gap, np.zeros_like(c)]
+        right += [gap, np.zeros_like(a), gap, c]
+    folder = tmp_path / "mixed"
+    folder.mkdir()
+    sf.write(folder / "mixed.wav", np.stack([np.concatenate(left), np.concatenate(right)], axis=1), SAMPLE_RATE)
+    (folder / "manifest.csv").write_text("call_id,file,customer_id,channel_layout,agent_channel\n"
+                                         "mix-1,mixed.wav,C8888,stereo,0\n")
+    result = process_recording(discover(folder).recordings[0], EngineSpec())
+    assert result.status == "ok", result.error
+    assert result.transcript.language == "zh"
+    customer_turns = [t for t in result.turns if t.role == "customer"]
+    assert [t.language for t in customer_turns] == ["en", "zh"]
+    assert " " in customer_turns[0].text and not CJK.search(customer_turns[0].text)
+    assert CJK.search(customer_turns[1].text)
+    assert {t.language for t in result.turns if t.role == "agent"} == {"zh"}
+    with Store(tmp_path / "mixed.duckdb") as store:
+        store.write_call(result)
+        refresh_briefings(store, [result])
+        stored = store.query("SELECT role, language FROM turns WHERE call_id = 'mix-1' ORDER BY seq").to_dict("records")
+        call = store.query("SELECT language FROM calls WHERE call_id = 'mix-1'").to_dict("records")
+    assert [(r["role"], r["language"]) for r in stored] == [(t.role, t.language) for t in result.turns]
+    assert call == [{"language": "zh"}]
