@@ -97,7 +97,8 @@ def _remap(seg: Segment, stream: SpeakerStream) -> list[Segment]:
             for _, words in sorted(pieces.items())]
 
 
-def transcribe_streams(engine: AsrEngine, streams: list[SpeakerStream], options: TranscribeOptions) -> Transcript:
+def transcribe_streams(engine: AsrEngine, streams: list[SpeakerStream], options: TranscribeOptions,
+                       per_stretch: bool = True) -> Transcript:
     """Each speaker in their own language, stretch by stretch: unless the manifest fixes the
     language, every stream is cut at its pauses and each stretch's language detected
     (pipeline/language.py); unsure stretches take their sure neighbours' language, and a stream
@@ -105,14 +106,15 @@ def transcribe_streams(engine: AsrEngine, streams: list[SpeakerStream], options:
     is the one with most speech. The streams are speech already (from our voice activity), so
     Whisper's own VAD pass is not repeated. No streams (voice activity found no speech, e.g. a
     ringback tone) gives an empty transcript, which the batch stores as a failed call ("no speech
-    detected")."""
+    detected"). `per_stretch=False` gives one language per stream (how it was before stretches;
+    kept to measure the two side by side: python -m pipeline.eval_language)."""
     if not streams:
         return Transcript(language=options.language or "", language_probability=0.0, segments=(), duration=0.0,
                           model_id=engine.model_id, engine=getattr(engine, "name", type(engine).__name__))
     options = replace(options, vad_filter=False)
     parts, main_language = [], options.language
     for stream in sorted(streams, key=lambda s: -len(s.audio)):
-        part = _transcribe_stream(engine, stream, options, main_language)
+        part = _transcribe_stream(engine, stream, options, main_language, per_stretch)
         main_language = main_language or part.language
         parts.append((stream, part))
     first = parts[0][1]
@@ -125,8 +127,8 @@ def transcribe_streams(engine: AsrEngine, streams: list[SpeakerStream], options:
 
 
 def _transcribe_stream(engine: AsrEngine, stream: SpeakerStream, options: TranscribeOptions,
-                       main_language: str | None) -> Transcript:
-    if options.language is None:
+                       main_language: str | None, per_stretch: bool = True) -> Transcript:
+    if options.language is None and per_stretch:
         stretches = stream_stretches(engine, stream.audio, stream.stream_starts, stream.lengths, main_language)
         if stretches is not None:
             return transcribe_stretches(engine, stream.audio, stretches, options)
