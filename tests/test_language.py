@@ -189,3 +189,22 @@ def test_a_stereo_call_with_a_switching_customer_is_stored_per_turn(tmp_path, sp
         call = store.query("SELECT language FROM calls WHERE call_id = 'mix-1'").to_dict("records")
     assert [(r["role"], r["language"]) for r in stored] == [(t.role, t.language) for t in result.turns]
     assert call == [{"language": "zh"}]
+
+
+def test_a_call_in_one_language_is_transcribed_as_before(engine):
+    """A sample call in one language: per-stretch detection finds that language everywhere and the
+    streams are decoded exactly as with one language per stream (same segments, same times)."""
+    from pipeline.audio import decode
+    from pipeline.speakers import diarize
+
+    from conftest import SAMPLES
+
+    audio = decode(SAMPLES / "zh-1001-b.flac")
+    streams = speaker_streams(audio.samples, diarize(audio.samples))
+    assert len(streams) >= 2
+    before = transcribe_streams(engine, streams, TranscribeOptions(), per_stretch=False)
+    after = transcribe_streams(engine, streams, TranscribeOptions())
+    assert before.language == after.language == "zh"
+    assert {s.language for s in after.segments} == {"zh"}
+    key = lambda t: [(s.speaker, round(s.start, 3), round(s.end, 3), s.text) for s in t.segments]  # noqa: E731
+    assert key(after) == key(before) and key(after)
