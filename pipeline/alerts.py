@@ -118,7 +118,7 @@ def deadline_alert(customer_id: str, call_id: str, due: datetime, text: str, now
 def deadline_alerts(store: Store, settings, now: datetime | None = None) -> list[Alert]:
     """Deadline alerts due now for the customers' deadlines in recent calls (pipeline.facts reads
     them from the customer's turns, against the call's start in the centre's time zone)."""
-    from .facts import Utterance, extract_facts
+    from .facts import extract_facts, stored_utterance
 
     now = now or utcnow()
     days = alert_rules()["deadline_due"]["window_days"]
@@ -127,11 +127,11 @@ def deadline_alerts(store: Store, settings, now: datetime | None = None) -> list
         "AND started_at IS NOT NULL AND started_at >= ?", [now - timedelta(days=days + 1)]).to_dict("records")
     if not calls:
         return []
-    turns = store.query("SELECT call_id, role, start, redacted_text AS text FROM turns WHERE call_id IN (SELECT unnest(?)) "
+    turns = store.query("SELECT call_id, role, start, redacted_text AS text, language FROM turns WHERE call_id IN (SELECT unnest(?)) "
                         "ORDER BY call_id, seq", [[c["call_id"] for c in calls]]).to_dict("records")
     by_call: dict[str, list] = {}
     for t in turns:
-        by_call.setdefault(t["call_id"], []).append(Utterance(t["role"], float(t["start"]), t["text"] or ""))
+        by_call.setdefault(t["call_id"], []).append(stored_utterance(t))
     alerts = []
     for c in calls:
         start = _none(c["started_at"]).replace(tzinfo=settings.tz)  # stored in the centre's zone

@@ -56,7 +56,8 @@ def build_turns(words: list[Word], speakers: list[str | None], roles: dict[str, 
         if current:
             text = join_words(w.text for w in current)
             turns.append(Turn(role=roles.get(current_speaker or "", "unknown"), speaker=current_speaker,
-                              start=current[0].start, end=current[-1].end, text=text, words=tuple(current)))
+                              start=current[0].start, end=current[-1].end, text=text, words=tuple(current),
+                              language=language))
 
     for word, speaker in zip(words, speakers):
         if current and (speaker != current_speaker or word.start - current[-1].end > gap):
@@ -71,16 +72,20 @@ def build_turns(words: list[Word], speakers: list[str | None], roles: dict[str, 
 
 def turns_from_segments(segments, roles: dict[str, str], language: str, gap: float = TURN_GAP) -> tuple[Turn, ...]:
     """Turns from speaker-attributed segments (one speaker per stream): consecutive segments of
-    one speaker merge; turns of different speakers may overlap in time, as interruptions do."""
+    one speaker in one language merge (a switch of language starts a new turn, so each turn has
+    one language for the stages that read it); turns of different speakers may overlap in time,
+    as interruptions do."""
     turns: list[Turn] = []
     for seg in sorted(segments, key=lambda s: s.start):
         if not seg.words:
             continue
+        seg_language = seg.language or language
         last = turns[-1] if turns else None
-        if last and last.speaker == seg.speaker and seg.start - last.end <= gap:
+        if last and last.speaker == seg.speaker and last.language == seg_language and seg.start - last.end <= gap:
             turns[-1] = Turn(role=last.role, speaker=last.speaker, start=last.start, end=max(last.end, seg.end),
-                             text=join_words([last.text, seg.text]), words=last.words + seg.words)
+                             text=join_words([last.text, seg.text]), words=last.words + seg.words,
+                             language=seg_language)
         else:
             turns.append(Turn(role=roles.get(seg.speaker or "", "unknown"), speaker=seg.speaker,
-                              start=seg.start, end=seg.end, text=seg.text, words=seg.words))
+                              start=seg.start, end=seg.end, text=seg.text, words=seg.words, language=seg_language))
     return tuple(turns)

@@ -15,7 +15,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from .escalation import mmss
-from .facts import Deadline, Fact, Utterance, extract_facts, fact_json
+from .facts import Deadline, Fact, extract_facts, fact_json, stored_utterance
 from .i18n import language_of, name, text
 from .redact import redact
 from .settings import Settings
@@ -191,7 +191,7 @@ def build_briefing(store: Store, customer_id: str, now: datetime | None = None, 
 
     turns = store.query(
         # Masked text: facts quote whole sentences, and a number cut at its dots is not recognisable.
-        "SELECT call_id, role, start, redacted_text AS text, signals FROM turns WHERE call_id IN (SELECT unnest(?)) "
+        "SELECT call_id, role, start, redacted_text AS text, signals, language FROM turns WHERE call_id IN (SELECT unnest(?)) "
         "ORDER BY call_id, seq",
         [[r["call_id"] for r in rows]]).to_dict("records")
     by_call: dict[str, list[dict]] = {}
@@ -200,7 +200,7 @@ def build_briefing(store: Store, customer_id: str, now: datetime | None = None, 
     facts: list[Fact] = []
     deadlines: list[Deadline] = []
     for r in rows:
-        said = [Utterance(t["role"], float(t["start"]), t["text"] or "") for t in by_call.get(r["call_id"], [])]
+        said = [stored_utterance(t) for t in by_call.get(r["call_id"], [])]
         f, d = extract_facts(r["call_id"], said, r["language"] or language, r["started_at"])
         facts += f
         deadlines += d

@@ -93,7 +93,7 @@ def measure(diarization: Diarization, roles: dict[str, str], turns: tuple[Turn, 
     rates = {}
     for r in ROLES:
         talk = _length(spans[r])
-        units = sum(speech_units(t.text, language) for t in turns if t.role == r)
+        units = sum(speech_units(t.text, t.language or language) for t in turns if t.role == r)
         rates[r] = round(60 * units / talk, 1) if talk > 0 else 0.0
     return Dynamics(
         agent_talk_s=round(_length(spans["agent"]), 2), customer_talk_s=round(_length(spans["customer"]), 2),

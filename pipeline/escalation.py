@@ -25,7 +25,7 @@ from .audio import SAMPLE_RATE
 from .datafiles import read_rows
 from .dynamics import speech_units
 from .redact import redact, redact_turns
-from .types import Turn, word_separator
+from .types import Turn, join_words
 
 FLAG_CATEGORIES = ("regulator_threat", "media_threat", "legal_threat", "supervisor_request", "profanity")
 # A calm voice's spread from sentence to sentence (SD), measured in the telephone band on 100
@@ -156,13 +156,12 @@ def utterances(turns: tuple[Turn, ...], segments=(), language: str = "zh") -> li
         if not spans:
             out.append((i, t))
             continue
-        sep = word_separator(language)
         for k, (a, b) in enumerate(spans):
             lo = a if k else t.start
             hi = spans[k + 1][0] if k + 1 < len(spans) else t.end
             words = tuple(w for w in t.words if lo <= (w.start + w.end) / 2 < hi)
-            text = sep.join(w.text.strip() for w in words) if len(spans) > 1 else t.text
-            out.append((i, Turn(t.role, t.speaker, a, b, text, words if len(spans) > 1 else t.words)))
+            text = join_words(w.text for w in words) if len(spans) > 1 else t.text
+            out.append((i, Turn(t.role, t.speaker, a, b, text, words if len(spans) > 1 else t.words, t.language)))
     return out
 
 
@@ -177,7 +176,8 @@ def turn_features(turns: tuple[Turn, ...], channel_audio: dict[str | None, np.nd
     raw = []
     for t in turns:
         samples = channel_audio.get(t.speaker, channel_audio.get(None))
-        raw.append(voice_features(samples, t.start, t.end, speech_units(t.text, language)))
+        # Each turn in its own language (a call may switch): characters for Mandarin, words for English.
+        raw.append(voice_features(samples, t.start, t.end, speech_units(t.text, t.language or language)))
     by_speaker: dict[str | None, list[int]] = {}
     for i, t in enumerate(turns):
         by_speaker.setdefault(t.speaker, []).append(i)
@@ -198,7 +198,7 @@ def turn_features(turns: tuple[Turn, ...], channel_audio: dict[str | None, np.nd
         dt = v.high_band_db - s["high_band_db"][0]
         dr = (np.log(v.rate) if v.rate > 0 else np.nan) - s["rate"][0]
         hits = lexicon_hits(t.text)
-        tokens = _tokens(t.text, language)
+        tokens = _tokens(t.text, t.language or language)
         repeat = None
         for j, prev in earlier_tokens.get(t.speaker, []):
             if j != turn_of[i] and tokens and prev and len(tokens & prev) / len(tokens | prev) >= 0.3:

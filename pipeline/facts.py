@@ -49,6 +49,7 @@ class Utterance:
     role: str
     start: float
     text: str
+    language: str | None = None  # the turn's own language, when stored (a call may switch)
 
 
 @dataclass(frozen=True)
@@ -488,6 +489,13 @@ def _sentences(text: str) -> list[str]:
     return [p.strip() for p in parts if p and p.strip()]
 
 
+def stored_utterance(row: dict) -> Utterance:
+    """An utterance from a stored turn row (role, start, text, language). The language is NULL on
+    calls stored before turns kept one: then the call's language applies."""
+    language = row.get("language")
+    return Utterance(row["role"], float(row["start"]), row["text"] or "", language if isinstance(language, str) else None)
+
+
 def extract_facts(call_id: str, utterances: Iterable[Utterance], language: str,
                   call_start: datetime | None) -> tuple[list[Fact], list[Deadline]]:
     """Facts and deadlines from the customer's turns; the agent's turns add only the deadlines
@@ -498,7 +506,7 @@ def extract_facts(call_id: str, utterances: Iterable[Utterance], language: str,
         for sentence in _sentences(u.text):
             said_at = _add(call_start, timedelta(seconds=u.start)) if call_start else None
             shown = redact(sentence)
-            times = find_times(sentence, language, said_at) if said_at else []
+            times = find_times(sentence, u.language or language, said_at) if said_at else []
             for t in times:
                 if t.deadline:
                     deadlines.append(Deadline(shown, t.due, call_id, round(u.start, 2), u.role))
@@ -508,7 +516,7 @@ def extract_facts(call_id: str, utterances: Iterable[Utterance], language: str,
             def add(kind: str, value: dict) -> None:
                 facts.append(Fact(kind, shown, value, call_id, round(u.start, 2), said_at))
 
-            for amount in find_amounts(sentence, language):
+            for amount in find_amounts(sentence, u.language or language):
                 add("amount", amount)
             when = next((t for t in times if not t.deadline), None)
             for t in times:

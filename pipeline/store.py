@@ -131,6 +131,8 @@ ADDED_COLUMNS = (
     ("runs", "briefings_refreshed", "BOOLEAN"),
     # How many speakers were chosen and why, how roles were decided (confidence, voiceprint similarity).
     ("calls", "speaker_evidence", "JSON"),
+    # The language each turn was transcribed in (a call may switch language; calls.language is the main one).
+    ("turns", "language", "VARCHAR"),
 )
 
 PER_CALL_TABLES = ("words", "turns", "dynamics", "escalation", "summaries", "corrections")
@@ -399,7 +401,8 @@ class Store:
             rows.append({"call_id": result.call_id, "seq": i, "role": t.role, "speaker": t.speaker, "start": t.start,
                          "end": t.end, "text": t.text, "redacted_text": masked[i], "n_words": len(t.words),
                          "score": scored.score if scored else None,
-                         "score_parts": json.dumps(scored.parts) if scored else None, "signals": signals})
+                         "score_parts": json.dumps(scored.parts) if scored else None, "signals": signals,
+                         "language": t.language})
         return rows
 
     @staticmethod

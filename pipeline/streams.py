@@ -14,6 +14,7 @@ import numpy as np
 
 from .asr import AsrEngine, TranscribeOptions
 from .audio import SAMPLE_RATE
+from .language import dominant, stream_stretches, transcribe_stretches
 from .speakers import Diarization
 from .types import Segment, Transcript, Word, join_words
 
@@ -96,28 +97,44 @@ def _remap(seg: Segment, stream: SpeakerStream) -> list[Segment]:
             for _, words in sorted(pieces.items())]
 
 
-def transcribe_streams(engine: AsrEngine, streams: list[SpeakerStream], options: TranscribeOptions) -> Transcript:
-    """Each speaker in their own language: unless the manifest fixes the language, every stream
-    detects its own; one detected unsurely, in another language than the longest stream's (the
-    call's language), is transcribed again in the call's language. The streams are speech
-    already (from our voice activity), so Whisper's own VAD pass is not repeated. No streams
-    (voice activity found no speech, e.g. a ringback tone) gives an empty transcript, which the
-    batch stores as a failed call ("no speech detected")."""
+def transcribe_streams(engine: AsrEngine, streams: list[SpeakerStream], options: TranscribeOptions,
+                       per_stretch: bool = True) -> Transcript:
+    """Each speaker in their own language, stretch by stretch: unless the manifest fixes the
+    language, every stream is cut at its pauses and each stretch's language detected
+    (pipeline/language.py); unsure stretches take their sure neighbours' language, and a stream
+    with no sure stretch takes the call's (the longest stream's) language. The call's language
+    is the one with most speech. The streams are speech already (from our voice activity), so
+    Whisper's own VAD pass is not repeated. No streams (voice activity found no speech, e.g. a
+    ringback tone) gives an empty transcript, which the batch stores as a failed call ("no speech
+    detected"). `per_stretch=False` gives one language per stream (how it was before stretches;
+    kept to measure the two side by side: python -m pipeline.eval_language)."""
     if not streams:
         return Transcript(language=options.language or "", language_probability=0.0, segments=(), duration=0.0,
                           model_id=engine.model_id, engine=getattr(engine, "name", type(engine).__name__))
     options = replace(options, vad_filter=False)
     parts, main_language = [], options.language
     for stream in sorted(streams, key=lambda s: -len(s.audio)):
-        part = engine.transcribe(stream.audio, options)
-        if main_language is None:
-            main_language = part.language
-        elif part.language != main_language and not part.language_probability >= OWN_LANGUAGE_MIN_PROB:  # NaN: unsure
-            part = engine.transcribe(stream.audio, replace(options, language=main_language))
+        part = _transcribe_stream(engine, stream, options, main_language, per_stretch)
+        main_language = main_language or part.language
         parts.append((stream, part))
     first = parts[0][1]
     segments = sorted((piece for stream, part in parts for seg in part.segments for piece in _remap(seg, stream)),
                       key=lambda seg: seg.start)
     duration = max(float(s.recording_starts[-1] + s.lengths[-1]) for s in streams)
-    return replace(first, segments=tuple(segments), duration=duration,
+    language = dominant((seg.language or first.language, seg.end - seg.start) for seg in segments) or first.language
+    return replace(first, language=language, segments=tuple(segments), duration=duration,
                    dropped=tuple(d for _, part in parts for d in part.dropped))
+
+
+def _transcribe_stream(engine: AsrEngine, stream: SpeakerStream, options: TranscribeOptions,
+                       main_language: str | None, per_stretch: bool = True) -> Transcript:
+    if options.language is None and per_stretch:
+        stretches = stream_stretches(engine, stream.audio, stream.stream_starts, stream.lengths, main_language)
+        if stretches is not None:
+            return transcribe_stretches(engine, stream.audio, stretches, options)
+    # The language is fixed (manifest), or the engine cannot detect per stretch: the whole stream
+    # at once; one detected unsurely in another language than the call's is redone in the call's.
+    part = engine.transcribe(stream.audio, options)
+    if main_language and part.language != main_language and not part.language_probability >= OWN_LANGUAGE_MIN_PROB:
+        part = engine.transcribe(stream.audio, replace(options, language=main_language))  # NaN prob: unsure
+    return part

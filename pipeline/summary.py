@@ -114,10 +114,12 @@ def _tokens(text: str, language: str) -> set[str]:
 
 def extractive_summary(turns: tuple[Turn, ...], language: str, n: int = 4) -> str:
     """TextRank: sentences ranked by PageRank over token-overlap similarity, kept in call order."""
-    items = [(t.role, s) for t in turns for s in sentences(t) if len(s) >= (6 if language == "zh" else 15)]
+    # Sentences are measured and tokenised in their turn's language (a call may switch).
+    said = [(t.role, s, t.language or language) for t in turns for s in sentences(t)]
+    items = [(role, s) for role, s, lang in said if len(s) >= (6 if lang == "zh" else 15)]
     if not items:
         return ""
-    toks = [_tokens(s, language) for _, s in items]
+    toks = [_tokens(s, lang) for role, s, lang in said if len(s) >= (6 if lang == "zh" else 15)]
     k = len(items)
     sim = np.zeros((k, k))
     for i in range(k):

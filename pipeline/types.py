@@ -90,6 +90,7 @@ class Segment:
     no_speech_prob: float = 0.0
     channel: int | None = None  # set when the segment comes from one channel of a stereo call
     speaker: str | None = None  # set when the segment was transcribed from one speaker's stream
+    language: str | None = None  # set when the stream was transcribed stretch by stretch (pipeline/language.py)
 
 
 @dataclass(frozen=True)
@@ -119,6 +120,7 @@ class Turn:
     end: float
     text: str
     words: tuple[Word, ...] = ()
+    language: str | None = None  # what the turn was transcribed in; the call's language when not known per turn
 
 
 @dataclass(frozen=True)
