@@ -12,7 +12,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from .asr import AsrEngine, TranscribeOptions
+from .asr import AsrEngine, Progress, TranscribeOptions
 from .audio import SAMPLE_RATE
 from .speakers import Diarization
 from .types import Segment, Transcript, Word, join_words
@@ -74,6 +74,10 @@ def speaker_streams(samples: np.ndarray, diarization: Diarization, pad: float = 
     return streams
 
 
+def stream_seconds(streams: list[SpeakerStream]) -> float:
+    return sum(len(s.audio) for s in streams) / SAMPLE_RATE
+
+
 def _remap(seg: Segment, stream: SpeakerStream) -> list[Segment]:
     """The segment in recording time, split where it crosses from one piece of the stream to the
     next (pieces may be far apart in the recording, with the other speaker in between)."""
@@ -96,20 +100,25 @@ def _remap(seg: Segment, stream: SpeakerStream) -> list[Segment]:
             for _, words in sorted(pieces.items())]
 
 
-def transcribe_streams(engine: AsrEngine, streams: list[SpeakerStream], options: TranscribeOptions) -> Transcript:
+def transcribe_streams(engine: AsrEngine, streams: list[SpeakerStream], options: TranscribeOptions,
+                       on_progress: Progress | None = None) -> Transcript:
     """Each speaker in their own language: unless the manifest fixes the language, every stream
     detects its own; one detected unsurely, in another language than the longest stream's (the
     call's language), is transcribed again in the call's language. The streams are speech
     already (from our voice activity), so Whisper's own VAD pass is not repeated. No streams
     (voice activity found no speech, e.g. a ringback tone) gives an empty transcript, which the
-    batch stores as a failed call ("no speech detected")."""
+    batch stores as a failed call ("no speech detected"). `on_progress` gets seconds done of all
+    the streams' audio one after the other (`stream_seconds` in all)."""
     if not streams:
         return Transcript(language=options.language or "", language_probability=0.0, segments=(), duration=0.0,
                           model_id=engine.model_id, engine=getattr(engine, "name", type(engine).__name__))
     options = replace(options, vad_filter=False)
     parts, main_language = [], options.language
+    done = 0.0  # seconds of the streams before this one
     for stream in sorted(streams, key=lambda s: -len(s.audio)):
-        part = engine.transcribe(stream.audio, options)
+        report = (lambda t, before=done: on_progress(before + t)) if on_progress else None
+        part = engine.transcribe(stream.audio, options, report)
+        done += len(stream.audio) / SAMPLE_RATE
         if main_language is None:
             main_language = part.language
         elif part.language != main_language and not part.language_probability >= OWN_LANGUAGE_MIN_PROB:  # NaN: unsure
