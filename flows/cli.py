@@ -82,7 +82,7 @@ def cmd_brief(args: argparse.Namespace) -> int:
     customer = args.customer.strip()
     # The customer's calls not processed yet come first; the briefing is written once, below.
     run, results = run_batch(Path(args.input), Path(args.db), model=args.model, workers=1, flow="brief",
-                             customer_id=customer, refresh=False)
+                             customer_id=customer, refresh=False, settings=settings)
     if results:
         print(f"processed {len(results)} new call(s) in {run.wall_seconds:.1f} s", file=sys.stderr)
     store = Store(Path(args.db))
