@@ -12,9 +12,10 @@ from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact
 from prefect.task_runners import ThreadPoolTaskRunner
 
-from flows.nightly import DEFAULT_INPUT, WORKERS, prefect_processor
+from flows.nightly import DEFAULT_INPUT, WORKERS, prefect_processor, process_engines
 from pipeline.batch import engine_for_workers, execute
 from pipeline.briefing import write_briefing
+from pipeline.engines import EngineConfig
 from pipeline.settings import load_settings
 from pipeline.store import DEFAULT_DB, Store
 
@@ -31,9 +32,10 @@ def briefing(customer_id: str, input_dir: str = str(DEFAULT_INPUT), db_path: str
     clock = time.perf_counter()
     spec = engine_for_workers(model, WORKERS)
     settings = load_settings()  # the centre's time zone and callback target
+    config = EngineConfig.from_settings(settings)
     store = Store(db_path)
-    done = execute(Path(input_dir), store, spec, prefect_processor(spec, store), flow="briefing",
-                   customer_id=customer_id, refresh=False)
+    done = execute(Path(input_dir), store, spec, prefect_processor(spec, store, config), flow="briefing",
+                   customer_id=customer_id, refresh=False, settings=settings, engines=process_engines(config))
     processing_s = time.perf_counter() - clock
     with store.session():
         brief, markdown = write_briefing(store, customer_id, settings=settings)

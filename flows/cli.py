@@ -21,25 +21,46 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(f"run {run['run_id']} {run['status']}: {run['n_processed']} processed, {run['n_failed']} failed, "
               f"{run['n_skipped']} skipped on Dask -> {args.db}")
         return 0
+    import threading
+
     from tqdm import tqdm
 
     from pipeline.batch import run_batch
+    from pipeline.settings import load_settings
 
+    settings = load_settings(args.settings)  # a SettingsError is reported by main()
     bars = []  # made once the plan knows how many calls there are
+    done_of: dict[str, float] = {}  # call id -> fraction of it counted on the bar
+    lock = threading.Lock()  # calls report from the pool's threads
+
+    def advance(call_id: str, fraction: float, postfix: str) -> None:
+        with lock:
+            step = fraction - done_of.get(call_id, 0.0)
+            if step > 0:
+                done_of[call_id] = fraction
+                bars[0].update(step)
+            bars[0].set_postfix_str(postfix)
+
+    def transcribing(rec, seconds):
+        # Within a long call the bar moves with the seconds transcribed (each finished call is 1).
+        if rec.duration:
+            advance(rec.call_id, min(0.99, seconds / rec.duration),
+                    f"{rec.call_id}: {seconds / 60:.1f}/{rec.duration / 60:.1f} min")
 
     def progress(result):
-        bars[0].update(1)
-        bars[0].set_postfix_str(f"{result.call_id}: {result.status}")
+        advance(result.call_id, 1.0, f"{result.call_id}: {result.status}")
 
     def planned(plan):
         for line in plan.rejected:
             print(f"refused: {line}", file=sys.stderr)
         print(f"{plan.n_found} recordings: {len(plan.todo)} to process "
               f"({sum(r.size_bytes for r in plan.todo) / 1e6:.1f} MB), {len(plan.skipped)} already done", file=sys.stderr)
-        bars.append(tqdm(total=len(plan.todo), desc="calls", unit="call"))
+        bars.append(tqdm(total=len(plan.todo), desc="calls", unit="call", unit_scale=True,
+                         bar_format="{l_bar}{bar}| {n:.1f}/{total_fmt} [{elapsed}<{remaining}{postfix}]"))
 
     run, results = run_batch(Path(args.input), Path(args.db), model=args.model, workers=args.workers,
-                             reprocess=args.reprocess, on_result=progress, on_plan=planned)
+                             reprocess=args.reprocess, on_result=progress, on_plan=planned, settings=settings,
+                             on_progress=transcribing)
     for bar in bars:
         bar.close()
     for r in sorted(results, key=lambda r: r.call_id):
@@ -61,7 +82,7 @@ def cmd_brief(args: argparse.Namespace) -> int:
     customer = args.customer.strip()
     # The customer's calls not processed yet come first; the briefing is written once, below.
     run, results = run_batch(Path(args.input), Path(args.db), model=args.model, workers=1, flow="brief",
-                             customer_id=customer, refresh=False)
+                             customer_id=customer, refresh=False, settings=settings)
     if results:
         print(f"processed {len(results)} new call(s) in {run.wall_seconds:.1f} s", file=sys.stderr)
     store = Store(Path(args.db))
@@ -291,6 +312,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--reprocess", action="store_true", help="process again what is already stored")
     run.add_argument("--dask-address", help="run on an existing Dask cluster, e.g. tcp://scheduler:8786")
     run.add_argument("--dask-workers", type=int, default=0, help="run on a local Dask cluster of N processes")
+    run.add_argument("--settings", help="settings TOML (model cache, time zone...; see pipeline/settings.py)")
     run.set_defaults(func=cmd_run)
     brief = sub.add_parser("brief", help="pre-callback briefing for one customer (processes their new calls first)")
     brief.add_argument("customer", help="customer id")

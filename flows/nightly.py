@@ -18,13 +18,17 @@ from prefect.states import Completed
 from prefect.task_runners import ThreadPoolTaskRunner
 
 import os
+import threading
+import time
 from dataclasses import replace
 
 from pipeline.asr import EngineSpec
-from pipeline.batch import Processor, collect, engine_for_workers, execute, process_recording, result_rows
+from pipeline.batch import CallProgress, Processor, collect, engine_for_workers, execute, process_recording, result_rows
+from pipeline.engines import EngineConfig, Engines
 from pipeline.serial import from_record, to_record
 from pipeline.alerts import raise_and_deliver
 from pipeline.settings import load_settings
+from pipeline.voiceprints import stored_voiceprints
 from pipeline.store import DEFAULT_DB, Store
 from pipeline.types import CallResult, Recording
 
@@ -36,9 +40,39 @@ WORKERS = 2  # measured by `make bench`: 2 concurrent calls x 1 thread beat 1 ca
 # ever repeats work that hit something transient in Prefect itself. Idempotency lives in DuckDB
 # (sha256 + version + model), so no Prefect result cache: its keys could not hash a model anyway.
 @task(retries=1, retry_delay_seconds=5, cache_policy=NO_CACHE, task_run_name="process-{recording.call_id}")
-def process_call(recording: Recording, spec: EngineSpec, voiceprint=None) -> dict:
+def process_call(recording: Recording, spec: EngineSpec, voiceprint=None,
+                 config: EngineConfig = EngineConfig()) -> dict:
     return to_record(process_recording(recording, replace(spec, cpu_threads=worker_threads(spec.cpu_threads)),
-                                       voiceprint=voiceprint))
+                                       voiceprint=voiceprint, engines=process_engines(config),
+                                       on_progress=logged_progress()))
+
+
+# The loaded models of this process, one set per config. A registry at module level, and only
+# here at the flow layer: a Prefect task cannot be handed loaded models (they would be pickled
+# to every task on a Dask worker), so each process (the flow's own for the thread runner, each
+# Dask worker process) builds its set on its first call and its later tasks reuse it.
+_PROCESS_ENGINES: dict[EngineConfig, Engines] = {}
+_registry_lock = threading.Lock()
+
+
+def process_engines(config: EngineConfig) -> Engines:
+    with _registry_lock:
+        return _PROCESS_ENGINES.setdefault(config, Engines(config))
+
+
+PROGRESS_EVERY_SECONDS = 15.0  # wall-clock between two progress lines of one call
+
+
+def logged_progress() -> CallProgress:
+    """A long call's transcription advancing, in the task's log (throttled: one line per 15 s)."""
+    last = time.monotonic()
+
+    def report(rec: Recording, seconds: float) -> None:
+        nonlocal last
+        if time.monotonic() - last >= PROGRESS_EVERY_SECONDS:
+            last = time.monotonic()
+            get_run_logger().info("%s: %.0f of %.0f s transcribed", rec.call_id, seconds, rec.duration or 0)
+    return report
 
 
 def worker_threads(default: int) -> int:
@@ -58,16 +92,13 @@ def worker_threads(default: int) -> int:
 LOCAL_WORKERS_ENV = "CALLBRIEF_DASK_LOCAL_WORKERS"
 
 
-def prefect_processor(spec: EngineSpec, store: Store) -> Processor:
+def prefect_processor(spec: EngineSpec, store: Store, config: EngineConfig = EngineConfig()) -> Processor:
     """Each recording as a Prefect task, with its agent's voiceprint (to find the agent by voice
-    on a mono call); results in submission order as they finish."""
-    from pipeline.voiceprints import load_voiceprints
-
-    with store.session() as conn:
-        prints = load_voiceprints(conn)
+    on a mono call) and the config its process loads models from; results in submission order."""
+    prints = stored_voiceprints(store)
 
     def run(recordings: list[Recording]) -> Iterator[CallResult]:
-        futures = [(process_call.submit(rec, spec, prints.get(rec.metadata.agent_id or "")), rec)
+        futures = [(process_call.submit(rec, spec, prints.get(rec.metadata.agent_id or ""), config), rec)
                    for rec in recordings]
         for future, rec in futures:
             yield collect(lambda: from_record(future.result()), rec)
@@ -88,18 +119,19 @@ def finish_state(done, what: str):
 def nightly(input_dir: str = str(DEFAULT_INPUT), db_path: str = str(DEFAULT_DB), model: str = "base",
             reprocess: bool = False) -> dict:
     logger = get_run_logger()
+    settings = load_settings()
+    config = EngineConfig.from_settings(settings)
     spec = engine_for_workers(model, WORKERS)
     store = Store(db_path)
-    done = execute(Path(input_dir), store, spec, prefect_processor(spec, store), flow="nightly",
-                   reprocess=reprocess,
+    done = execute(Path(input_dir), store, spec, prefect_processor(spec, store, config), flow="nightly",
+                   reprocess=reprocess, settings=settings, engines=process_engines(config),
                    on_plan=lambda plan: logger.info("%d recordings found, %d new, %d already processed, %d missing, "
                                                     "%d refused", plan.n_found, len(plan.todo), len(plan.skipped),
                                                     len(plan.missing), len(plan.rejected)))
     # Handlers open tomorrow's callbacks with fresh briefings for everyone who called; threats and
     # deadlines found by this run (and any delivery still pending) go out as alerts.
     logger.info("briefings refreshed for %d customer(s)", len(done.refreshed))
-    delivered = raise_and_deliver(store, [r.call_id for r in done.results if r.status == "ok"],
-                                  load_settings())
+    delivered = raise_and_deliver(store, [r.call_id for r in done.results if r.status == "ok"], settings)
     logger.info("alerts: %s", delivered)
     for line in done.run.message.splitlines():
         logger.warning(line)

@@ -11,7 +11,8 @@ import threading
 import unicodedata
 from dataclasses import dataclass, replace
 from functools import lru_cache
-from typing import Protocol
+from pathlib import Path
+from typing import Callable, Protocol
 
 import numpy as np
 
@@ -60,27 +61,34 @@ class EngineSpec:
         return f"{self.engine}:{self.model}"
 
 
+# Called with the seconds of the given audio transcribed so far, as segments come out of the decoder.
+Progress = Callable[[float], None]
+
+
 class AsrEngine(Protocol):
     model_id: str
 
-    def transcribe(self, audio: np.ndarray, options: TranscribeOptions) -> Transcript: ...
+    def transcribe(self, audio: np.ndarray, options: TranscribeOptions,
+                   on_progress: Progress | None = None) -> Transcript: ...
 
 
 class FasterWhisperEngine:
     name = "faster-whisper"
 
-    def __init__(self, spec: EngineSpec):
+    def __init__(self, spec: EngineSpec, model_cache: Path | None = None, allow_download: bool = False):
         from faster_whisper import WhisperModel
 
-        resolved = resolve_whisper(spec.model)
+        resolved = resolve_whisper(spec.model, model_cache, allow_download)
         self.model_id = spec.model_id
         self.model = WhisperModel(str(resolved.path), device="cpu", compute_type=spec.compute_type,
                                   cpu_threads=spec.cpu_threads, num_workers=spec.num_workers)
 
-    def transcribe(self, audio: np.ndarray, options: TranscribeOptions) -> Transcript:
+    def transcribe(self, audio: np.ndarray, options: TranscribeOptions,
+                   on_progress: Progress | None = None) -> Transcript:
         import ctranslate2
 
-        # Temperature fallback samples: seed it, so a rerun transcribes a call the same way.
+        # Temperature fallback samples: seed it, so a rerun transcribes a call the same way. The
+        # seed is process-wide and CTranslate2 seeds each thread's sampler once: see engines.py.
         ctranslate2.set_random_seed(SEED)
         segments, info = self.model.transcribe(
             audio, language=options.language, beam_size=options.beam_size, vad_filter=options.vad_filter,
@@ -91,13 +99,17 @@ class FasterWhisperEngine:
             log_prob_threshold=options.log_prob_threshold, temperature=list(options.temperature),
             patience=options.patience, hotwords=options.hotwords, initial_prompt=options.initial_prompt,
         )
-        # transcribe() is lazy: consume it here, never hand the generator on.
-        converted = tuple(
-            Segment(start=s.start, end=s.end, text=s.text.strip(), avg_logprob=s.avg_logprob,
-                    no_speech_prob=s.no_speech_prob,
-                    words=tuple(Word(w.word.strip(), w.start, w.end, w.probability) for w in (s.words or [])))
-            for s in segments
-        )
+        # transcribe() is lazy: consume it here, never hand the generator on. Each segment
+        # decoded is progress through the audio (a long call advances instead of jumping at the end).
+        converted = []
+        for s in segments:
+            converted.append(Segment(start=s.start, end=s.end, text=s.text.strip(), avg_logprob=s.avg_logprob,
+                                     no_speech_prob=s.no_speech_prob,
+                                     words=tuple(Word(w.word.strip(), w.start, w.end, w.probability)
+                                                 for w in (s.words or []))))
+            if on_progress:
+                on_progress(float(s.end))
+        converted = tuple(converted)
         raw = Transcript(language=info.language, language_probability=info.language_probability,
                          segments=converted, duration=len(audio) / SAMPLE_RATE, model_id=self.model_id,
                          engine=self.name)
@@ -107,17 +119,19 @@ class FasterWhisperEngine:
 class OpenAIWhisperEngine:
     name = "openai-whisper"
 
-    def __init__(self, spec: EngineSpec):
+    def __init__(self, spec: EngineSpec, model_cache: Path | None = None, allow_download: bool = False):
         import torch
         import whisper
 
         torch.set_num_threads(spec.cpu_threads)
-        checkpoint = openai_checkpoint(spec.model)
+        checkpoint = openai_checkpoint(spec.model, model_cache, allow_download)
         self.model = whisper.load_model(str(checkpoint), device="cpu")
         self.model_id = spec.model_id
         self._lock = threading.Lock()  # one torch model, not safe to share across threads
 
-    def transcribe(self, audio: np.ndarray, options: TranscribeOptions) -> Transcript:
+    def transcribe(self, audio: np.ndarray, options: TranscribeOptions,
+                   on_progress: Progress | None = None) -> Transcript:
+        """openai-whisper decodes the whole audio in one call: progress is reported once, at the end."""
         import torch
 
         with self._lock:
@@ -138,6 +152,8 @@ class OpenAIWhisperEngine:
                                 for w in s.get("words", [])))
             for s in result["segments"]
         )
+        if on_progress:
+            on_progress(len(audio) / SAMPLE_RATE)
         raw = Transcript(language=result["language"], language_probability=1.0 if options.language else float("nan"),
                          segments=segments, duration=len(audio) / SAMPLE_RATE, model_id=self.model_id,
                          engine=self.name)
@@ -145,21 +161,22 @@ class OpenAIWhisperEngine:
 
 
 _ENGINES = {"faster-whisper": FasterWhisperEngine, "openai-whisper": OpenAIWhisperEngine}
-_engine_lock = threading.Lock()
 
 
-def load_engine(spec: EngineSpec) -> AsrEngine:
-    """One engine per spec per process: tasks running in threads share the loaded model."""
-    with _engine_lock:
-        return _load_engine(spec)
-
-
-@lru_cache(maxsize=4)
-def _load_engine(spec: EngineSpec) -> AsrEngine:
+def build_engine(spec: EngineSpec, model_cache: Path | None = None, allow_download: bool = False) -> AsrEngine:
+    """Load the engine `spec` names (a new model each time: `Engines.whisper` keeps one per spec)."""
     try:
-        return _ENGINES[spec.engine](spec)
+        kind = _ENGINES[spec.engine]
     except KeyError:
         raise ValueError(f"unknown ASR engine {spec.engine!r}: choose from {sorted(_ENGINES)}") from None
+    return kind(spec, model_cache, allow_download)
+
+
+def load_engine(spec: EngineSpec, engines=None) -> AsrEngine:
+    """The engine for `spec` from `engines` (a `pipeline.engines.Engines`), or a fresh default one."""
+    from .engines import or_default
+
+    return or_default(engines).whisper(spec)
 
 
 # --- engine-independent clean-up -------------------------------------------------------

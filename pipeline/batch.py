@@ -17,8 +17,9 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
-from .asr import EngineSpec, TranscribeOptions, load_engine
+from .asr import EngineSpec, Progress, TranscribeOptions, load_engine
 from .audio import BadRecording, decode, probe
+from .engines import Engines, or_default
 from .ingest import ManifestRow, discover
 from .settings import Settings, results_fingerprint
 from .store import RunRecord, Store, utcnow
@@ -28,7 +29,7 @@ from .escalation import score_call, turn_features, utterances
 from .roles import decide_roles
 from .speakers import diarize
 from .summary import summarise
-from .streams import speaker_streams, transcribe_streams
+from .streams import speaker_streams, stream_seconds, transcribe_streams
 from .types import CallResult, Recording, StageTiming, Transcript, join_words
 from .vocabulary import correct_transcript
 
@@ -38,6 +39,10 @@ SPLIT_SPEAKERS = True
 MAX_ATTEMPTS = 3
 
 log = logging.getLogger(__name__)
+
+# A call's progress: the recording (its duration known, once decoded) and the seconds of it
+# transcribed so far, increasing.
+CallProgress = Callable[[Recording, float], None]
 
 
 @dataclass(frozen=True)
@@ -95,14 +100,17 @@ def _same_customer(a: str | None, b: str) -> bool:
 
 
 def process_recording(rec: Recording, spec: EngineSpec, options: TranscribeOptions | None = None,
-                      split: bool = SPLIT_SPEAKERS, voiceprint=None) -> CallResult:
+                      split: bool = SPLIT_SPEAKERS, voiceprint=None, engines: Engines | None = None,
+                      on_progress: CallProgress | None = None) -> CallResult:
     """Decode, separate speakers, transcribe and analyse one recording. Never raises.
 
     With `split`, each speaker (stereo channel, or diarized mono speaker) is transcribed on
     their own and words come out attributed; without it the down-mix is transcribed and words
-    are attributed by time overlap with the speakers' segments.
+    are attributed by time overlap with the speakers' segments. `engines`: the loaded models
+    (a default set is built when None); `on_progress`: the call's seconds transcribed so far.
     """
     options = options or TranscribeOptions()
+    engines = or_default(engines)
     clock = StageClock()
     try:
         info = probe(rec.path)
@@ -114,12 +122,13 @@ def process_recording(rec: Recording, spec: EngineSpec, options: TranscribeOptio
         if rec.metadata.language:
             options = replace(options, language=rec.metadata.language)
         # The manifest may bound the speaker count: (min, max), or None.
-        diarization = diarize(audio.samples, speakers=getattr(rec.metadata, "speakers", None))
+        diarization = diarize(audio.samples, speakers=getattr(rec.metadata, "speakers", None), engines=engines)
         clock.lap("speakers")
 
-        transcript = transcribe_call(audio, diarization, spec, options, split)
+        report = (lambda seconds, rec=rec: on_progress(rec, seconds)) if on_progress else None
+        transcript = transcribe_call(audio, diarization, spec, options, split, engines, report)
         clock.lap("transcribe")
-        return analyse_call(rec, audio, diarization, transcript, clock, voiceprint)
+        return analyse_call(rec, audio, diarization, transcript, clock, voiceprint, engines=engines)
     except Exception as exc:  # noqa: BLE001 - one recording's failure must never stop the batch
         return failed_result(rec, clock, exc)
 
@@ -156,16 +165,38 @@ def failed_result(rec: Recording, clock: StageClock, exc: BaseException, **parti
 
 
 def transcribe_call(audio, diarization, spec: EngineSpec, options: TranscribeOptions,
-                    split: bool = SPLIT_SPEAKERS) -> Transcript:
-    """Whisper over each speaker's own stream (stereo channel or diarized speaker), or the down-mix."""
-    engine = load_engine(spec)
+                    split: bool = SPLIT_SPEAKERS, engines: Engines | None = None,
+                    on_progress: Progress | None = None) -> Transcript:
+    """Whisper over each speaker's own stream (stereo channel or diarized speaker), or the down-mix.
+    `on_progress` gets seconds of the call done, increasing, as segments are decoded."""
+    engine = load_engine(spec, engines)
     if split and (diarization.method == "channels" or diarization.n_speakers > 1):
-        return transcribe_streams(engine, speaker_streams(audio.samples, diarization), options)
-    return engine.transcribe(audio.mono(), options)
+        streams = speaker_streams(audio.samples, diarization)
+        scale = audio.duration / (stream_seconds(streams) or 1.0)  # streams' seconds -> the call's
+        return transcribe_streams(engine, streams, options,
+                                  on_progress=call_progress(on_progress, scale, audio.duration))
+    return engine.transcribe(audio.mono(), options, call_progress(on_progress, 1.0, audio.duration))
+
+
+def call_progress(on_progress: Progress | None, scale: float, duration: float) -> Progress | None:
+    """Progress in seconds of the call: scaled, never past the end, never backwards (a stream
+    transcribed again in the call's language is not progress)."""
+    if on_progress is None:
+        return None
+    furthest = 0.0
+
+    def report(seconds: float) -> None:
+        nonlocal furthest
+        position = min(duration, seconds * scale)
+        if position > furthest:
+            furthest = position
+            on_progress(position)
+    return report
 
 
 def analyse_call(rec: Recording, audio, diarization, transcript: Transcript,
-                 clock: StageClock | None = None, voiceprint=None, correct: bool = True) -> CallResult:
+                 clock: StageClock | None = None, voiceprint=None, correct: bool = True,
+                 engines: Engines | None = None) -> CallResult:
     """Everything after recognition: vocabulary correction, words to speakers and turns, roles,
     dynamics, escalation, summary. Separate from recognition so later stages can be re-run (and
     tested) on a stored transcript, independent of the characters Whisper writes on a given CPU."""
@@ -191,7 +222,8 @@ def analyse_call(rec: Recording, audio, diarization, transcript: Transcript,
     for word, speaker in zip(words, speakers):
         texts.setdefault(speaker or "", []).append(word.text)
     decision, speaker_evidence, agent_voice = assign_roles(rec, audio, diarization,
-                                                          {k: join_words(v) for k, v in texts.items()}, voiceprint)
+                                                          {k: join_words(v) for k, v in texts.items()}, voiceprint,
+                                                          engines)
     roles = decision.roles
     if attributed:
         turns = turns_from_segments(transcript.segments, roles, transcript.language)
@@ -215,14 +247,15 @@ def analyse_call(rec: Recording, audio, diarization, transcript: Transcript,
                       agent_voice=agent_voice, corrections=corrections)
 
 
-def assign_roles(rec: Recording, audio, diarization, texts: dict[str, str], voiceprint=None):
+def assign_roles(rec: Recording, audio, diarization, texts: dict[str, str], voiceprint=None,
+                 engines: Engines | None = None):
     """Roles (manifest channel, else the agent's voiceprint, else speech evidence), the evidence
     to store, and the agent channel's voice when a stereo call says whose it is (a voiceprint source)."""
     from .voiceprints import match_agent, speaker_embeddings, voice_embedding
 
     match = None
     if voiceprint is not None and diarization.method != "channels" and len(diarization.speakers()) > 1:
-        match = match_agent(voiceprint, speaker_embeddings(audio.mono(), diarization))
+        match = match_agent(voiceprint, speaker_embeddings(audio.mono(), diarization, engines))
     decision = decide_roles(diarization, texts, rec.metadata.agent_channel, match.speaker if match else None)
     evidence = {"count": diarization.evidence, "roles": {"method": decision.method, "confidence": decision.confidence,
                                                          **decision.evidence}}
@@ -235,7 +268,7 @@ def assign_roles(rec: Recording, audio, diarization, texts: dict[str, str], voic
     if (rec.metadata.agent_id and diarization.method == "channels" and len(agents) == 1
             and decision.confidence >= 0.95):
         regions = [(s.start, s.end) for s in diarization.segments if s.speaker == agents[0]]
-        embedding, seconds = voice_embedding(audio.samples[int(agents[0][2:])], regions)
+        embedding, seconds = voice_embedding(audio.samples[int(agents[0][2:])], regions, engines=engines)
         if seconds > 0:
             agent_voice = (tuple(float(x) for x in embedding), seconds)
     return decision, evidence, agent_voice
@@ -313,14 +346,18 @@ Processor = Callable[[list[Recording]], Iterable[CallResult]]
 
 
 def thread_processor(spec: EngineSpec, workers: int, options: TranscribeOptions | None = None,
-                     voiceprints: dict | None = None) -> Processor:
-    """`voiceprints`: agent_id -> Voiceprint, to find the agent by voice on mono calls."""
+                     voiceprints: dict | None = None, engines: Engines | None = None,
+                     on_progress: CallProgress | None = None) -> Processor:
+    """`voiceprints`: agent_id -> Voiceprint, to find the agent by voice on mono calls. The
+    threads share `engines` (one loaded model each)."""
     prints = voiceprints or {}
+    engines = or_default(engines)
 
     def run(recordings: list[Recording]) -> Iterator[CallResult]:
         with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
             futures = {pool.submit(process_recording, rec, spec, options, SPLIT_SPEAKERS,
-                                   prints.get(rec.metadata.agent_id or "")): rec for rec in recordings}
+                                   prints.get(rec.metadata.agent_id or ""), engines, on_progress): rec
+                       for rec in recordings}
             for future in as_completed(futures):
                 yield collect(future.result, futures[future])
     return run
@@ -349,10 +386,11 @@ def execute(input_dir: Path, store: Store, spec: EngineSpec, processor: Processo
             reprocess: bool = False, customer_id: str | None = None, refresh: bool = True,
             on_result: Callable[[CallResult], None] | None = None, on_plan: Callable[[BatchPlan], None] | None = None,
             settings=None, options: TranscribeOptions | None = None,
-            select: Callable[[Recording], bool] | None = None) -> Execution:
+            select: Callable[[Recording], bool] | None = None, engines: Engines | None = None) -> Execution:
     """The one loop behind every entry point: plan, process, write each call as it finishes
     (one writer), record the run (a row at the start, completed at the end; a killed run is
-    marked interrupted by the next), refresh briefings (including those a killed run left stale)."""
+    marked interrupted by the next), refresh briefings (including those a killed run left stale).
+    `engines`: the processor's loaded models, so the early model check loads the one it will use."""
     started_at, clock = utcnow(), time.perf_counter()
     run_id = new_run_id()
     store.mark_interrupted()
@@ -365,7 +403,7 @@ def execute(input_dir: Path, store: Store, spec: EngineSpec, processor: Processo
     results: list[CallResult] = []
     try:
         if plan.todo:
-            load_engine(spec)  # fail fast (e.g. model missing) before any call is touched
+            load_engine(spec, engines)  # fail fast (e.g. model missing) before any call is touched
         for result in processor(plan.todo):
             write_result(store, result, run_id, plan.attempts.get(result.call_id, 1), plan.fingerprint)
             results.append(result)
@@ -397,17 +435,20 @@ def write_result(store: Store, result: CallResult, run_id: str, attempts: int = 
 def run_batch(input_dir: Path, db_path: Path, model: str = "base", workers: int = 2, reprocess: bool = False,
               options: TranscribeOptions | None = None, on_result: Callable[[CallResult], None] | None = None,
               flow: str = "cli", customer_id: str | None = None, refresh: bool = True,
-              on_plan: Callable[[BatchPlan], None] | None = None) -> tuple[RunRecord, list[CallResult]]:
+              on_plan: Callable[[BatchPlan], None] | None = None, settings: Settings | None = None,
+              on_progress: CallProgress | None = None) -> tuple[RunRecord, list[CallResult]]:
     """The nightly job without Prefect: a thread pool for concurrency, one writer for DuckDB.
     `customer_id` limits it to one customer's recordings; `refresh` rewrites the briefings of
-    the customers it processed."""
+    the customers it processed. `settings` (from the entry point; defaults when None) say where
+    the models are; `on_progress` hears each call's transcription advance."""
+    from .voiceprints import stored_voiceprints
+
+    settings = settings or Settings()
     spec = engine_for_workers(model, workers)
     store = Store(db_path)
-    from .voiceprints import load_voiceprints
-
-    with store.session() as conn:
-        prints = load_voiceprints(conn)  # agents' voiceprints, read once before the calls run
-    done = execute(Path(input_dir), store, spec, thread_processor(spec, workers, options, prints), flow=flow,
-                   reprocess=reprocess, customer_id=customer_id, refresh=refresh, on_result=on_result, on_plan=on_plan,
-                   options=options)
+    engines = Engines.from_settings(settings)
+    processor = thread_processor(spec, workers, options, stored_voiceprints(store), engines, on_progress)
+    done = execute(Path(input_dir), store, spec, processor, flow=flow, reprocess=reprocess, customer_id=customer_id,
+                   refresh=refresh, on_result=on_result, on_plan=on_plan, options=options, settings=settings,
+                   engines=engines)
     return done.run, done.results

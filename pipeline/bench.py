@@ -25,6 +25,7 @@ from .asr import EngineSpec, TranscribeOptions, load_engine
 from .audio import SAMPLE_RATE, decode
 from .ingest import discover
 from .batch import process_recording
+from .engines import Engines
 from .briefing import write_briefing
 from .metrics import diarization_error_rate, error_rate, join_turn_texts, turn_agreement
 from .speakers import diarize
@@ -49,8 +50,9 @@ def _row(stage: str, audio_s: float, wall_s: float, note: str = "") -> dict:
             "rtf": round(audio_s / wall_s, 1) if wall_s else None, "note": note}
 
 
-def _transcribe_all(spec: EngineSpec, audios: list[np.ndarray], workers: int, options: TranscribeOptions):
-    engine = load_engine(spec)
+def _transcribe_all(spec: EngineSpec, audios: list[np.ndarray], workers: int, options: TranscribeOptions,
+                    engines: Engines | None = None):
+    engine = load_engine(spec, engines)
     start = time.perf_counter()
     with ThreadPoolExecutor(max_workers=workers) as pool:
         transcripts = list(pool.map(lambda a: engine.transcribe(a, options), audios))
@@ -80,11 +82,11 @@ def _truth(call_id: str) -> dict | None:
     return json.loads(path.read_text(encoding="utf-8")) if path.exists() else None
 
 
-def _pipeline_pass(recordings, spec: EngineSpec, split: bool, workers: int = 1):
+def _pipeline_pass(recordings, spec: EngineSpec, split: bool, workers: int = 1, engines: Engines | None = None):
     """process_recording over the samples; returns (results, wall seconds)."""
     start = time.perf_counter()
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        results = list(pool.map(lambda r: process_recording(r, spec, split=split), recordings))
+        results = list(pool.map(lambda r: process_recording(r, spec, split=split, engines=engines), recordings))
     return results, time.perf_counter() - start
 
 
@@ -110,6 +112,7 @@ def run(compare_seconds: float = 120.0, long_minutes: float = 10.0) -> dict:
     rows: list[dict] = []
     recordings = discover(SAMPLES).recordings
     options = TranscribeOptions()
+    engines = Engines()  # one set of loaded models for the whole bench, as a nightly run has
 
     start = time.perf_counter()
     audios = [decode(r.path) for r in recordings]
@@ -120,14 +123,14 @@ def run(compare_seconds: float = 120.0, long_minutes: float = 10.0) -> dict:
     # Whole pipeline, one call at a time, so each stage's time is its own.
     seq_spec = EngineSpec(num_workers=1, cpu_threads=2)
     load_start = time.perf_counter()
-    load_engine(seq_spec)
+    load_engine(seq_spec, engines)
     load_s = time.perf_counter() - load_start
     # One-time costs of a process (numba compiles yin, VAD/encoder/jieba load): paid once per
     # nightly batch, so measured apart from the per-call stage times.
     warm_start = time.perf_counter()
-    process_recording(recordings[0], seq_spec)
+    process_recording(recordings[0], seq_spec, engines=engines)
     warmup_s = time.perf_counter() - warm_start
-    split_results, _ = _pipeline_pass(recordings, seq_spec, split=True)
+    split_results, _ = _pipeline_pass(recordings, seq_spec, split=True, engines=engines)
     stage = {}
     for r in split_results:
         for t in r.timings:
@@ -141,18 +144,18 @@ def run(compare_seconds: float = 120.0, long_minutes: float = 10.0) -> dict:
     rows.append(_row("summary", audio_s, stage["summary"]))
     seq_total = sum(stage.values())
     rows.append(_row("pipeline, 1 call at a time x 2 threads", audio_s, seq_total))
-    mix_results, _ = _pipeline_pass(recordings, seq_spec, split=False)
+    mix_results, _ = _pipeline_pass(recordings, seq_spec, split=False, engines=engines)
     mix_transcribe = sum(t.seconds for r in mix_results for t in r.timings if t.stage == "transcribe")
     rows.append(_row("transcribe, down-mix (split=False)", audio_s, mix_transcribe, "for comparison"))
 
     par_spec = EngineSpec(num_workers=2, cpu_threads=1)
-    load_engine(par_spec)
-    par_results, par_s = _pipeline_pass(recordings, par_spec, split=True, workers=2)
+    load_engine(par_spec, engines)
+    par_results, par_s = _pipeline_pass(recordings, par_spec, split=True, workers=2, engines=engines)
     rows.append(_row("pipeline, 2 calls at a time x 1 thread", audio_s, par_s, "the flows' setting"))
     fast_opts = replace(options, beam_size=1)
     start = time.perf_counter()
     with ThreadPoolExecutor(max_workers=2) as pool:
-        list(pool.map(lambda r: process_recording(r, par_spec, fast_opts), recordings))
+        list(pool.map(lambda r: process_recording(r, par_spec, fast_opts, engines=engines), recordings))
     fast_s = time.perf_counter() - start
     rows.append(_row("pipeline, 2 calls at a time, beam 1", audio_s, fast_s, "speed preset"))
 
@@ -170,12 +173,12 @@ def run(compare_seconds: float = 120.0, long_minutes: float = 10.0) -> dict:
     mix = np.concatenate(monos)
     long_audio = np.tile(mix, int(np.ceil(long_minutes * 60 * SAMPLE_RATE / len(mix))))
     long_s = len(long_audio) / SAMPLE_RATE
-    engine = load_engine(seq_spec)
+    engine = load_engine(seq_spec, engines)
     start = time.perf_counter()
     engine.transcribe(long_audio, options)
     rows.append(_row(f"transcribe {long_s / 60:.1f}-min recording, 2 threads", long_s, time.perf_counter() - start))
     start = time.perf_counter()
-    long_diar = diarize(long_audio)
+    long_diar = diarize(long_audio, engines=engines)
     rows.append(_row(f"diarize {long_s / 60:.1f}-min recording", long_s, time.perf_counter() - start,
                      f"{long_diar.n_speakers} speakers found"))
     main_rss = _peak_mb()

@@ -151,7 +151,7 @@ def _recordings():
     return {r.call_id: r for r in discover(SAMPLES).recordings}
 
 
-def recognise_call(name: str, options: TranscribeOptions, spec: EngineSpec, call_id: str):
+def recognise_call(name: str, options: TranscribeOptions, spec: EngineSpec, call_id: str, engines=None):
     """(recording, audio, diarization, transcript) of one sample call, recognition cached."""
     from .batch import transcribe_call
     from .speakers import diarize
@@ -167,9 +167,9 @@ def recognise_call(name: str, options: TranscribeOptions, spec: EngineSpec, call
         path.parent.mkdir(parents=True, exist_ok=True)
         if rec.metadata.language:
             options = replace(options, language=rec.metadata.language)
-        diarization = diarize(audio.samples)
+        diarization = diarize(audio.samples, engines=engines)
         clock = time.perf_counter()
-        transcript = transcribe_call(audio, diarization, spec, options)
+        transcript = transcribe_call(audio, diarization, spec, options, engines=engines)
         save_recognition(path, transcript, diarization, call_id=call_id, config=name,
                          seconds=time.perf_counter() - clock)
     return rec, audio, diarization, transcript
@@ -210,11 +210,12 @@ def term_recall(call_id: str, turns) -> tuple[int, int, list[str]]:
 
 def evaluate_calls(name: str, options: TranscribeOptions, spec: EngineSpec, corrected: bool) -> dict:
     from .batch import analyse_call
+    from .engines import Engines
 
-    out = {}
+    out, engines = {}, Engines()  # loaded once for the four calls
     for call_id in ("zh-1001-a", "zh-1001-b", "en-2001", "en-2002"):
-        rec, audio, diarization, transcript = recognise_call(name, options, spec, call_id)
-        result = analyse_call(rec, audio, diarization, transcript, correct=corrected)
+        rec, audio, diarization, transcript = recognise_call(name, options, spec, call_id, engines)
+        result = analyse_call(rec, audio, diarization, transcript, correct=corrected, engines=engines)
         row = {}
         if transcript.language == "zh":
             found, spoken, missed = term_recall(call_id, result.turns)

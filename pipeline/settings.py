@@ -44,10 +44,24 @@ class Settings:
     web_secret_file: str = ""
     web_session_minutes: int = 480  # one shift; then log in again
     web_cookie_secure: bool = False  # set true when served over HTTPS (behind a proxy)
+    # Models (pipeline/models.py, pipeline/engines.py). Empty cache: the checkout's data/models
+    # when running from one, else the per-user data folder.
+    model_cache: str = ""
+    allow_download: bool = False  # fetch models missing offline from the hub (needs internet)
+    # Optional pyannote.audio diarization pipeline for mono calls (local path or hub name); its
+    # hub token, when empty, is HF_TOKEN (huggingface's own variable), read with the settings.
+    pyannote_pipeline: str = ""
+    pyannote_token: str = ""
 
     @property
     def tz(self) -> ZoneInfo:
         return ZoneInfo(self.timezone)
+
+    @property
+    def model_cache_dir(self) -> Path:
+        from .models import default_model_cache
+
+        return Path(self.model_cache).expanduser() if self.model_cache else default_model_cache()
 
 
 def _coerce(name: str, kind, value):
@@ -77,6 +91,8 @@ def load_settings(path: Path | str | None = None, environ: Mapping[str, str] | N
     for name, kind in known.items():
         if ENV_PREFIX + name.upper() in environ:
             values[name] = _coerce(name, kind, environ[ENV_PREFIX + name.upper()])
+    if "pyannote_token" not in values and environ.get("HF_TOKEN"):
+        values["pyannote_token"] = environ["HF_TOKEN"]
     settings = replace(Settings(), **values)
     try:
         settings.tz

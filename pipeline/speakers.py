@@ -12,13 +12,12 @@ turn do not survive (telephone audio makes single windows noisy). The result con
 from __future__ import annotations
 
 import os
-import threading
 from dataclasses import dataclass, field
-from functools import lru_cache
 
 import numpy as np
 
 from .audio import SAMPLE_RATE
+from .engines import Engines, or_default
 
 
 @dataclass(frozen=True)
@@ -89,24 +88,17 @@ class DiarizationOptions:
 
 # --- voice activity -----------------------------------------------------------------------
 
-_vad_lock = threading.Lock()
-
-
-@lru_cache(maxsize=1)
-def _vad_model():
-    from silero_vad import load_silero_vad
-
-    return load_silero_vad(onnx=True)  # the ONNX model ships inside the package
-
-
-def speech_regions(samples: np.ndarray, threshold: float = 0.5, min_silence: float = 0.25) -> list[tuple[float, float]]:
+def speech_regions(samples: np.ndarray, threshold: float = 0.5, min_silence: float = 0.25,
+                   engines: Engines | None = None) -> list[tuple[float, float]]:
     """(start, end) seconds of speech in a 16 kHz mono signal."""
     import torch
     from silero_vad import get_speech_timestamps
 
-    with _vad_lock:  # the ONNX session keeps state between chunks: one call at a time
+    engines = or_default(engines)
+    vad = engines.vad()
+    with engines.vad_lock:  # the ONNX session keeps state between chunks: one call at a time
         stamps = get_speech_timestamps(torch.from_numpy(np.ascontiguousarray(samples, dtype=np.float32)),
-                                       _vad_model(), sampling_rate=SAMPLE_RATE, threshold=threshold,
+                                       vad, sampling_rate=SAMPLE_RATE, threshold=threshold,
                                        min_silence_duration_ms=int(min_silence * 1000), speech_pad_ms=30,
                                        return_seconds=False)
     return [(s["start"] / SAMPLE_RATE, s["end"] / SAMPLE_RATE) for s in stamps]
@@ -124,10 +116,12 @@ def is_fake_stereo(samples: np.ndarray, tolerance: float = 0.95) -> bool:
     return float(np.corrcoef(left, right)[0, 1]) >= tolerance
 
 
-def channel_diarization(samples: np.ndarray, options: DiarizationOptions = DiarizationOptions()) -> Diarization:
+def channel_diarization(samples: np.ndarray, options: DiarizationOptions = DiarizationOptions(),
+                        engines: Engines | None = None) -> Diarization:
+    engines = or_default(engines)
     segments = []
     for ch in range(samples.shape[0]):
-        for start, end in speech_regions(samples[ch], options.vad_threshold, options.min_silence):
+        for start, end in speech_regions(samples[ch], options.vad_threshold, options.min_silence, engines):
             segments.append(SpeakerSegment(start, end, f"ch{ch}", ch))
     segments.sort(key=lambda s: s.start)
     return Diarization(tuple(segments), "channels", len({s.speaker for s in segments}))
@@ -135,17 +129,8 @@ def channel_diarization(samples: np.ndarray, options: DiarizationOptions = Diari
 
 # --- mono: embeddings + clustering ---------------------------------------------------------
 
-_encoder_lock = threading.Lock()
-
-
-@lru_cache(maxsize=1)
-def _encoder():
-    from resemblyzer import VoiceEncoder
-
-    return VoiceEncoder(device="cpu", verbose=False)  # pretrained.pt ships inside the package
-
-
-def window_embeddings(samples: np.ndarray, regions: list[tuple[float, float]], options: DiarizationOptions):
+def window_embeddings(samples: np.ndarray, regions: list[tuple[float, float]], options: DiarizationOptions,
+                      engines: Engines | None = None):
     """Centres (s) and L2-normalised 256-d embeddings of windows inside speech regions."""
     import torch
     from resemblyzer import audio as rz_audio, hparams
@@ -165,8 +150,10 @@ def window_embeddings(samples: np.ndarray, regions: list[tuple[float, float]], o
     if not slices:
         return np.zeros(0), np.zeros((0, 256), dtype=np.float32)
     batch = np.stack([np.pad(s, ((0, width - len(s)), (0, 0))) for s in slices]).astype(np.float32)
-    with _encoder_lock, torch.no_grad():
-        embeds = _encoder()(torch.from_numpy(batch)).numpy()
+    engines = or_default(engines)
+    encoder = engines.encoder()
+    with engines.encoder_lock, torch.no_grad():
+        embeds = encoder(torch.from_numpy(batch)).numpy()
     return np.array(centres), embeds / np.linalg.norm(embeds, axis=1, keepdims=True)
 
 
@@ -311,9 +298,10 @@ def _segments_from_windows(regions, centres, labels, options) -> list[SpeakerSeg
 
 
 def cluster_diarization(samples: np.ndarray, options: DiarizationOptions = DiarizationOptions(),
-                        bounds: tuple[int, int] | None = None) -> Diarization:
-    regions = speech_regions(samples, options.vad_threshold, options.min_silence)
-    centres, embeds = window_embeddings(samples, regions, options)
+                        bounds: tuple[int, int] | None = None, engines: Engines | None = None) -> Diarization:
+    engines = or_default(engines)
+    regions = speech_regions(samples, options.vad_threshold, options.min_silence, engines)
+    centres, embeds = window_embeddings(samples, regions, options, engines)
     if len(embeds) == 0:
         return Diarization((), "clustering", 0)
     labels, means, evidence = choose_speaker_count(embeds, options, bounds)
@@ -362,13 +350,15 @@ def pyannote_diarization(samples: np.ndarray, pipeline_ref: str, token: str | No
 
 
 def diarize(samples: np.ndarray, options: DiarizationOptions = DiarizationOptions(),
-            speakers: tuple[int, int] | None = None) -> Diarization:
+            speakers: tuple[int, int] | None = None, engines: Engines | None = None) -> Diarization:
     """Channels when the recording really is two-channel; otherwise clustering, or a pyannote.audio
-    pipeline when CALLBRIEF_PYANNOTE_PIPELINE names one (path or hub name; token in HF_TOKEN).
+    pipeline when the settings name one (`pyannote_pipeline`: path or hub name; `pyannote_token`,
+    else HF_TOKEN), carried by `engines`.
     `speakers` = (min, max) from the manifest bounds the count the clustering may choose."""
+    engines = or_default(engines)
     if samples.ndim == 2 and samples.shape[0] >= 2 and not is_fake_stereo(samples):
-        return channel_diarization(samples, options)
+        return channel_diarization(samples, options, engines)
     mono = samples.mean(axis=0) if samples.ndim == 2 else samples
-    if os.environ.get("CALLBRIEF_PYANNOTE_PIPELINE"):
-        return pyannote_diarization(mono, os.environ["CALLBRIEF_PYANNOTE_PIPELINE"], os.environ.get("HF_TOKEN"))
-    return cluster_diarization(mono, options, speakers)
+    if engines.pyannote_pipeline:
+        return pyannote_diarization(mono, engines.pyannote_pipeline, engines.pyannote_token)
+    return cluster_diarization(mono, options, speakers, engines)

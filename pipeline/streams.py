@@ -12,7 +12,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from .asr import AsrEngine, TranscribeOptions
+from .asr import AsrEngine, Progress, TranscribeOptions
 from .audio import SAMPLE_RATE
 from .language import dominant, stream_stretches, transcribe_stretches
 from .speakers import Diarization
@@ -75,6 +75,10 @@ def speaker_streams(samples: np.ndarray, diarization: Diarization, pad: float = 
     return streams
 
 
+def stream_seconds(streams: list[SpeakerStream]) -> float:
+    return sum(len(s.audio) for s in streams) / SAMPLE_RATE
+
+
 def _remap(seg: Segment, stream: SpeakerStream) -> list[Segment]:
     """The segment in recording time, split where it crosses from one piece of the stream to the
     next (pieces may be far apart in the recording, with the other speaker in between)."""
@@ -98,7 +102,7 @@ def _remap(seg: Segment, stream: SpeakerStream) -> list[Segment]:
 
 
 def transcribe_streams(engine: AsrEngine, streams: list[SpeakerStream], options: TranscribeOptions,
-                       per_stretch: bool = True) -> Transcript:
+                       per_stretch: bool = True, on_progress: Progress | None = None) -> Transcript:
     """Each speaker in their own language, stretch by stretch: unless the manifest fixes the
     language, every stream is cut at its pauses and each stretch's language detected
     (pipeline/language.py); unsure stretches take their sure neighbours' language, and a stream
@@ -107,14 +111,18 @@ def transcribe_streams(engine: AsrEngine, streams: list[SpeakerStream], options:
     Whisper's own VAD pass is not repeated. No streams (voice activity found no speech, e.g. a
     ringback tone) gives an empty transcript, which the batch stores as a failed call ("no speech
     detected"). `per_stretch=False` gives one language per stream (how it was before stretches;
-    kept to measure the two side by side: python -m pipeline.eval_language)."""
+    kept to measure the two side by side: python -m pipeline.eval_language). `on_progress` gets
+    seconds done of all the streams' audio one after the other (`stream_seconds` in all)."""
     if not streams:
         return Transcript(language=options.language or "", language_probability=0.0, segments=(), duration=0.0,
                           model_id=engine.model_id, engine=getattr(engine, "name", type(engine).__name__))
     options = replace(options, vad_filter=False)
     parts, main_language = [], options.language
+    done = 0.0  # seconds of the streams before this one
     for stream in sorted(streams, key=lambda s: -len(s.audio)):
-        part = _transcribe_stream(engine, stream, options, main_language, per_stretch)
+        report = (lambda t, before=done: on_progress(before + t)) if on_progress else None
+        part = _transcribe_stream(engine, stream, options, main_language, per_stretch, report)
+        done += len(stream.audio) / SAMPLE_RATE
         main_language = main_language or part.language
         parts.append((stream, part))
     first = parts[0][1]
@@ -127,14 +135,15 @@ def transcribe_streams(engine: AsrEngine, streams: list[SpeakerStream], options:
 
 
 def _transcribe_stream(engine: AsrEngine, stream: SpeakerStream, options: TranscribeOptions,
-                       main_language: str | None, per_stretch: bool = True) -> Transcript:
+                       main_language: str | None, per_stretch: bool = True,
+                       on_progress: Progress | None = None) -> Transcript:
     if options.language is None and per_stretch:
         stretches = stream_stretches(engine, stream.audio, stream.stream_starts, stream.lengths, main_language)
         if stretches is not None:
-            return transcribe_stretches(engine, stream.audio, stretches, options)
+            return transcribe_stretches(engine, stream.audio, stretches, options, on_progress)
     # The language is fixed (manifest), or the engine cannot detect per stretch: the whole stream
     # at once; one detected unsurely in another language than the call's is redone in the call's.
-    part = engine.transcribe(stream.audio, options)
+    part = engine.transcribe(stream.audio, options, on_progress)
     if main_language and part.language != main_language and not part.language_probability >= OWN_LANGUAGE_MIN_PROB:
         part = engine.transcribe(stream.audio, replace(options, language=main_language))  # NaN prob: unsure
     return part

@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from .audio import SAMPLE_RATE
+from .engines import Engines, or_default
 from .speakers import Diarization, DiarizationOptions, speech_regions, window_embeddings
 
 TELEPHONE_BAND = (300.0, 3400.0)
@@ -66,13 +67,14 @@ def band_limit(samples: np.ndarray) -> np.ndarray:
 
 
 def voice_embedding(samples: np.ndarray, regions: list[tuple[float, float]] | None = None,
-                    max_windows: int = MAX_WINDOWS) -> tuple[np.ndarray, float]:
+                    max_windows: int = MAX_WINDOWS, engines: Engines | None = None) -> tuple[np.ndarray, float]:
     """(unit 256-d embedding, seconds of speech) of one voice: speech only, telephone band,
     at most `max_windows` windows spread evenly over the speech."""
+    engines = or_default(engines)
     samples = band_limit(samples)
-    regions = speech_regions(samples) if regions is None else regions
+    regions = speech_regions(samples, engines=engines) if regions is None else regions
     seconds = float(sum(end - start for start, end in regions))
-    centres, embeds = window_embeddings(samples, regions, DiarizationOptions())
+    centres, embeds = window_embeddings(samples, regions, DiarizationOptions(), engines)
     if len(embeds) == 0:
         return np.zeros(256, dtype=np.float32), 0.0
     if len(embeds) > max_windows:
@@ -90,7 +92,8 @@ def _spread(regions: list[tuple[float, float]], seconds: float) -> list[tuple[fl
     return [r for i, r in enumerate(regions) if int(i % max(1, round(step))) == 0] or regions[:1]
 
 
-def speaker_embeddings(mono: np.ndarray, diarization: Diarization) -> dict[str, np.ndarray]:
+def speaker_embeddings(mono: np.ndarray, diarization: Diarization,
+                       engines: Engines | None = None) -> dict[str, np.ndarray]:
     """Each speaker's voice embedding from their own segments of the call: one band filter and one
     embedding pass over a spread of each speaker's segments (about MAX_WINDOWS windows each)."""
     hop = DiarizationOptions().hop
@@ -99,7 +102,8 @@ def speaker_embeddings(mono: np.ndarray, diarization: Diarization) -> dict[str, 
         regions = [(s.start, s.end) for s in diarization.segments if s.speaker == speaker]
         owned += [(start, end, speaker) for start, end in _spread(regions, MAX_WINDOWS * hop)]
     owned.sort()
-    centres, embeds = window_embeddings(band_limit(mono), [(s, e) for s, e, _ in owned], DiarizationOptions())
+    centres, embeds = window_embeddings(band_limit(mono), [(s, e) for s, e, _ in owned], DiarizationOptions(),
+                                        engines)
     if len(embeds) == 0:
         return {}
     starts = np.array([s for s, _, _ in owned])
@@ -149,6 +153,13 @@ def load_voiceprints(conn, agent_ids: list[str] | None = None) -> dict[str, Voic
     return prints
 
 
+def stored_voiceprints(store) -> dict[str, Voiceprint]:
+    """Every agent's voiceprint from a `Store`, read once before a run's calls start (each call
+    gets its agent's, to find the agent by voice on a mono call)."""
+    with store.session() as conn:
+        return load_voiceprints(conn)
+
+
 def list_voiceprints(conn) -> list[dict]:
     """Who has a voiceprint, from how much speech and how many sources (never the embedding)."""
     rows = conn.execute("SELECT agent_id, count(*), sum(seconds), max(added_at), list(source ORDER BY source) "
@@ -164,7 +175,7 @@ def forget(conn, agent_id: str) -> int:
     return int(n)
 
 
-def enrol(conn, agent_id: str, path: Path) -> Voiceprint:
+def enrol(conn, agent_id: str, path: Path, engines: Engines | None = None) -> Voiceprint:
     """Add an enrolment recording (any format we read; one voice) to an agent's voiceprint."""
     from .audio import BadRecording, decode
 
@@ -174,7 +185,7 @@ def enrol(conn, agent_id: str, path: Path) -> Voiceprint:
         audio = decode(Path(path))
     except (BadRecording, OSError) as exc:
         raise EnrolmentError(f"{path}: {exc}") from None
-    embedding, seconds = voice_embedding(audio.mono())
+    embedding, seconds = voice_embedding(audio.mono(), engines=engines)
     if seconds < MIN_ENROL_SECONDS:
         raise EnrolmentError(f"{path}: only {seconds:.1f} s of speech; an enrolment needs at least "
                              f"{MIN_ENROL_SECONDS:.0f} s of the agent speaking")

@@ -126,10 +126,12 @@ def _enrolment_wav(tmp_path, ids=("200030", "200031", "200032", "200033", "20003
 @needs_shared
 def test_voiceprints_enrol_list_forget(tmp_path):
     from pipeline.store import Store
-    from pipeline.voiceprints import EnrolmentError, enrol, forget, list_voiceprints, load_voiceprints
+    from pipeline.voiceprints import (EnrolmentError, enrol, forget, list_voiceprints, load_voiceprints,
+                                      stored_voiceprints)
 
     with Store(tmp_path / "cb.duckdb") as store, store.session() as conn:
         vp = enrol(conn, "A017", _enrolment_wav(tmp_path))
+        assert stored_voiceprints(store) == {"A017": vp}  # what every run reads before its calls
         assert vp.seconds > 10 and abs(np.linalg.norm(vp.embedding) - 1) < 1e-3
         listed = list_voiceprints(conn)
         assert [r["agent_id"] for r in listed] == ["A017"] and "embedding" not in listed[0]
@@ -220,15 +222,19 @@ def test_assignment_scales_with_interval_lookup():
     assert time.perf_counter() - start < 20  # a nested loop would take minutes
 
 
-def test_pyannote_backend_reports_why_it_cannot_run_here(monkeypatch):
-    monkeypatch.setenv("CALLBRIEF_PYANNOTE_PIPELINE", "pyannote/speaker-diarization-community-1")
+def test_pyannote_backend_reports_why_it_cannot_run_here():
+    from pipeline.engines import Engines
+    from pipeline.settings import load_settings
+
+    # Named by the settings (CALLBRIEF_PYANNOTE_PIPELINE read when they are built), carried by the engines.
+    settings = load_settings(environ={"CALLBRIEF_PYANNOTE_PIPELINE": "pyannote/speaker-diarization-community-1"})
     try:
         import pyannote.audio  # noqa: F401
         pytest.skip("pyannote.audio imports on this machine")
     except Exception:
         pass
     with pytest.raises(RuntimeError, match="pyannote.audio"):
-        diarize(_audio("zh-1001-b").samples)
+        diarize(_audio("zh-1001-b").samples, engines=Engines.from_settings(settings))
 
 
 # --- on what the nightly flow stored ----------------------------------------------------

@@ -1,0 +1,92 @@
+"""The loaded models a call needs: Whisper engine(s), the silero VAD, the speaker encoder.
+
+An `Engines` is built once at an entry point from `Settings` (CLI run, a flow, the intake, a
+Dask worker) and passed down to the stages; each model is loaded on first use and then shared
+by the calls the entry point runs in its threads. Stages called on their own (a test, an eval
+script) build a default one, so every stage still runs standalone: that reloads the models, so
+callers that run many calls pass one.
+
+Not made per call: CTranslate2's seed. `ctranslate2.set_random_seed` seeds the sampler of the
+calling thread only once per thread (its RNG is thread-local and seeded lazily), so a per-call
+seed cannot be had from it; faster-whisper decodes greedily/beam at temperature 0 and samples
+only in the temperature fallback, which is where reruns may differ. Documented, not faked.
+"""
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .asr import AsrEngine, EngineSpec
+    from .settings import Settings
+
+
+@dataclass(frozen=True)
+class EngineConfig:
+    """The settings that choose which models load: small and picklable, so a flow can hand it
+    to a worker process that builds its own `Engines` from it."""
+
+    model_cache: str = ""  # "": pipeline.models.default_model_cache()
+    allow_download: bool = False
+    pyannote_pipeline: str = ""  # a pyannote.audio pipeline for mono calls, or ""
+    pyannote_token: str = field(default="", repr=False)  # a secret: kept out of logs
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> EngineConfig:
+        return cls(str(settings.model_cache_dir), settings.allow_download, settings.pyannote_pipeline,
+                   settings.pyannote_token)
+
+
+class Engines:
+    """Lazily loaded models with the locks that guard them (one per model, not per module)."""
+
+    def __init__(self, config: EngineConfig = EngineConfig()):
+        self.config = config
+        self.model_cache = Path(config.model_cache) if config.model_cache else None  # None: models' default
+        self.allow_download = config.allow_download
+        self.pyannote_pipeline = config.pyannote_pipeline
+        self.pyannote_token = config.pyannote_token or None
+        self._whisper: dict[EngineSpec, AsrEngine] = {}
+        self._vad = None
+        self._encoder = None
+        self._loading = threading.Lock()  # two threads asking at once load a model once
+        # silero's ONNX session keeps state between chunks, resemblyzer's torch module is not
+        # safe to share: one call at a time on each.
+        self.vad_lock = threading.Lock()
+        self.encoder_lock = threading.Lock()
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Engines:
+        return cls(EngineConfig.from_settings(settings))
+
+    def whisper(self, spec: EngineSpec) -> AsrEngine:
+        """The engine for `spec`, loaded once (tasks in threads share the loaded model)."""
+        with self._loading:
+            if spec not in self._whisper:
+                from .asr import build_engine
+
+                self._whisper[spec] = build_engine(spec, self.model_cache, self.allow_download)
+            return self._whisper[spec]
+
+    def vad(self):
+        with self._loading:
+            if self._vad is None:
+                from silero_vad import load_silero_vad
+
+                self._vad = load_silero_vad(onnx=True)  # the ONNX model ships inside the package
+            return self._vad
+
+    def encoder(self):
+        with self._loading:
+            if self._encoder is None:
+                from resemblyzer import VoiceEncoder
+
+                self._encoder = VoiceEncoder(device="cpu", verbose=False)  # pretrained.pt ships inside the package
+            return self._encoder
+
+
+def or_default(engines: Engines | None) -> Engines:
+    """`engines`, or a fresh default (checkout/per-user model cache, offline) for a standalone call."""
+    return engines if engines is not None else Engines()
