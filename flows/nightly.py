@@ -26,7 +26,8 @@ from pipeline.serial import from_record, to_record
 from pipeline.alerts import raise_and_deliver
 from pipeline.settings import load_settings
 from pipeline.store import DEFAULT_DB, Store
-from pipeline.types import CallResult, Recording
+from pipeline.result import CallResult
+from pipeline.types import Recording
 
 DEFAULT_INPUT = Path(__file__).resolve().parent.parent / "data" / "samples"
 WORKERS = 2  # measured by `make bench`: 2 concurrent calls x 1 thread beat 1 call x 2 threads here

@@ -29,7 +29,8 @@ from .roles import decide_roles
 from .speakers import diarize
 from .summary import summarise
 from .streams import speaker_streams, transcribe_streams
-from .types import CallResult, Recording, StageTiming, Transcript, join_words
+from .result import CallResult
+from .types import Recording, StageTiming, Transcript, join_words
 from .vocabulary import correct_transcript
 
 # Measured with `make bench` on the sample calls: see README ("Speakers").

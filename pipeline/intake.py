@@ -27,7 +27,8 @@ from .batch import engine_for_workers, execute, thread_processor
 from .voiceprints import load_voiceprints
 from .ingest import REJECTED_AUDIO_EXTENSIONS, sha256_file
 from .store import RunRecord, Store
-from .types import CallResult, Recording
+from .result import CallResult
+from .types import Recording
 
 log = logging.getLogger(__name__)
 
