@@ -24,7 +24,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from pipeline.batch import run_batch
+    from pipeline.settings import load_settings
 
+    settings = load_settings(args.settings)  # the centre's zone and policy; errors reported by main()
     bars = []  # made once the plan knows how many calls there are
 
     def progress(result):
@@ -39,7 +41,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         bars.append(tqdm(total=len(plan.todo), desc="calls", unit="call"))
 
     run, results = run_batch(Path(args.input), Path(args.db), model=args.model, workers=args.workers,
-                             reprocess=args.reprocess, on_result=progress, on_plan=planned)
+                             reprocess=args.reprocess, on_result=progress, on_plan=planned, settings=settings)
     for bar in bars:
         bar.close()
     for r in sorted(results, key=lambda r: r.call_id):
@@ -61,7 +63,7 @@ def cmd_brief(args: argparse.Namespace) -> int:
     customer = args.customer.strip()
     # The customer's calls not processed yet come first; the briefing is written once, below.
     run, results = run_batch(Path(args.input), Path(args.db), model=args.model, workers=1, flow="brief",
-                             customer_id=customer, refresh=False)
+                             customer_id=customer, refresh=False, settings=settings)
     if results:
         print(f"processed {len(results)} new call(s) in {run.wall_seconds:.1f} s", file=sys.stderr)
     store = Store(Path(args.db))
@@ -106,7 +108,11 @@ def cmd_qa(args: argparse.Namespace) -> int:
     with Store(Path(args.db)) as store:
         try:
             if args.qa_verb == "sample":
-                plan = SamplingPlan(n=args.n, seed=args.seed, start=start, end=end)
+                from pipeline.settings import load_settings
+
+                # The policy's review level and threat flags; a SettingsError is reported by main().
+                policy = load_settings(args.settings).policy
+                plan = SamplingPlan.for_policy(policy, n=args.n, seed=args.seed, start=start, end=end)
                 sample = draw_sample(store, plan)
                 if not sample.calls:
                     print(f"0 of {sample.n_candidates} candidate calls: {why_empty(store, plan)}")
@@ -295,6 +301,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--reprocess", action="store_true", help="process again what is already stored")
     run.add_argument("--dask-address", help="run on an existing Dask cluster, e.g. tcp://scheduler:8786")
     run.add_argument("--dask-workers", type=int, default=0, help="run on a local Dask cluster of N processes")
+    run.add_argument("--settings", help="settings TOML (time zone, policy file); default callbrief.toml")
     run.set_defaults(func=cmd_run)
     brief = sub.add_parser("brief", help="pre-callback briefing for one customer (processes their new calls first)")
     brief.add_argument("customer", help="customer id")
@@ -312,6 +319,7 @@ def build_parser() -> argparse.ArgumentParser:
     qa_s.add_argument("--seed", type=int, default=0)
     qa_s.add_argument("--start", help="ISO date: calls started at or after")
     qa_s.add_argument("--end", help="ISO date: calls started before")
+    qa_s.add_argument("--settings", help="settings TOML (names the policy file); default callbrief.toml")
     qa_e = qa_sub.add_parser("export", help="write a sample and its scorecards to CSV and Parquet")
     qa_e.add_argument("sample_id")
     qa_e.add_argument("--out", help="folder (default: out/qa next to the database)")

@@ -24,6 +24,7 @@ from pipeline.asr import EngineSpec
 from pipeline.batch import Processor, collect, engine_for_workers, execute, process_recording, result_rows
 from pipeline.serial import from_record, to_record
 from pipeline.alerts import raise_and_deliver
+from pipeline.policy import Policy
 from pipeline.settings import load_settings
 from pipeline.store import DEFAULT_DB, Store
 from pipeline.result import CallResult
@@ -37,9 +38,9 @@ WORKERS = 2  # measured by `make bench`: 2 concurrent calls x 1 thread beat 1 ca
 # ever repeats work that hit something transient in Prefect itself. Idempotency lives in DuckDB
 # (sha256 + version + model), so no Prefect result cache: its keys could not hash a model anyway.
 @task(retries=1, retry_delay_seconds=5, cache_policy=NO_CACHE, task_run_name="process-{recording.call_id}")
-def process_call(recording: Recording, spec: EngineSpec, voiceprint=None) -> dict:
+def process_call(recording: Recording, spec: EngineSpec, voiceprint=None, policy: Policy | None = None) -> dict:
     return to_record(process_recording(recording, replace(spec, cpu_threads=worker_threads(spec.cpu_threads)),
-                                       voiceprint=voiceprint))
+                                       voiceprint=voiceprint, policy=policy))
 
 
 def worker_threads(default: int) -> int:
@@ -59,7 +60,7 @@ def worker_threads(default: int) -> int:
 LOCAL_WORKERS_ENV = "CALLBRIEF_DASK_LOCAL_WORKERS"
 
 
-def prefect_processor(spec: EngineSpec, store: Store) -> Processor:
+def prefect_processor(spec: EngineSpec, store: Store, policy: Policy | None = None) -> Processor:
     """Each recording as a Prefect task, with its agent's voiceprint (to find the agent by voice
     on a mono call); results in submission order as they finish."""
     from pipeline.voiceprints import load_voiceprints
@@ -68,7 +69,7 @@ def prefect_processor(spec: EngineSpec, store: Store) -> Processor:
         prints = load_voiceprints(conn)
 
     def run(recordings: list[Recording]) -> Iterator[CallResult]:
-        futures = [(process_call.submit(rec, spec, prints.get(rec.metadata.agent_id or "")), rec)
+        futures = [(process_call.submit(rec, spec, prints.get(rec.metadata.agent_id or ""), policy), rec)
                    for rec in recordings]
         for future, rec in futures:
             yield collect(lambda: from_record(future.result()), rec)
@@ -91,16 +92,16 @@ def nightly(input_dir: str = str(DEFAULT_INPUT), db_path: str = str(DEFAULT_DB),
     logger = get_run_logger()
     spec = engine_for_workers(model, WORKERS)
     store = Store(db_path)
-    done = execute(Path(input_dir), store, spec, prefect_processor(spec, store), flow="nightly",
-                   reprocess=reprocess,
+    settings = load_settings()  # the centre's zone, policy and alert channels, read once per run
+    done = execute(Path(input_dir), store, spec, prefect_processor(spec, store, settings.policy), flow="nightly",
+                   reprocess=reprocess, settings=settings,
                    on_plan=lambda plan: logger.info("%d recordings found, %d new, %d already processed, %d missing, "
                                                     "%d refused", plan.n_found, len(plan.todo), len(plan.skipped),
                                                     len(plan.missing), len(plan.rejected)))
     # Handlers open tomorrow's callbacks with fresh briefings for everyone who called; threats and
     # deadlines found by this run (and any delivery still pending) go out as alerts.
     logger.info("briefings refreshed for %d customer(s)", len(done.refreshed))
-    delivered = raise_and_deliver(store, [r.call_id for r in done.results if r.status == "ok"],
-                                  load_settings())
+    delivered = raise_and_deliver(store, [r.call_id for r in done.results if r.status == "ok"], settings)
     logger.info("alerts: %s", delivered)
     for line in done.run.message.splitlines():
         logger.warning(line)

@@ -20,6 +20,7 @@ from typing import Callable, Iterable, Iterator
 from .asr import EngineSpec, TranscribeOptions, load_engine
 from .audio import BadRecording, decode, probe
 from .ingest import ManifestRow, discover
+from .policy import Policy
 from .settings import Settings, results_fingerprint
 from .store import RunRecord, Store, utcnow
 from .align import assign_speakers, build_turns, turns_from_segments
@@ -61,7 +62,8 @@ def plan_batch(input_dir: Path, store: Store, spec: EngineSpec, reprocess: bool 
                options: TranscribeOptions | None = None) -> BatchPlan:
     """What to process: recordings whose audio or result-changing settings differ from what is
     stored, and failed ones still under MAX_ATTEMPTS."""
-    fingerprint = results_fingerprint(spec.engine, spec.model, spec.compute_type, options or TranscribeOptions())
+    fingerprint = results_fingerprint(spec.engine, spec.model, spec.compute_type, options or TranscribeOptions(),
+                                      (settings or Settings()).policy.results_part())
     found = discover(Path(input_dir), manifest, known_hashes=store.known_hashes())
     store.remember_hashes(found.hashed)
     tz = (settings or Settings()).tz
@@ -96,7 +98,7 @@ def _same_customer(a: str | None, b: str) -> bool:
 
 
 def process_recording(rec: Recording, spec: EngineSpec, options: TranscribeOptions | None = None,
-                      split: bool = SPLIT_SPEAKERS, voiceprint=None) -> CallResult:
+                      split: bool = SPLIT_SPEAKERS, voiceprint=None, policy: Policy | None = None) -> CallResult:
     """Decode, separate speakers, transcribe and analyse one recording. Never raises.
 
     With `split`, each speaker (stereo channel, or diarized mono speaker) is transcribed on
@@ -120,7 +122,7 @@ def process_recording(rec: Recording, spec: EngineSpec, options: TranscribeOptio
 
         transcript = transcribe_call(audio, diarization, spec, options, split)
         clock.lap("transcribe")
-        return analyse_call(rec, audio, diarization, transcript, clock, voiceprint)
+        return analyse_call(rec, audio, diarization, transcript, clock, voiceprint, policy=policy)
     except Exception as exc:  # noqa: BLE001 - one recording's failure must never stop the batch
         return failed_result(rec, clock, exc)
 
@@ -166,7 +168,8 @@ def transcribe_call(audio, diarization, spec: EngineSpec, options: TranscribeOpt
 
 
 def analyse_call(rec: Recording, audio, diarization, transcript: Transcript,
-                 clock: StageClock | None = None, voiceprint=None, correct: bool = True) -> CallResult:
+                 clock: StageClock | None = None, voiceprint=None, correct: bool = True,
+                 policy: Policy | None = None) -> CallResult:
     """Everything after recognition: vocabulary correction, words to speakers and turns, roles,
     dynamics, escalation, summary. Separate from recognition so later stages can be re-run (and
     tested) on a stored transcript, independent of the characters Whisper writes on a given CPU."""
@@ -206,9 +209,9 @@ def analyse_call(rec: Recording, audio, diarization, transcript: Transcript,
     # call's score follows the customer. From speech evidence they may be wrong: it follows the
     # most escalated speaker.
     escalation = assess_escalation(audio, turns, transcript.language, diarization,
-                                   roles_certain=decision.method in ("manifest", "voiceprint"))
+                                   roles_certain=decision.method in ("manifest", "voiceprint"), policy=policy)
     clock.lap("escalation")
-    summary = summarise(rec.call_id, turns, transcript.language, escalation)
+    summary = summarise(rec.call_id, turns, transcript.language, escalation, policy)
     clock.lap("summary")
     return CallResult(recording=rec, status="ok", transcript=transcript, turns=turns, timings=tuple(clock.timings),
                       word_speakers=tuple(speakers), roles=roles, diarization=diarization, dynamics=dynamics,
@@ -242,7 +245,8 @@ def assign_roles(rec: Recording, audio, diarization, texts: dict[str, str], voic
     return decision, evidence, agent_voice
 
 
-def assess_escalation(audio, turns, language: str, diarization=None, roles_certain: bool = False):
+def assess_escalation(audio, turns, language: str, diarization=None, roles_certain: bool = False,
+                      policy: Policy | None = None):
     """Escalation of a call: each turn cut at its speaker's pauses and each stretch's voice measured
     on its speaker's own channel when stereo. `roles_certain` when the manifest named the agent."""
     channel_audio = {None: audio.mono()}
@@ -251,8 +255,8 @@ def assess_escalation(audio, turns, language: str, diarization=None, roles_certa
     flags = interrupts([(t.start, t.end, t.role) for t in turns])
     stretches = utterances(turns, diarization.segments if diarization else (), language)
     features = turn_features(tuple(u for _, u in stretches), channel_audio, language,
-                             {i for i, f in enumerate(flags) if f}, turn_of=[i for i, _ in stretches])
-    return score_call(features, audio.duration, roles_certain=roles_certain)
+                             {i for i, f in enumerate(flags) if f}, turn_of=[i for i, _ in stretches], policy=policy)
+    return score_call(features, audio.duration, roles_certain=roles_certain, policy=policy)
 
 
 def engine_for_workers(model: str, workers: int, engine: str = "faster-whisper") -> EngineSpec:
@@ -314,14 +318,14 @@ Processor = Callable[[list[Recording]], Iterable[CallResult]]
 
 
 def thread_processor(spec: EngineSpec, workers: int, options: TranscribeOptions | None = None,
-                     voiceprints: dict | None = None) -> Processor:
+                     voiceprints: dict | None = None, policy: Policy | None = None) -> Processor:
     """`voiceprints`: agent_id -> Voiceprint, to find the agent by voice on mono calls."""
     prints = voiceprints or {}
 
     def run(recordings: list[Recording]) -> Iterator[CallResult]:
         with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
             futures = {pool.submit(process_recording, rec, spec, options, SPLIT_SPEAKERS,
-                                   prints.get(rec.metadata.agent_id or "")): rec for rec in recordings}
+                                   prints.get(rec.metadata.agent_id or ""), policy): rec for rec in recordings}
             for future in as_completed(futures):
                 yield collect(future.result, futures[future])
     return run
@@ -398,7 +402,8 @@ def write_result(store: Store, result: CallResult, run_id: str, attempts: int = 
 def run_batch(input_dir: Path, db_path: Path, model: str = "base", workers: int = 2, reprocess: bool = False,
               options: TranscribeOptions | None = None, on_result: Callable[[CallResult], None] | None = None,
               flow: str = "cli", customer_id: str | None = None, refresh: bool = True,
-              on_plan: Callable[[BatchPlan], None] | None = None) -> tuple[RunRecord, list[CallResult]]:
+              on_plan: Callable[[BatchPlan], None] | None = None,
+              settings: Settings | None = None) -> tuple[RunRecord, list[CallResult]]:
     """The nightly job without Prefect: a thread pool for concurrency, one writer for DuckDB.
     `customer_id` limits it to one customer's recordings; `refresh` rewrites the briefings of
     the customers it processed."""
@@ -408,7 +413,8 @@ def run_batch(input_dir: Path, db_path: Path, model: str = "base", workers: int 
 
     with store.session() as conn:
         prints = load_voiceprints(conn)  # agents' voiceprints, read once before the calls run
-    done = execute(Path(input_dir), store, spec, thread_processor(spec, workers, options, prints), flow=flow,
-                   reprocess=reprocess, customer_id=customer_id, refresh=refresh, on_result=on_result, on_plan=on_plan,
-                   options=options)
+    settings = settings or Settings()
+    done = execute(Path(input_dir), store, spec, thread_processor(spec, workers, options, prints, settings.policy),
+                   flow=flow, reprocess=reprocess, customer_id=customer_id, refresh=refresh, on_result=on_result,
+                   on_plan=on_plan, options=options, settings=settings)
     return done.run, done.results
