@@ -31,7 +31,7 @@ from .speakers import diarize
 from .summary import summarise
 from .streams import speaker_streams, transcribe_streams
 from .result import CallResult
-from .types import Recording, StageTiming, Transcript, join_words
+from .types import Recording, Role, StageTiming, Transcript, channel_label, join_words, label_channel
 from .vocabulary import correct_transcript
 
 # Measured with `make bench` on the sample calls: see README ("Speakers").
@@ -234,12 +234,12 @@ def assign_roles(rec: Recording, audio, diarization, texts: dict[str, str], voic
         evidence["voiceprint"] = {"agent_id": match.agent_id, "matched": match.speaker,
                                   "similarities": match.similarities}
     agent_voice = None
-    agents = [s for s, r in decision.roles.items() if r == "agent"]
+    agents = [s for s, r in decision.roles.items() if r == Role.AGENT]
     # Only roles we are sure of feed a voiceprint: the manifest's channel, or near-certain evidence.
     if (rec.metadata.agent_id and diarization.method == "channels" and len(agents) == 1
             and decision.confidence >= 0.95):
         regions = [(s.start, s.end) for s in diarization.segments if s.speaker == agents[0]]
-        embedding, seconds = voice_embedding(audio.samples[int(agents[0][2:])], regions)
+        embedding, seconds = voice_embedding(audio.samples[label_channel(agents[0])], regions)
         if seconds > 0:
             agent_voice = (tuple(float(x) for x in embedding), seconds)
     return decision, evidence, agent_voice
@@ -251,7 +251,7 @@ def assess_escalation(audio, turns, language: str, diarization=None, roles_certa
     on its speaker's own channel when stereo. `roles_certain` when the manifest named the agent."""
     channel_audio = {None: audio.mono()}
     if audio.channels > 1:
-        channel_audio |= {f"ch{i}": audio.samples[i] for i in range(audio.channels)}
+        channel_audio |= {channel_label(i): audio.samples[i] for i in range(audio.channels)}
     flags = interrupts([(t.start, t.end, t.role) for t in turns])
     stretches = utterances(turns, diarization.segments if diarization else (), language)
     features = turn_features(tuple(u for _, u in stretches), channel_audio, language,

@@ -21,6 +21,7 @@ from functools import lru_cache
 
 from .datafiles import read_rows
 from .speakers import Diarization
+from .types import Role, channel_label
 
 THIRD_PARTY = "third_party"
 MIN_CONFIDENCE = 0.6  # below this the evidence is a coin toss: say unknown
@@ -128,7 +129,8 @@ def decide_roles(diarization: Diarization, text_by_speaker: dict[str, str], agen
     if not speakers:
         return RoleDecision({}, "single", 0.0)
     if diarization.method == "channels" and agent_channel is not None:
-        return RoleDecision({s: "agent" if s == f"ch{agent_channel}" else "customer" for s in speakers}, "manifest", 1.0)
+        return RoleDecision({s: Role.AGENT if s == channel_label(agent_channel) else Role.CUSTOMER for s in speakers},
+                                "manifest", 1.0)
     if len(speakers) == 1:
         (only,) = speakers
         text = text_by_speaker.get(only, "")

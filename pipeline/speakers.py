@@ -19,6 +19,7 @@ from functools import lru_cache
 import numpy as np
 
 from .audio import SAMPLE_RATE
+from .types import channel_label
 
 
 @dataclass(frozen=True)
@@ -128,7 +129,7 @@ def channel_diarization(samples: np.ndarray, options: DiarizationOptions = Diari
     segments = []
     for ch in range(samples.shape[0]):
         for start, end in speech_regions(samples[ch], options.vad_threshold, options.min_silence):
-            segments.append(SpeakerSegment(start, end, f"ch{ch}", ch))
+            segments.append(SpeakerSegment(start, end, channel_label(ch), ch))
     segments.sort(key=lambda s: s.start)
     return Diarization(tuple(segments), "channels", len({s.speaker for s in segments}))
 
