@@ -307,7 +307,7 @@ def _listening(view: CallView, item: dict):
 
 def _complaint_turns(view: CallView) -> list[TurnView]:
     """The customer's problem statement (first turn), demands, and turns with complaint words."""
-    demand_times = {round(d["time"], 2) for d in view.demands if d.get("role") == "customer"}
+    demand_times = {round(d["time"], 2) for d in view.demands if d.get("role") == Role.CUSTOMER}
     customer = [t for t in view.turns if t.role == Role.CUSTOMER]
     return [t for i, t in enumerate(customer) if i == 0 or t.categories or round(t.start, 2) in demand_times]
 
@@ -354,11 +354,11 @@ def _explanation(view: CallView, item: dict):
 
 def _promise(view: CallView, item: dict):
     deadline_times = {round(d["time"], 2) for d in view.deadline_promises}
-    ev = [{"time": round(p["time"], 2), "role": p.get("role", "agent"), "quote": p["text"],
+    ev = [{"time": round(p["time"], 2), "role": p.get("role", Role.AGENT), "quote": p["text"],
            "counts": "against" if round(p["time"], 2) in deadline_times else "for",
            "why": "promises a specific deadline" if round(p["time"], 2) in deadline_times else "no specific deadline"}
-          for p in view.promises if p.get("role", "agent") == "agent"]
-    ev += [{"time": round(d["time"], 2), "role": d.get("role", "agent"), "quote": d["text"], "counts": "against",
+          for p in view.promises if p.get("role", Role.AGENT) == Role.AGENT]
+    ev += [{"time": round(d["time"], 2), "role": d.get("role", Role.AGENT), "quote": d["text"], "counts": "against",
             "why": "promises a specific deadline"} for d in view.deadline_promises
            if round(d["time"], 2) not in {e["time"] for e in ev}]
     if not ev:

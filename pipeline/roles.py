@@ -63,8 +63,8 @@ CUE_PRIOR_CHARS = 100  # cue rates shrink towards 0 for short texts: one phrase 
 def cue_score(text: str) -> float:
     """Agent votes minus customer votes, per 100 characters (smoothed by CUE_PRIOR_CHARS)."""
     low = text.lower()
-    score = sum((c.weight if c.role == "agent" else -c.weight) * _count(low, c.phrase)
-                for c in role_cues() if c.role in ("agent", "customer"))
+    score = sum((c.weight if c.role == Role.AGENT else -c.weight) * _count(low, c.phrase)
+                for c in role_cues() if c.role in (Role.AGENT, Role.CUSTOMER))
     return 100 * score / (len(low) + CUE_PRIOR_CHARS)
 
 
@@ -137,12 +137,12 @@ def decide_roles(diarization: Diarization, text_by_speaker: dict[str, str], agen
         # A lone voice: cues and how it addresses the listener (a voicemail says "I", "my").
         odds = WEIGHTS["cues"] * math.tanh(cue_score(text) / 5) + WEIGHTS["address"] * 2 * (address_share(text) - 0.5)
         p = 1 / (1 + math.exp(-odds))
-        role = "agent" if p >= MIN_CONFIDENCE else "customer" if 1 - p >= MIN_CONFIDENCE else "unknown"
+        role = Role.AGENT if p >= MIN_CONFIDENCE else Role.CUSTOMER if 1 - p >= MIN_CONFIDENCE else Role.UNKNOWN
         return RoleDecision({only: role}, "single", round(max(p, 1 - p), 3), {"log_odds_agent": round(odds, 3)})
     main = _main_speakers(diarization)
     a, b = main
     if agent_speaker in main:
-        roles = {agent_speaker: "agent", (b if agent_speaker == a else a): "customer"}
+        roles = {agent_speaker: Role.AGENT, (b if agent_speaker == a else a): Role.CUSTOMER}
         roles |= _extra_roles(diarization, main, roles, same_voice)
         return RoleDecision(roles, "voiceprint", 1.0)
     parts = _evidence(a, b, text_by_speaker, _opener(diarization))
@@ -152,7 +152,7 @@ def decide_roles(diarization: Diarization, text_by_speaker: dict[str, str], agen
     if confidence < MIN_CONFIDENCE:
         roles = {a: "unknown", b: "unknown"}
     else:
-        roles = {a: "agent", b: "customer"} if p >= 0.5 else {a: "customer", b: "agent"}
+        roles = {a: Role.AGENT, b: Role.CUSTOMER} if p >= 0.5 else {a: Role.CUSTOMER, b: Role.AGENT}
     roles |= _extra_roles(diarization, main, roles, same_voice)
     return RoleDecision(roles, "evidence", round(confidence, 3),
                         {"log_odds": {k: round(v, 3) for k, v in parts.items()}, "first_speaker_of_pair": a})
