@@ -76,8 +76,10 @@ class Policy:
 
 def _section(data: dict, name: str, where: str) -> dict:
     value = data.get(name)
-    if not isinstance(value, dict):
+    if value is None:
         raise PolicyError(f"{where}: missing section [{name}]")
+    if not isinstance(value, dict):
+        raise PolicyError(f"{where}: {name} must be a section ([{name}] with keys), got {value!r}")
     return value
 
 
