@@ -31,11 +31,12 @@ def briefing(customer_id: str, input_dir: str = str(DEFAULT_INPUT), db_path: str
     logger = get_run_logger()
     clock = time.perf_counter()
     spec = engine_for_workers(model, WORKERS)
-    settings = load_settings()  # the centre's time zone and callback target
+    settings = load_settings()  # the centre's time zone, callback target and policy
     config = EngineConfig.from_settings(settings)
     store = Store(db_path)
-    done = execute(Path(input_dir), store, spec, prefect_processor(spec, store, config), flow="briefing",
-                   customer_id=customer_id, refresh=False, settings=settings, engines=process_engines(config))
+    done = execute(Path(input_dir), store, spec, prefect_processor(spec, store, config, settings.policy),
+                   flow="briefing", customer_id=customer_id, refresh=False, settings=settings,
+                   engines=process_engines(config))
     processing_s = time.perf_counter() - clock
     with store.session():
         brief, markdown = write_briefing(store, customer_id, settings=settings)

@@ -28,7 +28,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from pipeline.batch import run_batch
     from pipeline.settings import load_settings
 
-    settings = load_settings(args.settings)  # a SettingsError is reported by main()
+    settings = load_settings(args.settings)  # the centre's zone, policy, models; errors reported by main()
     bars = []  # made once the plan knows how many calls there are
     done_of: dict[str, float] = {}  # call id -> fraction of it counted on the bar
     lock = threading.Lock()  # calls report from the pool's threads
@@ -127,7 +127,11 @@ def cmd_qa(args: argparse.Namespace) -> int:
     with Store(Path(args.db)) as store:
         try:
             if args.qa_verb == "sample":
-                plan = SamplingPlan(n=args.n, seed=args.seed, start=start, end=end)
+                from pipeline.settings import load_settings
+
+                # The policy's review level and threat flags; a SettingsError is reported by main().
+                policy = load_settings(args.settings).policy
+                plan = SamplingPlan.for_policy(policy, n=args.n, seed=args.seed, start=start, end=end)
                 sample = draw_sample(store, plan)
                 if not sample.calls:
                     print(f"0 of {sample.n_candidates} candidate calls: {why_empty(store, plan)}")
@@ -312,7 +316,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--reprocess", action="store_true", help="process again what is already stored")
     run.add_argument("--dask-address", help="run on an existing Dask cluster, e.g. tcp://scheduler:8786")
     run.add_argument("--dask-workers", type=int, default=0, help="run on a local Dask cluster of N processes")
-    run.add_argument("--settings", help="settings TOML (model cache, time zone...; see pipeline/settings.py)")
+    run.add_argument("--settings", help="settings TOML (time zone, policy file, model cache...); default callbrief.toml")
     run.set_defaults(func=cmd_run)
     brief = sub.add_parser("brief", help="pre-callback briefing for one customer (processes their new calls first)")
     brief.add_argument("customer", help="customer id")
@@ -330,6 +334,7 @@ def build_parser() -> argparse.ArgumentParser:
     qa_s.add_argument("--seed", type=int, default=0)
     qa_s.add_argument("--start", help="ISO date: calls started at or after")
     qa_s.add_argument("--end", help="ISO date: calls started before")
+    qa_s.add_argument("--settings", help="settings TOML (names the policy file); default callbrief.toml")
     qa_e = qa_sub.add_parser("export", help="write a sample and its scorecards to CSV and Parquet")
     qa_e.add_argument("sample_id")
     qa_e.add_argument("--out", help="folder (default: out/qa next to the database)")

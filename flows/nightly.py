@@ -27,10 +27,12 @@ from pipeline.batch import CallProgress, Processor, collect, engine_for_workers,
 from pipeline.engines import EngineConfig, Engines
 from pipeline.serial import from_record, to_record
 from pipeline.alerts import raise_and_deliver
+from pipeline.policy import Policy
 from pipeline.settings import load_settings
 from pipeline.voiceprints import stored_voiceprints
 from pipeline.store import DEFAULT_DB, Store
-from pipeline.types import CallResult, Recording
+from pipeline.result import CallResult
+from pipeline.types import Recording
 
 DEFAULT_INPUT = Path(__file__).resolve().parent.parent / "data" / "samples"
 WORKERS = 2  # measured by `make bench`: 2 concurrent calls x 1 thread beat 1 call x 2 threads here
@@ -41,10 +43,10 @@ WORKERS = 2  # measured by `make bench`: 2 concurrent calls x 1 thread beat 1 ca
 # (sha256 + version + model), so no Prefect result cache: its keys could not hash a model anyway.
 @task(retries=1, retry_delay_seconds=5, cache_policy=NO_CACHE, task_run_name="process-{recording.call_id}")
 def process_call(recording: Recording, spec: EngineSpec, voiceprint=None,
-                 config: EngineConfig = EngineConfig()) -> dict:
+                 config: EngineConfig = EngineConfig(), policy: Policy | None = None) -> dict:
     return to_record(process_recording(recording, replace(spec, cpu_threads=worker_threads(spec.cpu_threads)),
                                        voiceprint=voiceprint, engines=process_engines(config),
-                                       on_progress=logged_progress()))
+                                       on_progress=logged_progress(), policy=policy))
 
 
 # The loaded models of this process, one set per config. A registry at module level, and only
@@ -92,13 +94,14 @@ def worker_threads(default: int) -> int:
 LOCAL_WORKERS_ENV = "CALLBRIEF_DASK_LOCAL_WORKERS"
 
 
-def prefect_processor(spec: EngineSpec, store: Store, config: EngineConfig = EngineConfig()) -> Processor:
+def prefect_processor(spec: EngineSpec, store: Store, config: EngineConfig = EngineConfig(),
+                      policy: Policy | None = None) -> Processor:
     """Each recording as a Prefect task, with its agent's voiceprint (to find the agent by voice
     on a mono call) and the config its process loads models from; results in submission order."""
     prints = stored_voiceprints(store)
 
     def run(recordings: list[Recording]) -> Iterator[CallResult]:
-        futures = [(process_call.submit(rec, spec, prints.get(rec.metadata.agent_id or ""), config), rec)
+        futures = [(process_call.submit(rec, spec, prints.get(rec.metadata.agent_id or ""), config, policy), rec)
                    for rec in recordings]
         for future, rec in futures:
             yield collect(lambda: from_record(future.result()), rec)
@@ -123,8 +126,8 @@ def nightly(input_dir: str = str(DEFAULT_INPUT), db_path: str = str(DEFAULT_DB),
     config = EngineConfig.from_settings(settings)
     spec = engine_for_workers(model, WORKERS)
     store = Store(db_path)
-    done = execute(Path(input_dir), store, spec, prefect_processor(spec, store, config), flow="nightly",
-                   reprocess=reprocess, settings=settings, engines=process_engines(config),
+    done = execute(Path(input_dir), store, spec, prefect_processor(spec, store, config, settings.policy),
+                   flow="nightly", reprocess=reprocess, settings=settings, engines=process_engines(config),
                    on_plan=lambda plan: logger.info("%d recordings found, %d new, %d already processed, %d missing, "
                                                     "%d refused", plan.n_found, len(plan.todo), len(plan.skipped),
                                                     len(plan.missing), len(plan.rejected)))

@@ -8,6 +8,7 @@ from prefect import flow
 from prefect.artifacts import create_table_artifact
 
 from pipeline.qa import SamplingPlan, draw_sample, export_sample, prefill_scorecard, sample_rows, store_sample, why_empty
+from pipeline.settings import load_settings
 from pipeline.store import DEFAULT_DB, Store
 
 
@@ -16,8 +17,9 @@ def qa_sample(n: int = 20, seed: int = 0, start: str | None = None, end: str | N
               db_path: str = str(DEFAULT_DB), export_dir: str | None = None) -> dict:
     """Draw, prefill, store and export a sample; the export goes next to the database unless
     `export_dir` is given. An empty sample is not stored and says why."""
-    plan = SamplingPlan(n=n, seed=seed, start=datetime.fromisoformat(start) if start else None,
-                        end=datetime.fromisoformat(end) if end else None)
+    plan = SamplingPlan.for_policy(load_settings().policy, n=n, seed=seed,
+                                   start=datetime.fromisoformat(start) if start else None,
+                                   end=datetime.fromisoformat(end) if end else None)
     export = Path(export_dir) if export_dir else Path(db_path).resolve().parent / "out" / "qa"
     with Store(db_path) as store:
         sample = draw_sample(store, plan)

@@ -29,6 +29,7 @@ from typing import Protocol
 from .datafiles import read_json
 from .redact import redact
 from .store import Store, utcnow
+from .types import Role
 
 DEADLINE_KIND = "deadline_due"
 BACKOFF_CAP = timedelta(hours=1)
@@ -137,7 +138,7 @@ def deadline_alerts(store: Store, settings, now: datetime | None = None) -> list
         start = _none(c["started_at"]).replace(tzinfo=settings.tz)  # stored in the centre's zone
         _, deadlines = extract_facts(c["call_id"], by_call.get(c["call_id"], []), c["language"] or "zh", start)
         for d in deadlines:
-            if d.role == "customer" and d.due is not None:
+            if d.role == Role.CUSTOMER and d.due is not None:
                 alert = deadline_alert(_none(c["customer_id"]), c["call_id"], d.due, d.text, now,
                                        case_id=_none(c["case_id"]))
                 if alert:

@@ -21,6 +21,7 @@ from .asr import EngineSpec, Progress, TranscribeOptions, load_engine
 from .audio import BadRecording, decode, probe
 from .engines import Engines, or_default
 from .ingest import ManifestRow, discover
+from .policy import Policy
 from .settings import Settings, results_fingerprint
 from .store import RunRecord, Store, utcnow
 from .align import assign_speakers, build_turns, turns_from_segments
@@ -30,7 +31,8 @@ from .roles import decide_roles
 from .speakers import diarize
 from .summary import summarise
 from .streams import speaker_streams, stream_seconds, transcribe_streams
-from .types import CallResult, Recording, StageTiming, Transcript, join_words
+from .result import CallResult
+from .types import Recording, Role, StageTiming, Transcript, channel_label, join_words, label_channel
 from .vocabulary import correct_transcript
 
 # Measured with `make bench` on the sample calls: see README ("Speakers").
@@ -65,7 +67,8 @@ def plan_batch(input_dir: Path, store: Store, spec: EngineSpec, reprocess: bool 
                options: TranscribeOptions | None = None) -> BatchPlan:
     """What to process: recordings whose audio or result-changing settings differ from what is
     stored, and failed ones still under MAX_ATTEMPTS."""
-    fingerprint = results_fingerprint(spec.engine, spec.model, spec.compute_type, options or TranscribeOptions())
+    fingerprint = results_fingerprint(spec.engine, spec.model, spec.compute_type, options or TranscribeOptions(),
+                                      (settings or Settings()).policy.results_part())
     found = discover(Path(input_dir), manifest, known_hashes=store.known_hashes())
     store.remember_hashes(found.hashed)
     tz = (settings or Settings()).tz
@@ -101,7 +104,7 @@ def _same_customer(a: str | None, b: str) -> bool:
 
 def process_recording(rec: Recording, spec: EngineSpec, options: TranscribeOptions | None = None,
                       split: bool = SPLIT_SPEAKERS, voiceprint=None, engines: Engines | None = None,
-                      on_progress: CallProgress | None = None) -> CallResult:
+                      on_progress: CallProgress | None = None, policy: Policy | None = None) -> CallResult:
     """Decode, separate speakers, transcribe and analyse one recording. Never raises.
 
     With `split`, each speaker (stereo channel, or diarized mono speaker) is transcribed on
@@ -128,7 +131,7 @@ def process_recording(rec: Recording, spec: EngineSpec, options: TranscribeOptio
         report = (lambda seconds, rec=rec: on_progress(rec, seconds)) if on_progress else None
         transcript = transcribe_call(audio, diarization, spec, options, split, engines, report)
         clock.lap("transcribe")
-        return analyse_call(rec, audio, diarization, transcript, clock, voiceprint, engines=engines)
+        return analyse_call(rec, audio, diarization, transcript, clock, voiceprint, engines=engines, policy=policy)
     except Exception as exc:  # noqa: BLE001 - one recording's failure must never stop the batch
         return failed_result(rec, clock, exc)
 
@@ -196,7 +199,7 @@ def call_progress(on_progress: Progress | None, scale: float, duration: float) -
 
 def analyse_call(rec: Recording, audio, diarization, transcript: Transcript,
                  clock: StageClock | None = None, voiceprint=None, correct: bool = True,
-                 engines: Engines | None = None) -> CallResult:
+                 engines: Engines | None = None, policy: Policy | None = None) -> CallResult:
     """Everything after recognition: vocabulary correction, words to speakers and turns, roles,
     dynamics, escalation, summary. Separate from recognition so later stages can be re-run (and
     tested) on a stored transcript, independent of the characters Whisper writes on a given CPU."""
@@ -237,9 +240,9 @@ def analyse_call(rec: Recording, audio, diarization, transcript: Transcript,
     # call's score follows the customer. From speech evidence they may be wrong: it follows the
     # most escalated speaker.
     escalation = assess_escalation(audio, turns, transcript.language, diarization,
-                                   roles_certain=decision.method in ("manifest", "voiceprint"))
+                                   roles_certain=decision.method in ("manifest", "voiceprint"), policy=policy)
     clock.lap("escalation")
-    summary = summarise(rec.call_id, turns, transcript.language, escalation)
+    summary = summarise(rec.call_id, turns, transcript.language, escalation, policy)
     clock.lap("summary")
     return CallResult(recording=rec, status="ok", transcript=transcript, turns=turns, timings=tuple(clock.timings),
                       word_speakers=tuple(speakers), roles=roles, diarization=diarization, dynamics=dynamics,
@@ -263,28 +266,29 @@ def assign_roles(rec: Recording, audio, diarization, texts: dict[str, str], voic
         evidence["voiceprint"] = {"agent_id": match.agent_id, "matched": match.speaker,
                                   "similarities": match.similarities}
     agent_voice = None
-    agents = [s for s, r in decision.roles.items() if r == "agent"]
+    agents = [s for s, r in decision.roles.items() if r == Role.AGENT]
     # Only roles we are sure of feed a voiceprint: the manifest's channel, or near-certain evidence.
     if (rec.metadata.agent_id and diarization.method == "channels" and len(agents) == 1
             and decision.confidence >= 0.95):
         regions = [(s.start, s.end) for s in diarization.segments if s.speaker == agents[0]]
-        embedding, seconds = voice_embedding(audio.samples[int(agents[0][2:])], regions, engines=engines)
+        embedding, seconds = voice_embedding(audio.samples[label_channel(agents[0])], regions, engines=engines)
         if seconds > 0:
             agent_voice = (tuple(float(x) for x in embedding), seconds)
     return decision, evidence, agent_voice
 
 
-def assess_escalation(audio, turns, language: str, diarization=None, roles_certain: bool = False):
+def assess_escalation(audio, turns, language: str, diarization=None, roles_certain: bool = False,
+                      policy: Policy | None = None):
     """Escalation of a call: each turn cut at its speaker's pauses and each stretch's voice measured
     on its speaker's own channel when stereo. `roles_certain` when the manifest named the agent."""
     channel_audio = {None: audio.mono()}
     if audio.channels > 1:
-        channel_audio |= {f"ch{i}": audio.samples[i] for i in range(audio.channels)}
+        channel_audio |= {channel_label(i): audio.samples[i] for i in range(audio.channels)}
     flags = interrupts([(t.start, t.end, t.role) for t in turns])
     stretches = utterances(turns, diarization.segments if diarization else (), language)
     features = turn_features(tuple(u for _, u in stretches), channel_audio, language,
-                             {i for i, f in enumerate(flags) if f}, turn_of=[i for i, _ in stretches])
-    return score_call(features, audio.duration, roles_certain=roles_certain)
+                             {i for i, f in enumerate(flags) if f}, turn_of=[i for i, _ in stretches], policy=policy)
+    return score_call(features, audio.duration, roles_certain=roles_certain, policy=policy)
 
 
 def engine_for_workers(model: str, workers: int, engine: str = "faster-whisper") -> EngineSpec:
@@ -347,7 +351,7 @@ Processor = Callable[[list[Recording]], Iterable[CallResult]]
 
 def thread_processor(spec: EngineSpec, workers: int, options: TranscribeOptions | None = None,
                      voiceprints: dict | None = None, engines: Engines | None = None,
-                     on_progress: CallProgress | None = None) -> Processor:
+                     on_progress: CallProgress | None = None, policy: Policy | None = None) -> Processor:
     """`voiceprints`: agent_id -> Voiceprint, to find the agent by voice on mono calls. The
     threads share `engines` (one loaded model each)."""
     prints = voiceprints or {}
@@ -356,7 +360,7 @@ def thread_processor(spec: EngineSpec, workers: int, options: TranscribeOptions 
     def run(recordings: list[Recording]) -> Iterator[CallResult]:
         with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
             futures = {pool.submit(process_recording, rec, spec, options, SPLIT_SPEAKERS,
-                                   prints.get(rec.metadata.agent_id or ""), engines, on_progress): rec
+                                   prints.get(rec.metadata.agent_id or ""), engines, on_progress, policy): rec
                        for rec in recordings}
             for future in as_completed(futures):
                 yield collect(future.result, futures[future])
@@ -447,7 +451,8 @@ def run_batch(input_dir: Path, db_path: Path, model: str = "base", workers: int 
     spec = engine_for_workers(model, workers)
     store = Store(db_path)
     engines = Engines.from_settings(settings)
-    processor = thread_processor(spec, workers, options, stored_voiceprints(store), engines, on_progress)
+    processor = thread_processor(spec, workers, options, stored_voiceprints(store), engines, on_progress,
+                                 settings.policy)
     done = execute(Path(input_dir), store, spec, processor, flow=flow, reprocess=reprocess, customer_id=customer_id,
                    refresh=refresh, on_result=on_result, on_plan=on_plan, options=options, settings=settings,
                    engines=engines)

@@ -21,9 +21,8 @@ from .redact import redact
 from .settings import Settings
 from .store import Store
 from .summary import category_info
+from .types import Flag, Role, Trend
 
-COMPLAINT_SCORE = 40  # a call at or above this escalation score counts as a complaint call
-THREAT_FLAGS = {"regulator_threat", "media_threat", "legal_threat"}
 APPROACH = ("approach.acknowledge", "approach.apologise", "approach.no_deadline", "approach.explain")
 SHOWN = "%Y-%m-%d %H:%M"  # how a handler sees a time (always in the centre's zone)
 
@@ -179,15 +178,18 @@ def build_briefing(store: Store, customer_id: str, now: datetime | None = None, 
     latest = rows[-1]
     language = language_of(language or latest["language"])
     scores = [r["call_score"] for r in rows if r["call_score"] is not None]
-    complaints = [r for r in rows if (r["call_score"] or 0) >= COMPLAINT_SCORE or json.loads(r["flags"] or "[]")]
+    # A complaint call: escalated to the policy's complaint level, or flagged at all.
+    complaint_level = settings.policy.levels.complaint
+    complaints = [r for r in rows if (r["call_score"] or 0) >= complaint_level or json.loads(r["flags"] or "[]")]
     flags = sorted({f for r in rows for f in json.loads(r["flags"] or "[]")})
     if len(complaints) > 1 or (complaints and len(rows) > 1):
-        flags.append("repeat_complaint")
+        flags.append(Flag.REPEAT_COMPLAINT)
     last_complaint = max((r["started_at"] for r in complaints if r["started_at"] is not None), default=None)
     since = (now - last_complaint).total_seconds() / 60 if last_complaint is not None else None
     trend = None  # a trend across calls needs more than one call
     if len(scores) > 1:
-        trend = "rising" if scores[-1] - scores[0] > 10 else "falling" if scores[-1] - scores[0] < -10 else "flat"
+        change, rule = scores[-1] - scores[0], settings.policy.trend.across_calls_change
+        trend = Trend.RISING if change > rule else Trend.FALLING if change < -rule else Trend.FLAT
 
     turns = store.query(
         # Masked text: facts quote whole sentences, and a number cut at its dots is not recognisable.
@@ -211,10 +213,10 @@ def build_briefing(store: Store, customer_id: str, now: datetime | None = None, 
             if not any(_same(d["text"], kept["text"]) for kept in demands):
                 demands.append({"call_id": r["call_id"], "time": d["time"], "text": redact(d["text"])})
     promises = []
-    later_unhappy = {r["call_id"]: any("repeat_demand" in json.loads(x["flags"] or "[]") or (x["call_score"] or 0) >= COMPLAINT_SCORE
+    later_unhappy = {r["call_id"]: any(Flag.REPEAT_DEMAND in json.loads(x["flags"] or "[]") or (x["call_score"] or 0) >= complaint_level
                                        for x in rows[i + 1:]) for i, r in enumerate(rows)}
     for r in rows:
-        promised = [d for d in deadlines if d.call_id == r["call_id"] and d.role == "agent"]
+        promised = [d for d in deadlines if d.call_id == r["call_id"] and d.role == Role.AGENT]
         for p in json.loads(r["promises"] or "[]"):
             due = next((deadline_json(d, now, tz) for d in promised if abs(d.time - p["time"]) < 0.5), None)
             promises.append({"call_id": r["call_id"], "time": p["time"], "text": redact(p["text"]),
@@ -231,7 +233,7 @@ def build_briefing(store: Store, customer_id: str, now: datetime | None = None, 
                             "detail": redact(render_evidence(sig, role, ev["time"], ev.get("quote", ""), language))})
     moments = sorted(moments, key=lambda m: -m["score"])[:5]
 
-    customer_deadlines = sorted({(d.due, d.call_id, d.time): d for d in deadlines if d.role == "customer"}.values(),
+    customer_deadlines = sorted({(d.due, d.call_id, d.time): d for d in deadlines if d.role == Role.CUSTOMER}.values(),
                                 key=lambda d: (d.due is None, d.due or now))
     deadline_rows = [deadline_json(d, now, tz) for d in customer_deadlines]
     fact_rows = []

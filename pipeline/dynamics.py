@@ -4,9 +4,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .speakers import Diarization
-from .types import Turn
+from .types import Role, Turn
 
-ROLES = ("agent", "customer")
+ROLES = (Role.AGENT, Role.CUSTOMER)
 # A turn that starts while the other side is still talking is an interruption. In stereo the
 # overlap is visible; mono diarization gives overlapped speech one label, so there the only
 # trace is a speaker change with no pause, which counts too (LATCH).
@@ -96,10 +96,10 @@ def measure(diarization: Diarization, roles: dict[str, str], turns: tuple[Turn, 
         units = sum(speech_units(t.text, t.language or language) for t in turns if t.role == r)
         rates[r] = round(60 * units / talk, 1) if talk > 0 else 0.0
     return Dynamics(
-        agent_talk_s=round(_length(spans["agent"]), 2), customer_talk_s=round(_length(spans["customer"]), 2),
+        agent_talk_s=round(_length(spans[Role.AGENT]), 2), customer_talk_s=round(_length(spans[Role.CUSTOMER]), 2),
         silence_s=round(max(0.0, duration - _length(speech)), 2), longest_silence_s=round(longest, 2),
-        longest_silence_at=round(longest_at, 2), overlap_s=round(_intersection(spans["agent"], spans["customer"]), 2),
-        agent_interruptions=interruptions["agent"], customer_interruptions=interruptions["customer"],
-        agent_rate=rates["agent"], customer_rate=rates["customer"],
+        longest_silence_at=round(longest_at, 2), overlap_s=round(_intersection(spans[Role.AGENT], spans[Role.CUSTOMER]), 2),
+        agent_interruptions=interruptions[Role.AGENT], customer_interruptions=interruptions[Role.CUSTOMER],
+        agent_rate=rates[Role.AGENT], customer_rate=rates[Role.CUSTOMER],
         rate_unit="chars/min" if language == "zh" else "words/min",
     )

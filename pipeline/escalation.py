@@ -22,12 +22,11 @@ import numpy as np
 
 from . import prosody
 from .audio import SAMPLE_RATE
-from .datafiles import read_rows
 from .dynamics import speech_units
+from .policy import Policy, TrendRule, default_policy
 from .redact import redact, redact_turns
-from .types import Turn, join_words
+from .types import Flag, Role, Trend, Turn, join_words
 
-FLAG_CATEGORIES = ("regulator_threat", "media_threat", "legal_threat", "supervisor_request", "profanity")
 # A calm voice's spread from sentence to sentence (SD), measured in the telephone band on 100
 # neutral read sentences of one speaker (../shared/audio, Magic Data; clean and through the
 # telephone channel alike): pitch 0.9 st, loudness 1.6-2.1 dB, tilt 1.6 dB. A speaker's own
@@ -46,10 +45,16 @@ class LexiconTerm:
     pattern: re.Pattern
 
 
-@lru_cache(maxsize=1)
-def lexicon() -> tuple[LexiconTerm, ...]:
+def lexicon(policy: Policy | None = None) -> tuple[LexiconTerm, ...]:
+    """The escalation lexicon the policy names (pipeline/data/escalation_lexicon.tsv by default)."""
+    return _parse_lexicon((policy or default_policy()).escalation_lexicon)
+
+
+@lru_cache(maxsize=4)
+def _parse_lexicon(text: str) -> tuple[LexiconTerm, ...]:
+    rows = [line.split("\t") for line in text.splitlines() if line.strip() and not line.startswith("#")]
     terms = []
-    for category, weight, term in read_rows("escalation_lexicon.tsv"):
+    for category, weight, term in rows:
         term = term.strip().lower()
         # English on ASCII word boundaries ("hell" is not in "hello", and "12378" still
         # matches in "打12378", where \b would see no boundary); Chinese as substrings.
@@ -58,12 +63,12 @@ def lexicon() -> tuple[LexiconTerm, ...]:
     return tuple(terms)
 
 
-def lexicon_hits(text: str) -> list[LexiconTerm]:
+def lexicon_hits(text: str, policy: Policy | None = None) -> list[LexiconTerm]:
     from .vocabulary import normalise_numbers  # 幺二三七八 is 12378
 
     low = text.lower()
     spoken = normalise_numbers(low)
-    return [t for t in lexicon() if t.pattern.search(low) or t.pattern.search(spoken)]
+    return [t for t in lexicon(policy) if t.pattern.search(low) or t.pattern.search(spoken)]
 
 
 # --- features ---------------------------------------------------------------------------
@@ -169,7 +174,8 @@ VOICE_MEASURES = ("loudness_db", "pitch_st", "high_band_db")
 
 
 def turn_features(turns: tuple[Turn, ...], channel_audio: dict[str | None, np.ndarray], language: str,
-                  interrupted: set[int] = frozenset(), turn_of: list[int] | None = None) -> list[TurnFeatures]:
+                  interrupted: set[int] = frozenset(), turn_of: list[int] | None = None,
+                  policy: Policy | None = None) -> list[TurnFeatures]:
     """Features of every turn (or stretch: `turn_of` names each one's turn); z-scores against each
     speaker's own calm reference. Every speaker is measured the same way, whatever their role."""
     turn_of = turn_of if turn_of is not None else list(range(len(turns)))
@@ -197,7 +203,7 @@ def turn_features(turns: tuple[Turn, ...], channel_audio: dict[str | None, np.nd
         dp = v.pitch_st - s["pitch_st"][0]
         dt = v.high_band_db - s["high_band_db"][0]
         dr = (np.log(v.rate) if v.rate > 0 else np.nan) - s["rate"][0]
-        hits = lexicon_hits(t.text)
+        hits = lexicon_hits(t.text, policy)
         tokens = _tokens(t.text, t.language or language)
         repeat = None
         for j, prev in earlier_tokens.get(t.speaker, []):
@@ -229,35 +235,27 @@ class Scorer(Protocol):
 
 @dataclass(frozen=True)
 class RuleScorer:
-    voice_weight: float = 0.5
-    words_weight: float = 0.5
-    interruption_points: float = 10.0
-    repeat_points: float = 10.0
-
-    # Arousal raises pitch, loudness and the upper harmonics together; pace is read from a
-    # transcript that is noisy on the telephone, so it counts least. Fixed, not fitted: a
-    # logistic regression trained leave-one-speaker-out on CASIA does no better (0.945 / 0.859
-    # vs 0.941 / 0.926 clean / telephone; pipeline/eval_escalation.py).
-    weights: tuple[tuple[str, float], ...] = (("z_pitch", 0.35), ("z_loudness", 0.35), ("z_tilt", 0.2), ("z_rate", 0.1))
-
-    calm_sd: float = 1.0  # within this of the calm reference a voice is still calm: counts nothing
-    full_sd: float = 3.0  # this far above it counts in full
+    """Voice and words, weighted as the policy says ([escalation] in pipeline/data/policy.toml)."""
+    policy: Policy = field(default_factory=default_policy)
 
     def voice_score(self, f: TurnFeatures) -> float:
         """0-100 from how far above their own calm reference the speaker is."""
-        span = self.full_sd - self.calm_sd
-        return 100 * sum(w * min(max((getattr(f, name) - self.calm_sd) / span, 0.0), 1.0) for name, w in self.weights)
+        w = self.policy.scorer
+        span = w.full_sd - w.calm_sd
+        return 100 * sum(weight * min(max((getattr(f, name) - w.calm_sd) / span, 0.0), 1.0)
+                         for name, weight in w.voice_features)
 
     def words_score(self, f: TurnFeatures) -> float:
-        weights = {t.term: t.weight for t in lexicon() if t.category != "de_escalation"}
+        weights = {t.term: t.weight for t in lexicon(self.policy) if t.category != "de_escalation"}
         return min(100.0, sum(weights.get(term, 0) for term in f.terms))
 
     def score(self, f: TurnFeatures) -> tuple[float, dict[str, float]]:
+        w = self.policy.scorer
         parts = {
-            "voice": self.voice_weight * self.voice_score(f),
-            "words": self.words_weight * self.words_score(f),
-            "interruption": self.interruption_points if f.interrupted else 0.0,
-            "repetition": self.repeat_points if f.repeat_of is not None else 0.0,
+            "voice": w.voice_weight * self.voice_score(f),
+            "words": w.words_weight * self.words_score(f),
+            "interruption": w.interruption_points if f.interrupted else 0.0,
+            "repetition": w.repeat_points if f.repeat_of is not None else 0.0,
         }
         return min(100.0, sum(parts.values())), parts
 
@@ -287,7 +285,7 @@ class Evidence:
 @dataclass(frozen=True)
 class Escalation:
     call_score: float
-    trend: str  # rising | falling | flat
+    trend: str  # a Trend
     quarter_scores: tuple[float | None, ...]
     peak_time: float | None
     flags: tuple[str, ...]
@@ -324,14 +322,17 @@ def _detail(ts: TurnScore, masked: str) -> str:
     return f"{ts.role} {'; '.join(bits) or 'no marked change'} at {mmss(ts.start)}: '{quote}'"
 
 
-def score_call(features: list[TurnFeatures], duration: float, scorer: Scorer = RuleScorer(),
-               roles_certain: bool = False) -> Escalation:
+def score_call(features: list[TurnFeatures], duration: float, scorer: Scorer | None = None,
+               roles_certain: bool = False, policy: Policy | None = None) -> Escalation:
     """Score every stretch of every speaker; the call follows one party.
 
     With certain roles (the manifest names the agent's channel) that is the customer. Otherwise
     (roles guessed from phrases, or speakers merged) it is the most escalated speaker who is not
     certainly the agent: a wrong or doubtful role never hides an escalation; the evidence names
-    the role as labelled so a reader can judge it."""
+    the role as labelled so a reader can judge it. `policy`: the flags reported and the trend
+    rule; the scorer is the policy's rule scorer unless one is given."""
+    policy = policy or default_policy()
+    scorer = scorer or RuleScorer(policy)
     scored = []
     for f in features:
         value, parts = scorer.score(f)
@@ -340,7 +341,7 @@ def score_call(features: list[TurnFeatures], duration: float, scorer: Scorer = R
     per_turn = _per_turn(scored)
     party = _party(scored, roles_certain)
     if not party:
-        return Escalation(0.0, "flat", (None,) * 4, None, (), (), per_turn, _de_escalation(scored), tuple(scored), None)
+        return Escalation(0.0, Trend.FLAT, (None,) * 4, None, (), (), per_turn, _de_escalation(scored, policy), tuple(scored), None)
     customer = party
     call_score = _call_score([s.score for s in customer])
     quarters: list[float | None] = []
@@ -353,11 +354,11 @@ def score_call(features: list[TurnFeatures], duration: float, scorer: Scorer = R
         quarters.append(round(float(np.percentile(inside, 75)), 1) if inside else None)
     mid = duration / 2
     trend = _trend([s.score for s in customer if (s.start + s.end) / 2 < mid],
-                   [s.score for s in customer if (s.start + s.end) / 2 >= mid])
+                   [s.score for s in customer if (s.start + s.end) / 2 >= mid], policy.trend)
     peak = max(customer, key=lambda s: s.score)
-    flags = {c for s in customer for c in s.features.categories if c in FLAG_CATEGORIES}
+    flags = {Flag(c) for s in customer for c in s.features.categories if c in policy.reported_flags}
     if any(s.features.repeat_of is not None for s in customer):
-        flags.add("repeat_demand")
+        flags.add(Flag.REPEAT_DEMAND)
     top = sorted(customer, key=lambda s: -s.score)[:3]
     # Evidence is read by handlers: quotes are masked (card, ID, phone, e-mail), each speaker's
     # turns read together so a number split between two turns is masked too.
@@ -366,7 +367,7 @@ def score_call(features: list[TurnFeatures], duration: float, scorer: Scorer = R
                               redact(_detail(s, masked[s.turn_index])))
                      for s in sorted(top, key=lambda s: s.start))
     return Escalation(call_score, trend, tuple(quarters), round(peak.start, 2), tuple(sorted(flags)), evidence, per_turn,
-                      _de_escalation(scored), tuple(scored), customer[0].features.speaker)
+                      _de_escalation(scored, policy), tuple(scored), customer[0].features.speaker)
 
 
 def _call_score(values: list[float]) -> float:
@@ -383,10 +384,10 @@ def _per_turn(scored: list[TurnScore]) -> tuple[TurnScore, ...]:
 
 
 def _party(scored: list[TurnScore], roles_certain: bool) -> list[TurnScore]:
-    customer = [s for s in scored if s.role == "customer"]
+    customer = [s for s in scored if s.role == Role.CUSTOMER]
     if roles_certain and customer:
         return customer
-    candidates = [s for s in scored if not (roles_certain and s.role == "agent")]
+    candidates = [s for s in scored if not (roles_certain and s.role == Role.AGENT)]
     by_speaker: dict[str | None, list[TurnScore]] = {}
     for s in candidates:
         by_speaker.setdefault(s.features.speaker, []).append(s)
@@ -394,39 +395,37 @@ def _party(scored: list[TurnScore], roles_certain: bool) -> list[TurnScore]:
         return []
     # Ties (e.g. two calm speakers) go to the one labelled customer.
     return max(by_speaker.values(), key=lambda group: (_call_score([s.score for s in group]),
-                                                       any(s.role == "customer" for s in group)))
+                                                       any(s.role == Role.CUSTOMER for s in group)))
 
 
-TREND_CHANGE = 10.0  # points between the early and the late half of the call
-TREND_LEVEL = 25.0  # ...and the higher half must reach this to be called a trend
-
-
-def _trend(early: list[float], late: list[float]) -> str:
+def _trend(early: list[float], late: list[float], rule: TrendRule | None = None) -> Trend:
     """Late half vs early half of the call, each half read as the upper quartile of the party's
     stretch scores (how escalated it got there, not diluted by calm stretches in between or by
     another voice merged into the party); one calmer closing turn does not undo an escalation,
-    and drift at a calm level is no trend."""
+    and drift at a calm level is no trend (`rule`: the policy's change and level)."""
+    rule = rule or default_policy().trend
     if not early or not late:
-        return "flat"
+        return Trend.FLAT
     a, b = float(np.percentile(early, 75)), float(np.percentile(late, 75))
-    if b - a > TREND_CHANGE and b >= TREND_LEVEL:
-        return "rising"
-    if a - b > TREND_CHANGE and a >= TREND_LEVEL:
-        return "falling"
-    return "flat"
+    if b - a > rule.call_change and b >= rule.call_level:
+        return Trend.RISING
+    if a - b > rule.call_change and a >= rule.call_level:
+        return Trend.FALLING
+    return Trend.FLAT
 
 
-def _de_escalation(scored: list[TurnScore]) -> tuple[dict, ...]:
+def _de_escalation(scored: list[TurnScore], policy: Policy) -> tuple[dict, ...]:
     """Agent apology/empathy turns, and the customer's score before and after them."""
     out = []
+    soothing = {x.term for x in lexicon(policy) if x.category == "de_escalation"}
     for i, s in enumerate(scored):
-        if s.role != "agent":
+        if s.role != Role.AGENT:
             continue
-        phrases = [t for t in s.features.terms if t in {x.term for x in lexicon() if x.category == "de_escalation"}]
+        phrases = [t for t in s.features.terms if t in soothing]
         if not phrases:
             continue
-        before = [x.score for x in scored[:i] if x.role == "customer"][-1:]
-        after = [x.score for x in scored[i + 1:] if x.role == "customer"][:1]
+        before = [x.score for x in scored[:i] if x.role == Role.CUSTOMER][-1:]
+        after = [x.score for x in scored[i + 1:] if x.role == Role.CUSTOMER][:1]
         out.append({"time": round(s.start, 2), "phrases": phrases,
                     "customer_before": before[0] if before else None, "customer_after": after[0] if after else None,
                     "calmed": bool(before and after and after[0] < before[0])})
@@ -438,7 +437,7 @@ def plot_svg(esc: Escalation, duration: float, title: str = "") -> str:
     w, h, pad = 640, 240, 36
     x = lambda t: pad + (w - 2 * pad) * (t / max(duration, 1e-6))  # noqa: E731
     y = lambda s: h - pad - (h - 2 * pad) * s / 100  # noqa: E731
-    colours = {"customer": "#d62728", "agent": "#1f77b4", "unknown": "#7f7f7f"}
+    colours = {Role.CUSTOMER: "#d62728", Role.AGENT: "#1f77b4", Role.UNKNOWN: "#7f7f7f"}
     parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" font-family="sans-serif" font-size="11">',
              f'<rect width="{w}" height="{h}" fill="white"/>',
              f'<text x="{pad}" y="16">{_esc(title)} escalation {esc.call_score:.0f}/100, {esc.trend}</text>',
@@ -448,16 +447,16 @@ def plot_svg(esc: Escalation, duration: float, title: str = "") -> str:
         parts.append(f'<text x="4" y="{y(s) + 4}">{s}</text>')
     for m in range(0, int(duration) + 1, 15):
         parts.append(f'<text x="{x(m) - 10}" y="{h - pad + 14}">{mmss(m)}</text>')
-    for role in ("agent", "customer"):
+    for role in (Role.AGENT, Role.CUSTOMER):
         pts = [(x((t.start + t.end) / 2), y(t.score)) for t in esc.turns if t.role == role]
         if pts:
             parts.append(f'<polyline fill="none" stroke="{colours[role]}" stroke-width="2" points="'
                          + " ".join(f"{a:.1f},{b:.1f}" for a, b in pts) + '"/>')
             parts += [f'<circle cx="{a:.1f}" cy="{b:.1f}" r="3" fill="{colours[role]}"/>' for a, b in pts]
-            parts.append(f'<text x="{w - pad - 60}" y="{30 + 14 * (role == "customer")}" fill="{colours[role]}">{role}</text>')
+            parts.append(f'<text x="{w - pad - 60}" y="{30 + 14 * (role == Role.CUSTOMER)}" fill="{colours[role]}">{role}</text>')
     for t in esc.turns:
-        flags = [c for c in t.features.categories if c in FLAG_CATEGORIES]
-        if flags and t.role == "customer":
+        flags = [c for c in t.features.categories if c in set(Flag)]
+        if flags and t.role == Role.CUSTOMER:
             parts.append(f'<text x="{x(t.start):.1f}" y="{y(t.score) - 8:.1f}" fill="#d62728">⚑ {_esc(", ".join(flags))}</text>')
     parts.append("</svg>")
     return "\n".join(parts)

@@ -33,7 +33,7 @@ def load_labels(path: Path = LABELS) -> dict[str, dict[str, str]]:
 
 def _script_transcript(call_id: str, transcript, diarization):
     """The script's turns as a transcript, each on the stored speaker that spoke most in its span."""
-    from .types import Segment, Word, word_separator
+    from .types import Segment, Word, label_channel, word_separator
 
     truth = json.loads((SAMPLES / "truth" / f"{call_id}.json").read_text(encoding="utf-8"))
     segments = []
@@ -47,7 +47,7 @@ def _script_transcript(call_id: str, transcript, diarization):
         words = tuple(Word(tok, turn["start"] + i * step, turn["start"] + (i + 1) * step, 1.0) for i, tok in enumerate(tokens))
         sep = word_separator(truth["language"])
         segments.append(Segment(turn["start"], turn["end"], sep.join(tokens), words, speaker=speaker,
-                                channel=int(speaker[2:]) if speaker.startswith("ch") else None))
+                                channel=label_channel(speaker)))
     return replace(transcript, segments=tuple(segments), language=truth["language"])
 
 

@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from .audio import SAMPLE_RATE, decode
+from .types import channel_label
 
 ROOT = Path(__file__).resolve().parent.parent
 DEV = ROOT.parent / "shared" / "dev"
@@ -135,7 +136,7 @@ def record_recognition(call: EvalCall, spec=None) -> Path:
     options = TranscribeOptions(language=call.language)
     if call.layout == "stereo":
         parts = [engine.transcribe(audio.samples[ch], options) for ch in range(audio.channels)]
-        segments = sorted((replace(s, channel=ch, speaker=f"ch{ch}") for ch, p in enumerate(parts) for s in p.segments),
+        segments = sorted((replace(s, channel=ch, speaker=channel_label(ch)) for ch, p in enumerate(parts) for s in p.segments),
                           key=lambda s: s.start)
         transcript = replace(parts[0], segments=tuple(segments))
     else:
@@ -316,7 +317,7 @@ def score_call(call: EvalCall, voiceprint=None, diarization_cache: dict | None =
     from .metrics import diarization_error_rate
     from .serial import load_recognition
     from .speakers import diarize
-    from .types import CallMetadata, Recording, word_separator
+    from .types import CallMetadata, Recording, label_channel, word_separator
 
     audio = decode(call.path)
     cache = diarization_cache if diarization_cache is not None else {}
@@ -332,7 +333,7 @@ def score_call(call: EvalCall, voiceprint=None, diarization_cache: dict | None =
         der_collar = diarization_error_rate(truth, diarization, collar=0.25)
     rec = Recording(call.name, call.path, "", CallMetadata(call.name, agent_id=call.agent_id))
     transcript, _ = load_recognition(recognition_path(call))
-    if diarization.method == "channels" and all((s.speaker or "").startswith("ch") for s in transcript.segments):
+    if diarization.method == "channels" and all(label_channel(s.speaker) is not None for s in transcript.segments):
         speakers = [s.speaker for s in transcript.segments for _ in s.words]
     else:
         speakers = assign_speakers(transcript.words, diarization)

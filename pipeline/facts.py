@@ -24,6 +24,7 @@ from zoneinfo import ZoneInfo
 
 from .datafiles import read_json
 from .redact import redact
+from .types import Role
 
 DAY_PARTS = {  # Chinese day part -> (start hour, end hour, add 12 to a clock hour below 12?)
     "凌晨": (0, 6, False), "早上": (6, 9, False), "早晨": (6, 9, False), "上午": (9, 12, False),
@@ -510,7 +511,7 @@ def extract_facts(call_id: str, utterances: Iterable[Utterance], language: str,
             for t in times:
                 if t.deadline:
                     deadlines.append(Deadline(shown, t.due, call_id, round(u.start, 2), u.role))
-            if u.role != "customer":
+            if u.role != Role.CUSTOMER:
                 continue
 
             def add(kind: str, value: dict) -> None:

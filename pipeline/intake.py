@@ -28,7 +28,8 @@ from .engines import Engines
 from .voiceprints import stored_voiceprints
 from .ingest import REJECTED_AUDIO_EXTENSIONS, sha256_file
 from .store import RunRecord, Store
-from .types import CallResult, Recording
+from .result import CallResult
+from .types import Recording
 
 log = logging.getLogger(__name__)
 

@@ -19,7 +19,9 @@ import numpy as np
 import pandas as pd
 
 from .datafiles import read_json
+from .policy import Policy, default_policy
 from .store import Store, utcnow
+from .types import Flag, Role
 
 
 @dataclass(frozen=True)
@@ -29,9 +31,14 @@ class SamplingPlan:
     start: datetime | None = None  # calls started at or after
     end: datetime | None = None  # ...and before
     high_escalation_share: float = 0.3  # of N, drawn from calls at or above the threshold
-    high_escalation_threshold: float = 50.0
+    # From the policy (its review level and threat flags); the packaged one unless built with `for_policy`.
+    high_escalation_threshold: float = field(default_factory=lambda: default_policy().levels.review)
     per_agent_quota: int = 1
-    always_flags: tuple[str, ...] = ("regulator_threat", "media_threat", "legal_threat")
+    always_flags: tuple[Flag, ...] = field(default_factory=lambda: default_policy().threat_flags)
+
+    @classmethod
+    def for_policy(cls, policy: Policy, **values) -> "SamplingPlan":
+        return cls(high_escalation_threshold=policy.levels.review, always_flags=policy.threat_flags, **values)
 
 
 @dataclass(frozen=True)
@@ -179,7 +186,7 @@ class CallView:
 
     @property
     def agent(self) -> list[TurnView]:
-        return [t for t in self.turns if t.role == "agent"]
+        return [t for t in self.turns if t.role == Role.AGENT]
 
     def topic_terms(self) -> list[str]:
         from .summary import categories
@@ -222,9 +229,9 @@ def view_from_turns(call_id: str, language: str, turns: list[tuple[str, float, f
 
     plain = tuple(Turn(role, role, float(start), float(end), text) for role, start, end, text in turns)
     summary = summarise(call_id, plain, language, None)
-    talk = {r: sum(t.end - t.start for t in plain if t.role == r) for r in ("agent", "customer")}
+    talk = {r: sum(t.end - t.start for t in plain if t.role == r) for r in (Role.AGENT, Role.CUSTOMER)}
     interruptions = sum(1 for prev, t in zip(plain, plain[1:])
-                        if t.role == "agent" and prev.role == "customer" and t.start < prev.end)
+                        if t.role == Role.AGENT and prev.role == Role.CUSTOMER and t.start < prev.end)
     dump = lambda quotes: tuple(asdict(q) for q in quotes)  # noqa: E731
     return CallView(
         call_id=call_id, category=summary.category,
@@ -232,7 +239,7 @@ def view_from_turns(call_id: str, language: str, turns: list[tuple[str, float, f
                              tuple(sorted({h.category for h in lexicon_hits(t.text)}))) for i, t in enumerate(plain)),
         demands=dump(summary.demands), promises=dump(summary.promises),
         deadline_promises=dump(summary.deadline_promises),
-        customer_share=talk["customer"] / (talk["agent"] + talk["customer"]) if any(talk.values()) else None,
+        customer_share=talk[Role.CUSTOMER] / (talk[Role.AGENT] + talk[Role.CUSTOMER]) if any(talk.values()) else None,
         agent_interruptions=interruptions)
 
 
@@ -280,9 +287,9 @@ def _listening(view: CallView, item: dict):
     ev = []
     agent_spoke = False
     for t in view.turns:
-        if t.role == "agent":
+        if t.role == Role.AGENT:
             agent_spoke = True
-        elif t.role == "customer" and agent_spoke:
+        elif t.role == Role.CUSTOMER and agent_spoke:
             said = _has(t.text, item["not_heard"])
             if said:
                 ev.append(_ev(t, "against", f"customer says they were not heard ({', '.join(said)})"))
@@ -300,8 +307,8 @@ def _listening(view: CallView, item: dict):
 
 def _complaint_turns(view: CallView) -> list[TurnView]:
     """The customer's problem statement (first turn), demands, and turns with complaint words."""
-    demand_times = {round(d["time"], 2) for d in view.demands if d.get("role") == "customer"}
-    customer = [t for t in view.turns if t.role == "customer"]
+    demand_times = {round(d["time"], 2) for d in view.demands if d.get("role") == Role.CUSTOMER}
+    customer = [t for t in view.turns if t.role == Role.CUSTOMER]
     return [t for i, t in enumerate(customer) if i == 0 or t.categories or round(t.start, 2) in demand_times]
 
 
@@ -347,11 +354,11 @@ def _explanation(view: CallView, item: dict):
 
 def _promise(view: CallView, item: dict):
     deadline_times = {round(d["time"], 2) for d in view.deadline_promises}
-    ev = [{"time": round(p["time"], 2), "role": p.get("role", "agent"), "quote": p["text"],
+    ev = [{"time": round(p["time"], 2), "role": p.get("role", Role.AGENT), "quote": p["text"],
            "counts": "against" if round(p["time"], 2) in deadline_times else "for",
            "why": "promises a specific deadline" if round(p["time"], 2) in deadline_times else "no specific deadline"}
-          for p in view.promises if p.get("role", "agent") == "agent"]
-    ev += [{"time": round(d["time"], 2), "role": d.get("role", "agent"), "quote": d["text"], "counts": "against",
+          for p in view.promises if p.get("role", Role.AGENT) == Role.AGENT]
+    ev += [{"time": round(d["time"], 2), "role": d.get("role", Role.AGENT), "quote": d["text"], "counts": "against",
             "why": "promises a specific deadline"} for d in view.deadline_promises
            if round(d["time"], 2) not in {e["time"] for e in ev}]
     if not ev:

@@ -21,6 +21,7 @@ from functools import lru_cache
 
 from .datafiles import read_rows
 from .speakers import Diarization
+from .types import Role, channel_label
 
 THIRD_PARTY = "third_party"
 MIN_CONFIDENCE = 0.6  # below this the evidence is a coin toss: say unknown
@@ -62,8 +63,8 @@ CUE_PRIOR_CHARS = 100  # cue rates shrink towards 0 for short texts: one phrase 
 def cue_score(text: str) -> float:
     """Agent votes minus customer votes, per 100 characters (smoothed by CUE_PRIOR_CHARS)."""
     low = text.lower()
-    score = sum((c.weight if c.role == "agent" else -c.weight) * _count(low, c.phrase)
-                for c in role_cues() if c.role in ("agent", "customer"))
+    score = sum((c.weight if c.role == Role.AGENT else -c.weight) * _count(low, c.phrase)
+                for c in role_cues() if c.role in (Role.AGENT, Role.CUSTOMER))
     return 100 * score / (len(low) + CUE_PRIOR_CHARS)
 
 
@@ -128,19 +129,20 @@ def decide_roles(diarization: Diarization, text_by_speaker: dict[str, str], agen
     if not speakers:
         return RoleDecision({}, "single", 0.0)
     if diarization.method == "channels" and agent_channel is not None:
-        return RoleDecision({s: "agent" if s == f"ch{agent_channel}" else "customer" for s in speakers}, "manifest", 1.0)
+        return RoleDecision({s: Role.AGENT if s == channel_label(agent_channel) else Role.CUSTOMER for s in speakers},
+                                "manifest", 1.0)
     if len(speakers) == 1:
         (only,) = speakers
         text = text_by_speaker.get(only, "")
         # A lone voice: cues and how it addresses the listener (a voicemail says "I", "my").
         odds = WEIGHTS["cues"] * math.tanh(cue_score(text) / 5) + WEIGHTS["address"] * 2 * (address_share(text) - 0.5)
         p = 1 / (1 + math.exp(-odds))
-        role = "agent" if p >= MIN_CONFIDENCE else "customer" if 1 - p >= MIN_CONFIDENCE else "unknown"
+        role = Role.AGENT if p >= MIN_CONFIDENCE else Role.CUSTOMER if 1 - p >= MIN_CONFIDENCE else Role.UNKNOWN
         return RoleDecision({only: role}, "single", round(max(p, 1 - p), 3), {"log_odds_agent": round(odds, 3)})
     main = _main_speakers(diarization)
     a, b = main
     if agent_speaker in main:
-        roles = {agent_speaker: "agent", (b if agent_speaker == a else a): "customer"}
+        roles = {agent_speaker: Role.AGENT, (b if agent_speaker == a else a): Role.CUSTOMER}
         roles |= _extra_roles(diarization, main, roles, same_voice)
         return RoleDecision(roles, "voiceprint", 1.0)
     parts = _evidence(a, b, text_by_speaker, _opener(diarization))
@@ -150,7 +152,7 @@ def decide_roles(diarization: Diarization, text_by_speaker: dict[str, str], agen
     if confidence < MIN_CONFIDENCE:
         roles = {a: "unknown", b: "unknown"}
     else:
-        roles = {a: "agent", b: "customer"} if p >= 0.5 else {a: "customer", b: "agent"}
+        roles = {a: Role.AGENT, b: Role.CUSTOMER} if p >= 0.5 else {a: Role.CUSTOMER, b: Role.AGENT}
     roles |= _extra_roles(diarization, main, roles, same_voice)
     return RoleDecision(roles, "evidence", round(confidence, 3),
                         {"log_odds": {k: round(v, 3) for k, v in parts.items()}, "first_speaker_of_pair": a})

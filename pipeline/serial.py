@@ -62,7 +62,7 @@ def to_record(result) -> dict:
 
 def from_record(record: dict):
     """The inverse of `to_record`: rebuilds every dataclass from its field types."""
-    from .types import CallResult
+    from .result import CallResult
 
     if record.get("record_version") != RECORD_VERSION:
         raise ValueError(f"call record version {record.get('record_version')}, this writer reads {RECORD_VERSION}")
@@ -98,7 +98,7 @@ def _hints(cls) -> dict:
 
     import sys
 
-    from . import batch  # noqa: F401 - imports every stage whose types a CallResult holds
+    from . import result  # noqa: F401 - imports every stage whose types a CallResult holds
 
     # Field types are written as names (postponed annotations) of classes in any stage module:
     # resolve them against every loaded pipeline module, so a new stage field needs no edit here.

@@ -3,15 +3,19 @@
 Sources, later ones winning: the defaults below, a TOML file (`--settings`, or the path in
 CALLBRIEF_SETTINGS, or `callbrief.toml` in the working folder), then CALLBRIEF_<FIELD>
 environment variables. Nothing in `pipeline` reads the environment at import time.
+The centre's policy (score levels, flag sets, weights, trend rules, callback target, default
+time zone) is a data file of its own (pipeline/policy.py), named by `policy_file` and loaded here.
 """
 from __future__ import annotations
 
 import os
 import tomllib
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Mapping
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from .policy import Policy, PolicyError, default_policy, load_policy
 
 ENV_PREFIX = "CALLBRIEF_"
 
@@ -22,10 +26,12 @@ class SettingsError(ValueError):
 
 @dataclass(frozen=True)
 class Settings:
+    # The centre's policy file (a bank's own copy of pipeline/data/policy.toml); empty: the packaged one.
+    policy_file: str = ""
     # The centre's time zone: manifest times without a zone are read in it, and every time a
-    # handler sees is shown in it.
-    timezone: str = "Asia/Shanghai"
-    callback_target_minutes: int = 30  # a complaint is called back within this
+    # handler sees is shown in it. Empty: the policy's.
+    timezone: str = ""
+    callback_target_minutes: int = 0  # a complaint is called back within this; 0: the policy's
     # Alerts (pipeline/alerts.py): a channel is on when it is configured.
     alert_webhook_url: str = ""  # JSON POST of each alert
     smtp_host: str = ""  # e-mail of each alert
@@ -52,6 +58,15 @@ class Settings:
     # hub token, when empty, is HF_TOKEN (huggingface's own variable), read with the settings.
     pyannote_pipeline: str = ""
     pyannote_token: str = ""
+    # Loaded from policy_file by load_settings; not itself a setting.
+    policy: Policy = field(default_factory=default_policy, repr=False, compare=False)
+
+    def __post_init__(self):
+        # The policy's time zone and callback target apply unless the settings name others.
+        if not self.timezone:
+            object.__setattr__(self, "timezone", self.policy.timezone)
+        if not self.callback_target_minutes:
+            object.__setattr__(self, "callback_target_minutes", self.policy.callback_target_minutes)
 
     @property
     def tz(self) -> ZoneInfo:
@@ -78,7 +93,7 @@ def load_settings(path: Path | str | None = None, environ: Mapping[str, str] | N
     environ = os.environ if environ is None else environ
     values: dict = {}
     path = path or environ.get(ENV_PREFIX + "SETTINGS") or (Path("callbrief.toml") if Path("callbrief.toml").exists() else None)
-    known = {f.name: f.type for f in fields(Settings)}
+    known = {f.name: f.type for f in fields(Settings) if f.name != "policy"}
     if path:
         try:
             data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
@@ -93,7 +108,11 @@ def load_settings(path: Path | str | None = None, environ: Mapping[str, str] | N
             values[name] = _coerce(name, kind, environ[ENV_PREFIX + name.upper()])
     if "pyannote_token" not in values and environ.get("HF_TOKEN"):
         values["pyannote_token"] = environ["HF_TOKEN"]
-    settings = replace(Settings(), **values)
+    try:
+        policy = load_policy(values.get("policy_file"))
+    except PolicyError as exc:
+        raise SettingsError(str(exc)) from None
+    settings = Settings(policy=policy, **values)
     try:
         settings.tz
     except (ZoneInfoNotFoundError, ValueError):
@@ -103,7 +122,9 @@ def load_settings(path: Path | str | None = None, environ: Mapping[str, str] | N
 
 # Data files read only after a call's rows are stored (briefings, alerts, QA are rebuilt from
 # the rows): changing them must not reprocess every call.
-READ_AFTER_STORING = frozenset({"alert_rules.json", "qa_scorecard.json", "translations.json", "facts_lexicon.json"})
+READ_AFTER_STORING = frozenset({"alert_rules.json", "qa_scorecard.json", "translations.json", "facts_lexicon.json",
+                                # the policy: its part that changes rows is passed as Policy.results_part()
+                                "policy.toml"})
 
 
 def results_fingerprint(*parts) -> str:

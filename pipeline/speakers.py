@@ -18,6 +18,7 @@ import numpy as np
 
 from .audio import SAMPLE_RATE
 from .engines import Engines, or_default
+from .types import channel_label
 
 
 @dataclass(frozen=True)
@@ -122,7 +123,7 @@ def channel_diarization(samples: np.ndarray, options: DiarizationOptions = Diari
     segments = []
     for ch in range(samples.shape[0]):
         for start, end in speech_regions(samples[ch], options.vad_threshold, options.min_silence, engines):
-            segments.append(SpeakerSegment(start, end, f"ch{ch}", ch))
+            segments.append(SpeakerSegment(start, end, channel_label(ch), ch))
     segments.sort(key=lambda s: s.start)
     return Diarization(tuple(segments), "channels", len({s.speaker for s in segments}))
 

@@ -29,7 +29,7 @@ import pandas as pd
 
 from . import __version__ as PIPELINE_VERSION
 from .redact import redact_turns
-from .types import CallResult
+from .result import CallResult
 
 DEFAULT_DB = Path(__file__).resolve().parent.parent / "data" / "callbrief.duckdb"
 

@@ -15,11 +15,12 @@ import numpy as np
 
 from .datafiles import read_json, read_rows
 from .escalation import Escalation, mmss
+from .policy import Policy, default_policy
 from .redact import redact, redact_turns
-from .types import Turn, join_words
+from .types import Role, Turn, join_words
 
-ROLE_LABELS = {"zh": {"agent": "坐席", "customer": "客户", "unknown": "未知"},
-               "en": {"agent": "Agent", "customer": "Customer", "unknown": "Unknown"}}
+ROLE_LABELS = {"zh": {Role.AGENT: "坐席", Role.CUSTOMER: "客户", Role.UNKNOWN: "未知"},
+               "en": {Role.AGENT: "Agent", Role.CUSTOMER: "Customer", Role.UNKNOWN: "Unknown"}}
 
 
 @dataclass(frozen=True)
@@ -78,7 +79,7 @@ def classify(turns: tuple[Turn, ...]) -> tuple[str, dict[str, int]]:
         for t in turns:
             low = t.text.lower()
             hits = sum(low.count(k) for k in cat["keywords"])
-            score += hits * (2 if t.role == "customer" else 1)
+            score += hits * (2 if t.role == Role.CUSTOMER else 1)
         scores[cat["id"]] = score
     best = max(scores, key=scores.get) if scores else "other"
     return (best if scores.get(best, 0) > 0 else "other"), scores
@@ -132,7 +133,7 @@ def extractive_summary(turns: tuple[Turn, ...], language: str, n: int = 4) -> st
     for _ in range(50):
         rank = 0.15 / k + 0.85 * transition.T @ rank
     # Demands and threats matter to a handler even when they share few words with the rest.
-    boost = np.array([1.5 if r == "customer" and (_has(s, "demand")) else 1.0 for r, s in items])
+    boost = np.array([1.5 if r == Role.CUSTOMER and (_has(s, "demand")) else 1.0 for r, s in items])
     chosen = sorted(np.argsort(-rank * boost)[: min(n, k)])
     labels = ROLE_LABELS.get(language, ROLE_LABELS["en"])
     colon = "：" if language == "zh" else ": "
@@ -140,7 +141,8 @@ def extractive_summary(turns: tuple[Turn, ...], language: str, n: int = 4) -> st
     return join_words(f"{labels.get(items[i][0], items[i][0])}{colon}{items[i][1].rstrip('。.!！?？')}{ends}" for i in chosen)
 
 
-def summarise(call_id: str, turns: tuple[Turn, ...], language: str, escalation: Escalation | None) -> CallSummary:
+def summarise(call_id: str, turns: tuple[Turn, ...], language: str, escalation: Escalation | None,
+              policy: Policy | None = None) -> CallSummary:
     # Masked whole turns, before sentence splitting: "4111. 1111. 1111." split at its dots is
     # four short numbers no masker can recognise.
     turns = tuple(replace(t, text=masked) for t, masked in zip(turns, redact_turns(turns)))
@@ -150,9 +152,9 @@ def summarise(call_id: str, turns: tuple[Turn, ...], language: str, escalation: 
     for t in turns:
         for s in sentences(t):
             quote = Quote(round(t.start, 2), t.role, redact(s))
-            if t.role == "customer" and _has(s, "demand"):
+            if t.role == Role.CUSTOMER and _has(s, "demand"):
                 demands.append(quote)
-            elif t.role == "agent" and (_has(s, "promise") or _has(s, "deadline")):
+            elif t.role == Role.AGENT and (_has(s, "promise") or _has(s, "deadline")):
                 promises.append(quote)
                 if _has(s, "deadline"):
                     deadlines.append(quote)
@@ -160,10 +162,11 @@ def summarise(call_id: str, turns: tuple[Turn, ...], language: str, escalation: 
         if not any(p.time >= d.time for p in promises):
             open_items.append(d)
     flags = set(escalation.flags) if escalation else set()
-    threat = flags & {"regulator_threat", "media_threat", "legal_threat", "supervisor_request"}
-    customer_turns = [t for t in turns if t.role == "customer"]
+    policy = policy or default_policy()
+    urgent_flag = flags & set(policy.urgent_flags)
+    customer_turns = [t for t in turns if t.role == Role.CUSTOMER]
     thanked = bool(customer_turns) and _has(customer_turns[-1].text, "thanks")
-    if threat or (escalation and escalation.call_score >= 60):
+    if urgent_flag or (escalation and escalation.call_score >= policy.levels.urgent):
         outcome = "escalated"
     elif promises and not open_items and thanked:
         outcome = "resolved"

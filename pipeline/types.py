@@ -1,17 +1,52 @@
-"""The dataclasses that flow between stages. Times are seconds from the start of the recording."""
+"""Base records that flow between stages, and the words they are written in (roles, flags,
+trends, speaker labels). Imports nothing of the project, so every stage can import it; each
+stage's own result lives in its stage, and a call's bundle of results in `pipeline.result`.
+Times are seconds from the start of the recording."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from enum import StrEnum
 
-if TYPE_CHECKING:  # stage results referenced by CallResult; imported for type checkers only
-    from .dynamics import Dynamics
-    from .escalation import Escalation
-    from .summary import CallSummary
-    from .speakers import Diarization
-    from .vocabulary import Correction
+
+class Role(StrEnum):
+    """Who spoke a turn. A StrEnum: stored, serialised and compared as the plain string."""
+    AGENT = "agent"
+    CUSTOMER = "customer"
+    UNKNOWN = "unknown"
+
+
+class Flag(StrEnum):
+    """What escalation and the briefing flag on a call or a customer."""
+    REGULATOR_THREAT = "regulator_threat"
+    MEDIA_THREAT = "media_threat"
+    LEGAL_THREAT = "legal_threat"
+    SUPERVISOR_REQUEST = "supervisor_request"
+    PROFANITY = "profanity"
+    REPEAT_DEMAND = "repeat_demand"  # the customer repeated an earlier demand in the call
+    REPEAT_COMPLAINT = "repeat_complaint"  # more than one complaint call (briefing)
+
+
+class Trend(StrEnum):
+    RISING = "rising"
+    FALLING = "falling"
+    FLAT = "flat"
+
+
+# Speaker labels: "ch0", "ch1" for the channels of a stereo call; "spk0"... for voice clusters.
+CHANNEL_PREFIX = "ch"
+
+
+def channel_label(channel: int) -> str:
+    return f"{CHANNEL_PREFIX}{channel}"
+
+
+def label_channel(label: str | None) -> int | None:
+    """The channel a speaker label names ("ch1" -> 1), None for a cluster label or none."""
+    if label and label.startswith(CHANNEL_PREFIX) and label[len(CHANNEL_PREFIX):].isdigit():
+        return int(label[len(CHANNEL_PREFIX):])
+    return None
 
 
 def _unspaced(ch: str) -> bool:
@@ -114,7 +149,7 @@ class Transcript:
 
 @dataclass(frozen=True)
 class Turn:
-    role: str  # "agent" | "customer" | "unknown"
+    role: str  # a Role
     speaker: str | None
     start: float
     end: float
@@ -127,31 +162,3 @@ class Turn:
 class StageTiming:
     stage: str
     seconds: float
-
-
-@dataclass(frozen=True)
-class CallResult:
-    """Everything one call produced: what the single DuckDB writer stores."""
-
-    recording: Recording
-    status: str  # "ok" | "failed"
-    error: str | None = None
-    error_stage: str | None = None  # where it failed: decode, speakers, transcribe, align, ...
-    error_class: str | None = None  # BadRecording for unusable input; the exception's class otherwise
-    transcript: Transcript | None = None
-    turns: tuple[Turn, ...] = ()
-    timings: tuple[StageTiming, ...] = field(default_factory=tuple)
-    word_speakers: tuple[str | None, ...] = ()  # one per transcript word, in transcript order
-    roles: dict[str, str] = field(default_factory=dict)  # speaker label -> role
-    diarization: "Diarization | None" = None
-    dynamics: "Dynamics | None" = None
-    escalation: "Escalation | None" = None
-    summary: "CallSummary | None" = None
-    speaker_evidence: dict = field(default_factory=dict)  # speaker count and role decisions, for review
-    # (embedding, seconds) of the agent's channel on a stereo call with a known agent: a voiceprint source.
-    agent_voice: tuple[tuple[float, ...], float] | None = None
-    corrections: "tuple[Correction, ...]" = ()  # what the vocabulary correction changed in the transcript
-
-    @property
-    def call_id(self) -> str:
-        return self.recording.call_id

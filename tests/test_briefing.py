@@ -8,6 +8,7 @@ import pytest
 import soundfile as sf
 
 from pipeline.store import plot_name
+from pipeline.types import Flag, Trend
 from tests.conftest import SAMPLES
 
 
@@ -238,7 +239,6 @@ def test_callback_clock_compares_in_the_centre_zone(replayed):
 
 
 def test_translation_table_is_complete():
-    from pipeline.escalation import FLAG_CATEGORIES
     from pipeline.facts import lexicon
     from pipeline.i18n import LANGUAGES, table
     from pipeline.summary import categories
@@ -248,8 +248,8 @@ def test_translation_table_is_complete():
         assert set(entry) == set(LANGUAGES) and all(entry.values()), key
         holes = [set(__import__("re").findall(r"\{(\w+)\}", entry[lang])) for lang in LANGUAGES]
         assert all(h == holes[0] for h in holes), key  # the same placeholders in every language
-    needed = [f"flag.{f}" for f in (*FLAG_CATEGORIES, "repeat_demand", "repeat_complaint")]
+    needed = [f"flag.{f}" for f in Flag]  # every flag any stage can raise has a label
     needed += [f"category.{c['id']}" for c in categories()["categories"]] + ["category.other"]
     needed += [f"consequence.{k}" for k in lexicon()["consequences"]] + [f"product.{k}" for k in lexicon()["products"]]
-    needed += [f"trend.{t}" for t in ("rising", "falling", "flat")] + [f"outcome.{o}" for o in ("resolved", "pending", "escalated")]
+    needed += [f"trend.{t}" for t in Trend] + [f"outcome.{o}" for o in ("resolved", "pending", "escalated")]
     assert not [k for k in needed if k not in entries]

@@ -274,7 +274,7 @@ def create_app(db_path: Path | str, settings: Settings | None = None) -> FastAPI
 
     def worklist_data() -> list[dict]:
         with reading(db_path) as conn:
-            return queries.worklist(conn, tz, target, now_local())
+            return queries.worklist(conn, tz, target, now_local(), settings.policy.levels)
 
     def briefing_data(customer_id: str) -> dict:
         with reading(db_path) as conn:
@@ -289,7 +289,7 @@ def create_app(db_path: Path | str, settings: Settings | None = None) -> FastAPI
             callbacks = queries.callbacks_of(conn, cid)
         for t in turns:
             t["flags"] = [c for c in queries._json(t.pop("signals"), {}).get("categories", [])
-                          if c.endswith("_threat") or c in ("supervisor_request", "profanity")]
+                          if c in settings.policy.reported_flags]
         for c in calls:
             c["flags"] = queries._json(c["flags"], [])
         return {"customer_id": cid, "briefing": brief, "calls": calls, "latest": latest, "turns": turns,
@@ -297,7 +297,7 @@ def create_app(db_path: Path | str, settings: Settings | None = None) -> FastAPI
 
     def call_data(call_id: str) -> dict:
         with reading(db_path) as conn:
-            call = queries.call_detail(conn, call_id)
+            call = queries.call_detail(conn, call_id, settings.policy.reported_flags)
         if not call:
             raise HTTPException(404, f"no call {call_id}")
         return call
@@ -362,7 +362,7 @@ def create_app(db_path: Path | str, settings: Settings | None = None) -> FastAPI
         if group not in queries.GROUPS:
             raise HTTPException(422, f"group by one of {', '.join(queries.GROUPS)}")
         with reading(db_path) as conn:
-            return queries.dashboard(conn, group, tz, target)
+            return queries.dashboard(conn, group, tz, target, levels=settings.policy.levels)
 
     def mark_callback(request: Request, user: Viewer, customer_id: str, outcome: str, note: str) -> None:
         if outcome not in CALLBACK_OUTCOMES:
@@ -518,10 +518,10 @@ def create_app(db_path: Path | str, settings: Settings | None = None) -> FastAPI
         charts = []
         for key, title, unit in (("calls", "Calls · 来电", ""), ("complaints", "Complaint calls · 投诉来电", ""),
                                  ("mean_escalation", "Mean escalation · 平均情绪升级", ""),
-                                 ("high_escalation", f"High escalation (≥{queries.HIGH_SCORE}) · 高升级来电", ""),
+                                 ("high_escalation", f"High escalation (≥{settings.policy.levels.urgent:g}) · 高升级来电", ""),
                                  ("flags", "Flags · 风险标记", ""),
                                  ("callbacks_in_time", f"Complaints called back within {target} min · 按时回访", "")):
-            bars = [(r["grp"], r[key], link(r["grp"]) + ("&min_escalation=" + str(queries.HIGH_SCORE)
+            bars = [(r["grp"], r[key], link(r["grp"]) + ("&min_escalation=" + f"{settings.policy.levels.urgent:g}"
                                                          if key == "high_escalation" else "")) for r in data]
             charts.append(bar_chart(title, bars, unit))
         return page(request, "dashboard.html", user, group=group, data=data, charts=charts, groups=list(queries.GROUPS))

@@ -8,10 +8,12 @@ from __future__ import annotations
 
 from html import escape
 
+from pipeline.types import Role
+
 from .labels import label
 from .timefmt import mmss
 
-COLOURS = {"customer": "#c62828", "agent": "#1565c0", "unknown": "#757575"}
+COLOURS = {Role.CUSTOMER: "#c62828", Role.AGENT: "#1565c0", Role.UNKNOWN: "#757575"}
 
 
 def escalation_svg(turns: list[dict], duration: float, call_id: str, link_turns: bool = True) -> str:
@@ -33,11 +35,11 @@ def escalation_svg(turns: list[dict], duration: float, call_id: str, link_turns:
     out.append(f'<text x="{w - right}" y="{h - 6}" text-anchor="end" fill="#555">time in call · 通话时间</text>')
     out.append('<text x="4" y="18" fill="#555">escalation 0-100 · 情绪升级</text>')  # legend line; flags go below
     legend_x = w - right - 300
-    for i, role in enumerate(("customer", "agent")):
+    for i, role in enumerate((Role.CUSTOMER, Role.AGENT)):
         out.append(f'<line x1="{legend_x + i * 150}" x2="{legend_x + i * 150 + 18}" y1="14" y2="14" '
                    f'stroke="{COLOURS[role]}" stroke-width="3"/>')
         out.append(f'<text x="{legend_x + i * 150 + 24}" y="18" fill="{COLOURS[role]}">{escape(label("roles", role))}</text>')
-    for role in ("agent", "customer"):
+    for role in (Role.AGENT, Role.CUSTOMER):
         pts = [((t["start"] + t["end"]) / 2, t["score"], t) for t in turns if t["role"] == role and t["score"] is not None]
         if len(pts) > 1:
             out.append(f'<polyline fill="none" stroke="{COLOURS[role]}" stroke-width="2" points="'

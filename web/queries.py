@@ -9,11 +9,12 @@ import json
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from pipeline.policy import ScoreLevels, default_policy
+from pipeline.types import Flag
+
 from .db import has_table, rows
 from .timefmt import call_time, parse_iso
 
-COMPLAINT_SCORE = 40  # same rule as pipeline.briefing: a call at or above this, or flagged, is a complaint
-HIGH_SCORE = 60  # "high escalation" on the dashboard
 
 
 def _json(value, default):
@@ -66,8 +67,10 @@ def alerts_by_customer(conn) -> dict[str, list[dict]]:
     return out
 
 
-def worklist(conn, tz: ZoneInfo, target_minutes: int, now: datetime) -> list[dict]:
-    """Customers with a complaint call not called back since, most urgent first."""
+def worklist(conn, tz: ZoneInfo, target_minutes: int, now: datetime, levels: ScoreLevels | None = None) -> list[dict]:
+    """Customers with a complaint call not called back since, most urgent first. A complaint
+    call, as in pipeline.briefing: at or above the policy's complaint level, or flagged."""
+    complaint = float((levels or default_policy().levels).complaint)
     has_callbacks = has_table(conn, "callbacks")
     done = "(SELECT customer_id, max(done_at) AS done_at FROM callbacks GROUP BY customer_id)" if has_callbacks \
         else "(SELECT NULL::VARCHAR AS customer_id, NULL::TIMESTAMP AS done_at WHERE false)"
@@ -77,7 +80,7 @@ def worklist(conn, tz: ZoneInfo, target_minutes: int, now: datetime) -> list[dic
                    e.call_score, coalesce(e.flags, '[]') AS flags, s.category
             FROM calls c LEFT JOIN escalation e USING (call_id) LEFT JOIN summaries s USING (call_id)
             WHERE c.status = 'ok' AND c.customer_id IS NOT NULL
-              AND (e.call_score >= {COMPLAINT_SCORE} OR json_array_length(coalesce(e.flags, '[]')) > 0)),
+              AND (e.call_score >= {complaint} OR json_array_length(coalesce(e.flags, '[]')) > 0)),
         per_customer AS (
             SELECT customer_id, count(*) AS n_complaints, max(started_at) AS last_complaint,
                    arg_max(call_id, started_at) AS last_call, arg_max(call_score, started_at) AS escalation,
@@ -123,7 +126,9 @@ def callbacks_of(conn, customer_id: str) -> list[dict]:
                 [customer_id.strip()])
 
 
-def call_detail(conn, call_id: str) -> dict | None:
+def call_detail(conn, call_id: str, reported_flags: tuple[Flag, ...] | None = None) -> dict | None:
+    """`reported_flags`: the lexicon categories shown as a turn's flags (the policy's)."""
+    reported = set(reported_flags if reported_flags is not None else default_policy().reported_flags)
     found = rows(conn, "SELECT c.*, e.call_score, e.trend, e.peak_time, e.flags, e.evidence, e.de_escalation, "
                        "s.category, s.outcome, s.summary, s.demands, s.promises, s.key_quotes, s.language AS summary_language "
                        "FROM calls c LEFT JOIN escalation e USING (call_id) LEFT JOIN summaries s USING (call_id) "
@@ -137,8 +142,7 @@ def call_detail(conn, call_id: str) -> dict | None:
                                "FROM turns WHERE call_id = ? ORDER BY seq", [call_id])
     for t in call["turns"]:
         signals = _json(t.pop("signals"), {})
-        t["flags"] = [c for c in signals.get("categories", []) if c.endswith("_threat") or c in
-                      ("supervisor_request", "profanity")]
+        t["flags"] = [c for c in signals.get("categories", []) if c in reported]
         t["terms"] = signals.get("terms", [])
     call["corrections"] = []
     if has_table(conn, "corrections"):
@@ -188,7 +192,10 @@ GROUPS = {"day": "CAST(c.started_at AS DATE)", "category": "coalesce(s.category,
           "agent": "coalesce(c.agent_id, '—')"}
 
 
-def dashboard(conn, group: str, tz: ZoneInfo, target_minutes: int, since: datetime | None = None) -> list[dict]:
+def dashboard(conn, group: str, tz: ZoneInfo, target_minutes: int, since: datetime | None = None,
+              levels: ScoreLevels | None = None) -> list[dict]:
+    levels = levels or default_policy().levels
+    complaint, urgent = float(levels.complaint), float(levels.urgent)  # validated numbers, safe in SQL
     key = GROUPS[group]
     has_callbacks = has_table(conn, "callbacks")
     # A complaint call counts as called back in time when a callback for its customer was marked
@@ -202,11 +209,11 @@ def dashboard(conn, group: str, tz: ZoneInfo, target_minutes: int, since: dateti
     return rows(conn, f"""
         WITH base AS (
             SELECT {key} AS grp, c.call_id, e.call_score,
-                   (e.call_score >= {COMPLAINT_SCORE} OR json_array_length(coalesce(e.flags, '[]')) > 0) AS complaint,
+                   (e.call_score >= {complaint} OR json_array_length(coalesce(e.flags, '[]')) > 0) AS complaint,
                    json_array_length(coalesce(e.flags, '[]')) AS n_flags, {callback_sql} AS in_time
             FROM calls c LEFT JOIN escalation e USING (call_id) LEFT JOIN summaries s USING (call_id) WHERE {where})
         SELECT CAST(grp AS VARCHAR) AS grp, count(*) AS calls, count(*) FILTER (complaint) AS complaints,
                round(avg(call_score), 1) AS mean_escalation,
-               count(*) FILTER (call_score >= {HIGH_SCORE}) AS high_escalation,
+               count(*) FILTER (call_score >= {urgent}) AS high_escalation,
                sum(n_flags) AS flags, count(*) FILTER (complaint AND in_time) AS callbacks_in_time
         FROM base GROUP BY grp ORDER BY grp""", {**({"tz": tz.key} if has_callbacks else {}), **({"since": since} if since else {})})
