@@ -74,7 +74,7 @@ def voice_embedding(samples: np.ndarray, regions: list[tuple[float, float]] | No
     samples = band_limit(samples)
     regions = speech_regions(samples, engines=engines) if regions is None else regions
     seconds = float(sum(end - start for start, end in regions))
-    centres, embeds = window_embeddings(samples, regions, DiarizationOptions(), engines)
+    centres, embeds = window_embeddings(samples, regions, DiarizationOptions(), engines=engines)
     if len(embeds) == 0:
         return np.zeros(256, dtype=np.float32), 0.0
     if len(embeds) > max_windows:
@@ -103,7 +103,7 @@ def speaker_embeddings(mono: np.ndarray, diarization: Diarization,
         owned += [(start, end, speaker) for start, end in _spread(regions, MAX_WINDOWS * hop)]
     owned.sort()
     centres, embeds = window_embeddings(band_limit(mono), [(s, e) for s, e, _ in owned], DiarizationOptions(),
-                                        engines)
+                                        engines=engines)
     if len(embeds) == 0:
         return {}
     starts = np.array([s for s, _, _ in owned])
