@@ -120,11 +120,15 @@ def finish_state(done, what: str):
 
 @flow(name="nightly", task_runner=ThreadPoolTaskRunner(max_workers=WORKERS), log_prints=True)
 def nightly(input_dir: str = str(DEFAULT_INPUT), db_path: str = str(DEFAULT_DB), model: str = "base",
-            reprocess: bool = False) -> dict:
+            reprocess: bool = False, workers: int = WORKERS, threads_per_call: int = 0) -> dict:
+    """`workers`: calls one loaded model transcribes at once (the thread runner runs that many);
+    `threads_per_call`: CPU threads per transcription, 0 for the cores split among the workers
+    (on Dask, always the worker machine's own cores)."""
     logger = get_run_logger()
     settings = load_settings()
     config = EngineConfig.from_settings(settings)
-    spec = engine_for_workers(model, WORKERS)
+    spec = engine_for_workers(model, workers)
+    spec = replace(spec, cpu_threads=threads_per_call) if threads_per_call > 0 else spec
     store = Store(db_path)
     done = execute(Path(input_dir), store, spec, prefect_processor(spec, store, config, settings.policy),
                    flow="nightly", reprocess=reprocess, settings=settings, engines=process_engines(config),
@@ -154,7 +158,8 @@ def run_nightly(dask_address: str | None = None, dask_workers: int = 0, **parame
     """The nightly flow on the thread runner (default), an existing Dask cluster (`dask_address`,
     e.g. tcp://scheduler:8786) or a local Dask cluster of `dask_workers` processes (1 thread each)."""
     if not dask_address and dask_workers <= 1:
-        return nightly(**parameters)
+        workers = parameters.get("workers", WORKERS)
+        return nightly.with_options(task_runner=ThreadPoolTaskRunner(max_workers=workers))(**parameters)
     from prefect_dask import DaskTaskRunner
 
     if dask_address:

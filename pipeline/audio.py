@@ -143,6 +143,7 @@ def decode(path: Path, sample_rate: int = SAMPLE_RATE, info: AudioInfo | None = 
         raise BadRecording(f"damaged or truncated: the decoder reported {damage}")
     # ffmpeg interleaves channels; one row per channel is what every stage wants.
     samples = flat.reshape(-1, channels).T.copy()
+    del flat, proc  # the interleaved bytes: as large as the audio, not needed past here
     zero_nonfinite(samples)
     audio = Audio(samples=samples, sample_rate=sample_rate)
     peak = peak_dbfs(audio.samples)
@@ -181,7 +182,8 @@ def _clean(line: str) -> str:
 
 
 def peak_dbfs(samples: np.ndarray) -> float:
-    peak = float(np.max(np.abs(samples))) if samples.size else 0.0
+    # max and -min rather than abs(): no temporary as large as the audio
+    peak = max(float(samples.max()), -float(samples.min())) if samples.size else 0.0
     return 20 * np.log10(peak) if peak > 0 else float("-inf")
 
 

@@ -50,16 +50,42 @@ def runners(folder: Path, tmp: Path) -> dict:
     return figures
 
 
+def _rss_mb() -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
 def _long_call_child(path: str, queue) -> None:
+    import threading
+
     from .asr import EngineSpec
     from .batch import process_recording
     from .ingest import discover
 
     rec = discover(Path(path).parent).recordings[0]
+    samples, done = [], threading.Event()
+
+    def sample_rss() -> None:  # resident memory every 50 ms, to find the stage where it peaks
+        while not done.is_set():
+            samples.append((time.perf_counter(), _rss_mb()))
+            time.sleep(0.05)
+
+    sampler = threading.Thread(target=sample_rss, daemon=True)
+    sampler.start()
     clock = time.perf_counter()
     result = process_recording(rec, EngineSpec(cpu_threads=2))
-    queue.put({"status": result.status, "wall_s": round(time.perf_counter() - clock, 1),
-               "audio_s": round(result.recording.duration or 0, 1), "peak_mb": round(_peak_mb())})
+    wall = time.perf_counter() - clock
+    done.set()
+    sampler.join()
+    stage_peaks, start = {}, clock
+    for timing in result.timings:
+        end = start + timing.seconds
+        stage_peaks[timing.stage] = round(max((mb for t, mb in samples if start <= t <= end), default=0.0))
+        start = end
+    queue.put({"status": result.status, "wall_s": round(wall, 1), "audio_s": round(result.recording.duration or 0, 1),
+               "peak_mb": round(_peak_mb()), "stage_peak_rss_mb": stage_peaks})
 
 
 def long_call_memory(tmp: Path, minutes: float = 60.0) -> dict:
@@ -112,9 +138,20 @@ def main(minutes: float = 60.0) -> int:
     print(f"dask / threads throughput: {rates[1] / rates[0]:.2f}x")
     mem = report[f"memory_{minutes:.0f}_min_call"]
     print(f"{minutes:.0f}-min stereo call: {mem['status']}, {mem['wall_s']} s, peak {mem['peak_mb']} MB (target <= 2500 MB)")
+    print("  peak resident MB by stage: " + ", ".join(f"{k} {v}" for k, v in mem["stage_peak_rss_mb"].items()))
     (OUT / "bench_scale.json").write_text(json.dumps(report, indent=1))
     return 0
 
 
+def memory_only(minutes: float = 60.0) -> int:
+    """`python -m pipeline.bench_scale memory`: only the long call (the slow part)."""
+    with tempfile.TemporaryDirectory() as tmp_name:
+        mem = long_call_memory(Path(tmp_name), minutes)
+    print(json.dumps(mem))
+    return 0
+
+
 if __name__ == "__main__":
-    raise SystemExit(main())
+    import sys
+
+    raise SystemExit(memory_only() if sys.argv[1:] == ["memory"] else main())

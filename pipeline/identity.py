@@ -50,9 +50,15 @@ def _shorten(slug: str) -> str:
 def derived_call_id(relative_path: str, sha256: str) -> str:
     """The id of a recording with no manifest call_id: its path inside the input folder made readable,
     plus 8 hex digits of a hash over that path and the contents."""
-    path = PurePosixPath(relative_path)
-    slug = "-".join(filter(None, (readable_slug(part) for part in path.with_suffix("").parts)))
-    digest = hashlib.sha256(f"{path.as_posix()}\n{sha256}".encode()).hexdigest()[:8]
+    parts = relative_path.split("/")
+    if relative_path.startswith("/") or "" in parts or "." in parts:  # not in normal form: let pathlib tidy it
+        path = PurePosixPath(relative_path)
+        relative_path, parts = path.as_posix(), list(path.with_suffix("").parts)
+    else:  # the common case, without building a path (planning lists 10,000s): drop the suffix as pathlib does
+        dot = parts[-1].rfind(".")
+        parts[-1] = parts[-1][:dot] if 0 < dot < len(parts[-1]) - 1 else parts[-1]
+    slug = "-".join(filter(None, (readable_slug(part) for part in parts)))
+    digest = hashlib.sha256(f"{relative_path}\n{sha256}".encode()).hexdigest()[:8]
     return f"{_shorten(slug) or 'rec'}-{digest}"
 
 

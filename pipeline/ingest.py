@@ -56,17 +56,39 @@ def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
     return digest.hexdigest()
 
 
-def _audio_files(root: Path) -> list[Path]:
-    """Audio files under `root`, without following symlinked folders (a link may lead anywhere,
-    or loop); symlinked files are listed and checked like any path."""
+def _suffix(name: str) -> str:
+    """`PurePath(name).suffix`, lower-cased, without building a path (planning lists 10,000s)."""
+    dot = name.rfind(".")
+    return name[dot:].lower() if 0 < dot < len(name) - 1 else ""
+
+
+def _audio_files(root: str) -> list[tuple[str, os.DirEntry]]:
+    """Audio files under `root` (a resolved folder) as (path, directory entry), in path order.
+
+    Symlinked folders are not followed (a link may lead anywhere, or loop); symlinked files are
+    listed and checked like any path. As `root` is resolved and only real folders are entered,
+    the path of an entry that is not itself a symlink is already resolved: no per-file resolve."""
     wanted = SUPPORTED_EXTENSIONS | REJECTED_AUDIO_EXTENSIONS
-    found = []
-    for dirpath, _, files in os.walk(root, followlinks=False):
-        found += [Path(dirpath) / f for f in files if Path(f).suffix.lower() in wanted]
-    return sorted(found)
+    found, folders = [], [root]
+    while folders:
+        try:
+            with os.scandir(folders.pop()) as entries:
+                for entry in entries:
+                    try:
+                        if entry.is_dir():  # follows a link, as os.walk does, to leave linked folders out
+                            if not entry.is_symlink():
+                                folders.append(entry.path)
+                        elif _suffix(entry.name) in wanted:
+                            found.append((entry.path, entry))
+                    except OSError:
+                        continue
+        except OSError:  # unreadable, or gone since listed: os.walk skips it too
+            continue
+    return sorted(found, key=lambda item: item[0].split(os.sep))  # Path order (by parts)
 
 
 MISSING = "does not exist"
+_NO_METADATA = CallMetadata(call_id="")
 
 
 def _inside(root: Path, path: Path) -> Path | str:
@@ -85,6 +107,18 @@ def _inside(root: Path, path: Path) -> Path | str:
     return resolved
 
 
+def _where_listed(root: Path, path: str, entry: os.DirEntry) -> tuple[str, str | None]:
+    """`_inside` for a file found by `_audio_files`, as (resolved path, None) or ("", why not).
+    A plain entry is its own resolved path: only symlinks are resolved."""
+    if entry.is_symlink():
+        where = _inside(root, Path(path))
+        return (str(where), None) if isinstance(where, Path) else ("", where)
+    try:
+        return (path, None) if entry.is_file(follow_symlinks=False) else ("", "not a regular file")
+    except OSError as exc:
+        return "", f"cannot be resolved ({exc.strerror or exc})"
+
+
 def _display(root: Path, path: Path) -> str:
     try:
         return path.relative_to(root).as_posix()
@@ -92,7 +126,7 @@ def _display(root: Path, path: Path) -> str:
         return str(path)
 
 
-def _row_problems(rows: list[ManifestRow], source: str, paths: dict[int, Path]) -> dict[int, list[Rejection]]:
+def _row_problems(rows: list[ManifestRow], source: str, paths: dict[int, str]) -> dict[int, list[Rejection]]:
     """Clashes between rows: a call_id used twice, or one file named twice. Both rows are refused:
     which of them is right cannot be told, and picking one could file a call under the wrong customer."""
     problems: dict[int, list[Rejection]] = defaultdict(list)
@@ -124,11 +158,14 @@ def discover(folder: Path, manifest: Path | None = None, known_hashes: Mapping[F
     if not folder.is_dir():
         raise FileNotFoundError(f"input folder {folder} does not exist")
     root = folder.resolve()
+    # Resolved once, here: paths below are plain strings (planning 10,000 files is a stat each).
+    found = _audio_files(str(root))
+    plain = {path for path, entry in found if not entry.is_symlink()}
     rejected: list[Rejection] = []
     if manifest is None:
         manifest, rejected = find_manifest(folder)
     rows: list[ManifestRow] = []
-    held_back: dict[Path, int | None] = {}  # recording -> manifest line of its refused row
+    held_back: dict[str, int | None] = {}  # recording -> manifest line of its refused row
     source = ""
     if manifest is not None:
         source = _display(root, Path(manifest).resolve())
@@ -136,16 +173,21 @@ def discover(folder: Path, manifest: Path | None = None, known_hashes: Mapping[F
         rows, rejected = read.rows, rejected + read.rejected
         for file, line in read.refused_files:
             if isinstance(where := _inside(root, root / file), Path):
-                held_back[where] = line
+                held_back[str(where)] = line
 
-    # Manifest rows: paths first (nothing outside the folder is touched), then clashes.
-    paths: dict[int, Path] = {}
+    # Manifest rows: paths first (nothing outside the folder is touched), then clashes. A row
+    # naming a plain file found in the folder, with no "." or ".." on the way, needs no resolve.
+    paths: dict[int, str] = {}
     missing: list[ManifestRow] = []
     bad_rows: set[int] = set()
     for i, row in enumerate(rows):
+        direct = os.path.join(str(root), row.file)
+        if direct in plain and not {".", ".."} & set(row.file.split("/")):
+            paths[i] = direct
+            continue
         where = _inside(root, root / row.file)
         if isinstance(where, Path):
-            paths[i] = where
+            paths[i] = str(where)
         elif where == MISSING:
             log.warning("%s line %s names %s, which does not exist: skipped", source, row.line, row.file)
             missing.append(row)
@@ -163,16 +205,16 @@ def discover(folder: Path, manifest: Path | None = None, known_hashes: Mapping[F
                                                             f"{held_back[path]}, which was refused; both rows skipped"))
 
     # Files in the folder: a symlink leading out is refused; one leading in is its target.
-    unlisted: dict[Path, None] = {}
-    for path in _audio_files(root):
-        where = _inside(root, path)
-        if isinstance(where, str):
-            reason = "is a broken symlink" if where == MISSING else where
-            rejected.append(Rejection(_display(root, path), None, None, reason))
+    unlisted: dict[str, None] = {}
+    for path, entry in found:
+        where, problem = _where_listed(root, path, entry)
+        if problem is not None:
+            reason = "is a broken symlink" if problem == MISSING else problem
+            rejected.append(Rejection(_display(root, Path(path)), None, None, reason))
         elif where not in listed and where not in held_back:
             unlisted[where] = None
-    for path, line in sorted(held_back.items()):
-        rejected.append(Rejection(_display(root, path), None, None,
+    for path, line in sorted(held_back.items(), key=lambda item: item[0].split(os.sep)):
+        rejected.append(Rejection(_display(root, Path(path)), None, None,
                                   f"held back: its row ({source} line {line}) was refused; fix the row to process it"))
 
     recordings: list[Recording] = []
@@ -182,33 +224,41 @@ def discover(folder: Path, manifest: Path | None = None, known_hashes: Mapping[F
         recordings += [rec] if rec else []
     taken = {r.call_id for r in recordings}
     for path in unlisted:
-        rec = _recording(root, path, CallMetadata(call_id=""), rejected, known_hashes or {}, hashed)
+        rec = _recording(root, path, _NO_METADATA, rejected, known_hashes or {}, hashed)
         if rec is None:
             continue
         if rec.call_id in taken:  # a manifest id spelled like a derived one
-            rejected.append(Rejection(_display(root, path), None, None,
+            rejected.append(Rejection(_display(root, Path(path)), None, None,
                                       f"its derived id {rec.call_id!r} is already a manifest call_id: refused"))
             continue
         taken.add(rec.call_id)
         recordings.append(rec)
     for rejection in rejected:
         log.warning("refused: %s", rejection)
-    return Discovery(recordings=sorted(recordings, key=lambda r: r.path), missing=missing, rejected=rejected,
+    return Discovery(recordings=sorted(recordings, key=lambda r: r.path.parts), missing=missing, rejected=rejected,
                      hashed=hashed)
 
 
-def _recording(root: Path, path: Path, metadata: CallMetadata, rejected: list[Rejection],
+def _relative(root: Path, path: str) -> str:
+    """`path` (resolved, inside `root`) relative to `root`, in POSIX form."""
+    top = str(root).rstrip(os.sep) + os.sep
+    return path[len(top):].replace(os.sep, "/") if path.startswith(top) else Path(path).relative_to(root).as_posix()
+
+
+def _recording(root: Path, path: str, metadata: CallMetadata, rejected: list[Rejection],
                known_hashes: Mapping[FileKey, str], hashed: list) -> Recording | None:
     try:
-        stat = path.stat()
-        key = (str(path), stat.st_size, stat.st_mtime_ns)
+        stat = os.stat(path)
+        key = (path, stat.st_size, stat.st_mtime_ns)
         digest, size = known_hashes.get(key), stat.st_size
         if digest is None:
-            digest = sha256_file(path)
+            digest = sha256_file(Path(path))
             hashed.append((*key, digest))
     except OSError as exc:  # unreadable, or gone since the folder was listed
-        rejected.append(Rejection(_display(root, path), None, None, f"cannot be read ({exc.strerror or exc})"))
+        rejected.append(Rejection(_display(root, Path(path)), None, None, f"cannot be read ({exc.strerror or exc})"))
         return None
     if not metadata.call_id:
-        metadata = replace(metadata, call_id=derived_call_id(path.relative_to(root).as_posix(), digest))
-    return Recording(call_id=metadata.call_id, path=path, sha256=digest, metadata=metadata, size_bytes=size)
+        call_id = derived_call_id(_relative(root, path), digest)
+        # A file no manifest row names has no metadata: build it directly (replace() costs per file).
+        metadata = CallMetadata(call_id=call_id) if metadata == _NO_METADATA else replace(metadata, call_id=call_id)
+    return Recording(call_id=metadata.call_id, path=Path(path), sha256=digest, metadata=metadata, size_bytes=size)

@@ -48,30 +48,47 @@ class SpeakerStream:
         return float(self.recording_starts[i] + max(offset, 0.0))
 
 
-def speaker_streams(samples: np.ndarray, diarization: Diarization, pad: float = 0.15) -> list[SpeakerStream]:
-    """One stream per speaker: their speech segments (padded a little), joined by pauses, cut from
-    their own channel (stereo) or from the mix (mono). Streams hold speech only, so Whisper's own
-    voice-activity pass can be skipped."""
+# A speaker's stream is cut into parts of at most this much audio, at the joins between their
+# segments: Whisper's features are computed over a whole input at once (about 20 bytes per sample
+# at its peak), so an hour-long stream would cost GBs; parts keep memory flat in call length.
+MAX_STREAM_SECONDS = 300.0
+
+
+def speaker_streams(samples: np.ndarray, diarization: Diarization, pad: float = 0.15,
+                    max_seconds: float = MAX_STREAM_SECONDS) -> list[SpeakerStream]:
+    """One stream per speaker (cut in parts of at most `max_seconds`, see MAX_STREAM_SECONDS):
+    their speech segments (padded a little), joined by pauses, cut from their own channel
+    (stereo) or from the mix (mono). Streams hold speech only, so Whisper's own voice-activity
+    pass can be skipped."""
     samples = samples if samples.ndim == 2 else samples[None, :]
-    mix = samples.mean(axis=0) if samples.shape[0] > 1 else samples[0]
+    mix = None  # the down-mix, made only when a segment has no channel of its own
     streams = []
     pause = np.zeros(int(JOIN_PAUSE * SAMPLE_RATE), dtype=np.float32)
     total = samples.shape[1] / SAMPLE_RATE
     for speaker in diarization.speakers():
         pieces, stream_starts, rec_starts, lengths, cursor, channel = [], [], [], [], 0.0, None
+
+        def close() -> None:
+            if pieces:
+                streams.append(SpeakerStream(speaker, np.concatenate(pieces), channel, np.array(stream_starts),
+                                             np.array(rec_starts), np.array(lengths)))
+
         for seg in (s for s in diarization.segments if s.speaker == speaker):
             channel = seg.channel
+            if seg.channel is None and mix is None:
+                mix = samples.mean(axis=0) if samples.shape[0] > 1 else samples[0]
             source = samples[seg.channel] if seg.channel is not None else mix
             start, end = max(0.0, seg.start - pad), min(total, seg.end + pad)
             piece = source[int(start * SAMPLE_RATE): int(end * SAMPLE_RATE)]
+            if pieces and cursor + len(piece) / SAMPLE_RATE > max_seconds:
+                close()
+                pieces, stream_starts, rec_starts, lengths, cursor = [], [], [], [], 0.0
             stream_starts.append(cursor)
             rec_starts.append(start)
             lengths.append(len(piece) / SAMPLE_RATE)
             pieces += [piece, pause]
             cursor += len(piece) / SAMPLE_RATE + JOIN_PAUSE
-        if pieces:
-            streams.append(SpeakerStream(speaker, np.concatenate(pieces), channel, np.array(stream_starts),
-                                         np.array(rec_starts), np.array(lengths)))
+        close()
     return streams
 
 

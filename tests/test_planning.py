@@ -59,3 +59,24 @@ def test_a_result_changing_setting_reprocesses_the_same_settings_skip(tmp_path):
     assert plan_batch(folder, store, EngineSpec()).todo == []
     assert len(plan_batch(folder, store, EngineSpec(), options=TranscribeOptions(beam_size=1)).todo) == 1
     assert len(plan_batch(folder, store, EngineSpec(model="tiny")).todo) == 1
+
+
+def test_derived_ids_are_what_the_pathlib_definition_gives():
+    """Planning derives ids without building paths; an id must never change (it would file the same
+    recording twice), so the fast path is checked against the pathlib definition on awkward names."""
+    import hashlib
+    from pathlib import PurePosixPath
+
+    from pipeline.identity import _shorten, derived_call_id, readable_slug
+
+    def by_pathlib(relative: str, sha: str) -> str:
+        path = PurePosixPath(relative)
+        slug = "-".join(filter(None, (readable_slug(p) for p in path.with_suffix("").parts)))
+        digest = hashlib.sha256(f"{path.as_posix()}\n{sha}".encode()).hexdigest()[:8]
+        return f"{_shorten(slug) or 'rec'}-{digest}"
+
+    sha = "ab" * 32
+    for name in ("a.wav", "day1/rec001.wav", "投诉录音/第一.mp3", ".hidden", "a.", "a.b.c.wav", "x/.wav",
+                 "dir.v2/file", "a/./b.wav", "./a.wav", "a//b.wav", "/abs/a.wav", "a/../b.wav", "é/Ｆ１.flac",
+                 "a b/c d.WAV", "..", "a/b/", "x.tar.gz", "n" * 80 + ".wav"):
+        assert derived_call_id(name, sha) == by_pathlib(name, sha), name
