@@ -4,7 +4,7 @@
 2. `correct_transcript()`: after recognition, a span that sounds like a vocabulary term but is
    written otherwise (借动 for 解冻, 合对 for 核对) is replaced by the term. Spans are compared
    syllable by syllable in pinyin, tolerant to the confusions of Mandarin speakers and of
-   telephone audio (zh/z, ch/c, sh/s, n/l, f/h, the nasals en/eng, in/ing, an/ang, and tones). A replacement needs a
+   telephone audio (zh/z, ch/c, sh/s, n/l, f/h, q/x, the nasals en/eng, in/ing, an/ang, and tones). A replacement needs a
    close match, and stronger evidence (a low Whisper word probability) when the span is itself
    a common word. Only the matched span changes, and only into a vocabulary term.
 3. `normalise_numbers()`: spoken digits and Chinese numerals read as Arabic digits, so
@@ -78,7 +78,7 @@ def hotwords(max_chars: int = 120, categories: tuple[str, ...] = HOTWORD_CATEGOR
 
 _HAN = re.compile(r"[\u4e00-\u9fff]")
 # Initials and finals Mandarin speakers (and band-limited audio) confuse: mapped to one form.
-_INITIAL_MERGE = {"zh": "z", "ch": "c", "sh": "s", "n": "l", "f": "h"}
+_INITIAL_MERGE = {"zh": "z", "ch": "c", "sh": "s", "n": "l", "f": "h", "q": "x"}
 _FINAL_MERGE = {"eng": "en", "ing": "in", "ueng": "uen", "ang": "an", "iang": "ian", "uang": "uan"}
 
 # Costs per syllable (0 = the same sound): a tone is a small difference, a listed confusion a

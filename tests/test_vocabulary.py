@@ -87,7 +87,8 @@ def test_correct_words_are_left_alone(text):
 
 def test_a_far_sound_is_not_a_near_homophone():
     assert similarity("借动", "解冻") >= 0.8
-    assert similarity("处去", "储蓄") == 0.0  # qu/xu is not a listed confusion
+    assert similarity("处去", "储蓄") >= 0.8  # q/x: affricate and fricative alike on a phone line
+    assert similarity("拆运", "查余") == 0.0  # chai/cha is not a listed confusion
     assert similarity("解冻", "解冻") == 1.0
 
 
