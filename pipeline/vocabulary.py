@@ -4,7 +4,7 @@
 2. `correct_transcript()`: after recognition, a span that sounds like a vocabulary term but is
    written otherwise (借动 for 解冻, 合对 for 核对) is replaced by the term. Spans are compared
    syllable by syllable in pinyin, tolerant to the confusions of Mandarin speakers and of
-   telephone audio (zh/z, ch/c, sh/s, n/l, f/h, the nasals en/eng, in/ing, an/ang, and tones). A replacement needs a
+   telephone audio (zh/z, ch/c, sh/s, n/l, f/h, q/x, the nasals en/eng, in/ing, an/ang, and tones). A replacement needs a
    close match, and stronger evidence (a low Whisper word probability) when the span is itself
    a common word. Only the matched span changes, and only into a vocabulary term.
 3. `normalise_numbers()`: spoken digits and Chinese numerals read as Arabic digits, so
@@ -37,7 +37,7 @@ class Correction:
     end: float
     original: str
     corrected: str
-    kind: str  # "homophone"
+    kind: str  # "homophone" | "hotline"
     score: float = 0.0
 
 
@@ -78,13 +78,17 @@ def hotwords(max_chars: int = 120, categories: tuple[str, ...] = HOTWORD_CATEGOR
 
 _HAN = re.compile(r"[\u4e00-\u9fff]")
 # Initials and finals Mandarin speakers (and band-limited audio) confuse: mapped to one form.
-_INITIAL_MERGE = {"zh": "z", "ch": "c", "sh": "s", "n": "l", "f": "h"}
+_INITIAL_MERGE = {"zh": "z", "ch": "c", "sh": "s", "n": "l", "f": "h", "q": "x"}
 _FINAL_MERGE = {"eng": "en", "ing": "in", "ueng": "uen", "ang": "an", "iang": "ian", "uang": "uan"}
 
 # Costs per syllable (0 = the same sound): a tone is a small difference, a listed confusion a
 # larger one, anything else is not a near-homophone and rules the span out.
 TONE_COST = 0.15
 CONFUSION_COST = 0.4
+# Terms of LONG_TERM+ syllables may have one syllable not a near-homophone when the rest sound
+# exactly right (tones aside); it costs SUBSTITUTION_COST (4 syllables: similarity 0.85).
+LONG_TERM = 4
+SUBSTITUTION_COST = 0.6
 # A span is replaced when its phonetic similarity (1 - mean syllable cost) reaches this...
 MIN_SIMILARITY = 0.8
 # ...and, when the span is itself a common word (jieba dictionary frequency at least
@@ -142,7 +146,13 @@ def similarity(span: str, term: str) -> float:
         return 0.0
     costs = [_char_cost(a, b) for a, b in zip(span, term)]
     if max(costs) >= 1.0:
-        return 0.0
+        # A long term heard with every other syllable exact (不务态度 for 服务态度): the exact
+        # run is rare by chance, so one misheard syllable is allowed, at a substitution's cost.
+        misheard = [c for c in costs if c >= 1.0]
+        if len(term) >= LONG_TERM and len(misheard) == 1 and sum(costs) - 1.0 <= TONE_COST:
+            costs = [SUBSTITUTION_COST if c >= 1.0 else c for c in costs]
+        else:
+            return 0.0
     return 1.0 - sum(costs) / len(costs)
 
 
@@ -164,15 +174,21 @@ def is_common_word(text: str) -> bool:
     return _word_frequencies().get(text, 0) >= COMMON_WORD_FREQ
 
 
+@lru_cache(maxsize=8192)
+def _sound_keys(char: str) -> frozenset[str]:
+    """The merged sounds of a character's readings (a cheap pre-filter before `similarity`)."""
+    return frozenset(_merged(s)[0] + _merged(s)[1] for s in _readings(char))
+
+
 @lru_cache(maxsize=1)
-def _index() -> dict[int, tuple[tuple[str, tuple[str, ...]], ...]]:
-    """Correction targets by length, with the first syllable's merged sound of each (a cheap
+def _index() -> dict[int, tuple[tuple[str, tuple[frozenset[str], ...]], ...]]:
+    """Correction targets by length, with the merged sounds of their first two syllables (a cheap
     pre-filter). Only Chinese terms of 2+ characters: one character matches too much by chance,
     and hotline numbers are read by `normalise_numbers`, not guessed."""
     by_len: dict[int, list] = {}
     for term in vocabulary():
         if len(term.text) >= 2 and all(_HAN.match(c) for c in term.text):
-            keys = tuple({_merged(s)[0] + _merged(s)[1] for s in _readings(term.text[0])})
+            keys = tuple(frozenset(_sound_keys(c)) for c in term.text[:2])
             by_len.setdefault(len(term.text), []).append((term.text, keys))
     return {n: tuple(v) for n, v in by_len.items()}
 
@@ -216,14 +232,19 @@ def find_corrections(text: str, probabilities: list[float] | None = None,
                 continue
             if _splits_a_word(text, i, i + n, unbreakable):
                 continue
-            first = {_merged(s)[0] + _merged(s)[1] for s in _readings(span[0])}
+            first, second = _sound_keys(span[0]), _sound_keys(span[1])
             for term, keys in terms:
-                if first.isdisjoint(keys):
+                # A long term's first syllable may be its one misheard syllable: then the second matches.
+                if first.isdisjoint(keys[0]) and (n < LONG_TERM or second.isdisjoint(keys[1])):
                     continue
                 if any(protected[i + k] and span[k] != term[k] for k in range(n)):
                     continue
                 sim = similarity(span, term)
                 if sim < MIN_SIMILARITY:
+                    continue
+                # The one syllable that is no near-homophone needs Whisper to have been unsure of it.
+                if any(_char_cost(span[k], term[k]) >= 1.0 and probabilities[i + k] > MAX_PROBABILITY_FOR_WORDS
+                       for k in range(n)):
                     continue
                 prob = sum(probabilities[i:i + n]) / n
                 if is_common_word(span) and prob > MAX_PROBABILITY_FOR_WORDS:
@@ -294,9 +315,13 @@ def correct_segment(seg: Segment, first_seq: int = 0) -> tuple[Segment, list[Cor
 def correct_transcript(transcript: Transcript) -> tuple[Transcript, tuple[Correction, ...]]:
     """Near-homophone correction of the Chinese segments of a transcript (a mixed-language call
     may have them whatever its main language); other segments pass unchanged."""
+    from .hotlines import correct_hotlines
+
     segments, corrections = [], []
     for seg in transcript.segments:
         fixed, found = correct_segment(seg, len(corrections))
+        corrections += found
+        fixed, found = correct_hotlines(fixed, len(corrections))  # 12278 → 12378 beside 打/投诉
         segments.append(fixed)
         corrections += found
     return replace(transcript, segments=tuple(segments)), tuple(corrections)
