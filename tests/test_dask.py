@@ -3,7 +3,8 @@
 Not to the bit: CTranslate2's int8 decoding of one model serving two calls at once (threads) and
 of one model per process (Dask) differs in the last digits, which can change a word, and its
 temperature-fallback sampler is per thread. So: the same calls, statuses and metadata, every
-table filled alike, and transcripts within a small character error of each other.
+table filled alike, and transcripts within a small character error of each other (a word on a
+one-sentence call; a few characters over all of them).
 """
 from __future__ import annotations
 
@@ -41,5 +42,8 @@ def test_nightly_on_a_dask_local_cluster_matches_the_thread_runner(prefect_harne
         assert _query(dask_db, f"SELECT call_id FROM {table} ORDER BY 1") == \
             _query(threads_db, f"SELECT call_id FROM {table} ORDER BY 1") != []
     text = "SELECT call_id, string_agg(text, '' ORDER BY seq) FROM turns GROUP BY 1 ORDER BY 1"
-    for (call, a), (_, b) in zip(_query(dask_db, text), _query(threads_db, text), strict=True):
-        assert cer(b, a) <= 0.05, (call, a, b)
+    pairs = list(zip(_query(dask_db, text), _query(threads_db, text), strict=True))
+    for (call, a), (_, b) in pairs:
+        assert cer(b, a) <= 0.10, (call, a, b)  # one word on a one-sentence call is already ~5%
+    # Over all the calls, the two runners' transcripts differ by a few characters at most.
+    assert cer("".join(b for (_, _), (_, b) in pairs), "".join(a for (_, a), _ in pairs)) <= 0.03
