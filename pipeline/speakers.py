@@ -260,15 +260,21 @@ def resegment(embeds: np.ndarray, means: np.ndarray, region_of: np.ndarray, pena
     n, k = len(embeds), len(means)
     if k < 2 or n < 2:
         return np.zeros(n, dtype=int) if k < 2 else np.argmax(embeds @ means.T, axis=1)
-    score = embeds @ means.T
-    best = score[0].copy()
-    back = np.zeros((n, k), dtype=int)
     switch = 1 - np.eye(k)
+    same, across = -penalty * switch, -penalty / 3 * switch
+    return best_path(embeds @ means.T, lambda t: same if region_of[t] == region_of[t - 1] else across)
+
+
+def best_path(scores: np.ndarray, transition) -> np.ndarray:
+    """Viterbi: the speaker sequence maximising the frames' scores (n, k) plus `transition(t)`,
+    the (k, k) score of moving from speaker i (rows) to j (columns) into frame t."""
+    n, k = scores.shape
+    best = scores[0].copy()
+    back = np.zeros((n, k), dtype=int)
     for t in range(1, n):
-        cost = penalty * (1.0 if region_of[t] == region_of[t - 1] else 1 / 3)
-        total = best[:, None] - cost * switch  # from state i (rows) to state j (columns)
+        total = best[:, None] + transition(t)
         back[t] = np.argmax(total, axis=0)
-        best = total[back[t], np.arange(k)] + score[t]
+        best = total[back[t], np.arange(k)] + scores[t]
     path = np.empty(n, dtype=int)
     path[-1] = int(np.argmax(best))
     for t in range(n - 1, 0, -1):
@@ -295,20 +301,10 @@ def viterbi(loglik: np.ndarray, p_switch: float, new_region: np.ndarray) -> np.n
     """Most likely speaker path under an HMM: inside a speech region the speaker changes with
     probability `p_switch` per frame; across a pause (new_region[t]) anyone may speak next, so
     every speaker is equally likely (turns change at pauses)."""
-    n, k = loglik.shape
+    k = loglik.shape[1]
     inside = np.where(np.eye(k, dtype=bool), np.log(1 - p_switch), np.log(p_switch / (k - 1)))
     across = np.full((k, k), -np.log(k))
-    best = loglik[0].copy()
-    back = np.zeros((n, k), dtype=int)
-    for t in range(1, n):
-        total = best[:, None] + (across if new_region[t] else inside)
-        back[t] = np.argmax(total, axis=0)
-        best = total[back[t], np.arange(k)] + loglik[t]
-    path = np.empty(n, dtype=int)
-    path[-1] = int(np.argmax(best))
-    for t in range(n - 1, 0, -1):
-        path[t - 1] = back[t, path[t]]
-    return path
+    return best_path(loglik, lambda t: across if new_region[t] else inside)
 
 
 def fine_resegment(embeds: np.ndarray, labels: np.ndarray, region_of: np.ndarray,
