@@ -101,6 +101,9 @@ def log_in(driver, server: str, username: str) -> None:
     driver.find_element(By.ID, "username").send_keys(username)
     driver.find_element(By.ID, "password").send_keys(PASSWORDS[username][1])
     driver.find_element(By.ID, "login").click()
+    # The click does not wait for the login's redirect: a page opened before it lands can be
+    # overtaken by it (seen once: the QA start page instead of the page asked for).
+    wait_for(lambda: "/login" not in driver.current_url and driver.get_cookie("cb_session"), what="logged in")
 
 
 def wait_for(condition, timeout: float = 15.0, what: str = "condition"):
