@@ -47,6 +47,23 @@ class SpeakerStream:
             return float(self.recording_starts[i] + self.lengths[i])
         return float(self.recording_starts[i] + max(offset, 0.0))
 
+    def within_one_piece(self, word: Word) -> Word:
+        """A word that Whisper stamped across a join (it starts in the padding at the end of one
+        piece and ends in the next) is clamped to the piece holding most of it: mapped as it is,
+        it would span the other speaker's turn in between and open this speaker's next turn
+        seconds early."""
+        first = max(0, int(np.searchsorted(self.stream_starts, word.start, side="right")) - 1)
+        last = max(0, int(np.searchsorted(self.stream_starts, word.end, side="left")) - 1)
+        if last <= first:
+            return word
+        ends = self.stream_starts + self.lengths
+        spans = [min(word.end, ends[i]) - max(word.start, self.stream_starts[i]) for i in range(first, last + 1)]
+        best = first + int(np.argmax(spans))
+        if spans[best - first] <= 0:  # all of it in pauses: leave it to to_recording_time
+            return word
+        return replace(word, start=max(word.start, float(self.stream_starts[best])),
+                       end=min(word.end, float(ends[best])))
+
 
 # A speaker's stream is cut into parts of at most this much audio, at the joins between their
 # segments: Whisper's features are computed over a whole input at once (about 20 bytes per sample
@@ -101,7 +118,7 @@ def _remap(seg: Segment, stream: SpeakerStream) -> list[Segment]:
     next (pieces may be far apart in the recording, with the other speaker in between)."""
     to = stream.to_recording_time
     pieces: dict[int, list[Word]] = {}
-    for w in seg.words:
+    for w in map(stream.within_one_piece, seg.words):
         start = to(w.start, "start")
         piece = max(0, int(np.searchsorted(stream.recording_starts, start, side="right")) - 1)
         pieces.setdefault(piece, []).append(replace(w, start=start, end=max(start, to(w.end, "end"))))

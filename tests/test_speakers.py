@@ -252,9 +252,10 @@ def test_roles_and_turns_match_the_script(read_db, call_id):
     agreement = turn_agreement(truth["turns"], turns, truth["language"])
     assert agreement["role_coverage"] == 1.0
     assert agreement["n_turns"] == agreement["n_script_turns"]
-    # Measured 0.09-0.11 on the calls without overlap, 0.15 and 0.30 on the mono calls with
-    # interruptions (about a second of overlapped speech lands in the other speaker's turn).
-    assert agreement["mean_error"] <= 0.35
+    # Measured 0.08-0.11 on the stereo calls, 0.13-0.14 on the mono calls with interruptions
+    # (overlapped speech lands in the other speaker's turn). 0.23 and 0.27 on the mono calls
+    # while a word stamped across a stream join opened the speaker's next turn seconds early.
+    assert agreement["mean_error"] <= 0.22
 
 
 @pytest.mark.parametrize("call_id", sample_ids())
