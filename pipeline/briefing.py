@@ -385,7 +385,8 @@ def to_markdown(b: Briefing) -> str:
 def write_briefing(store: Store, customer_id: str, now: datetime | None = None,
                    settings: Settings | None = None, language: str | None = None) -> tuple[Briefing, str]:
     """Build, render and store one customer's briefing; returns (briefing, markdown)."""
-    briefing = build_briefing(store, customer_id, now, settings, language)
-    markdown = to_markdown(briefing)
-    store.write_briefing(briefing.customer_id, briefing.language, briefing.n_calls, markdown, briefing.to_json())
+    with store.session():  # one connection for the reads and the write: each open costs ~15 ms
+        briefing = build_briefing(store, customer_id, now, settings, language)
+        markdown = to_markdown(briefing)
+        store.write_briefing(briefing.customer_id, briefing.language, briefing.n_calls, markdown, briefing.to_json())
     return briefing, markdown
