@@ -27,6 +27,7 @@ from functools import lru_cache
 from typing import Protocol
 
 from .datafiles import read_json
+from .policy import default_policy
 from .redact import redact
 from .store import Store, utcnow
 from .types import Role
@@ -39,10 +40,6 @@ STALE_CLAIM = timedelta(minutes=10)  # a 'sending' row older than this belongs t
 @lru_cache(maxsize=1)
 def alert_rules() -> dict:
     return read_json("alert_rules.json")
-
-
-def flag_kinds() -> tuple[str, ...]:
-    return tuple(alert_rules()["flags"])
 
 
 def kind_label(kind: str, language: str = "en") -> str:
@@ -76,14 +73,18 @@ def alert_id(call_id: str, kind: str, *extra: str) -> str:
 
 # --- raising -----------------------------------------------------------------------------
 
-def alerts_for_call(store: Store, call_id: str, now: datetime | None = None) -> list[Alert]:
-    """Threat alerts for one stored call, each quoting the customer turn that carried the threat."""
+def alerts_for_call(store: Store, call_id: str, now: datetime | None = None,
+                    threats: frozenset[str] | tuple[str, ...] | None = None) -> list[Alert]:
+    """Threat alerts for one stored call, each quoting the customer turn that carried the threat.
+    `threats`: the flags that alert (the policy's threat flags unless given); their labels are
+    in alert_rules.json (a flag without one is named as it is)."""
+    threats = default_policy().threat_flags if threats is None else threats
     rows = store.query("SELECT c.customer_id, c.case_id, c.agent_id, c.started_at, e.flags FROM calls c "
                        "JOIN escalation e USING (call_id) WHERE c.call_id = ? AND c.status = 'ok'", [call_id])
     if rows.empty:
         return []
     call = rows.iloc[0]
-    kinds = [k for k in json.loads(call["flags"] or "[]") if k in flag_kinds()]
+    kinds = [k for k in json.loads(call["flags"] or "[]") if k in threats]
     turns = store.query("SELECT start, redacted_text, signals FROM turns WHERE call_id = ? AND role = 'customer' "
                         "ORDER BY start", [call_id]).to_dict("records")
     alerts = []
@@ -295,7 +296,7 @@ def raise_and_deliver(store: Store, call_ids: list[str], settings, now: datetime
     """After a pass (intake or nightly): alerts for the calls it processed, then the whole outbox."""
     channels = channels_from_settings(settings)
     for call_id in call_ids:
-        record_alerts(store, alerts_for_call(store, call_id, now), channels)
+        record_alerts(store, alerts_for_call(store, call_id, now, settings.policy.threat_flags), channels)
     # Deadlines come due with the clock, not with new calls: checked on every pass.
     record_alerts(store, deadline_alerts(store, settings, now), channels)
     return deliver_due(store, channels, now, settings.alert_retry_seconds)

@@ -53,6 +53,8 @@ def test_threat_calls_raise_one_alert_per_kind_quoting_the_customer(store):
     assert alert.customer_id == "C1001" and alert.case_id == "K-2026-1101" and alert.agent_id == "A017"
     assert "监管" in alert.evidence and 20 < alert.evidence_time < 28  # the customer's 金融监管总局 turn
     assert {a.kind for a in alerts_for_call(store, "en-2002", T0)} == {"legal_threat", "regulator_threat"}
+    # The policy's threat flags decide which flags alert (a bank may drop one, or add its own).
+    assert {a.kind for a in alerts_for_call(store, "en-2002", T0, threats=("regulator_threat",))} == {"regulator_threat"}
     assert "lawyer" in next(a for a in alerts_for_call(store, "en-2002", T0) if a.kind == "legal_threat").evidence
     assert alerts_for_call(store, "zh-1001-a", T0) == [] and alerts_for_call(store, "en-2001", T0) == []
     assert alerts_for_call(store, "no-such-call", T0) == []
