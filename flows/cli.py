@@ -15,9 +15,12 @@ DEFAULT_INPUT = Path(__file__).resolve().parent.parent / "data" / "samples"
 def cmd_run(args: argparse.Namespace) -> int:
     if args.dask_address or args.dask_workers > 1:
         from flows.nightly import run_nightly
+        from pipeline.settings import load_settings
+
+        load_settings(args.settings)  # a bad file is one line from main(), before a cluster starts
 
         run = run_nightly(dask_address=args.dask_address, dask_workers=args.dask_workers, input_dir=args.input,
-                          db_path=args.db, model=args.model, reprocess=args.reprocess)
+                          db_path=args.db, model=args.model, reprocess=args.reprocess, settings_path=args.settings)
         print(f"run {run['run_id']} {run['status']}: {run['n_processed']} processed, {run['n_failed']} failed, "
               f"{run['n_skipped']} skipped on Dask -> {args.db}")
         return 0
@@ -245,11 +248,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if args.web:  # the web app beside the schedule, in the same process
         import threading
 
-        web_args = argparse.Namespace(db=args.db, host=None, port=None, settings=None)
+        web_args = argparse.Namespace(db=args.db, host=None, port=None, settings=args.settings)
         threading.Thread(target=cmd_web, args=(web_args,), daemon=True, name="callbrief-web").start()
-    timezone = args.timezone or load_settings().timezone
-    serve_nightly(args.cron, timezone, {"input_dir": args.input, "db_path": args.db, "model": args.model},
-                  port=args.port)
+    timezone = args.timezone or load_settings(args.settings).timezone  # a SettingsError is reported by main()
+    serve_nightly(args.cron, timezone, {"input_dir": args.input, "db_path": args.db, "model": args.model,
+                                        "settings_path": args.settings}, port=args.port)
     return 0
 
 
@@ -383,6 +386,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--input", default=str(DEFAULT_INPUT))
     serve.add_argument("--db", default=str(DEFAULT_DB))
     serve.add_argument("--model", default="base")
+    serve.add_argument("--settings", help="settings TOML (time zone, policy, models); default callbrief.toml")
     serve.add_argument("--web", action="store_true", help="also serve the web app (callbrief web)")
     serve.set_defaults(func=cmd_serve)
     users = sub.add_parser("users", help="web app users: add, passwd, disable, list")

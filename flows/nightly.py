@@ -120,12 +120,14 @@ def finish_state(done, what: str):
 
 @flow(name="nightly", task_runner=ThreadPoolTaskRunner(max_workers=WORKERS), log_prints=True)
 def nightly(input_dir: str = str(DEFAULT_INPUT), db_path: str = str(DEFAULT_DB), model: str = "base",
-            reprocess: bool = False, workers: int = WORKERS, threads_per_call: int = 0) -> dict:
+            reprocess: bool = False, workers: int = WORKERS, threads_per_call: int = 0,
+            settings_path: str | None = None) -> dict:
     """`workers`: calls one loaded model transcribes at once (the thread runner runs that many);
     `threads_per_call`: CPU threads per transcription, 0 for the cores split among the workers
-    (on Dask, always the worker machine's own cores)."""
+    (on Dask, always the worker machine's own cores); `settings_path`: the settings TOML
+    (default: $CALLBRIEF_SETTINGS, else ./callbrief.toml)."""
     logger = get_run_logger()
-    settings = load_settings()
+    settings = load_settings(settings_path)
     config = EngineConfig.from_settings(settings)
     spec = engine_for_workers(model, workers)
     spec = replace(spec, cpu_threads=threads_per_call) if threads_per_call > 0 else spec

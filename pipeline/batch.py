@@ -62,13 +62,20 @@ class BatchPlan:
         return len(self.todo) + len(self.skipped)
 
 
+def call_fingerprint(spec: EngineSpec, settings: Settings | None = None,
+                     options: TranscribeOptions | None = None) -> str:
+    """The hash of what changes a call's rows (model, decoding, the policy's result-changing part,
+    the data files), stored with each call and part of its skip key."""
+    return results_fingerprint(spec.engine, spec.model, spec.compute_type, options or TranscribeOptions(),
+                               (settings or Settings()).policy.results_part())
+
+
 def plan_batch(input_dir: Path, store: Store, spec: EngineSpec, reprocess: bool = False,
                manifest: Path | None = None, customer_id: str | None = None, settings: Settings | None = None,
                options: TranscribeOptions | None = None) -> BatchPlan:
     """What to process: recordings whose audio or result-changing settings differ from what is
     stored, and failed ones still under MAX_ATTEMPTS."""
-    fingerprint = results_fingerprint(spec.engine, spec.model, spec.compute_type, options or TranscribeOptions(),
-                                      (settings or Settings()).policy.results_part())
+    fingerprint = call_fingerprint(spec, settings, options)
     found = discover(Path(input_dir), manifest, known_hashes=store.known_hashes())
     store.remember_hashes(found.hashed)
     tz = (settings or Settings()).tz

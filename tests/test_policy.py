@@ -122,3 +122,15 @@ def test_enums_are_their_strings_and_channel_labels_round_trip():
     assert __import__("json").dumps([Flag.MEDIA_THREAT]) == '["media_threat"]'
     assert [label_channel(channel_label(i)) for i in range(3)] == [0, 1, 2]
     assert label_channel("spk0") is None and label_channel(None) is None and label_channel("chx") is None
+
+
+def test_a_dask_run_refuses_a_bad_settings_file_before_starting_a_cluster(tmp_path, capsys):
+    from flows.cli import main
+
+    toml = tmp_path / "callbrief.toml"
+    toml.write_text(f'policy_file = "{_policy_file(tmp_path, complaint=140)}"\n', encoding="utf-8")
+    code = main(["run", "--dask-workers", "2", "--settings", str(toml), "--input", str(tmp_path),
+                 "--db", str(tmp_path / "x.duckdb")])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and "complaint = 140" in err and "\n" not in err
+    assert not (tmp_path / "x.duckdb").exists()  # nothing ran
