@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import multiprocessing as mp
+import queue as queue_module
 import shutil
 import tempfile
 import time
@@ -98,7 +99,14 @@ def long_call_memory(tmp: Path, minutes: float = 60.0) -> dict:
     queue = mp.get_context("spawn").Queue()
     child = mp.get_context("spawn").Process(target=_long_call_child, args=(str(folder / "long-call.wav"), queue))
     child.start()
-    figures = queue.get()
+    while True:  # a child that dies (out of memory, a crash) must end the bench, not hang it
+        try:
+            figures = queue.get(timeout=5)
+            break
+        except queue_module.Empty:
+            if not child.is_alive():
+                return {"status": f"failed (child exit code {child.exitcode})", "wall_s": None, "audio_s": None,
+                        "peak_mb": None, "stage_peak_rss_mb": {}}
     child.join()
     return figures
 
