@@ -8,7 +8,6 @@ zone are read in it. Every quoted text is masked.
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -21,6 +20,7 @@ from .redact import redact
 from .settings import Settings
 from .store import Store
 from .summary import category_info
+from .tokens import letters
 from .types import Flag, Role, Trend
 
 APPROACH = ("approach.acknowledge", "approach.apologise", "approach.no_deadline", "approach.explain")
@@ -68,13 +68,9 @@ def customer_key(customer_id: str) -> str:
     return customer_id.strip().casefold()
 
 
-def _tokens(s: str) -> set[str]:
-    return set(re.findall(r"[a-z]+|[\u4e00-\u9fff]", s.lower()))
-
-
 def _same(a: str, b: str) -> bool:
     """Near-duplicate demands (the same thing said again) by character/word overlap."""
-    ta, tb = _tokens(a), _tokens(b)
+    ta, tb = letters(a), letters(b)
     return bool(ta and tb) and len(ta & tb) / min(len(ta), len(tb)) >= 0.7
 
 

@@ -25,6 +25,7 @@ from .audio import SAMPLE_RATE
 from .dynamics import speech_units
 from .policy import Policy, TrendRule, default_policy
 from .redact import redact, redact_turns
+from .tokens import content_words
 from .types import Flag, Role, Trend, Turn, join_words
 
 # A calm voice's spread from sentence to sentence (SD), measured in the telephone band on 100
@@ -114,14 +115,6 @@ def voice_features(samples: np.ndarray, start: float, end: float, units: int) ->
                          rate=units / max(end - start, 1e-3), high_band_db=p.high_band_db, hnr_db=p.hnr_db)
 
 
-def _tokens(text: str, language: str) -> set[str]:
-    if language == "zh":
-        import jieba
-
-        return {t for t in jieba.lcut(text) if len(t) > 1}
-    return {w for w in re.findall(r"[a-z']+", text.lower()) if len(w) > 3}
-
-
 # For normally distributed values, the MAD of the lower half about its own median is 0.3986 SD:
 # dividing by it makes the spread of the calm half a consistent estimate of the calm SD.
 LOWER_HALF_MAD_PER_SD = 0.3986
@@ -204,7 +197,7 @@ def turn_features(turns: tuple[Turn, ...], channel_audio: dict[str | None, np.nd
         dt = v.high_band_db - s["high_band_db"][0]
         dr = (np.log(v.rate) if v.rate > 0 else np.nan) - s["rate"][0]
         hits = lexicon_hits(t.text, policy)
-        tokens = _tokens(t.text, t.language or language)
+        tokens = content_words(t.text, t.language or language, min_latin=3)
         repeat = None
         for j, prev in earlier_tokens.get(t.speaker, []):
             if j != turn_of[i] and tokens and prev and len(tokens & prev) / len(tokens | prev) >= 0.3:

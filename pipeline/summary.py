@@ -17,6 +17,7 @@ from .datafiles import read_json, read_rows
 from .escalation import Escalation, mmss
 from .policy import Policy, default_policy
 from .redact import redact, redact_turns
+from .tokens import content_words
 from .types import Role, Turn, join_words
 
 ROLE_LABELS = {"zh": {Role.AGENT: "坐席", Role.CUSTOMER: "客户", Role.UNKNOWN: "未知"},
@@ -105,14 +106,6 @@ def sentences(turn: Turn) -> list[str]:
     return out or [text]
 
 
-def _tokens(text: str, language: str) -> set[str]:
-    if language == "zh":
-        import jieba
-
-        return {t for t in jieba.lcut(text) if len(t.strip()) > 1}
-    return {w for w in re.findall(r"[a-z']+", text.lower()) if len(w) > 2}
-
-
 def extractive_summary(turns: tuple[Turn, ...], language: str, n: int = 4) -> str:
     """TextRank: sentences ranked by PageRank over token-overlap similarity, kept in call order."""
     # Sentences are measured and tokenised in their turn's language (a call may switch).
@@ -120,7 +113,7 @@ def extractive_summary(turns: tuple[Turn, ...], language: str, n: int = 4) -> st
     items = [(role, s) for role, s, lang in said if len(s) >= (6 if lang == "zh" else 15)]
     if not items:
         return ""
-    toks = [_tokens(s, lang) for role, s, lang in said if len(s) >= (6 if lang == "zh" else 15)]
+    toks = [content_words(s, lang, min_latin=2) for role, s, lang in said if len(s) >= (6 if lang == "zh" else 15)]
     k = len(items)
     sim = np.zeros((k, k))
     for i in range(k):
