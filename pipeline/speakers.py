@@ -122,7 +122,20 @@ def is_fake_stereo(samples: np.ndarray, tolerance: float = 0.95) -> bool:
     left, right = samples[0], samples[1]
     if not np.any(left) or not np.any(right):
         return False  # one channel silent: a real two-channel recording with one side quiet
-    return float(np.corrcoef(left, right)[0, 1]) >= tolerance
+    return correlation(left, right) >= tolerance
+
+
+def correlation(x: np.ndarray, y: np.ndarray, chunk: int = 1 << 20) -> float:
+    """Pearson correlation of two long signals, summed chunk by chunk in float64: np.corrcoef
+    would stack and centre float64 copies of both (1.8 GB for an hour at 16 kHz)."""
+    n = min(len(x), len(y))
+    sx = sy = sxx = syy = sxy = 0.0
+    for i in range(0, n, chunk):
+        a, b = x[i:i + chunk].astype(np.float64), y[i:i + chunk].astype(np.float64)
+        sx, sy = sx + a.sum(), sy + b.sum()
+        sxx, syy, sxy = sxx + a @ a, syy + b @ b, sxy + a @ b
+    cov, vx, vy = sxy - sx * sy / n, sxx - sx * sx / n, syy - sy * sy / n
+    return float(cov / np.sqrt(vx * vy)) if vx > 0 and vy > 0 else 0.0
 
 
 def channel_diarization(samples: np.ndarray, options: DiarizationOptions = DiarizationOptions(),
@@ -137,6 +150,9 @@ def channel_diarization(samples: np.ndarray, options: DiarizationOptions = Diari
 
 
 # --- mono: embeddings + clustering ---------------------------------------------------------
+
+EMBED_BATCH = 256  # windows per encoder call
+
 
 def window_embeddings(samples: np.ndarray, regions: list[tuple[float, float]], options: DiarizationOptions,
                       window: float | None = None, hop: float | None = None, mel: np.ndarray | None = None,
@@ -163,11 +179,16 @@ def window_embeddings(samples: np.ndarray, regions: list[tuple[float, float]], o
             centres.append(float(centre))
     if not slices:
         return np.zeros(0), np.zeros((0, 256), dtype=np.float32)
-    batch = np.stack([np.pad(s, ((0, width - len(s)), (0, 0))) for s in slices]).astype(np.float32)
     engines = or_default(engines)
     encoder = engines.encoder()
-    with engines.encoder_lock, torch.no_grad():
-        embeds = encoder(torch.from_numpy(batch)).numpy()
+    embeds = []
+    # In batches: the LSTM keeps every step's output of a batch (windows x frames x 256 floats),
+    # which for all the windows of an hour's call would be GBs.
+    for first in range(0, len(slices), EMBED_BATCH):
+        batch = np.stack([np.pad(s, ((0, width - len(s)), (0, 0))) for s in slices[first:first + EMBED_BATCH]])
+        with engines.encoder_lock, torch.no_grad():
+            embeds.append(encoder(torch.from_numpy(batch.astype(np.float32))).numpy())
+    embeds = np.concatenate(embeds)
     return np.array(centres), embeds / np.linalg.norm(embeds, axis=1, keepdims=True)
 
 
@@ -331,6 +352,16 @@ def fine_resegment(embeds: np.ndarray, labels: np.ndarray, region_of: np.ndarray
     return labels
 
 
+def nearest_index(sorted_points: np.ndarray, queries: np.ndarray) -> np.ndarray:
+    """For each query, the index of the nearest of `sorted_points` (ascending; the first on a tie).
+    Not a queries x points distance matrix: an hour's call has ~10^4 of each."""
+    right = np.clip(np.searchsorted(sorted_points, queries), 1, len(sorted_points) - 1)
+    left = right - 1
+    if len(sorted_points) == 1:
+        return np.zeros(len(queries), dtype=int)
+    return np.where(np.abs(queries - sorted_points[left]) <= np.abs(sorted_points[right] - queries), left, right)
+
+
 def _segments_from_windows(regions, centres, labels, options) -> list[SpeakerSegment]:
     """Label each speech region's stretches by the nearest window, then merge short runs."""
     raw: list[list] = []
@@ -384,14 +415,14 @@ def cluster_diarization(samples: np.ndarray, options: DiarizationOptions = Diari
         fine_centres, fine_embeds = window_embeddings(samples, regions, options, options.fine_window,
                                                       options.fine_hop, mel, engines=engines)
         # Each frame starts from the label of the nearest coarse window.
-        nearest = np.abs(fine_centres[:, None] - centres[None, :]).argmin(axis=1)
+        nearest = nearest_index(centres, fine_centres)
         fine_region_of = np.searchsorted([start for start, _ in regions], fine_centres, side="right")
         fine_labels = fine_resegment(fine_embeds, labels[nearest], fine_region_of, options)
         _, fine_labels = np.unique(fine_labels, return_inverse=True)
         segments = _segments_from_windows(regions, fine_centres, fine_labels,
                                           replace(options, min_segment=options.fine_min_segment))
         # The speaker means stay those of the long windows (voiceprints are matched against them).
-        labels = fine_labels[np.abs(centres[:, None] - fine_centres[None, :]).argmin(axis=1)]
+        labels = fine_labels[nearest_index(fine_centres, centres)]
     else:
         segments = _segments_from_windows(regions, centres, labels, options)
     # Name speakers by first appearance, so spk0 is whoever spoke first.
