@@ -44,8 +44,7 @@ WORKERS = 2  # measured by `make bench`: 2 concurrent calls x 1 thread beat 1 ca
 @task(retries=1, retry_delay_seconds=5, cache_policy=NO_CACHE, task_run_name="process-{recording.call_id}")
 def process_call(recording: Recording, spec: EngineSpec, voiceprint=None,
                  config: EngineConfig = EngineConfig(), policy: Policy | None = None) -> dict:
-    return to_record(process_recording(recording, replace(spec, cpu_threads=worker_threads(spec.cpu_threads)),
-                                       voiceprint=voiceprint, engines=process_engines(config),
+    return to_record(process_recording(recording, worker_spec(spec), voiceprint=voiceprint, engines=process_engines(config),
                                        on_progress=logged_progress(), policy=policy))
 
 
@@ -77,18 +76,20 @@ def logged_progress() -> CallProgress:
     return report
 
 
-def worker_threads(default: int) -> int:
-    """Inside a Dask worker, CPU threads per transcription come from that worker's own machine:
-    its cores shared among the task threads of the worker processes on it (LOCAL_WORKERS_ENV,
-    set for a local cluster; one worker process per host otherwise, dask-worker's default)."""
+def worker_spec(spec: EngineSpec) -> EngineSpec:
+    """Inside a Dask worker, the engine fits that worker: as many model replicas as it runs task
+    threads, and CPU threads per transcription from its own machine: its cores shared among the
+    task threads of the worker processes on it (LOCAL_WORKERS_ENV, set for a local cluster; one
+    worker process per host otherwise, dask-worker's default). Elsewhere the spec as given."""
     try:
         from distributed import get_worker
 
         worker = get_worker()
     except (ImportError, ValueError):
-        return default
+        return spec
     processes = int(os.environ.get(LOCAL_WORKERS_ENV, "1"))
-    return max(1, (os.cpu_count() or 1) // max(1, worker.state.nthreads * processes))
+    threads = max(1, worker.state.nthreads)
+    return replace(spec, num_workers=threads, cpu_threads=max(1, (os.cpu_count() or 1) // (threads * processes)))
 
 
 LOCAL_WORKERS_ENV = "CALLBRIEF_DASK_LOCAL_WORKERS"
