@@ -1,6 +1,5 @@
 """The Mandarin banking vocabulary: near-homophone correction, numbers, and their effect on a
 stored real recognition run (no live Whisper: these hold on any CPU)."""
-import time
 
 import duckdb
 import pytest
@@ -136,10 +135,7 @@ def test_english_segments_pass_through_the_correction_unchanged():
 def test_the_stored_zh_1001_b_run_gets_its_threat_words_back_and_both_flags():
     transcript, _ = load_recognition(RECOGNITION / "zh-1001-b.json")
     assert "媒体曝光" not in transcript.text  # what Whisper wrote on the recording CPU
-    clock = time.perf_counter()
-    correct_transcript(transcript)
-    fixed, found = correct_transcript(transcript)
-    assert time.perf_counter() - clock < 1.0  # corrections add little time to a call
+    fixed, found = correct_transcript(transcript)  # its time is measured by make bench (stage "correct")
     assert "媒体曝光" in fixed.text and "解冻" in fixed.text
     assert all(c.corrected in TERMS and c.original != c.corrected for c in found)
     assert all(0 <= c.start <= c.end <= transcript.duration for c in found)
