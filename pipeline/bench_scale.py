@@ -89,11 +89,14 @@ def _long_call_child(path: str, queue) -> None:
                "peak_mb": round(_peak_mb()), "stage_peak_rss_mb": stage_peaks})
 
 
-def long_call_memory(tmp: Path, minutes: float = 60.0) -> dict:
-    """A stereo call of `minutes`, built by repeating the stereo sample call."""
-    audio, rate = sf.read(SAMPLES / "zh-1001-a.wav", dtype="float32", always_2d=True)
+LONG_CALL_SOURCES = {"stereo": "zh-1001-a.wav", "mono": "zh-1001-b.flac"}  # channel split / diarization
+
+
+def long_call_memory(tmp: Path, minutes: float = 60.0, layout: str = "stereo") -> dict:
+    """A call of `minutes`, built by repeating the stereo or the mono sample call."""
+    audio, rate = sf.read(SAMPLES / LONG_CALL_SOURCES[layout], dtype="float32", always_2d=True)
     reps = int(np.ceil(minutes * 60 * rate / len(audio)))
-    folder = tmp / "long"
+    folder = tmp / f"long-{layout}"
     folder.mkdir()
     sf.write(folder / "long-call.wav", np.tile(audio, (reps, 1))[: int(minutes * 60 * rate)], rate, subtype="PCM_16")
     queue = mp.get_context("spawn").Queue()
@@ -135,8 +138,9 @@ def main(minutes: float = 60.0) -> int:
         tmp = Path(tmp_name)
         folder = tmp / "samples"
         shutil.copytree(SAMPLES, folder)
-        report = {"planning": planning(tmp), "runners": runners(folder, tmp),
-                  f"memory_{minutes:.0f}_min_call": long_call_memory(tmp, minutes)}
+        report = {"planning": planning(tmp), "runners": runners(folder, tmp)}
+        for layout in LONG_CALL_SOURCES:
+            report[f"memory_{minutes:.0f}_min_{layout}_call"] = long_call_memory(tmp, minutes, layout)
     plan = report["planning"]
     print(f"planning {plan['files']} files: first {plan['first_s']} s, nothing new {plan['nothing_new_s']} s")
     rates = []
@@ -144,17 +148,19 @@ def main(minutes: float = 60.0) -> int:
         print(f"nightly on {name:45} {f['audio_s']:7.1f} s audio in {f['wall_s']:7.1f} s = {f['x_realtime']}x realtime")
         rates.append(f["x_realtime"])
     print(f"dask / threads throughput: {rates[1] / rates[0]:.2f}x")
-    mem = report[f"memory_{minutes:.0f}_min_call"]
-    print(f"{minutes:.0f}-min stereo call: {mem['status']}, {mem['wall_s']} s, peak {mem['peak_mb']} MB (target <= 2500 MB)")
-    print("  peak resident MB by stage: " + ", ".join(f"{k} {v}" for k, v in mem["stage_peak_rss_mb"].items()))
+    for layout in LONG_CALL_SOURCES:
+        mem = report[f"memory_{minutes:.0f}_min_{layout}_call"]
+        print(f"{minutes:.0f}-min {layout} call: {mem['status']}, {mem['wall_s']} s, peak {mem['peak_mb']} MB "
+              "(target <= 2500 MB)")
+        print("  peak resident MB by stage: " + ", ".join(f"{k} {v}" for k, v in mem["stage_peak_rss_mb"].items()))
     (OUT / "bench_scale.json").write_text(json.dumps(report, indent=1))
     return 0
 
 
-def memory_only(minutes: float = 60.0) -> int:
-    """`python -m pipeline.bench_scale memory`: only the long call (the slow part)."""
+def memory_only(layout: str = "stereo", minutes: float = 60.0) -> int:
+    """`python -m pipeline.bench_scale memory [stereo|mono]`: only one long call (the slow part)."""
     with tempfile.TemporaryDirectory() as tmp_name:
-        mem = long_call_memory(Path(tmp_name), minutes)
+        mem = long_call_memory(Path(tmp_name), minutes, layout)
     print(json.dumps(mem))
     return 0
 
@@ -162,4 +168,4 @@ def memory_only(minutes: float = 60.0) -> int:
 if __name__ == "__main__":
     import sys
 
-    raise SystemExit(memory_only() if sys.argv[1:] == ["memory"] else main())
+    raise SystemExit(memory_only(*sys.argv[2:3]) if sys.argv[1:2] == ["memory"] else main())
