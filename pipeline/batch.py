@@ -21,7 +21,7 @@ from .asr import EngineSpec, Progress, TranscribeOptions, load_engine
 from .audio import BadRecording, decode, probe
 from .engines import Engines, or_default
 from .ingest import ManifestRow, discover
-from .policy import Policy
+from .policy import Policy, default_policy
 from .settings import Settings, results_fingerprint
 from .store import RunRecord, Store, utcnow
 from .align import assign_speakers, build_turns, turns_from_segments
@@ -213,7 +213,7 @@ def analyse_call(rec: Recording, audio, diarization, transcript: Transcript,
     clock = clock or StageClock(first="correct")
     corrections = ()
     if correct:
-        transcript, corrections = correct_transcript(transcript)
+        transcript, corrections = correct_transcript(transcript, (policy or default_policy()).vocabulary or None)
     clock.lap("correct")
     if not transcript.segments:
         return CallResult(recording=rec, status="failed", transcript=transcript, timings=tuple(clock.timings),

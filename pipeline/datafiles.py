@@ -11,8 +11,12 @@ def read_text(name: str) -> str:
 
 def read_rows(name: str) -> list[list[str]]:
     """Tab-separated rows, skipping blank lines and # comments."""
-    return [line.rstrip("\n").split("\t") for line in read_text(name).splitlines()
-            if line.strip() and not line.startswith("#")]
+    return parse_rows(read_text(name))
+
+
+def parse_rows(text: str) -> list[list[str]]:
+    """Tab-separated rows of a data file's text (a packaged file's, or a bank's own copy's)."""
+    return [line.rstrip("\n").split("\t") for line in text.splitlines() if line.strip() and not line.startswith("#")]
 
 
 def read_json(name: str) -> dict:

@@ -26,17 +26,19 @@ _DIGIT = {"零": "0", "〇": "0", "幺": "1", "一": "1", "二": "2", "两": "2"
 _NUMBER = re.compile(r"(?<!\d)12\d{3}(?!\d)")
 
 
-@lru_cache(maxsize=1)
-def known_hotlines() -> frozenset[str]:
-    return frozenset(t.text for t in vocabulary()
+@lru_cache(maxsize=4)
+def known_hotlines(source: str | None = None) -> frozenset[str]:
+    """The regulators' hotlines of a vocabulary (see vocabulary.vocabulary for `source`)."""
+    return frozenset(t.text for t in vocabulary(source)
                      if t.category == HOTLINE_CATEGORY and re.fullmatch(r"12\d{3}", t.text))
 
 
-def nearest_hotline(number: str) -> str | None:
+def nearest_hotline(number: str, source: str | None = None) -> str | None:
     """The one known hotline `number` is one digit away from, if exactly one; else None."""
-    if number in known_hotlines():
+    known = known_hotlines(source)
+    if number in known:
         return None
-    close = [h for h in known_hotlines() if sum(a != b for a, b in zip(h, number)) == 1]
+    close = [h for h in known if sum(a != b for a, b in zip(h, number)) == 1]
     return close[0] if len(close) == 1 else None
 
 
@@ -45,18 +47,18 @@ def _has_cue(text: str, start: int, end: int) -> bool:
     return any(cue in around.lower() for cue in CUES)
 
 
-def find_hotline_fixes(text: str) -> list[tuple[int, int, str]]:
+def find_hotline_fixes(text: str, source: str | None = None) -> list[tuple[int, int, str]]:
     """(start, end, hotline) for each misheard hotline in `text` (positions in `text`)."""
     digits = "".join(_DIGIT.get(c, c) for c in text)
     out = []
     for m in _NUMBER.finditer(digits):
-        hotline = nearest_hotline(m.group(0))
+        hotline = nearest_hotline(m.group(0), source)
         if hotline and _has_cue(text, m.start(), m.end()):
             out.append((m.start(), m.end(), hotline))
     return out
 
 
-def correct_hotlines(seg: Segment, first_seq: int = 0) -> tuple[Segment, list[Correction]]:
+def correct_hotlines(seg: Segment, first_seq: int = 0, source: str | None = None) -> tuple[Segment, list[Correction]]:
     """The segment with misheard hotlines rewritten (words and text), and the corrections."""
     if not seg.words:
         return seg, []
@@ -65,7 +67,7 @@ def correct_hotlines(seg: Segment, first_seq: int = 0) -> tuple[Segment, list[Co
         chars += list(w.text)
         owner += [wi] * len(w.text)
     text = "".join(chars)
-    fixes = find_hotline_fixes(text)
+    fixes = find_hotline_fixes(text, source)
     if not fixes:
         return seg, []
     corrections = []

@@ -15,6 +15,7 @@ from pathlib import Path
 from .types import Flag
 
 PACKAGED = "policy.toml"
+VOCABULARY = "vocabulary_zh.tsv"  # the packaged Mandarin domain vocabulary
 VOICE_FEATURES = ("z_pitch", "z_loudness", "z_tilt", "z_rate")
 
 
@@ -59,6 +60,7 @@ class Policy:
     scorer: ScorerWeights
     trend: TrendRule
     escalation_lexicon: str  # the lexicon's text (not its name: a copy elsewhere hashes the same)
+    vocabulary: str = ""  # the Mandarin domain vocabulary's text (correction targets, hotlines); "": packaged
     source: str = ""  # where it was read from, for messages
 
     def results_part(self) -> dict:
@@ -68,7 +70,8 @@ class Policy:
         return {"reported_flags": list(self.reported_flags), "urgent_flags": list(self.urgent_flags),
                 "urgent": self.levels.urgent, "scorer": asdict(self.scorer),
                 "call_trend": [self.trend.call_change, self.trend.call_level],
-                "lexicon": hashlib.sha256(self.escalation_lexicon.encode()).hexdigest()}
+                "lexicon": hashlib.sha256(self.escalation_lexicon.encode()).hexdigest(),
+                "vocabulary": hashlib.sha256(self.vocabulary.encode()).hexdigest()}
 
     def results_hash(self) -> str:
         return hashlib.sha256(json.dumps(self.results_part(), sort_keys=True).encode()).hexdigest()[:16]
@@ -147,8 +150,10 @@ def parse_policy(text: str, where: str = PACKAGED, folder: Path | None = None) -
         raise PolicyError(f"{where}: [escalation] full_sd must be above calm_sd")
     trend = TrendRule(**_numbers(_section(data, "trend", where), TrendRule, where, "trend", 0, 100))
     files = _section(data, "files", where)
-    if set(files) - {"escalation_lexicon"} or not isinstance(files.get("escalation_lexicon"), str):
-        raise PolicyError(f"{where}: [files] names escalation_lexicon (a file name or path) and nothing else")
+    if set(files) - {"escalation_lexicon", "vocabulary"} or not isinstance(files.get("escalation_lexicon"), str) \
+            or not isinstance(files.get("vocabulary", ""), str):
+        raise PolicyError(f"{where}: [files] names escalation_lexicon and, optionally, vocabulary "
+                          "(file names or paths) and nothing else")
     target = data.get("callback_target_minutes")
     if isinstance(target, bool) or not isinstance(target, int) or target <= 0:
         raise PolicyError(f"{where}: callback_target_minutes must be a whole number of minutes above 0, got {target!r}")
@@ -158,7 +163,21 @@ def parse_policy(text: str, where: str = PACKAGED, folder: Path | None = None) -
     return Policy(timezone=zone, callback_target_minutes=target, levels=levels,
                   reported_flags=_flags(flags, "reported", where), threat_flags=_flags(flags, "threats", where),
                   urgent_flags=_flags(flags, "urgent", where), scorer=scorer, trend=trend,
-                  escalation_lexicon=_read_data_file(files["escalation_lexicon"], folder, where), source=where)
+                  escalation_lexicon=_read_data_file(files["escalation_lexicon"], folder, where),
+                  vocabulary=_vocabulary(files.get("vocabulary", VOCABULARY), folder, where), source=where)
+
+
+def _vocabulary(name: str, folder: Path | None, where: str) -> str:
+    """A vocabulary file's text, checked now (a bad row is the policy's one-line error, not a
+    failed call later)."""
+    from .vocabulary import vocabulary
+
+    text = _read_data_file(name, folder, where)
+    try:
+        vocabulary(text)
+    except ValueError as exc:
+        raise PolicyError(f"{where}: {name}: {exc}") from None
+    return text
 
 
 def load_policy(path: Path | str | None = None) -> Policy:

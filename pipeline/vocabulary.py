@@ -16,7 +16,7 @@ import re
 from dataclasses import dataclass, replace
 from functools import lru_cache
 
-from .datafiles import read_rows
+from .datafiles import parse_rows, read_rows
 from .types import Segment, Transcript, Word, join_words
 
 VOCABULARY_FILE = "vocabulary_zh.tsv"
@@ -41,12 +41,14 @@ class Correction:
     score: float = 0.0
 
 
-@lru_cache(maxsize=1)
-def vocabulary() -> tuple[Term, ...]:
+@lru_cache(maxsize=4)
+def vocabulary(source: str | None = None) -> tuple[Term, ...]:
+    """The terms of a vocabulary: `source` is the text of a vocabulary file (a bank's own, named
+    in its policy: pipeline/policy.py), None for the packaged vocabulary_zh.tsv."""
     terms, seen = [], set()
-    for row in read_rows(VOCABULARY_FILE):
+    for row in read_rows(VOCABULARY_FILE) if source is None else parse_rows(source):
         if len(row) < 2 or not row[1].strip():
-            raise ValueError(f"{VOCABULARY_FILE}: expected 'category<TAB>term', got {row!r}")
+            raise ValueError(f"vocabulary: expected 'category<TAB>term', got {row!r}")
         text = row[1].strip()
         if text not in seen:
             seen.add(text)
@@ -180,13 +182,13 @@ def _sound_keys(char: str) -> frozenset[str]:
     return frozenset(_merged(s)[0] + _merged(s)[1] for s in _readings(char))
 
 
-@lru_cache(maxsize=1)
-def _index() -> dict[int, tuple[tuple[str, tuple[frozenset[str], ...]], ...]]:
+@lru_cache(maxsize=4)
+def _index(source: str | None = None) -> dict[int, tuple[tuple[str, tuple[frozenset[str], ...]], ...]]:
     """Correction targets by length, with the merged sounds of their first two syllables (a cheap
     pre-filter). Only Chinese terms of 2+ characters: one character matches too much by chance,
     and hotline numbers are read by `normalise_numbers`, not guessed."""
     by_len: dict[int, list] = {}
-    for term in vocabulary():
+    for term in vocabulary(source):
         if len(term.text) >= 2 and all(_HAN.match(c) for c in term.text):
             keys = tuple(frozenset(_sound_keys(c)) for c in term.text[:2])
             by_len.setdefault(len(term.text), []).append((term.text, keys))
@@ -211,24 +213,26 @@ def _splits_a_word(text: str, i: int, j: int, unbreakable: list[bool] | None) ->
 
 
 def find_corrections(text: str, probabilities: list[float] | None = None,
-                     unbreakable: list[bool] | None = None) -> list[_Match]:
+                     unbreakable: list[bool] | None = None, source: str | None = None) -> list[_Match]:
     """Non-overlapping spans of `text` to replace by vocabulary terms, best first.
     `probabilities` (one per character, Whisper's word probability) weighs the evidence;
-    `unbreakable` marks characters joined to the next one in one Whisper token."""
+    `unbreakable` marks characters joined to the next one in one Whisper token; `source`: the
+    vocabulary (see `vocabulary`)."""
     probabilities = probabilities or [1.0] * len(text)  # unknown: as sure as can be
-    index = _index()
+    index = _index(source)
+    written = _term_texts(source)
     # Characters already part of a vocabulary term as written are never changed (冻结账户
     # must not lose 冻结 to a span across the two terms); a longer term may contain them.
     protected = [False] * len(text)
     for n in index:
         for i in range(len(text) - n + 1):
-            if text[i:i + n] in _term_texts():
+            if text[i:i + n] in written:
                 protected[i:i + n] = [True] * n
     candidates = []
     for n, terms in index.items():
         for i in range(len(text) - n + 1):
             span = text[i:i + n]
-            if not all(_HAN.match(c) for c in span) or span in _term_texts():
+            if not all(_HAN.match(c) for c in span) or span in written:
                 continue
             if _splits_a_word(text, i, i + n, unbreakable):
                 continue
@@ -263,20 +267,20 @@ def find_corrections(text: str, probabilities: list[float] | None = None,
     return sorted(chosen, key=lambda m: m.start)
 
 
-@lru_cache(maxsize=1)
-def _term_texts() -> frozenset[str]:
-    return frozenset(t.text for t in vocabulary())
+@lru_cache(maxsize=4)
+def _term_texts(source: str | None = None) -> frozenset[str]:
+    return frozenset(t.text for t in vocabulary(source))
 
 
-def correct_text(text: str) -> str:
+def correct_text(text: str, source: str | None = None) -> str:
     """The text with near-homophones of vocabulary terms replaced (no word probabilities)."""
     out = list(text)
-    for m in find_corrections(text):
+    for m in find_corrections(text, source=source):
         out[m.start:m.end] = list(m.term)
     return "".join(out)
 
 
-def correct_segment(seg: Segment, first_seq: int = 0) -> tuple[Segment, list[Correction]]:
+def correct_segment(seg: Segment, first_seq: int = 0, source: str | None = None) -> tuple[Segment, list[Correction]]:
     """Correct one segment through its words (so word texts, times and the segment text agree).
     Character positions come from the words; a span's times are its first and last word's."""
     if not seg.words or not _HAN.search(seg.text):
@@ -290,7 +294,7 @@ def correct_segment(seg: Segment, first_seq: int = 0) -> tuple[Segment, list[Cor
             # Joined to the next character of the same token, unless that is punctuation (财,).
             joined.append(k + 1 < len(w.text) and w.text[k + 1].isalnum())
     text = "".join(chars)
-    matches = find_corrections(text, probs, joined)
+    matches = find_corrections(text, probs, joined, source)
     if not matches:
         return seg, []
     corrections = []
@@ -312,16 +316,17 @@ def correct_segment(seg: Segment, first_seq: int = 0) -> tuple[Segment, list[Cor
     return replace(seg, words=tuple(new_words), text=new_text), corrections
 
 
-def correct_transcript(transcript: Transcript) -> tuple[Transcript, tuple[Correction, ...]]:
+def correct_transcript(transcript: Transcript, source: str | None = None) -> tuple[Transcript, tuple[Correction, ...]]:
     """Near-homophone correction of the Chinese segments of a transcript (a mixed-language call
-    may have them whatever its main language); other segments pass unchanged."""
+    may have them whatever its main language); other segments pass unchanged. `source`: the
+    vocabulary's text (the policy's `vocabulary` file), None for the packaged one."""
     from .hotlines import correct_hotlines
 
     segments, corrections = [], []
     for seg in transcript.segments:
-        fixed, found = correct_segment(seg, len(corrections))
+        fixed, found = correct_segment(seg, len(corrections), source)
         corrections += found
-        fixed, found = correct_hotlines(fixed, len(corrections))  # 12278 → 12378 beside 打/投诉
+        fixed, found = correct_hotlines(fixed, len(corrections), source)  # 12278 → 12378 beside 打/投诉
         segments.append(fixed)
         corrections += found
     return replace(transcript, segments=tuple(segments)), tuple(corrections)

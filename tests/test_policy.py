@@ -134,3 +134,27 @@ def test_a_dask_run_refuses_a_bad_settings_file_before_starting_a_cluster(tmp_pa
     err = capsys.readouterr().err.strip()
     assert code == 2 and "complaint = 140" in err and "\n" not in err
     assert not (tmp_path / "x.duckdb").exists()  # nothing ran
+
+
+def test_a_banks_own_vocabulary_named_in_its_policy_drives_the_correction(tmp_path):
+    """The policy names the Mandarin vocabulary; a bank's copy with a term of its own corrects
+    to that term (and changes the results fingerprint); a bad row is one clear line."""
+    from pipeline.types import Segment, Transcript, Word
+    from pipeline.vocabulary import correct_transcript
+
+    packaged = resources.files("pipeline").joinpath("data", "vocabulary_zh.tsv").read_text(encoding="utf-8")
+    (tmp_path / "vocab.tsv").write_text(packaged + "product\t安心宝\n", encoding="utf-8")
+    settings = _settings(tmp_path, _policy_file(tmp_path, vocabulary='"vocab.tsv"'))
+    assert "安心宝" in settings.policy.vocabulary
+    assert results_fingerprint(settings.policy.results_part()) != results_fingerprint(default_policy().results_part())
+
+    # Whisper wrote 安心包 (an, xin, bao: one tone off) where the customer named the product.
+    words = tuple(Word(c, i * 0.2, i * 0.2 + 0.2, 0.4) for i, c in enumerate("我买的安心包理财"))
+    transcript = Transcript("zh", 1.0, (Segment(0.0, 1.6, "我买的安心包理财", words),), 1.6, "test", "test")
+    assert "安心宝" in correct_transcript(transcript, settings.policy.vocabulary)[0].text
+    assert "安心宝" not in correct_transcript(transcript)[0].text  # not a packaged term
+
+    (tmp_path / "bad.tsv").write_text("product安心宝\n", encoding="utf-8")
+    with pytest.raises(SettingsError, match="bad.tsv") as caught:
+        _settings(tmp_path, _policy_file(tmp_path, vocabulary='"bad.tsv"'))
+    assert "\n" not in str(caught.value)
