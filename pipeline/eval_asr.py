@@ -41,6 +41,7 @@ def _configs() -> dict[str, TranscribeOptions]:
     prompt = "以下是银行客服电话录音，涉及" + hotwords(max_chars=60) + "。"
     return {
         "baseline": base,
+        "beam5-everywhere": replace(base, mandarin_beam_size=None, mandarin_patience=None),  # before Mandarin's own beam
         "hotwords": replace(base, hotwords=hot),
         "hotwords-short": replace(base, hotwords=hotwords(max_chars=50)),
         "prompt": replace(base, initial_prompt=prompt),
@@ -106,9 +107,15 @@ def char_errors(reference: str, hypothesis: str) -> tuple[int, int]:
     return round(cer(ref, hyp) * max(len(ref), 1)), len(ref)
 
 
+def cache_dir(name: str, options: TranscribeOptions) -> Path:
+    """Cached Whisper runs of a config, keyed by its options too: a changed default is a new run."""
+    digest = hashlib.sha256(json.dumps(asdict(options), sort_keys=True, default=str).encode()).hexdigest()[:8]
+    return CACHE / f"{name}-{digest}"
+
+
 def recognise_utterances(name: str, options: TranscribeOptions, spec: EngineSpec, items: list[Utterance]):
     """Transcripts per utterance id, from the cache or from Whisper (then cached)."""
-    folder = CACHE / name / "utterances"
+    folder = cache_dir(name, options) / "utterances"
     folder.mkdir(parents=True, exist_ok=True)
     out, engine, seconds, audio_seconds = {}, None, 0.0, 0.0
     for u in items:
@@ -159,7 +166,7 @@ def recognise_call(name: str, options: TranscribeOptions, spec: EngineSpec, call
     rec = _recordings()[call_id]
     audio = decode(rec.path)
     rec = replace(rec, duration=audio.duration)
-    path = CACHE / name / "calls" / f"{call_id}.json"
+    path = cache_dir(name, options) / "calls" / f"{call_id}.json"
     if path.exists():
         transcript, diarization = load_recognition(path)
         transcript = postprocess(transcript, options)

@@ -149,7 +149,7 @@ def transcribe_stretches(engine: AsrEngine, audio: np.ndarray, stretches: list[S
         start, end = run[0].start, run[-1].end
         clip = audio[int(start * SAMPLE_RATE): int(end * SAMPLE_RATE)]
         report = (lambda t, before=start: on_progress(before + t)) if on_progress else None
-        part = engine.transcribe(clip, replace(options, language=run[0].language), report)
+        part = engine.transcribe(clip, options.for_language(run[0].language), report)
         parts.append((start, run[0].language, part))
     language = dominant((s.language, s.seconds) for s in stretches)
     mine = [s for s in stretches if s.language == language]

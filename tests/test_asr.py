@@ -28,6 +28,16 @@ def test_faster_whisper_detects_mandarin_and_writes_simplified_with_word_times(e
     assert all(a.start <= b.start for a, b in zip(words, words[1:]))
 
 
+def test_mandarin_decodes_with_its_own_beam_and_other_languages_keep_theirs():
+    options = TranscribeOptions()
+    zh, en = options.for_language("zh"), options.for_language("en")
+    assert (zh.language, zh.beam_size, zh.patience) == ("zh", options.mandarin_beam_size, options.mandarin_patience)
+    assert (en.language, en.beam_size, en.patience) == ("en", options.beam_size, options.patience)
+    assert zh.beam_size > en.beam_size and options.for_language(None) == options
+    same = TranscribeOptions(beam_size=1, mandarin_beam_size=None, mandarin_patience=None)  # the speed preset's way
+    assert (same.for_language("zh").beam_size, same.for_language("zh").patience) == (1, same.patience)
+
+
 @needs_shared
 def test_language_override_is_obeyed(engine):
     transcript = engine.transcribe(decode(AISHELL).mono(), TranscribeOptions(language="en"))
