@@ -33,6 +33,7 @@ from .summary import summarise
 from .streams import speaker_streams, stream_seconds, transcribe_streams
 from .result import CallResult
 from .types import Recording, Role, StageTiming, Transcript, channel_label, join_words, label_channel
+from .rescore import rescore_transcript, segment_clip
 from .vocabulary import correct_transcript
 
 # Measured with `make bench` on the sample calls: see README ("Speakers").
@@ -138,7 +139,8 @@ def process_recording(rec: Recording, spec: EngineSpec, options: TranscribeOptio
         report = (lambda seconds, rec=rec: on_progress(rec, seconds)) if on_progress else None
         transcript = transcribe_call(audio, diarization, spec, options, split, engines, report)
         clock.lap("transcribe")
-        return analyse_call(rec, audio, diarization, transcript, clock, voiceprint, engines=engines, policy=policy)
+        return analyse_call(rec, audio, diarization, transcript, clock, voiceprint, engines=engines, policy=policy,
+                            scorer=load_engine(spec, engines))
     except Exception as exc:  # noqa: BLE001 - one recording's failure must never stop the batch
         return failed_result(rec, clock, exc)
 
@@ -206,14 +208,22 @@ def call_progress(on_progress: Progress | None, scale: float, duration: float) -
 
 def analyse_call(rec: Recording, audio, diarization, transcript: Transcript,
                  clock: StageClock | None = None, voiceprint=None, correct: bool = True,
-                 engines: Engines | None = None, policy: Policy | None = None) -> CallResult:
+                 engines: Engines | None = None, policy: Policy | None = None, scorer=None) -> CallResult:
     """Everything after recognition: vocabulary correction, words to speakers and turns, roles,
     dynamics, escalation, summary. Separate from recognition so later stages can be re-run (and
-    tested) on a stored transcript, independent of the characters Whisper writes on a given CPU."""
+    tested) on a stored transcript, independent of the characters Whisper writes on a given CPU.
+    `scorer`: the Whisper engine, to judge loose vocabulary matches on the audio (rescore.py);
+    without one (or with an engine that cannot score) correction is by sound alone."""
     clock = clock or StageClock(first="correct")
     corrections = ()
     if correct:
-        transcript, corrections = correct_transcript(transcript, (policy or default_policy()).vocabulary or None)
+        vocabulary_text = (policy or default_policy()).vocabulary or None
+        transcript, corrections = correct_transcript(transcript, vocabulary_text)
+        if hasattr(scorer, "score"):
+            transcript, rescored = rescore_transcript(
+                transcript, lambda seg: segment_clip(audio.samples, audio.sample_rate, seg, label_channel(seg.speaker)),
+                scorer, first_seq=len(corrections), source=vocabulary_text)
+            corrections += rescored
     clock.lap("correct")
     if not transcript.segments:
         return CallResult(recording=rec, status="failed", transcript=transcript, timings=tuple(clock.timings),

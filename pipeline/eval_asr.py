@@ -27,6 +27,7 @@ from .audio import decode
 from .metrics import cer, normalise_zh, wer
 from .serial import load_recognition, save_recognition, transcript_from_dict, transcript_to_dict
 from .types import join_words
+from .rescore import rescore_transcript, segment_clip
 from .vocabulary import correct_transcript, hotwords, normalise_numbers, vocabulary
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -136,18 +137,42 @@ def recognise_utterances(name: str, options: TranscribeOptions, spec: EngineSpec
     return out
 
 
-def cer_table(items: list[Utterance], transcripts: dict, corrected: bool) -> dict[str, float]:
+def corrected_utterance(u: Utterance, transcript, scorer=None):
+    """(transcript, corrections) after correction by sound, then, with a `scorer` (the Whisper
+    engine), rescoring of loose matches on the utterance's audio."""
+    transcript, corrections = correct_transcript(transcript)
+    if scorer is not None:
+        samples = decode(u.path).samples
+        transcript, rescored = rescore_transcript(transcript, lambda seg: segment_clip(samples, 16000, seg, None),
+                                                  scorer, first_seq=len(corrections))
+        corrections += rescored
+    return transcript, corrections
+
+
+def cer_table(items: list[Utterance], transcripts: dict, corrected: bool, scorer=None,
+              changes: list | None = None) -> dict[str, float]:
+    """CER by domain, in total and by half; `changes` collects (utterance, correction, errors
+    before, errors after) of each correction made."""
     groups: dict[str, list[int]] = {}
     for u in items:
         t = transcripts[u.id]
         if corrected:
-            t, _ = correct_transcript(t)
+            t, corrections = corrected_utterance(u, t, scorer)
+            if changes is not None:
+                for c in corrections:
+                    changes.append((u, c, *_change_errors(u.reference, transcripts[u.id].text, t.text, c)))
         errors, n = char_errors(u.reference, t.text)
         for g in (u.domain, "total", "held-out" if u.held_out else "seen"):
             acc = groups.setdefault(g, [0, 0])
             acc[0] += errors
             acc[1] += n
     return {g: e / max(n, 1) for g, (e, n) in groups.items()}
+
+
+def _change_errors(reference: str, before: str, after: str, c) -> tuple[int, int]:
+    """Errors against the reference with the text before one correction and after only it."""
+    one = before.replace(c.original, c.corrected, 1)
+    return char_errors(reference, before)[0], char_errors(reference, one)[0]
 
 
 # --- sample calls -------------------------------------------------------------------------
@@ -215,14 +240,16 @@ def term_recall(call_id: str, turns) -> tuple[int, int, list[str]]:
     return sum(found.values()), sum(spoken.values()), missed
 
 
-def evaluate_calls(name: str, options: TranscribeOptions, spec: EngineSpec, corrected: bool) -> dict:
+def evaluate_calls(name: str, options: TranscribeOptions, spec: EngineSpec, corrected: bool,
+                   rescore: bool = True) -> dict:
     from .batch import analyse_call
     from .engines import Engines
 
     out, engines = {}, Engines()  # loaded once for the four calls
     for call_id in ("zh-1001-a", "zh-1001-b", "en-2001", "en-2002"):
         rec, audio, diarization, transcript = recognise_call(name, options, spec, call_id, engines)
-        result = analyse_call(rec, audio, diarization, transcript, correct=corrected, engines=engines)
+        scorer = load_engine(spec, engines) if corrected and rescore else None
+        result = analyse_call(rec, audio, diarization, transcript, correct=corrected, engines=engines, scorer=scorer)
         row = {}
         if transcript.language == "zh":
             found, spoken, missed = term_recall(call_id, result.turns)
@@ -242,6 +269,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--config", action="append",
                         help=f"decoding options to compare (default: baseline, the pipeline's): {', '.join(_configs())}")
     parser.add_argument("--no-calls", action="store_true", help="skip the sample calls")
+    parser.add_argument("--no-rescore", action="store_true", help="correction by sound only (no Whisper rescoring)")
     parser.add_argument("--half", choices=("all", "seen", "held-out"), default="all",
                         help="utterances to use (compare options on the seen half, report the held-out one)")
     parser.add_argument("--json", type=Path, help="also write the figures here")
@@ -255,23 +283,37 @@ def main(argv: list[str] | None = None) -> None:
     items = [u for u in utterances() if args.half == "all" or (args.half == "held-out") == u.held_out]
     report = {}
     print(f"{len(items)} utterances ({sum(u.held_out for u in items)} held out)")
-    print(f"{'config':18} {'fix':4} {'finance':>8} {'general':>8} {'total':>8} {'seen':>8} {'held-out':>8}")
+    print(f"{'config':18} {'fix':5} {'finance':>8} {'general':>8} {'total':>8} {'seen':>8} {'held-out':>8}")
+    scorer = load_engine(spec) if not args.no_rescore else None
     for name in names:
         transcripts = recognise_utterances(name, configs[name], spec, items)
-        for corrected in (False, True):
-            table = cer_table(items, transcripts, corrected)
-            report[f"{name}{'+fix' if corrected else ''}"] = {"cer": table}
-            print(f"{name:18} {'yes' if corrected else 'no':4} " + " ".join(
+        for fix, corrected, judge in (("no", False, None), ("sound", True, None), ("yes", True, scorer)):
+            if fix == "yes" and judge is None:
+                continue
+            changes: list = []
+            table = cer_table(items, transcripts, corrected, judge, changes)
+            report[f"{name}{'+' + fix if corrected else ''}"] = {"cer": table}
+            print(f"{name:18} {fix:5} " + " ".join(
                 f"{100 * table.get(g, float('nan')):7.2f}%" for g in ("finance", "general", "total", "seen", "held-out")))
+            for kind in sorted({c.kind for _, c, _, _ in changes}):
+                mine = [(u, c, b, a) for u, c, b, a in changes if c.kind == kind]
+                for half in ("seen", "held-out"):
+                    part = [(u, c, b, a) for u, c, b, a in mine if u.held_out == (half == "held-out")]
+                    print(f"    {kind} corrections, {half}: {sum(a < b for *_, b, a in part)} right, "
+                          f"{sum(a > b for *_, b, a in part)} wrong, {sum(a == b for *_, b, a in part)} neither of "
+                          f"{len(part)}: " + ", ".join(f"{c.original}→{c.corrected}{'+' if a < b else '-' if a > b else '='}"
+                                                     for _, c, b, a in part))
     if not args.no_calls:
         for name in names:
-            for corrected in (False, True):
-                calls = evaluate_calls(name, configs[name], spec, corrected)
-                report.setdefault(f"{name}{'+fix' if corrected else ''}", {})["calls"] = calls
+            for fix, corrected, rescore in (("no", False, False), ("sound", True, False), ("yes", True, True)):
+                if fix == "yes" and args.no_rescore:
+                    continue
+                calls = evaluate_calls(name, configs[name], spec, corrected, rescore)
+                report.setdefault(f"{name}{'+' + fix if corrected else ''}", {})["calls"] = calls
                 found = sum(r.get("terms_found", 0) for r in calls.values())
                 spoken = sum(r.get("terms_spoken", 0) for r in calls.values())
                 b = calls["zh-1001-b"]["flags"]
-                print(f"{name:18} {'yes' if corrected else 'no':4} terms {found}/{spoken} "
+                print(f"{name:18} {fix:5} terms {found}/{spoken} "
                       f"({100 * found / max(spoken, 1):.0f}%) missed {[m for r in calls.values() for m in r.get('missed', [])]}; "
                       f"zh-1001-b media_threat={'media_threat' in b} regulator_threat={'regulator_threat' in b}; "
                       f"WER en-2001 {100 * calls['en-2001']['wer']:.1f}% en-2002 {100 * calls['en-2002']['wer']:.1f}%"

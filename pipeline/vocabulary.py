@@ -37,7 +37,8 @@ class Correction:
     end: float
     original: str
     corrected: str
-    kind: str  # "homophone" | "hotline"
+    kind: str  # "homophone" | "hotline" | "rescored" (pipeline/rescore.py)
+    # homophone: phonetic similarity; hotline: 1.0; rescored: the log probability Whisper gained
     score: float = 0.0
 
 
@@ -135,6 +136,7 @@ def _syllable_cost(a: _Syllable, b: _Syllable) -> float:
     return 1.0
 
 
+@lru_cache(maxsize=65536)
 def _char_cost(a: str, b: str) -> float:
     if a == b:
         return 0.0
@@ -267,6 +269,78 @@ def find_corrections(text: str, probabilities: list[float] | None = None,
     return sorted(chosen, key=lambda m: m.start)
 
 
+# --- 2b. loose matches, for Whisper to judge (pipeline/rescore.py) --------------------------
+
+# A syllable sharing only its initial or only its final with the term's (看 kan for 卡 ka, 乐 le
+# for 额 e) is too far to correct on sound alone. Such loose matches of longer terms are only
+# candidates: Whisper reads the audio again with the term in mind and decides (rescore.py).
+PARTIAL_COST = 0.7
+LOOSE_MIN_SYLLABLES = 3  # two-syllable terms match loosely almost anywhere
+LOOSE_MIN_SIMILARITY = 0.55
+
+
+def _loose_syllable_cost(a: _Syllable, b: _Syllable) -> float:
+    cost = _syllable_cost(a, b)
+    if cost < 1.0:
+        return cost
+    (a_initial, a_final), (b_initial, b_final) = _merged(a), _merged(b)
+    return PARTIAL_COST if a_initial == b_initial or a_final == b_final else 1.0
+
+
+@lru_cache(maxsize=65536)
+def _loose_char_cost(a: str, b: str) -> float:
+    return 0.0 if a == b else min(_loose_syllable_cost(x, y) for x in _readings(a) for y in _readings(b))
+
+
+def loose_similarity(span: str, term: str) -> float:
+    """1 - mean syllable cost where a syllable sharing only its initial or its final costs
+    PARTIAL_COST and at most one syllable may be unlike the term's (cost 1); 0.0 otherwise."""
+    if len(span) != len(term):
+        return 0.0
+    total, unlike = 0.0, 0
+    for a, b in zip(span, term):
+        cost = _loose_char_cost(a, b)
+        unlike += cost >= 1.0
+        if unlike > 1:
+            return 0.0
+        total += cost
+    return 1.0 - total / len(term)
+
+
+def find_loose_matches(text: str, probabilities: list[float] | None = None,
+                       unbreakable: list[bool] | None = None, source: str | None = None) -> list[_Match]:
+    """Spans of `text` that sound loosely like a vocabulary term of LOOSE_MIN_SYLLABLES+ syllables
+    (`loose_similarity` ≥ LOOSE_MIN_SIMILARITY), and common words that sound like a shorter term
+    (`similarity` ≥ MIN_SIMILARITY), possibly overlapping, best first. Like `find_corrections`, a
+    span never changes a term already written and never cuts a Whisper token."""
+    probabilities = probabilities or [1.0] * len(text)
+    written = _term_texts(source)
+    protected = [False] * len(text)
+    for n in _index(source):
+        for i in range(len(text) - n + 1):
+            if text[i:i + n] in written:
+                protected[i:i + n] = [True] * n
+    out = []
+    for n, terms in _index(source).items():
+        # Shorter terms: only the close matches correction turned down because the span is a
+        # common word Whisper was fairly sure of (名气 for 明细).
+        close_only = n < LOOSE_MIN_SYLLABLES
+        for i in range(len(text) - n + 1):
+            span = text[i:i + n]
+            if not all(_HAN.match(c) for c in span) or span in written or any(protected[i:i + n]):
+                continue
+            if unbreakable and ((i > 0 and unbreakable[i - 1]) or (i + n < len(text) and unbreakable[i + n - 1])):
+                continue
+            prob = sum(probabilities[i:i + n]) / n
+            if close_only and not is_common_word(span):
+                continue
+            for term, _ in terms:
+                sim = similarity(span, term) if close_only else loose_similarity(span, term)
+                if sim >= (MIN_SIMILARITY if close_only else LOOSE_MIN_SIMILARITY):
+                    out.append(_Match(i, i + n, term, sim + 0.2 * (1 - prob)))
+    return sorted(out, key=lambda m: (-m.score, m.start))
+
+
 @lru_cache(maxsize=4)
 def _term_texts(source: str | None = None) -> frozenset[str]:
     return frozenset(t.text for t in vocabulary(source))
@@ -289,11 +363,10 @@ def correct_text(text: str, source: str | None = None) -> str:
     return "".join(out)
 
 
-def correct_segment(seg: Segment, first_seq: int = 0, source: str | None = None) -> tuple[Segment, list[Correction]]:
-    """Correct one segment through its words (so word texts, times and the segment text agree).
-    Character positions come from the words; a span's times are its first and last word's."""
-    if not seg.words or not _HAN.search(seg.text):
-        return seg, []
+def segment_characters(seg: Segment) -> tuple[str, list[int], list[float], list[bool]]:
+    """A segment's text through its words, one entry per character: (text, the word each character
+    belongs to, Whisper's probability of that word, whether it is joined to the next character in
+    one token)."""
     chars, owner, probs, joined = [], [], [], []
     for wi, w in enumerate(seg.words):
         for k, ch in enumerate(w.text):
@@ -302,16 +375,21 @@ def correct_segment(seg: Segment, first_seq: int = 0, source: str | None = None)
             probs.append(w.probability)
             # Joined to the next character of the same token, unless that is punctuation (财,).
             joined.append(k + 1 < len(w.text) and w.text[k + 1].isalnum())
-    text = "".join(chars)
-    matches = find_corrections(text, probs, joined, source)
-    if not matches:
-        return seg, []
+    return "".join(chars), owner, probs, joined
+
+
+def apply_matches(seg: Segment, matches: list[_Match], kind: str, first_seq: int = 0) -> tuple[Segment, list[Correction]]:
+    """The segment with each match's span replaced by its term, through its words (so word texts,
+    times and the segment text agree), and the corrections made. A span's times are its first and
+    last word's."""
+    text, owner, _, _ = segment_characters(seg)
+    chars = list(text)
     corrections = []
     for m in matches:
         chars[m.start:m.end] = list(m.term)
         corrections.append(Correction(seq=first_seq + len(corrections), start=seg.words[owner[m.start]].start,
                                       end=seg.words[owner[m.end - 1]].end, original=text[m.start:m.end],
-                                      corrected=m.term, kind="homophone", score=round(m.score, 3)))
+                                      corrected=m.term, kind=kind, score=round(m.score, 3)))
     new_words, k = [], 0
     for w in seg.words:
         new_words.append(replace(w, text="".join(chars[k:k + len(w.text)])))
@@ -323,6 +401,17 @@ def correct_segment(seg: Segment, first_seq: int = 0, source: str | None = None)
             break
         new_text = new_text.replace(c.original, c.corrected, 1)
     return replace(seg, words=tuple(new_words), text=new_text), corrections
+
+
+def correct_segment(seg: Segment, first_seq: int = 0, source: str | None = None) -> tuple[Segment, list[Correction]]:
+    """Near-homophone correction of one segment (see `apply_matches`)."""
+    if not seg.words or not _HAN.search(seg.text):
+        return seg, []
+    text, _, probs, joined = segment_characters(seg)
+    matches = find_corrections(text, probs, joined, source)
+    if not matches:
+        return seg, []
+    return apply_matches(seg, matches, "homophone", first_seq)
 
 
 def correct_transcript(transcript: Transcript, source: str | None = None) -> tuple[Transcript, tuple[Correction, ...]]:

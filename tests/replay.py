@@ -17,7 +17,9 @@ def stored_ids() -> list[str]:
     return sorted(p.stem for p in RECOGNITION.glob("*.json") if (SAMPLES / "truth" / f"{p.stem}.json").exists())
 
 
-def replay_call(call_id: str, folder: Path = SAMPLES):
+def replay_call(call_id: str, folder: Path = SAMPLES, scorer=None):
+    """`scorer`: the Whisper engine, to rescore loose vocabulary matches on the audio (none:
+    correction by sound only, no Whisper at all)."""
     from pipeline.audio import decode
     from pipeline.batch import analyse_call
     from pipeline.ingest import discover
@@ -28,7 +30,7 @@ def replay_call(call_id: str, folder: Path = SAMPLES):
     transcript, diarization = load_recognition(RECOGNITION / f"{call_id}.json")
     from dataclasses import replace
 
-    return analyse_call(replace(rec, duration=audio.duration), audio, diarization, transcript)
+    return analyse_call(replace(rec, duration=audio.duration), audio, diarization, transcript, scorer=scorer)
 
 
 def replay_db(db_path: Path, call_ids: list[str] | None = None) -> Path:
