@@ -35,7 +35,10 @@ class RescoreOptions:
     # Log-probability the term's reading must gain over the written one. 0: the likelier reading
     # wins; chosen on the seen half of ../shared/audio, checked on the held-out half.
     margin: float = 0.0
-    max_candidates_per_segment: int = 6  # best loose matches only: each costs a decoder pass
+    # Best loose matches only, each costs a decoder pass (~25 ms): 国家银行 sounds loosely like
+    # half the banks in the vocabulary, and the best two stand for them.
+    max_candidates_per_segment: int = 6
+    max_terms_per_span: int = 2
 
 
 def rescore_segment(seg: Segment, clip: np.ndarray, scorer: Scorer, options: RescoreOptions,
@@ -43,7 +46,12 @@ def rescore_segment(seg: Segment, clip: np.ndarray, scorer: Scorer, options: Res
     """The segment with each loose match Whisper prefers replaced by its term (kind "rescored",
     score: the log-probability gained)."""
     text, _, probs, joined = segment_characters(seg)
-    candidates = find_loose_matches(text, probs, joined, source)[:options.max_candidates_per_segment]
+    candidates, per_span = [], {}
+    for m in find_loose_matches(text, probs, joined, source):  # best first
+        if per_span.get((m.start, m.end), 0) < options.max_terms_per_span:
+            per_span[(m.start, m.end)] = per_span.get((m.start, m.end), 0) + 1
+            candidates.append(m)
+    candidates = candidates[:options.max_candidates_per_segment]
     if not candidates:
         return seg, []
     # One context for the segment: every candidate term, as hotwords would be given. The written

@@ -310,8 +310,9 @@ def loose_similarity(span: str, term: str) -> float:
 def find_loose_matches(text: str, probabilities: list[float] | None = None,
                        unbreakable: list[bool] | None = None, source: str | None = None) -> list[_Match]:
     """Spans of `text` that sound loosely like a vocabulary term of LOOSE_MIN_SYLLABLES+ syllables
-    (`loose_similarity` ≥ LOOSE_MIN_SIMILARITY), and common words that sound like a shorter term
-    (`similarity` ≥ MIN_SIMILARITY), possibly overlapping, best first. Like `find_corrections`, a
+    (`loose_similarity` ≥ LOOSE_MIN_SIMILARITY), common words that sound like a shorter term
+    (`similarity` ≥ MIN_SIMILARITY), and spans next to a written term that sound loosely like a
+    shorter one, possibly overlapping, best first. Like `find_corrections`, a
     span never changes a term already written and never cuts a Whisper token."""
     probabilities = probabilities or [1.0] * len(text)
     written = _term_texts(source)
@@ -332,11 +333,13 @@ def find_loose_matches(text: str, probabilities: list[float] | None = None,
             if unbreakable and ((i > 0 and unbreakable[i - 1]) or (i + n < len(text) and unbreakable[i + n - 1])):
                 continue
             prob = sum(probabilities[i:i + n]) / n
-            if close_only and not is_common_word(span):
+            # Terms come in runs (账户余额明细, 冻结账户): a span next to a written term may match loosely.
+            beside_term = (i > 0 and protected[i - 1]) or (i + n < len(text) and protected[i + n])
+            if close_only and not (is_common_word(span) or beside_term):
                 continue
             for term, _ in terms:
-                sim = similarity(span, term) if close_only else loose_similarity(span, term)
-                if sim >= (MIN_SIMILARITY if close_only else LOOSE_MIN_SIMILARITY):
+                sim = max(similarity(span, term), loose_similarity(span, term) if beside_term or not close_only else 0.0)
+                if sim >= (MIN_SIMILARITY if close_only and not beside_term else LOOSE_MIN_SIMILARITY):
                     out.append(_Match(i, i + n, term, sim + 0.2 * (1 - prob)))
     return sorted(out, key=lambda m: (-m.score, m.start))
 

@@ -38,6 +38,9 @@ def test_loose_matches_stay_near_the_term():
     # A short term only when correction turned the span down as a common word (名气 for 明细).
     assert "明细" not in _terms(find_corrections("查询账户娱乐名气的话"))
     assert "明细" in _terms(find_loose_matches("查询账户娱乐名气的话"))
+    # Next to a written term a short term may match loosely (terms come in runs: 账户余额明细).
+    assert "余额" in _terms(find_loose_matches("查询账户娱乐明细"))
+    assert "余额" not in _terms(find_loose_matches("我喜欢看娱乐节目"))
     # Never a span that is already a term.
     written = {t.text for t in vocabulary()}
     for m in find_loose_matches("我的信用卡和储蓄卡都被冻结了"):
