@@ -148,7 +148,7 @@ def process_recording(rec: Recording, spec: EngineSpec, options: TranscribeOptio
 class StageClock:
     """Times each stage, and knows which stage is running when something goes wrong."""
 
-    STAGES = ("decode", "speakers", "transcribe", "correct", "align", "escalation", "summary")
+    STAGES = ("decode", "speakers", "transcribe", "correct", "rescore", "align", "escalation", "summary")
 
     def __init__(self, first: str = "decode"):
         self.timings: list[StageTiming] = []
@@ -219,12 +219,13 @@ def analyse_call(rec: Recording, audio, diarization, transcript: Transcript,
     if correct:
         vocabulary_text = (policy or default_policy()).vocabulary or None
         transcript, corrections = correct_transcript(transcript, vocabulary_text)
-        if hasattr(scorer, "score"):
-            transcript, rescored = rescore_transcript(
-                transcript, lambda seg: segment_clip(audio.samples, audio.sample_rate, seg, label_channel(seg.speaker)),
-                scorer, first_seq=len(corrections), source=vocabulary_text)
-            corrections += rescored
     clock.lap("correct")
+    if correct and hasattr(scorer, "score"):
+        transcript, rescored = rescore_transcript(
+            transcript, lambda seg: segment_clip(audio.samples, audio.sample_rate, seg, label_channel(seg.speaker)),
+            scorer, first_seq=len(corrections), source=vocabulary_text)
+        corrections += rescored
+    clock.lap("rescore")
     if not transcript.segments:
         return CallResult(recording=rec, status="failed", transcript=transcript, timings=tuple(clock.timings),
                           diarization=diarization, error_stage="transcribe", error_class="NoSpeech",
