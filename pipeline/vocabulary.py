@@ -277,6 +277,9 @@ def find_corrections(text: str, probabilities: list[float] | None = None,
 PARTIAL_COST = 0.7
 LOOSE_MIN_SYLLABLES = 3  # two-syllable terms match loosely almost anywhere
 LOOSE_MIN_SIMILARITY = 0.55
+# A loose match needs Whisper to have been unsure of one of its characters: where it was sure of
+# every one, rescoring refused all 64 such candidates on ../shared/audio, and each costs a pass.
+LOOSE_MAX_PROBABILITY = 0.9
 
 
 def _loose_syllable_cost(a: _Syllable, b: _Syllable) -> float:
@@ -312,8 +315,9 @@ def find_loose_matches(text: str, probabilities: list[float] | None = None,
     """Spans of `text` that sound loosely like a vocabulary term of LOOSE_MIN_SYLLABLES+ syllables
     (`loose_similarity` ≥ LOOSE_MIN_SIMILARITY), common words that sound like a shorter term
     (`similarity` ≥ MIN_SIMILARITY), and spans next to a written term that sound loosely like a
-    shorter one, possibly overlapping, best first. Like `find_corrections`, a
-    span never changes a term already written and never cuts a Whisper token."""
+    shorter one, possibly overlapping, best first; each with a character Whisper was unsure of
+    (`probabilities` < LOOSE_MAX_PROBABILITY). Like `find_corrections`, a span never changes a
+    term already written and never cuts a Whisper token."""
     probabilities = probabilities or [1.0] * len(text)
     written = _term_texts(source)
     protected = [False] * len(text)
@@ -331,6 +335,8 @@ def find_loose_matches(text: str, probabilities: list[float] | None = None,
             if not all(_HAN.match(c) for c in span) or span in written or any(protected[i:i + n]):
                 continue
             if unbreakable and ((i > 0 and unbreakable[i - 1]) or (i + n < len(text) and unbreakable[i + n - 1])):
+                continue
+            if min(probabilities[i:i + n]) >= LOOSE_MAX_PROBABILITY:
                 continue
             prob = sum(probabilities[i:i + n]) / n
             # Terms come in runs (账户余额明细, 冻结账户): a span next to a written term may match loosely.
