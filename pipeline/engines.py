@@ -52,9 +52,8 @@ class Engines:
         self._vad = None
         self._encoder = None
         self._loading = threading.Lock()  # two threads asking at once load a model once
-        # silero's ONNX session keeps state between chunks, resemblyzer's torch module is not
-        # safe to share: one call at a time on each.
-        self.vad_lock = threading.Lock()
+        # resemblyzer's torch module is not safe to share: one call at a time. (silero's sequence
+        # model keeps its state per call, and ONNX Runtime sessions may run from several threads.)
         self.encoder_lock = threading.Lock()
 
     @classmethod
@@ -75,7 +74,9 @@ class Engines:
             if self._vad is None:
                 from silero_vad import load_silero_vad
 
-                self._vad = load_silero_vad(onnx=True)  # the ONNX model ships inside the package
+                # The sequence model (ships inside the package): blocks of 512 frames per ONNX
+                # call instead of one call per 32-ms frame; the same timestamps, ~3x faster.
+                self._vad = load_silero_vad(sequence=True)
             return self._vad
 
     def encoder(self):

@@ -100,16 +100,13 @@ class DiarizationOptions:
 def speech_regions(samples: np.ndarray, threshold: float = 0.5, min_silence: float = 0.25,
                    engines: Engines | None = None) -> list[tuple[float, float]]:
     """(start, end) seconds of speech in a 16 kHz mono signal."""
-    import torch
-    from silero_vad import get_speech_timestamps
+    from silero_vad import get_speech_timestamps_sequence
 
-    engines = or_default(engines)
-    vad = engines.vad()
-    with engines.vad_lock:  # the ONNX session keeps state between chunks: one call at a time
-        stamps = get_speech_timestamps(torch.from_numpy(np.ascontiguousarray(samples, dtype=np.float32)),
-                                       vad, sampling_rate=SAMPLE_RATE, threshold=threshold,
-                                       min_silence_duration_ms=int(min_silence * 1000), speech_pad_ms=30,
-                                       return_seconds=False)
+    vad = or_default(engines).vad()
+    stamps = get_speech_timestamps_sequence(np.ascontiguousarray(samples, dtype=np.float32), vad,
+                                            sampling_rate=SAMPLE_RATE, threshold=threshold,
+                                            min_silence_duration_ms=int(min_silence * 1000), speech_pad_ms=30,
+                                            return_seconds=False)
     return [(s["start"] / SAMPLE_RATE, s["end"] / SAMPLE_RATE) for s in stamps]
 
 
