@@ -140,7 +140,7 @@ def process_recording(rec: Recording, spec: EngineSpec, options: TranscribeOptio
         transcript = transcribe_call(audio, diarization, spec, options, split, engines, report)
         clock.lap("transcribe")
         return analyse_call(rec, audio, diarization, transcript, clock, voiceprint, engines=engines, policy=policy,
-                            scorer=load_engine(spec, engines))
+                            scorer=load_engine(spec, engines) if options.rescore_vocabulary else None)
     except Exception as exc:  # noqa: BLE001 - one recording's failure must never stop the batch
         return failed_result(rec, clock, exc)
 

@@ -163,7 +163,7 @@ def run(compare_seconds: float = 120.0, long_minutes: float = 10.0) -> dict:
     load_engine(par_spec, engines)
     par_results, par_s = _pipeline_pass(recordings, par_spec, split=True, workers=2, engines=engines)
     rows.append(_row("pipeline, 2 calls at a time x 1 thread", audio_s, par_s, "the flows' setting"))
-    fast_opts = replace(options, beam_size=1, mandarin_beam_size=None, mandarin_patience=None)
+    fast_opts = replace(options, beam_size=1, mandarin_beam_size=None, mandarin_patience=None, rescore_vocabulary=False)
     start = time.perf_counter()
     with ThreadPoolExecutor(max_workers=2) as pool:
         list(pool.map(lambda r: process_recording(r, par_spec, fast_opts, engines=engines), recordings))
