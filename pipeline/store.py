@@ -133,6 +133,9 @@ ADDED_COLUMNS = (
     ("calls", "speaker_evidence", "JSON"),
     # The language each turn was transcribed in (a call may switch language; calls.language is the main one).
     ("turns", "language", "VARCHAR"),
+    # How sure a correction was: phonetic similarity (homophone), 1.0 (hotline), or the log
+    # probability Whisper gained with the term (rescored).
+    ("corrections", "score", "DOUBLE"),
 )
 
 PER_CALL_TABLES = ("words", "turns", "dynamics", "escalation", "summaries", "corrections")
@@ -292,7 +295,7 @@ class Store:
             if result.corrections:
                 self._insert(conn, "corrections", pd.DataFrame([
                     {"call_id": rec.call_id, "seq": c.seq, "start": c.start, "end": c.end, "original": c.original,
-                     "corrected": c.corrected, "kind": c.kind} for c in result.corrections]))
+                     "corrected": c.corrected, "kind": c.kind, "score": c.score} for c in result.corrections]))
             if result.agent_voice and meta.agent_id:  # the agent channel of a stereo call
                 from .voiceprints import add_source
 

@@ -5,10 +5,12 @@ the margins measured here are wide (a term said gains 5-20 log-probability, a te
 import re
 from pathlib import Path
 
+import duckdb
 import pytest
 
 from pipeline.audio import decode
 from pipeline.rescore import RescoreOptions, rescore_segment, segment_clip
+from pipeline.store import Store
 from pipeline.types import Segment, Word
 from pipeline.vocabulary import LOOSE_MIN_SIMILARITY, find_corrections, find_loose_matches, loose_similarity, similarity, vocabulary
 from tests.conftest import SHARED_AUDIO
@@ -100,7 +102,7 @@ def test_whisper_keeps_words_the_audio_says_that_sound_like_terms(engine, uid):
 
 
 @pytest.mark.skipif(not (SHARED_AUDIO.exists()), reason="needs ../shared")
-def test_a_stored_call_gets_the_term_whisper_prefers_and_the_change_is_recorded(engine):
+def test_a_stored_call_gets_the_term_whisper_prefers_and_the_change_is_recorded(engine, tmp_path):
     by_sound = replay_call("zh-1001-a")
     rescored = replay_call("zh-1001-a", scorer=engine)
     assert "储蓄卡" not in " ".join(t.text for t in by_sound.turns)
@@ -109,3 +111,10 @@ def test_a_stored_call_gets_the_term_whisper_prefers_and_the_change_is_recorded(
     new = [c for c in rescored.corrections if c.kind == "rescored"]
     assert ("处去看", "储蓄卡") in [(c.original, c.corrected) for c in new]
     assert [c.seq for c in rescored.corrections] == list(range(len(rescored.corrections)))
+    with Store(tmp_path / "calls.duckdb") as store:
+        store.write_call(rescored)
+    with duckdb.connect(str(tmp_path / "calls.duckdb"), read_only=True) as conn:
+        rows = conn.execute("SELECT original, corrected, kind, score FROM corrections WHERE call_id = 'zh-1001-a' "
+                            "ORDER BY seq").fetchall()
+    assert ("处去看", "储蓄卡", "rescored") in [r[:3] for r in rows]
+    assert all(score > 0 for *_, kind, score in rows if kind == "rescored")  # the log probability gained

@@ -391,7 +391,8 @@ def test_briefing_page_has_plot_and_play_buttons_before_each_moment(app, db):
 def test_call_view_shows_masked_turns_roles_scores_and_corrections(app, db):
     turns = query(db, 'SELECT seq, role, redacted_text, text, score FROM turns WHERE call_id = ? ORDER BY seq', ["en-2001"])
     with duckdb.connect(str(db)) as conn:  # one correction of the kind the vocabulary stage stores
-        conn.execute("INSERT INTO corrections VALUES ('en-2001', 3, 20.8, 22.0, 'arrest', 'address', 'vocabulary')")
+        conn.execute("INSERT INTO corrections (call_id, seq, start, \"end\", original, corrected, kind) "
+                     "VALUES ('en-2001', 3, 20.8, 22.0, 'arrest', 'address', 'vocabulary')")
     client = client_as(app, "quinn")
     page = client.get("/calls/en-2001").text
     for seq, role, redacted, text, score in turns:
