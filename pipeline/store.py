@@ -133,7 +133,7 @@ ADDED_COLUMNS = (
     ("calls", "speaker_evidence", "JSON"),
     # The language each turn was transcribed in (a call may switch language; calls.language is the main one).
     ("turns", "language", "VARCHAR"),
-    # How sure a correction was: phonetic similarity (homophone), 1.0 (hotline), or the log
+    # How sure a correction was: phonetic similarity with bonuses (homophone), 1.0 (hotline), or the log
     # probability Whisper gained with the term (rescored).
     ("corrections", "score", "DOUBLE"),
 )

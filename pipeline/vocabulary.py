@@ -38,7 +38,7 @@ class Correction:
     original: str
     corrected: str
     kind: str  # "homophone" | "hotline" | "rescored" (pipeline/rescore.py)
-    # homophone: phonetic similarity; hotline: 1.0; rescored: the log probability Whisper gained
+    # homophone: similarity plus length and doubt bonuses; hotline: 1.0; rescored: log probability gained
     score: float = 0.0
 
 

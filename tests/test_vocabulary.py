@@ -148,10 +148,12 @@ def test_corrections_are_stored_per_call_in_duckdb(tmp_path):
     db = replay_db(tmp_path / "calls.duckdb", ["zh-1001-b", "en-2001"])
     with duckdb.connect(str(db), read_only=True) as conn:
         cols = [r[0] for r in conn.execute("DESCRIBE corrections").fetchall()]
-        rows = conn.execute("SELECT call_id, seq, start, \"end\", original, corrected, kind FROM corrections "
+        rows = conn.execute("SELECT call_id, seq, start, \"end\", original, corrected, kind, score FROM corrections "
                             "ORDER BY call_id, seq").fetchall()
         turns = " ".join(r[0] for r in conn.execute("SELECT text FROM turns WHERE call_id = 'zh-1001-b'").fetchall())
-    assert cols == ["call_id", "seq", "start", "end", "original", "corrected", "kind"]
+    assert cols == ["call_id", "seq", "start", "end", "original", "corrected", "kind", "score"]
+    # Replayed without Whisper: correction by sound, its score at least the similarity it needed.
+    assert {r[6] for r in rows} <= {"homophone", "hotline"} and all(r[7] >= 0.8 for r in rows)
     assert rows and {r[0] for r in rows} == {"zh-1001-b"}
     assert [r[1] for r in rows] == list(range(len(rows)))
     assert all(r[5] in TERMS and r[4] != r[5] for r in rows)
