@@ -154,12 +154,13 @@ class FasterWhisperEngine:
         # The clip's own frames, not padded to 30 s: ~5x faster on a few seconds of speech, and
         # the same decisions on the eval (as for language detection, pipeline/language.py).
         encoded = self.model.encode(np.ascontiguousarray(features[:, :frames]))
+        starts: dict[str | None, list[int]] = {}  # the start of the decoder's input, per prompt
         scores = []
         for text, prompt in texts:  # one at a time: align() takes one text per encoded audio
-            start = list(tokenizer.sot_sequence)
-            if prompt:
-                start = [tokenizer.sot_prev] + tokenizer.encode(" " + prompt.strip())[-(self.model.max_length // 2 - 1):] + start
-            result = self.model.model.align(encoded, start, [tokenizer.encode(text)], frames)[0]
+            if prompt not in starts:
+                previous = tokenizer.encode(" " + prompt.strip())[-(self.model.max_length // 2 - 1):] if prompt else []
+                starts[prompt] = ([tokenizer.sot_prev] + previous if previous else []) + list(tokenizer.sot_sequence)
+            result = self.model.model.align(encoded, starts[prompt], [tokenizer.encode(text)], frames)[0]
             scores.append(float(np.log(np.maximum(np.asarray(result.text_token_probs), 1e-12)).sum()))
         return scores
 

@@ -142,9 +142,10 @@ def corrected_utterance(u: Utterance, transcript, scorer=None):
     engine), rescoring of loose matches on the utterance's audio."""
     transcript, corrections = correct_transcript(transcript)
     if scorer is not None:
-        samples = decode(u.path).samples
-        transcript, rescored = rescore_transcript(transcript, lambda seg: segment_clip(samples, 16000, seg, None),
-                                                  scorer, first_seq=len(corrections))
+        audio = decode(u.path)
+        transcript, rescored = rescore_transcript(
+            transcript, lambda seg: segment_clip(audio.samples, audio.sample_rate, seg, None), scorer,
+            first_seq=len(corrections))
         corrections += rescored
     return transcript, corrections
 
@@ -160,7 +161,7 @@ def cer_table(items: list[Utterance], transcripts: dict, corrected: bool, scorer
             t, corrections = corrected_utterance(u, t, scorer)
             if changes is not None:
                 for c in corrections:
-                    changes.append((u, c, *_change_errors(u.reference, transcripts[u.id].text, t.text, c)))
+                    changes.append((u, c, *_change_errors(u.reference, transcripts[u.id].text, c)))
         errors, n = char_errors(u.reference, t.text)
         for g in (u.domain, "total", "held-out" if u.held_out else "seen"):
             acc = groups.setdefault(g, [0, 0])
@@ -169,7 +170,7 @@ def cer_table(items: list[Utterance], transcripts: dict, corrected: bool, scorer
     return {g: e / max(n, 1) for g, (e, n) in groups.items()}
 
 
-def _change_errors(reference: str, before: str, after: str, c) -> tuple[int, int]:
+def _change_errors(reference: str, before: str, c) -> tuple[int, int]:
     """Errors against the reference with the text before one correction and after only it."""
     one = before.replace(c.original, c.corrected, 1)
     return char_errors(reference, before)[0], char_errors(reference, one)[0]

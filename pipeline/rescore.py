@@ -32,7 +32,6 @@ class Scorer(Protocol):
 
 @dataclass(frozen=True)
 class RescoreOptions:
-    enabled: bool = True
     # Log-probability the term's reading must gain over the written one. 0: the likelier reading
     # wins (on ../shared/audio: both changes on the seen half right, the one on the held-out half
     # wrong, by +0.3; a margin fitted to that one change would be fitting, not calibrating).
@@ -78,9 +77,7 @@ def rescore_transcript(transcript: Transcript, clip_of: Callable[[Segment], np.n
     """Rescoring of the Chinese segments of a transcript. `clip_of(segment)`: the audio Whisper
     should read for a segment (its speaker's channel, or the mono mix); `first_seq`: where the
     numbering of this call's corrections goes on."""
-    options = options or RescoreOptions()
-    if not options.enabled:
-        return transcript, ()
+    options = options or RescoreOptions()  # on or off: TranscribeOptions.rescore_vocabulary
     segments, corrections = [], []
     for seg in transcript.segments:
         language = seg.language or transcript.language

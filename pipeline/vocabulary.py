@@ -205,13 +205,30 @@ class _Match:
     score: float
 
 
+def _cuts_a_token(text: str, i: int, j: int, unbreakable: list[bool] | None) -> bool:
+    """Would replacing text[i:j] cut through a word Whisper wrote as one token
+    (`unbreakable[k]`: characters k and k+1 belong to one token)?"""
+    return bool(unbreakable) and ((i > 0 and unbreakable[i - 1]) or (j < len(text) and unbreakable[j - 1]))
+
+
 def _splits_a_word(text: str, i: int, j: int, unbreakable: list[bool] | None) -> bool:
-    """Would replacing text[i:j] cut through a word of its context? Either a word Whisper wrote
-    as one token (`unbreakable[k]`: characters k and k+1 belong to one token), or a common word
-    made of a span edge and its neighbour (点击|进入 is not 基金)."""
-    if unbreakable and ((i > 0 and unbreakable[i - 1]) or (j < len(text) and unbreakable[j - 1])):
+    """Would replacing text[i:j] cut through a word of its context? Either a Whisper token
+    (`_cuts_a_token`), or a common word made of a span edge and its neighbour (点击|进入 is not 基金)."""
+    if _cuts_a_token(text, i, j, unbreakable):
         return True
     return (i > 0 and is_common_word(text[i - 1:i + 1])) or (j < len(text) and is_common_word(text[j - 1:j + 1]))
+
+
+def _written_terms(text: str, source: str | None) -> list[bool]:
+    """Per character: is it part of a vocabulary term as written? Those are never changed
+    (冻结账户 must not lose 冻结 to a span across the two terms); a longer term may contain them."""
+    written = _term_texts(source)
+    protected = [False] * len(text)
+    for n in _index(source):
+        for i in range(len(text) - n + 1):
+            if text[i:i + n] in written:
+                protected[i:i + n] = [True] * n
+    return protected
 
 
 def find_corrections(text: str, probabilities: list[float] | None = None,
@@ -223,13 +240,7 @@ def find_corrections(text: str, probabilities: list[float] | None = None,
     probabilities = probabilities or [1.0] * len(text)  # unknown: as sure as can be
     index = _index(source)
     written = _term_texts(source)
-    # Characters already part of a vocabulary term as written are never changed (冻结账户
-    # must not lose 冻结 to a span across the two terms); a longer term may contain them.
-    protected = [False] * len(text)
-    for n in index:
-        for i in range(len(text) - n + 1):
-            if text[i:i + n] in written:
-                protected[i:i + n] = [True] * n
+    protected = _written_terms(text, source)
     candidates = []
     for n, terms in index.items():
         for i in range(len(text) - n + 1):
@@ -320,11 +331,7 @@ def find_loose_matches(text: str, probabilities: list[float] | None = None,
     term already written and never cuts a Whisper token."""
     probabilities = probabilities or [1.0] * len(text)
     written = _term_texts(source)
-    protected = [False] * len(text)
-    for n in _index(source):
-        for i in range(len(text) - n + 1):
-            if text[i:i + n] in written:
-                protected[i:i + n] = [True] * n
+    protected = _written_terms(text, source)
     out = []
     for n, terms in _index(source).items():
         # Shorter terms: only the close matches correction turned down because the span is a
@@ -334,7 +341,7 @@ def find_loose_matches(text: str, probabilities: list[float] | None = None,
             span = text[i:i + n]
             if not all(_HAN.match(c) for c in span) or span in written or any(protected[i:i + n]):
                 continue
-            if unbreakable and ((i > 0 and unbreakable[i - 1]) or (i + n < len(text) and unbreakable[i + n - 1])):
+            if _cuts_a_token(text, i, i + n, unbreakable):
                 continue
             if min(probabilities[i:i + n]) >= LOOSE_MAX_PROBABILITY:
                 continue
