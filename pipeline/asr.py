@@ -37,6 +37,11 @@ class TranscribeOptions:
     no_speech_threshold: float = 0.6
     compression_ratio_threshold: float = 2.4
     log_prob_threshold: float = -1.0
+    # A window that decodes too repetitive or too unsure is decoded again once per temperature
+    # above 0. faster-whisper would sample at these temperatures; callbrief's faster-whisper engine
+    # retries deterministically instead (pipeline/whisper_fallback.py, at most three retries), so a
+    # call's transcript does not depend on what the process decoded before. openai-whisper samples,
+    # seeded per call. (0.0,): no retry.
     temperature: tuple[float, ...] = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)
     patience: float = 1.0
     # Mandarin decodes with a wider, more patient beam: chosen on the seen half of ../shared/audio
@@ -94,20 +99,16 @@ class FasterWhisperEngine:
     name = "faster-whisper"
 
     def __init__(self, spec: EngineSpec, model_cache: Path | None = None, allow_download: bool = False):
-        from faster_whisper import WhisperModel
+        from .whisper_fallback import DeterministicWhisperModel
 
         resolved = resolve_whisper(spec.model, model_cache, allow_download)
         self.model_id = spec.model_id
-        self.model = WhisperModel(str(resolved.path), device="cpu", compute_type=spec.compute_type,
+        self.model = DeterministicWhisperModel(str(resolved.path), device="cpu", compute_type=spec.compute_type,
                                   cpu_threads=spec.cpu_threads, num_workers=spec.num_workers)
 
     def transcribe(self, audio: np.ndarray, options: TranscribeOptions,
                    on_progress: Progress | None = None) -> Transcript:
-        import ctranslate2
-
-        # Temperature fallback samples: seed it, so a rerun transcribes a call the same way. The
-        # seed is process-wide and CTranslate2 seeds each thread's sampler once: see engines.py.
-        ctranslate2.set_random_seed(SEED)
+        # No sampling: a window that decodes badly is retried deterministically (whisper_fallback.py).
         detected = None
         if options.language is None and options.mandarin_beam_size is not None:
             # The language decides the beam: detect it first (what transcribe would do on its own).

@@ -6,10 +6,11 @@ by the calls the entry point runs in its threads. Stages called on their own (a 
 script) build a default one, so every stage still runs standalone: that reloads the models, so
 callers that run many calls pass one.
 
-Not made per call: CTranslate2's seed. `ctranslate2.set_random_seed` seeds the sampler of the
-calling thread only once per thread (its RNG is thread-local and seeded lazily), so a per-call
-seed cannot be had from it; faster-whisper decodes greedily/beam at temperature 0 and samples
-only in the temperature fallback, which is where reruns may differ. Documented, not faked.
+Per call, not per process: what a call's transcript depends on. CTranslate2's sampler cannot be
+seeded per call (`ctranslate2.set_random_seed` seeds each worker thread's generator once, lazily),
+so the faster-whisper engine never samples: a window that decodes badly is retried by
+deterministic decodes (`pipeline.whisper_fallback`), and a call transcribes the same whichever
+worker runs it and whatever it ran before. openai-whisper seeds torch per call, under its lock.
 """
 from __future__ import annotations
 

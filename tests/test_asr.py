@@ -176,3 +176,25 @@ def test_a_looping_segment_that_survived_whispers_fallback_is_dropped():
     cleaned = postprocess(raw, TranscribeOptions())
     assert [s.text for s in cleaned.segments] == ["因为P2P的线上理财品牌是没有门店的"]
     assert cleaned.dropped == ("颂" * 150,)
+
+
+# --- a retried window decodes the same whatever ran before it -------------------------------
+
+def _unreadable(uid: str):
+    """Real speech Whisper cannot read (a ../shared/audio line played backwards): every window
+    fails the log-probability check and is decoded again."""
+    return decode(SHARED_AUDIO / "zh_customer_service_finance" / f"{uid}.wav").mono()[::-1].copy()
+
+
+@needs_shared
+def test_a_retried_window_decodes_the_same_whatever_the_engine_decoded_before(engine):
+    options = TranscribeOptions(language="zh", vad_filter=False)
+    clip = _unreadable("200003")
+    raw, _ = engine.model.transcribe(clip, language="zh", vad_filter=False, beam_size=options.beam_size,
+                                     temperature=list(options.temperature))
+    assert any(s.temperature > 0 for s in raw)  # it was retried
+    first = engine.transcribe(clip, options)
+    for uid in ("200046", "200034"):  # other calls' retries in between (sampling would draw on)
+        engine.transcribe(_unreadable(uid), options)
+    again = engine.transcribe(clip, options)
+    assert [(s.text, s.start, s.end) for s in again.segments] == [(s.text, s.start, s.end) for s in first.segments]
