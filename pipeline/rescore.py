@@ -2,15 +2,16 @@
 
 Correction on sound alone (vocabulary.correct_transcript) stops where pinyin stops: 处去看 is two
 syllables from 储蓄卡, 狐狐态毒 from 服务态度, and 名气 is a real word Whisper was fairly sure of.
-Such spans are only candidates here. For each, Whisper reads the segment's audio again with the
-candidate terms as its context (the previous text, as hotwords would be given) and scores texts
-without searching: the segment as written and the segment with the term. The term replaces the
-span only when Whisper finds it the likelier reading of the audio by more than `margin` (log
-probability).
+Such spans are only candidates here. For each, Whisper hears a window of the segment (the span
+with `context_chars` characters either side) again with the candidate terms as its context (the
+previous text, as hotwords would be given) and scores texts without searching: the window as
+written and the window with the term. The term replaces the span only when Whisper finds it the
+likelier reading of the audio by more than `margin` (log probability).
 
 Measured on the 101 ../shared/audio utterances and the sample calls: README, "Mandarin domain
-vocabulary". Costs one encoder pass over the segment's own audio per segment holding a candidate,
-and one teacher-forced decoder pass per reading.
+vocabulary". Costs one encoder pass over the window's own audio per window, and one
+teacher-forced decoder pass per reading: windows of 8 characters made the same or better
+decisions than whole segments for 28% less time.
 """
 from __future__ import annotations
 
@@ -19,11 +20,16 @@ from typing import Callable, Protocol
 
 import numpy as np
 
+from .audio import SAMPLE_RATE
 from .types import Segment, Transcript
-from .vocabulary import Correction, apply_matches, find_loose_matches, segment_characters
+from .vocabulary import Correction, Match, apply_matches, find_loose_matches, segment_characters
 
 # Whisper reads a segment with up to this much audio either side of its words.
 PAD_SECONDS = 0.2
+# ... and a window of a segment with this much either side of the window's words (inside the
+# segment's audio): word times are Whisper's estimates, and a reading whose first or last words
+# are cut off scores low whichever term it holds.
+WINDOW_PAD_SECONDS = 0.5
 
 
 class Scorer(Protocol):
@@ -40,13 +46,40 @@ class RescoreOptions:
     # half the banks in the vocabulary, and the best two stand for them.
     max_candidates_per_segment: int = 6
     max_terms_per_span: int = 2
+    # Characters of the segment either side of a span that Whisper hears and reads with it.
+    context_chars: int = 8
+
+
+def _windows(candidates: list[Match], owner: list[int], context: int) -> list[tuple[int, int, list[Match]]]:
+    """Candidates grouped into windows of the text, (first char, end char, candidates): each span
+    with `context` characters either side, widened to whole words; overlapping windows merge."""
+    first_char = {}  # a word's first character
+    for k, w in enumerate(owner):
+        first_char.setdefault(w, k)
+    n = len(owner)
+
+    def word_end(k: int) -> int:
+        while k + 1 < n and owner[k + 1] == owner[k]:
+            k += 1
+        return k + 1
+
+    windows: list[tuple[int, int, list[Match]]] = []
+    for m in sorted(candidates, key=lambda m: m.start):
+        lo = first_char[owner[max(0, m.start - context)]]
+        hi = word_end(min(n - 1, m.end - 1 + context))
+        if windows and lo < windows[-1][1]:
+            prev_lo, prev_hi, group = windows[-1]
+            windows[-1] = (prev_lo, max(prev_hi, hi), group + [m])
+        else:
+            windows.append((lo, hi, [m]))
+    return windows
 
 
 def rescore_segment(seg: Segment, clip: np.ndarray, scorer: Scorer, options: RescoreOptions,
                     first_seq: int = 0, source: str | None = None) -> tuple[Segment, list[Correction]]:
     """The segment with each loose match Whisper prefers replaced by its term (kind "rescored",
-    score: the log-probability gained)."""
-    text, _, probs, joined = segment_characters(seg)
+    score: the log-probability gained). `clip`: the segment's audio as `segment_clip` cuts it."""
+    text, owner, probs, joined = segment_characters(seg)
     candidates, per_span = [], {}
     for m in find_loose_matches(text, probs, joined, source):  # best first
         if per_span.get((m.start, m.end), 0) < options.max_terms_per_span:
@@ -55,12 +88,21 @@ def rescore_segment(seg: Segment, clip: np.ndarray, scorer: Scorer, options: Res
     candidates = candidates[:options.max_candidates_per_segment]
     if not candidates:
         return seg, []
-    # One context for the segment: every candidate term, as hotwords would be given. The written
-    # text and each candidate reading are scored after it, so each compares with the same prior.
-    context = "，".join(dict.fromkeys(m.term for m in candidates))
-    texts = [(text, context)] + [(text[:m.start] + m.term + text[m.end:], context) for m in candidates]
-    scores = scorer.score(clip, texts, "zh")
-    gains = [(scores[k + 1] - scores[0], m) for k, m in enumerate(candidates)]
+    clip_start = max(0.0, seg.start - PAD_SECONDS)  # where segment_clip began
+    gains = []
+    for lo, hi, group in _windows(candidates, owner, options.context_chars):
+        # Whisper hears the window's words only (their times, WINDOW_PAD_SECONDS either side) and
+        # reads the window's text: the cost of a reading grows with its audio and its tokens.
+        start = max(0, int((seg.words[owner[lo]].start - WINDOW_PAD_SECONDS - clip_start) * SAMPLE_RATE))
+        end = int((seg.words[owner[hi - 1]].end + WINDOW_PAD_SECONDS - clip_start) * SAMPLE_RATE)
+        window = text[lo:hi]
+        # One context for the window: its candidate terms, as hotwords would be given. The written
+        # text and each candidate reading are scored after it, so each compares with the same prior.
+        context = "，".join(dict.fromkeys(m.term for m in group))
+        texts = [(window, context)] + [(window[:m.start - lo] + m.term + window[m.end - lo:], context)
+                                       for m in group]
+        scores = scorer.score(np.ascontiguousarray(clip[start:end]), texts, "zh")
+        gains += [(scores[k + 1] - scores[0], m) for k, m in enumerate(group)]
     chosen, taken = [], [False] * len(text)
     for gain, m in sorted(gains, key=lambda g: -g[0]):
         if gain > options.margin and not any(taken[m.start:m.end]):
@@ -91,7 +133,8 @@ def rescore_transcript(transcript: Transcript, clip_of: Callable[[Segment], np.n
 def segment_clip(samples: np.ndarray, sample_rate: int, seg: Segment, channel: int | None) -> np.ndarray:
     """The audio of a segment, PAD_SECONDS either side: the speaker's channel of a stereo call
     (`channel`), else the mono mix of all channels."""
-    source = samples[channel] if channel is not None and channel < samples.shape[0] else samples.mean(axis=0)
     start = max(0, int((seg.start - PAD_SECONDS) * sample_rate))
-    end = min(source.shape[-1], int((seg.end + PAD_SECONDS) * sample_rate))
-    return np.ascontiguousarray(source[start:end], dtype=np.float32)
+    end = min(samples.shape[-1], int((seg.end + PAD_SECONDS) * sample_rate))
+    if channel is not None and channel < samples.shape[0]:
+        return np.ascontiguousarray(samples[channel, start:end], dtype=np.float32)
+    return np.ascontiguousarray(samples[:, start:end].mean(axis=0), dtype=np.float32)

@@ -198,7 +198,8 @@ def _index(source: str | None = None) -> dict[int, tuple[tuple[str, tuple[frozen
 
 
 @dataclass(frozen=True)
-class _Match:
+class Match:
+    """A span of a text that sounds like a vocabulary term, and how close (higher: closer)."""
     start: int  # character offsets in the text
     end: int
     term: str
@@ -232,7 +233,7 @@ def _written_terms(text: str, source: str | None) -> list[bool]:
 
 
 def find_corrections(text: str, probabilities: list[float] | None = None,
-                     unbreakable: list[bool] | None = None, source: str | None = None) -> list[_Match]:
+                     unbreakable: list[bool] | None = None, source: str | None = None) -> list[Match]:
     """Non-overlapping spans of `text` to replace by vocabulary terms, best first.
     `probabilities` (one per character, Whisper's word probability) weighs the evidence;
     `unbreakable` marks characters joined to the next one in one Whisper token; `source`: the
@@ -269,8 +270,8 @@ def find_corrections(text: str, probabilities: list[float] | None = None,
                 # Longer terms are less likely to match by chance; an unsure decoder is more
                 # likely to have misheard.
                 score = sim + 0.05 * (n - 2) + 0.2 * (1 - prob)
-                candidates.append(_Match(i, i + n, term, score))
-    chosen: list[_Match] = []
+                candidates.append(Match(i, i + n, term, score))
+    chosen: list[Match] = []
     taken = [False] * len(text)
     for m in sorted(candidates, key=lambda m: (-m.score, -(m.end - m.start), m.start)):
         if not any(taken[m.start:m.end]):
@@ -322,7 +323,7 @@ def loose_similarity(span: str, term: str) -> float:
 
 
 def find_loose_matches(text: str, probabilities: list[float] | None = None,
-                       unbreakable: list[bool] | None = None, source: str | None = None) -> list[_Match]:
+                       unbreakable: list[bool] | None = None, source: str | None = None) -> list[Match]:
     """Spans of `text` that sound loosely like a vocabulary term of LOOSE_MIN_SYLLABLES+ syllables
     (`loose_similarity` ≥ LOOSE_MIN_SIMILARITY), common words that sound like a shorter term
     (`similarity` ≥ MIN_SIMILARITY), and spans next to a written term that sound loosely like a
@@ -351,9 +352,16 @@ def find_loose_matches(text: str, probabilities: list[float] | None = None,
             if close_only and not (is_common_word(span) or beside_term):
                 continue
             for term, _ in terms:
-                sim = max(similarity(span, term), loose_similarity(span, term) if beside_term or not close_only else 0.0)
+                if close_only and not beside_term:
+                    sim = similarity(span, term)
+                else:
+                    # Loosely unlike is unlike strictly too (a strict match passes the loose rules).
+                    sim = loose_similarity(span, term)
+                    if sim == 0.0:
+                        continue
+                    sim = max(sim, similarity(span, term))
                 if sim >= (MIN_SIMILARITY if close_only and not beside_term else LOOSE_MIN_SIMILARITY):
-                    out.append(_Match(i, i + n, term, sim + 0.2 * (1 - prob)))
+                    out.append(Match(i, i + n, term, sim + 0.2 * (1 - prob)))
     return sorted(out, key=lambda m: (-m.score, m.start))
 
 
@@ -394,7 +402,7 @@ def segment_characters(seg: Segment) -> tuple[str, list[int], list[float], list[
     return "".join(chars), owner, probs, joined
 
 
-def apply_matches(seg: Segment, matches: list[_Match], kind: str, first_seq: int = 0) -> tuple[Segment, list[Correction]]:
+def apply_matches(seg: Segment, matches: list[Match], kind: str, first_seq: int = 0) -> tuple[Segment, list[Correction]]:
     """The segment with each match's span replaced by its term, through its words (so word texts,
     times and the segment text agree), and the corrections made. A span's times are its first and
     last word's."""
