@@ -27,7 +27,7 @@ from .audio import decode
 from .metrics import cer, normalise_zh, wer
 from .serial import load_recognition, save_recognition, transcript_from_dict, transcript_to_dict
 from .types import join_words
-from .rescore import rescore_transcript, segment_clip
+from .rescore import RescoreOptions, rescore_transcript, segment_clip
 from .vocabulary import correct_transcript, hotwords, normalise_numbers, vocabulary
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -137,7 +137,7 @@ def recognise_utterances(name: str, options: TranscribeOptions, spec: EngineSpec
     return out
 
 
-def corrected_utterance(u: Utterance, transcript, scorer=None):
+def corrected_utterance(u: Utterance, transcript, scorer=None, rescore_options: RescoreOptions | None = None):
     """(transcript, corrections) after correction by sound, then, with a `scorer` (the Whisper
     engine), rescoring of loose matches on the utterance's audio."""
     transcript, corrections = correct_transcript(transcript)
@@ -145,20 +145,20 @@ def corrected_utterance(u: Utterance, transcript, scorer=None):
         audio = decode(u.path)
         transcript, rescored = rescore_transcript(
             transcript, lambda seg: segment_clip(audio.samples, audio.sample_rate, seg, None), scorer,
-            first_seq=len(corrections))
+            rescore_options, first_seq=len(corrections))
         corrections += rescored
     return transcript, corrections
 
 
 def cer_table(items: list[Utterance], transcripts: dict, corrected: bool, scorer=None,
-              changes: list | None = None) -> dict[str, float]:
+              changes: list | None = None, rescore_options: RescoreOptions | None = None) -> dict[str, float]:
     """CER by domain, in total and by half; `changes` collects (utterance, correction, errors
     before, errors after) of each correction made."""
     groups: dict[str, list[int]] = {}
     for u in items:
         t = transcripts[u.id]
         if corrected:
-            t, corrections = corrected_utterance(u, t, scorer)
+            t, corrections = corrected_utterance(u, t, scorer, rescore_options)
             if changes is not None:
                 for c in corrections:
                     changes.append((u, c, *_change_errors(u.reference, transcripts[u.id].text, c)))
@@ -273,6 +273,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--no-rescore", action="store_true", help="correction by sound only (no Whisper rescoring)")
     parser.add_argument("--half", choices=("all", "seen", "held-out"), default="all",
                         help="utterances to use (compare options on the seen half, report the held-out one)")
+    parser.add_argument("--rescore-context", type=int, default=RescoreOptions().context_chars,
+                        help="characters either side of a span that rescoring hears, on the utterances "
+                             "(1000: whole segments)")
     parser.add_argument("--json", type=Path, help="also write the figures here")
     args = parser.parse_args(argv)
     configs = _configs()
@@ -292,7 +295,8 @@ def main(argv: list[str] | None = None) -> None:
             if fix == "yes" and judge is None:
                 continue
             changes: list = []
-            table = cer_table(items, transcripts, corrected, judge, changes)
+            table = cer_table(items, transcripts, corrected, judge, changes,
+                              RescoreOptions(context_chars=args.rescore_context))
             report[f"{name}{'+' + fix if corrected else ''}"] = {"cer": table}
             print(f"{name:18} {fix:5} " + " ".join(
                 f"{100 * table.get(g, float('nan')):7.2f}%" for g in ("finance", "general", "total", "seen", "held-out")))

@@ -26,10 +26,11 @@ from .vocabulary import Correction, Match, apply_matches, find_loose_matches, se
 
 # Whisper reads a segment with up to this much audio either side of its words.
 PAD_SECONDS = 0.2
-# ... and a window of a segment with this much either side of the window's words (inside the
-# segment's audio): word times are Whisper's estimates, and a reading whose first or last words
-# are cut off scores low whichever term it holds.
+# ... and a window of a segment with this much either side of the window's words (as far as the
+# segment's clip reaches: PAD_SECONDS at its ends): word times are Whisper's estimates, and a
+# reading whose first or last words are cut off scores low whichever term it holds.
 WINDOW_PAD_SECONDS = 0.5
+MIN_WINDOW_SECONDS = 0.3
 
 
 class Scorer(Protocol):
@@ -39,10 +40,11 @@ class Scorer(Protocol):
 @dataclass(frozen=True)
 class RescoreOptions:
     # Log-probability the term's reading must gain over the written one. 0: the likelier reading
-    # wins (on ../shared/audio: both changes on the seen half right, the one on the held-out half
-    # wrong, by +0.3; a margin fitted to that one change would be fitting, not calibrating).
+    # wins (on ../shared/audio: 2 changes right on the seen half, 1 right and 1 neither on the
+    # held-out half; whole segments made one wrong change there, by +0.3: a margin fitted to one
+    # change would be fitting, not calibrating).
     margin: float = 0.0
-    # Best loose matches only, each costs a decoder pass (~25 ms): 国家银行 sounds loosely like
+    # Best loose matches only, each costs a decoder pass (~20 ms): 国家银行 sounds loosely like
     # half the banks in the vocabulary, and the best two stand for them.
     max_candidates_per_segment: int = 6
     max_terms_per_span: int = 2
@@ -94,7 +96,9 @@ def rescore_segment(seg: Segment, clip: np.ndarray, scorer: Scorer, options: Res
         # Whisper hears the window's words only (their times, WINDOW_PAD_SECONDS either side) and
         # reads the window's text: the cost of a reading grows with its audio and its tokens.
         start = max(0, int((seg.words[owner[lo]].start - WINDOW_PAD_SECONDS - clip_start) * SAMPLE_RATE))
-        end = int((seg.words[owner[hi - 1]].end + WINDOW_PAD_SECONDS - clip_start) * SAMPLE_RATE)
+        end = min(len(clip), int((seg.words[owner[hi - 1]].end + WINDOW_PAD_SECONDS - clip_start) * SAMPLE_RATE))
+        if end - start < MIN_WINDOW_SECONDS * SAMPLE_RATE:  # word times that make no sense: the segment
+            start, end = 0, len(clip)
         window = text[lo:hi]
         # One context for the window: its candidate terms, as hotwords would be given. The written
         # text and each candidate reading are scored after it, so each compares with the same prior.
@@ -118,7 +122,8 @@ def rescore_transcript(transcript: Transcript, clip_of: Callable[[Segment], np.n
                        source: str | None = None) -> tuple[Transcript, tuple[Correction, ...]]:
     """Rescoring of the Chinese segments of a transcript. `clip_of(segment)`: the audio Whisper
     should read for a segment (its speaker's channel, or the mono mix); `first_seq`: where the
-    numbering of this call's corrections goes on."""
+    numbering of this call's corrections goes on. The clip must be cut as `segment_clip` cuts it:
+    windows are cut from it by word times."""
     options = options or RescoreOptions()  # on or off: TranscribeOptions.rescore_vocabulary
     segments, corrections = [], []
     for seg in transcript.segments:

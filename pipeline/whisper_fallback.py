@@ -8,13 +8,16 @@ sampling. CTranslate2 has no per-call seed: its sampler's random generator belon
 worker thread and is seeded once, so what a retry draws depends on every call that worker
 decoded before (another order of calls, another Dask worker: another transcript).
 
-Here each retry is a deterministic decode that cannot fail the way the first one did:
-  1. the same beam, no n-gram of `NO_REPEAT_NGRAM` tokens twice: a loop cannot form;
-  2. a wider, more patient beam, also without loops: more of the search for an unsure window;
+Here each retry is a deterministic decode unlikely to fail the way the first one did:
+  1. the same beam, no n-gram of `NO_REPEAT_NGRAM` tokens twice: a loop within a segment cannot
+     form (a loop of short timestamped segments still fails the compression check);
+  2. a beam twice as wide, patience at least 2, also without repeated n-grams: more of the search
+     for an unsure window;
   3. greedy with a repetition penalty: another path altogether.
-The first decode that passes both checks is kept; when none does, the one with the best average
-log probability among those that are not loops (faster-whisper's own rule). The number of
-retries is the number of temperatures above 0 that were asked for, at most three.
+The first decode that passes faster-whisper's checks is kept; when none does, the one with the
+best average log probability among those that are not loops (faster-whisper's own rule). The
+number of retries is the number of temperatures above 0 that were asked for, at most three.
+A retry sets its own repetition penalty and n-gram size in place of the options'.
 """
 from __future__ import annotations
 
@@ -32,30 +35,34 @@ NO_REPEAT_NGRAM = 10
 class Retry:
     """One deterministic re-decode (see the module docstring)."""
 
-    beam_factor: float  # of the first decode's beam size
-    patience: float | None  # None: the first decode's
+    greedy: bool = False  # beam size 1
+    wider: bool = False  # twice the first decode's beam, patience at least 2
     repetition_penalty: float = 1.0
     no_repeat_ngram_size: int = NO_REPEAT_NGRAM
 
 
-RETRIES = (Retry(1.0, None), Retry(2.0, 2.0), Retry(0.0, 1.0, repetition_penalty=1.2))
+RETRIES = (Retry(), Retry(wider=True), Retry(greedy=True, repetition_penalty=1.2))
 
 
 def retry_options(options: TranscriptionOptions, retry: Retry) -> TranscriptionOptions:
     """faster-whisper's options for one retry: temperature 0 only, so it never samples."""
-    return replace(options, temperatures=[0.0], beam_size=max(1, int(options.beam_size * retry.beam_factor)),
-                   patience=options.patience if retry.patience is None else retry.patience,
+    beam_size, patience = options.beam_size, options.patience
+    if retry.greedy:
+        beam_size, patience = 1, 1.0
+    elif retry.wider:
+        beam_size, patience = 2 * beam_size, max(2.0, patience)
+    return replace(options, temperatures=[0.0], beam_size=beam_size, patience=patience,
                    repetition_penalty=retry.repetition_penalty, no_repeat_ngram_size=retry.no_repeat_ngram_size)
 
 
 def passes(avg_logprob: float, compression_ratio: float, no_speech_prob: float,
            options: TranscriptionOptions) -> bool:
-    """faster-whisper's test of a decode: not a loop, and sure enough unless it is silence."""
-    if options.compression_ratio_threshold is not None and compression_ratio > options.compression_ratio_threshold:
-        return False
+    """faster-whisper's test of a decode: silence (unsure, and the no-speech probability high:
+    the caller then skips the window), or neither a loop nor unsure."""
+    loop = options.compression_ratio_threshold is not None and compression_ratio > options.compression_ratio_threshold
     unsure = options.log_prob_threshold is not None and avg_logprob < options.log_prob_threshold
     silence = options.no_speech_threshold is not None and no_speech_prob > options.no_speech_threshold
-    return not unsure or silence
+    return (unsure and silence) or not (loop or unsure)
 
 
 class DeterministicWhisperModel(WhisperModel):
@@ -77,4 +84,7 @@ class DeterministicWhisperModel(WhisperModel):
             decodes.append(decode)
         not_loops = [d for d in decodes if options.compression_ratio_threshold is None
                      or d[3] <= options.compression_ratio_threshold]
-        return max(not_loops or decodes, key=lambda d: d[1])
+        result, avg_logprob, _, compression_ratio = max(not_loops or decodes, key=lambda d: d[1])
+        # With the last temperature tried, as faster-whisper does: a window that failed every
+        # attempt resets the prompt (when text conditions the next window).
+        return result, avg_logprob, steps[-1][0], compression_ratio

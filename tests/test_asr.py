@@ -186,14 +186,51 @@ def _unreadable(uid: str):
     return decode(SHARED_AUDIO / "zh_customer_service_finance" / f"{uid}.wav").mono()[::-1].copy()
 
 
+def _fw_options(**changes):
+    from faster_whisper.transcribe import TranscriptionOptions
+
+    base = dict(beam_size=8, best_of=5, patience=2.0, length_penalty=1.0, repetition_penalty=1.0,
+                no_repeat_ngram_size=0, log_prob_threshold=-1.0, no_speech_threshold=0.6,
+                compression_ratio_threshold=2.4, condition_on_previous_text=False, prompt_reset_on_temperature=0.5,
+                temperatures=[0.0, 0.2, 0.4, 0.6, 0.8, 1.0], initial_prompt=None, prefix=None, suppress_blank=True,
+                suppress_tokens=[-1], without_timestamps=False, max_initial_timestamp=1.0, word_timestamps=True,
+                prepend_punctuations="", append_punctuations="", multilingual=False, max_new_tokens=None,
+                clip_timestamps="0", hallucination_silence_threshold=None, hotwords=None)
+    return TranscriptionOptions(**{**base, **changes})
+
+
+def test_a_decode_passes_as_faster_whisper_judges_it():
+    from pipeline.whisper_fallback import passes
+
+    o = _fw_options()
+    assert passes(-0.3, 1.5, 0.1, o)
+    assert not passes(-0.3, 3.0, 0.1, o)  # a loop
+    assert not passes(-1.5, 1.5, 0.1, o)  # unsure
+    assert passes(-1.5, 1.5, 0.9, o) and passes(-1.5, 3.0, 0.9, o)  # silence: the caller skips it
+    assert not passes(-0.3, 3.0, 0.9, o)  # sure of a loop is no silence
+    assert passes(-5.0, 9.0, 0.0, _fw_options(log_prob_threshold=None, compression_ratio_threshold=None))
+
+
+def test_retries_never_sample_and_search_differently():
+    from pipeline.whisper_fallback import RETRIES, retry_options
+
+    o = _fw_options()
+    steps = [retry_options(o, r) for r in RETRIES]
+    assert all(s.temperatures == [0.0] for s in steps)
+    assert [(s.beam_size, s.patience) for s in steps] == [(8, 2.0), (16, 2.0), (1, 1.0)]
+    assert all(s.no_repeat_ngram_size > 0 for s in steps) and steps[2].repetition_penalty > 1.0
+
+
 @needs_shared
 def test_a_retried_window_decodes_the_same_whatever_the_engine_decoded_before(engine):
-    options = TranscribeOptions(language="zh", vad_filter=False)
+    options = TranscribeOptions(language="zh", vad_filter=False).for_language("zh")
     clip = _unreadable("200003")
     raw, _ = engine.model.transcribe(clip, language="zh", vad_filter=False, beam_size=options.beam_size,
-                                     temperature=list(options.temperature))
-    assert any(s.temperature > 0 for s in raw)  # it was retried
+                                     patience=options.patience, temperature=list(options.temperature))
+    # Retried: a window that passes at once reports temperature 0, one retried the retry's.
+    assert any(s.temperature > 0 for s in raw)
     first = engine.transcribe(clip, options)
+    assert first.segments  # something to compare
     for uid in ("200046", "200034"):  # other calls' retries in between (sampling would draw on)
         engine.transcribe(_unreadable(uid), options)
     again = engine.transcribe(clip, options)
