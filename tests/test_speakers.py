@@ -210,16 +210,13 @@ def test_words_straddling_a_boundary_go_to_the_speaker_with_most_overlap():
     assert [(t.role, t.text) for t in turns] == [("agent", "one two"), ("customer", "three four"), ("agent", "five")]
 
 
-def test_assignment_scales_with_interval_lookup():
-    """50k words over 5k segments: interval lookups, not a nested loop."""
-    import time
-
+def test_assignment_of_an_hour_of_words_is_right_everywhere():
+    """50k words over 5k segments (an hour's call): every word gets its segment's speaker. How
+    fast is `make bench`'s business (align stage), not a timed test's."""
     segs = tuple(SpeakerSegment(i * 2.0, i * 2.0 + 1.9, f"S{i % 2}") for i in range(5000))
     words = [Word("w", i * 0.2, i * 0.2 + 0.15, 1) for i in range(50000)]
-    start = time.perf_counter()
     speakers = assign_speakers(words, Diarization(segs, "clustering", 2))
-    assert speakers[0] == "S0" and speakers[10] == "S1"
-    assert time.perf_counter() - start < 20  # a nested loop would take minutes
+    assert speakers == [f"S{(i // 10) % 2}" for i in range(50000)]  # word i starts in segment i // 10
 
 
 def test_pyannote_backend_reports_why_it_cannot_run_here():
