@@ -276,6 +276,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--rescore-context", type=int, default=RescoreOptions().context_chars,
                         help="characters either side of a span that rescoring hears, on the utterances "
                              "(1000: whole segments)")
+    parser.add_argument("--rescore-margin", type=float, default=RescoreOptions().margin,
+                        help="log-probability a term's reading must gain, on the utterances")
     parser.add_argument("--json", type=Path, help="also write the figures here")
     args = parser.parse_args(argv)
     configs = _configs()
@@ -296,7 +298,7 @@ def main(argv: list[str] | None = None) -> None:
                 continue
             changes: list = []
             table = cer_table(items, transcripts, corrected, judge, changes,
-                              RescoreOptions(context_chars=args.rescore_context))
+                              RescoreOptions(context_chars=args.rescore_context, margin=args.rescore_margin))
             report[f"{name}{'+' + fix if corrected else ''}"] = {"cer": table}
             print(f"{name:18} {fix:5} " + " ".join(
                 f"{100 * table.get(g, float('nan')):7.2f}%" for g in ("finance", "general", "total", "seen", "held-out")))
