@@ -114,7 +114,8 @@ def cache_dir(name: str, options: TranscribeOptions) -> Path:
     return CACHE / f"{name}-{digest}"
 
 
-def recognise_utterances(name: str, options: TranscribeOptions, spec: EngineSpec, items: list[Utterance]):
+def recognise_utterances(name: str, options: TranscribeOptions, spec: EngineSpec, items: list[Utterance],
+                         engines=None):
     """Transcripts per utterance id, from the cache or from Whisper (then cached)."""
     folder = cache_dir(name, options) / "utterances"
     folder.mkdir(parents=True, exist_ok=True)
@@ -124,7 +125,7 @@ def recognise_utterances(name: str, options: TranscribeOptions, spec: EngineSpec
         if path.exists():  # clean-up again: it may have learnt since the run was cached
             out[u.id] = postprocess(transcript_from_dict(json.loads(path.read_text(encoding="utf-8"))), options)
             continue
-        engine = engine or load_engine(spec)
+        engine = engine or load_engine(spec, engines)
         audio = decode(u.path).mono()
         clock = time.perf_counter()
         t = engine.transcribe(audio, replace(options, language="zh"))
@@ -242,11 +243,11 @@ def term_recall(call_id: str, turns) -> tuple[int, int, list[str]]:
 
 
 def evaluate_calls(name: str, options: TranscribeOptions, spec: EngineSpec, corrected: bool,
-                   rescore: bool = True) -> dict:
+                   rescore: bool = True, engines=None) -> dict:
     from .batch import analyse_call
     from .engines import Engines
 
-    out, engines = {}, Engines()  # loaded once for the four calls
+    out, engines = {}, engines or Engines()  # loaded once for the four calls
     for call_id in ("zh-1001-a", "zh-1001-b", "en-2001", "en-2002"):
         rec, audio, diarization, transcript = recognise_call(name, options, spec, call_id, engines)
         scorer = load_engine(spec, engines) if corrected and rescore else None
@@ -290,9 +291,12 @@ def main(argv: list[str] | None = None) -> None:
     report = {}
     print(f"{len(items)} utterances ({sum(u.held_out for u in items)} held out)")
     print(f"{'config':18} {'fix':5} {'finance':>8} {'general':>8} {'total':>8} {'seen':>8} {'held-out':>8}")
-    scorer = load_engine(spec) if not args.no_rescore else None
+    from .engines import Engines
+
+    engines = Engines()  # one set of models for the whole evaluation
+    scorer = load_engine(spec, engines) if not args.no_rescore else None
     for name in names:
-        transcripts = recognise_utterances(name, configs[name], spec, items)
+        transcripts = recognise_utterances(name, configs[name], spec, items, engines)
         for fix, corrected, judge in (("no", False, None), ("sound", True, None), ("yes", True, scorer)):
             if fix == "yes" and judge is None:
                 continue
@@ -315,7 +319,7 @@ def main(argv: list[str] | None = None) -> None:
             for fix, corrected, rescore in (("no", False, False), ("sound", True, False), ("yes", True, True)):
                 if fix == "yes" and args.no_rescore:
                     continue
-                calls = evaluate_calls(name, configs[name], spec, corrected, rescore)
+                calls = evaluate_calls(name, configs[name], spec, corrected, rescore, engines)
                 report.setdefault(f"{name}{'+' + fix if corrected else ''}", {})["calls"] = calls
                 found = sum(r.get("terms_found", 0) for r in calls.values())
                 spoken = sum(r.get("terms_spoken", 0) for r in calls.values())
