@@ -142,14 +142,15 @@ def run(compare_seconds: float = 120.0, long_minutes: float = 10.0) -> dict:
     for rec in recordings:
         process_recording(rec, seq_spec, engines=engines)
     warmup_s = time.perf_counter() - warm_start
-    # Each stage's time is the median of MEASURED_PASSES passes: one pass moved by 10-20% between
-    # runs on a shared machine, as much as the changes measured.
-    passes = [_pipeline_pass(recordings, seq_spec, split=True, engines=engines)[0] for _ in range(MEASURED_PASSES)]
-    split_results = passes[0]
+    # Every figure of the pipeline passes is the median of MEASURED_PASSES passes (each stage its
+    # own median): one pass moved by 10-20% between runs on a shared machine, as much as the
+    # changes measured.
+    passes = [_pipeline_pass(recordings, seq_spec, split=True, engines=engines) for _ in range(MEASURED_PASSES)]
+    split_results = passes[0][0]
     stage = {}
-    for name in {t.stage for r in split_results for t in r.timings}:
+    for name in {t.stage for results, _ in passes for r in results for t in r.timings}:
         stage[name] = statistics.median(sum(t.seconds for r in results for t in r.timings if t.stage == name)
-                                        for results in passes)
+                                        for results, _ in passes)
     rows.append(_row("decode (ffmpeg)", audio_s, stage["decode"]))
     rows.append(_row("speakers (channel VAD / diarization)", audio_s, stage["speakers"]))
     rows.append(_row("transcribe, per-speaker streams (default)", audio_s, stage["transcribe"],
@@ -159,23 +160,29 @@ def run(compare_seconds: float = 120.0, long_minutes: float = 10.0) -> dict:
     rows.append(_row("align + roles + dynamics", audio_s, stage["align"]))
     rows.append(_row("escalation (voice, words, dynamics)", audio_s, stage["escalation"]))
     rows.append(_row("summary", audio_s, stage["summary"]))
-    seq_total = sum(stage.values())
+    seq_total = statistics.median(wall for _, wall in passes)
     rows.append(_row("pipeline, 1 call at a time x 2 threads", audio_s, seq_total,
-                     f"stages above: median of {MEASURED_PASSES} passes"))
-    mix_results, _ = _pipeline_pass(recordings, seq_spec, split=False, engines=engines)
-    mix_transcribe = sum(t.seconds for r in mix_results for t in r.timings if t.stage == "transcribe")
+                     f"median of {MEASURED_PASSES} passes, as every row to the beam-1 one"))
+    mix_passes = [_pipeline_pass(recordings, seq_spec, split=False, engines=engines)[0] for _ in range(MEASURED_PASSES)]
+    mix_results = mix_passes[0]
+    mix_transcribe = statistics.median(sum(t.seconds for r in results for t in r.timings if t.stage == "transcribe")
+                                       for results in mix_passes)
     rows.append(_row("transcribe, down-mix (split=False)", audio_s, mix_transcribe, "for comparison"))
 
     par_spec = EngineSpec(num_workers=2, cpu_threads=1)
     load_engine(par_spec, engines)
-    par_results, par_s = _pipeline_pass(recordings, par_spec, split=True, workers=2, engines=engines)
+    par_passes = [_pipeline_pass(recordings, par_spec, split=True, workers=2, engines=engines)
+                  for _ in range(MEASURED_PASSES)]
+    par_results, par_s = par_passes[0][0], statistics.median(wall for _, wall in par_passes)
     rows.append(_row("pipeline, 2 calls at a time x 1 thread", audio_s, par_s, "the flows' setting"))
     fast_opts = replace(options, beam_size=1, mandarin_beam_size=None, mandarin_patience=None, rescore_vocabulary=False)
-    start = time.perf_counter()
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        list(pool.map(lambda r: process_recording(r, par_spec, fast_opts, engines=engines), recordings))
-    fast_s = time.perf_counter() - start
-    rows.append(_row("pipeline, 2 calls at a time, beam 1", audio_s, fast_s, "speed preset"))
+    fast_walls = []
+    for _ in range(MEASURED_PASSES):
+        start = time.perf_counter()
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            list(pool.map(lambda r: process_recording(r, par_spec, fast_opts, engines=engines), recordings))
+        fast_walls.append(time.perf_counter() - start)
+    rows.append(_row("pipeline, 2 calls at a time, beam 1", audio_s, statistics.median(fast_walls), "speed preset"))
 
     with tempfile.TemporaryDirectory() as tmp, Store(Path(tmp) / "bench.duckdb") as store:
         start = time.perf_counter()

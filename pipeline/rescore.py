@@ -41,8 +41,8 @@ class Scorer(Protocol):
 @dataclass(frozen=True)
 class RescoreOptions:
     # Log-probability the term's reading must gain over the written one: ln 3, the term's reading
-    # at least 3 times as likely (Jeffreys' "substantial" evidence), not a value fitted to these
-    # changes. The wrong changes seen gained little (手机运行→手机银行 +0.27 judged on a whole
+    # at least 3 times as likely (Kass and Raftery's "positive" evidence), not a value fitted to
+    # these changes. The wrong changes seen gained little (手机运行→手机银行 +0.27 judged on a whole
     # segment; 客户端→客服端 +0.78 on a window of a reference line aligned by Whisper); the right
     # ones 2.9-12.6, except 火气→活期 (+0.58), which this margin gives up.
     margin: float = math.log(3)

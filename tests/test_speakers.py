@@ -210,9 +210,9 @@ def test_words_straddling_a_boundary_go_to_the_speaker_with_most_overlap():
     assert [(t.role, t.text) for t in turns] == [("agent", "one two"), ("customer", "three four"), ("agent", "five")]
 
 
-def test_assignment_of_an_hour_of_words_is_right_everywhere():
-    """50k words over 5k segments (an hour's call): every word gets its segment's speaker. How
-    fast is `make bench`'s business (align stage), not a timed test's."""
+def test_assignment_of_hours_of_words_is_right_everywhere():
+    """50k words over 5k segments (hours of talk): every word gets its segment's speaker. How fast
+    is `make bench`'s business (align stage), not a timed test's."""
     segs = tuple(SpeakerSegment(i * 2.0, i * 2.0 + 1.9, f"S{i % 2}") for i in range(5000))
     words = [Word("w", i * 0.2, i * 0.2 + 0.15, 1) for i in range(50000)]
     speakers = assign_speakers(words, Diarization(segs, "clustering", 2))
