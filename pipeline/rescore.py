@@ -44,7 +44,8 @@ class RescoreOptions:
     # at least 3 times as likely (Kass and Raftery's "positive" evidence), not a value fitted to
     # these changes. The wrong changes seen gained little (手机运行→手机银行 +0.27 judged on a whole
     # segment; 客户端→客服端 +0.78 on a window of a reference line aligned by Whisper); the right
-    # ones 2.9-12.6, except 火气→活期 (+0.58), which this margin gives up.
+    # ones 2.9-12.6, except 火气→活期 (+0.58) and a down-mixed 服务态度 (+0.72), which it gives up:
+    # under 1 a change was a coin flip, and a term written in that was never said can raise a flag.
     margin: float = math.log(3)
     # Best loose matches only, each costs a decoder pass (~20 ms): 国家银行 sounds loosely like
     # half the banks in the vocabulary, and the best two stand for them.
