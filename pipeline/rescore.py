@@ -93,7 +93,7 @@ def rescore_segment(seg: Segment, clip: np.ndarray, scorer: Scorer, options: Res
     candidates = candidates[:options.max_candidates_per_segment]
     if not candidates:
         return seg, []
-    clip_start = max(0.0, seg.start - PAD_SECONDS)  # where segment_clip began
+    clip_start = _clip_start(seg)
     gains = []
     for lo, hi, group in _windows(candidates, owner, options.context_chars):
         # Whisper hears the window's words only (their times, WINDOW_PAD_SECONDS either side) and
@@ -138,10 +138,15 @@ def rescore_transcript(transcript: Transcript, clip_of: Callable[[Segment], np.n
     return replace(transcript, segments=tuple(segments)), tuple(corrections)
 
 
+def _clip_start(seg: Segment) -> float:
+    """Where a segment's clip begins (s): rescore_segment cuts its windows from there."""
+    return max(0.0, seg.start - PAD_SECONDS)
+
+
 def segment_clip(samples: np.ndarray, sample_rate: int, seg: Segment, channel: int | None) -> np.ndarray:
     """The audio of a segment, PAD_SECONDS either side: the speaker's channel of a stereo call
     (`channel`), else the mono mix of all channels."""
-    start = max(0, int((seg.start - PAD_SECONDS) * sample_rate))
+    start = int(_clip_start(seg) * sample_rate)
     end = min(samples.shape[-1], int((seg.end + PAD_SECONDS) * sample_rate))
     if channel is not None and channel < samples.shape[0]:
         return np.ascontiguousarray(samples[channel, start:end], dtype=np.float32)
