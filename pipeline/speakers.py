@@ -12,6 +12,7 @@ turn do not survive (telephone audio makes single windows noisy). The result con
 from __future__ import annotations
 
 import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -100,8 +101,9 @@ class DiarizationOptions:
 def speech_regions(samples: np.ndarray, threshold: float = 0.5, min_silence: float = 0.25,
                    engines: Engines | None = None) -> list[tuple[float, float]]:
     """(start, end) seconds of speech in a 16 kHz mono signal."""
-    from silero_vad import get_speech_timestamps_sequence
+    from .engines import silero_vad
 
+    get_speech_timestamps_sequence = silero_vad().get_speech_timestamps_sequence
     vad = or_default(engines).vad()
     stamps = get_speech_timestamps_sequence(np.ascontiguousarray(samples, dtype=np.float32), vad,
                                             sampling_rate=SAMPLE_RATE, threshold=threshold,
@@ -138,10 +140,14 @@ def correlation(x: np.ndarray, y: np.ndarray, chunk: int = 1 << 20) -> float:
 def channel_diarization(samples: np.ndarray, options: DiarizationOptions = DiarizationOptions(),
                         engines: Engines | None = None) -> Diarization:
     engines = or_default(engines)
-    segments = []
-    for ch in range(samples.shape[0]):
-        for start, end in speech_regions(samples[ch], options.vad_threshold, options.min_silence, engines):
-            segments.append(SpeakerSegment(start, end, channel_label(ch), ch))
+    # One thread per channel: the sequence VAD is fastest on one ONNX Runtime thread (its LSTM is
+    # a chain of small steps; two intra-op threads measured slower), and the runs release the GIL,
+    # so the channels take two cores (measured: 25-30% less time for a stereo call's VAD).
+    with ThreadPoolExecutor(max_workers=samples.shape[0]) as pool:
+        regions = list(pool.map(lambda ch: speech_regions(samples[ch], options.vad_threshold, options.min_silence,
+                                                          engines), range(samples.shape[0])))
+    segments = [SpeakerSegment(start, end, channel_label(ch), ch)
+                for ch, found in enumerate(regions) for start, end in found]
     segments.sort(key=lambda s: s.start)
     return Diarization(tuple(segments), "channels", len({s.speaker for s in segments}))
 
@@ -182,9 +188,12 @@ def window_embeddings(samples: np.ndarray, regions: list[tuple[float, float]], o
     # In batches: the LSTM keeps every step's output of a batch (windows x frames x 256 floats),
     # which for all the windows of an hour's call would be GBs.
     for first in range(0, len(slices), EMBED_BATCH):
-        batch = np.stack([np.pad(s, ((0, width - len(s)), (0, 0))) for s in slices[first:first + EMBED_BATCH]])
+        chunk = slices[first:first + EMBED_BATCH]
+        batch = np.zeros((len(chunk), width, mel.shape[1]), dtype=np.float32)  # short slices: zero-padded
+        for k, piece in enumerate(chunk):
+            batch[k, :len(piece)] = piece
         with engines.encoder_lock, torch.no_grad():
-            embeds.append(encoder(torch.from_numpy(batch.astype(np.float32))).numpy())
+            embeds.append(encoder(torch.from_numpy(batch)).numpy())
     embeds = np.concatenate(embeds)
     return np.array(centres), embeds / np.linalg.norm(embeds, axis=1, keepdims=True)
 

@@ -1,6 +1,7 @@
 """Speaker separation, roles, alignment and dynamics on real audio."""
 import json
 import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -58,6 +59,33 @@ def test_stereo_call_is_split_by_channel():
     d = diarize(audio.samples)
     assert d.method == "channels" and d.speakers() == ["ch0", "ch1"]
     assert diarization_error_rate(sample_truth("zh-1001-a")["turns"], d) <= MAX_DER
+
+
+def test_stereo_channels_get_each_their_own_voice_activity():
+    # The channels' VAD runs in two threads: each channel's segments are what the VAD finds on
+    # that channel alone.
+    from pipeline.speakers import speech_regions
+
+    audio = _audio("en-2001")
+    d = diarize(audio.samples)
+    for ch in (0, 1):
+        assert [(s.start, s.end) for s in d.segments if s.channel == ch] == speech_regions(audio.samples[ch])
+
+
+def test_the_speaker_stage_leaves_torch_its_threads():
+    # silero_vad's import sets torch to one thread process-wide, which halved the speaker
+    # encoder's speed. In a fresh interpreter (the import happens once), the first speaker stage,
+    # with both channel threads importing at once, must leave torch's thread count as it found it.
+    script = ("import numpy as np, torch\n"
+              "torch.set_num_threads(2)\n"
+              "from pipeline.speakers import diarize\n"
+              "x = np.random.default_rng(0).normal(0, 0.1, (2, 32000)).astype(np.float32)\n"
+              "diarize(x)\n"
+              "print(torch.get_num_threads())\n")
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300,
+                         cwd=Path(__file__).resolve().parents[1])
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.split()[-1] == "2"
 
 
 def test_fake_stereo_is_treated_as_mono():
