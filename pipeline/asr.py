@@ -145,6 +145,7 @@ class FasterWhisperEngine:
         """How likely Whisper finds each text as what `audio` (up to 30 s) says, each after its
         prompt as the previous text: the summed log probability of the text's tokens, read with
         the text given (teacher-forced, no search). Scores on the same audio and prompt compare."""
+        import ctranslate2
         from faster_whisper.tokenizer import Tokenizer
 
         tokenizer = Tokenizer(self.model.hf_tokenizer, self.model.model.is_multilingual, task="transcribe",
@@ -154,15 +155,22 @@ class FasterWhisperEngine:
         frames -= frames % 2  # the encoder halves the frames
         # The clip's own frames, not padded to 30 s: ~5x faster on a few seconds of speech, and
         # the same decisions on the eval (as for language detection, pipeline/language.py).
-        encoded = self.model.encode(np.ascontiguousarray(features[:, :frames]))
-        starts: dict[str | None, list[int]] = {}  # the start of the decoder's input, per prompt
-        scores = []
-        for text, prompt in texts:  # one at a time: align() takes one text per encoded audio
-            if prompt not in starts:
-                previous = tokenizer.encode(" " + prompt.strip())[-(self.model.max_length // 2 - 1):] if prompt else []
-                starts[prompt] = ([tokenizer.sot_prev] + previous if previous else []) + list(tokenizer.sot_sequence)
-            result = self.model.model.align(encoded, starts[prompt], [tokenizer.encode(text)], frames)[0]
-            scores.append(float(np.log(np.maximum(np.asarray(result.text_token_probs), 1e-12)).sum()))
+        encoded = np.asarray(self.model.encode(np.ascontiguousarray(features[:, :frames])))
+        scores: list[float] = [0.0] * len(texts)
+        by_prompt: dict[str | None, list[int]] = {}
+        for k, (_, prompt) in enumerate(texts):
+            by_prompt.setdefault(prompt, []).append(k)
+        for prompt, indices in by_prompt.items():
+            previous = tokenizer.encode(" " + prompt.strip())[-(self.model.max_length // 2 - 1):] if prompt else []
+            start = ([tokenizer.sot_prev] + previous if previous else []) + list(tokenizer.sot_sequence)
+            # The texts after one prompt in one batch: align() pairs each text with its own row of
+            # encoder output, so the row is repeated (the same scores as one call per text, ~15%
+            # less time on the sample calls' windows).
+            batch = np.ascontiguousarray(np.repeat(encoded, len(indices), axis=0))
+            results = self.model.model.align(ctranslate2.StorageView.from_array(batch), start,
+                                             [tokenizer.encode(texts[k][0]) for k in indices], [frames] * len(indices))
+            for k, result in zip(indices, results):
+                scores[k] = float(np.log(np.maximum(np.asarray(result.text_token_probs), 1e-12)).sum())
         return scores
 
 

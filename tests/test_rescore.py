@@ -94,6 +94,21 @@ def _rescore(engine, uid: str, heard: str | None = None):
 
 
 @needs_shared
+def test_readings_scored_together_score_as_each_alone(engine):
+    # score() reads the texts after one prompt in one batch (the encoder output repeated per
+    # text): each must score as if read alone, or a window's decision would depend on its company.
+    path, reference = _reference("200003")
+    audio = decode(path).mono()
+    texts = [(reference, "手机银行"), (reference.replace("手机银行", "手机运行"), "手机银行"),
+             (reference.replace("银行", "很行"), "手机银行"), (reference, None)]
+    together = engine.score(audio, texts, "zh")
+    alone = [engine.score(audio, [t], "zh")[0] for t in texts]
+    assert together == pytest.approx(alone, abs=1e-3)
+    assert together[0] > together[1] and together[0] > together[2]  # what is said is likelier
+    assert together[0] != together[3]  # the prompt is part of the reading
+
+
+@needs_shared
 @pytest.mark.parametrize("uid, said, heard", [("200003", "手机银行", "手机运行"), ("200046", "信用卡", "信用看"),
                                               ("200034", "手续费", "首序飞")])
 def test_whisper_restores_a_term_the_audio_says(engine, uid, said, heard):
