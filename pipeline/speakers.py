@@ -159,9 +159,10 @@ EMBED_BATCH = 256  # windows per encoder call
 
 def window_embeddings(samples: np.ndarray, regions: list[tuple[float, float]], options: DiarizationOptions,
                       window: float | None = None, hop: float | None = None, mel: np.ndarray | None = None,
-                      engines: Engines | None = None):
+                      engines: Engines | None = None, max_windows: int | None = None):
     """Centres (s) and L2-normalised 256-d embeddings of `window`-second windows every `hop` seconds
-    inside speech regions (the options' window and hop unless given)."""
+    inside speech regions (the options' window and hop unless given); with `max_windows`, only
+    that many, spread evenly, are embedded."""
     import torch
     from resemblyzer import audio as rz_audio, hparams
 
@@ -182,6 +183,9 @@ def window_embeddings(samples: np.ndarray, regions: list[tuple[float, float]], o
             centres.append(float(centre))
     if not slices:
         return np.zeros(0), np.zeros((0, 256), dtype=np.float32)
+    if max_windows is not None and len(slices) > max_windows:
+        keep = np.linspace(0, len(slices) - 1, max_windows).round().astype(int)
+        slices, centres = [slices[k] for k in keep], [centres[k] for k in keep]
     engines = or_default(engines)
     encoder = engines.encoder()
     embeds = []

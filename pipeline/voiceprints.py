@@ -74,11 +74,11 @@ def voice_embedding(samples: np.ndarray, regions: list[tuple[float, float]] | No
     samples = band_limit(samples)
     regions = speech_regions(samples, engines=engines) if regions is None else regions
     seconds = float(sum(end - start for start, end in regions))
-    centres, embeds = window_embeddings(samples, regions, DiarizationOptions(), engines=engines)
+    # Only the windows kept are embedded (an hour's agent channel has thousands).
+    centres, embeds = window_embeddings(samples, regions, DiarizationOptions(), engines=engines,
+                                        max_windows=max_windows)
     if len(embeds) == 0:
         return np.zeros(256, dtype=np.float32), 0.0
-    if len(embeds) > max_windows:
-        embeds = embeds[np.linspace(0, len(embeds) - 1, max_windows).round().astype(int)]
     mean = embeds.mean(axis=0)
     return mean / np.linalg.norm(mean), seconds
 

@@ -173,6 +173,26 @@ def test_voiceprints_enrol_list_forget(tmp_path):
         assert load_voiceprints(conn) == {} and list_voiceprints(conn) == []
 
 
+def test_a_capped_voice_embedding_embeds_only_the_windows_it_keeps():
+    # voice_embedding keeps at most max_windows windows spread over the speech: it must embed only
+    # those (an hour's agent channel has thousands), and get what embedding all and picking gives.
+    from pipeline.speakers import DiarizationOptions, speech_regions, window_embeddings
+    from pipeline.voiceprints import band_limit, voice_embedding
+
+    channel = _audio("en-2001").samples[0]
+    limited = band_limit(channel)
+    regions = speech_regions(limited)
+    centres, every = window_embeddings(limited, regions, DiarizationOptions())
+    assert len(every) > 12
+    picked_centres, picked = window_embeddings(limited, regions, DiarizationOptions(), max_windows=12)
+    keep = np.linspace(0, len(every) - 1, 12).round().astype(int)
+    assert len(picked) == 12 and np.allclose(picked_centres, centres[keep])
+    assert np.allclose(picked, every[keep], atol=1e-5)
+    embedding, seconds = voice_embedding(channel, max_windows=12)
+    mean = every[keep].mean(axis=0)
+    assert np.allclose(embedding, mean / np.linalg.norm(mean), atol=1e-5) and seconds > 5
+
+
 @needs_shared
 def test_stereo_call_builds_the_voiceprint_that_finds_the_agent_on_a_mono_call(tmp_path):
     """zh-1001-a (stereo, manifest agent channel, agent A017) feeds A017's voiceprint on write;
