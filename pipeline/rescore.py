@@ -10,8 +10,8 @@ likelier reading of the audio by more than `margin` (log probability).
 
 Measured on the 101 ../shared/audio utterances and the sample calls: README, "Mandarin domain
 vocabulary". Costs one encoder pass over the window's own audio per window, and one
-teacher-forced decoder pass per reading: windows of 8 characters made the same or better
-decisions than whole segments for 28% less time.
+teacher-forced decoder pass per window that reads all its readings as one batch: windows of 8
+characters made the same or better decisions than whole segments for 28% less time.
 """
 from __future__ import annotations
 
@@ -47,7 +47,7 @@ class RescoreOptions:
     # ones 2.9-12.6, except 火气→活期 (+0.58) and a down-mixed 服务态度 (+0.72), which it gives up:
     # under 1 a change was a coin flip, and a term written in that was never said can raise a flag.
     margin: float = math.log(3)
-    # Best loose matches only, each costs a decoder pass (~20 ms): 国家银行 sounds loosely like
+    # Best loose matches only, each a row of its window's decoder batch: 国家银行 sounds loosely like
     # half the banks in the vocabulary, and the best two stand for them.
     max_candidates_per_segment: int = 6
     max_terms_per_span: int = 2
