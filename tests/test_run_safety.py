@@ -153,10 +153,13 @@ def briefed_db(tmp_path):
     return replay_db(tmp_path / "shared.duckdb")
 
 
-def test_briefing_and_qa_answer_within_5_s_while_a_batch_writes(tmp_path, briefed_db):
+def test_briefing_and_qa_answer_while_a_batch_writes(tmp_path, briefed_db):
+    # A handler asks now: the requests must not wait for the batch (its writes, its database
+    # lock). Checked by order, not by a clock (speed belongs to `make bench`): every answer comes
+    # back while the batch is still running, and the batch has eight calls to get through.
     folder = tmp_path / "in"
     folder.mkdir()
-    short_clips(folder, 4)
+    short_clips(folder, 8)
     empty = tmp_path / "nothing-new"
     empty.mkdir()
     env = os.environ | {"PYTHONPATH": str(ROOT)}
@@ -167,19 +170,16 @@ def test_briefing_and_qa_answer_within_5_s_while_a_batch_writes(tmp_path, briefe
     try:
         _wait_for(lambda: _count_ok(briefed_db) >= 5, timeout=300)  # the batch has started writing
         assert batch.poll() is None, "the batch must still be running during the requests"
-        timings = []
         for customer in ("C1001", " c2002 "):
-            clock = time.perf_counter()
             done = subprocess.run(CLI + ["brief", customer, "--db", str(briefed_db), "--input", str(empty)],
                                   cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
-            timings.append(time.perf_counter() - clock)
             assert done.returncode == 0, done.stderr
             assert customer.strip().upper() in done.stdout
+            assert batch.poll() is None, "the briefing came back only after the batch had finished"
         sample = subprocess.run(CLI + ["qa", "sample", "-n", "2", "--db", str(briefed_db)], cwd=ROOT, env=env,
                                 capture_output=True, text=True, timeout=60)
         assert sample.returncode == 0, sample.stderr
-        assert max(timings) < 5.0, timings
-        assert batch.poll() is None or batch.returncode == 0
+        assert batch.poll() is None, "the QA sample came back only after the batch had finished"
     finally:
         out = batch.communicate(timeout=600)[1]
     assert batch.returncode == 0, out[-2000:]
