@@ -166,7 +166,7 @@ class FasterWhisperEngine:
             # The texts after one prompt in one batch: align() pairs each text with its own row of
             # encoder output, so the row is repeated (the same scores as one call per text, ~15%
             # less time on the sample calls' windows).
-            batch = np.ascontiguousarray(np.repeat(encoded, len(indices), axis=0))
+            batch = np.repeat(encoded, len(indices), axis=0)  # a new C-contiguous array
             # Only the token probabilities are used, not the alignment: median_filter_width=1 skips
             # smoothing the attention it aligns by (the same probabilities, ~10% less time).
             results = self.model.model.align(ctranslate2.StorageView.from_array(batch), start,

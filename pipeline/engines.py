@@ -96,8 +96,10 @@ def silero_vad():
     """The silero_vad package, imported without its side effect: its import sets torch to one
     thread for the whole process (silero_vad/model.py), and the speaker encoder's LSTM, the
     speaker stage's largest cost, then ran on one core of two (measured: 0.32 s vs 0.17 s for 160
-    one-second windows). The count torch had before is restored. Under a lock: the channels' VAD
-    threads ask at once, and a module still importing in one thread has no functions yet."""
+    one-second windows). The count torch had before is restored. Under a lock, so that reading
+    the count, importing and restoring are one step when the channels' VAD threads ask at once.
+    Everything in callbrief imports silero through here (a direct import elsewhere, done first,
+    would leave torch on one thread: tests/test_speakers.py checks a fresh process)."""
     global _silero
     with _silero_lock:
         if _silero is None:
@@ -106,8 +108,10 @@ def silero_vad():
             import torch
 
             threads = torch.get_num_threads()
-            _silero = importlib.import_module("silero_vad")
-            torch.set_num_threads(threads)
+            try:
+                _silero = importlib.import_module("silero_vad")
+            finally:
+                torch.set_num_threads(threads)
         return _silero
 
 

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from .audio import SAMPLE_RATE
-from .engines import Engines, or_default
+from .engines import Engines, or_default, silero_vad
 from .types import channel_label
 
 
@@ -101,8 +101,6 @@ class DiarizationOptions:
 def speech_regions(samples: np.ndarray, threshold: float = 0.5, min_silence: float = 0.25,
                    engines: Engines | None = None) -> list[tuple[float, float]]:
     """(start, end) seconds of speech in a 16 kHz mono signal."""
-    from .engines import silero_vad
-
     get_speech_timestamps_sequence = silero_vad().get_speech_timestamps_sequence
     vad = or_default(engines).vad()
     stamps = get_speech_timestamps_sequence(np.ascontiguousarray(samples, dtype=np.float32), vad,
@@ -143,7 +141,7 @@ def channel_diarization(samples: np.ndarray, options: DiarizationOptions = Diari
     # One thread per channel: the sequence VAD is fastest on one ONNX Runtime thread (its LSTM is
     # a chain of small steps; two intra-op threads measured slower), and the runs release the GIL,
     # so the channels take two cores (measured: 25-30% less time for a stereo call's VAD).
-    with ThreadPoolExecutor(max_workers=samples.shape[0]) as pool:
+    with ThreadPoolExecutor(max_workers=min(samples.shape[0], os.cpu_count() or 1)) as pool:
         regions = list(pool.map(lambda ch: speech_regions(samples[ch], options.vad_threshold, options.min_silence,
                                                           engines), range(samples.shape[0])))
     segments = [SpeakerSegment(start, end, channel_label(ch), ch)

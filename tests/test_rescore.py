@@ -99,13 +99,15 @@ def test_readings_scored_together_score_as_each_alone(engine):
     # text): each must score as if read alone, or a window's decision would depend on its company.
     path, reference = _reference("200003")
     audio = decode(path).mono()
-    texts = [(reference, "手机银行"), (reference.replace("手机银行", "手机运行"), "手机银行"),
-             (reference.replace("银行", "很行"), "手机银行"), (reference, None)]
+    # Two prompts, interleaved: each score must come back in its text's place.
+    texts = [(reference, "手机银行"), (reference, None), (reference.replace("手机银行", "手机运行"), "手机银行"),
+             (reference.replace("银行", "很行"), None), (reference.replace("银行", "很行"), "手机银行")]
     together = engine.score(audio, texts, "zh")
     alone = [engine.score(audio, [t], "zh")[0] for t in texts]
     assert together == pytest.approx(alone, abs=1e-3)
-    assert together[0] > together[1] and together[0] > together[2]  # what is said is likelier
-    assert together[0] != together[3]  # the prompt is part of the reading
+    assert together[0] > together[2] and together[0] > together[4]  # what is said is likelier
+    assert together[1] > together[3]
+    assert together[0] != together[1]  # the prompt is part of the reading
 
 
 @needs_shared

@@ -188,9 +188,24 @@ def test_a_capped_voice_embedding_embeds_only_the_windows_it_keeps():
     keep = np.linspace(0, len(every) - 1, 12).round().astype(int)
     assert len(picked) == 12 and np.allclose(picked_centres, centres[keep])
     assert np.allclose(picked, every[keep], atol=1e-5)
-    embedding, seconds = voice_embedding(channel, max_windows=12)
+    # The real encoder, counting the windows it is given.
+    from pipeline.engines import Engines
+
+    class CountingEngines(Engines):
+        windows = 0
+
+        def encoder(self):
+            real = super().encoder()
+
+            def counted(batch):
+                CountingEngines.windows += batch.shape[0]
+                return real(batch)
+            return counted
+
+    embedding, seconds = voice_embedding(channel, max_windows=12, engines=CountingEngines())
     mean = every[keep].mean(axis=0)
     assert np.allclose(embedding, mean / np.linalg.norm(mean), atol=1e-5) and seconds > 5
+    assert CountingEngines.windows == 12
 
 
 @needs_shared
