@@ -4,12 +4,18 @@
   same run (each on a fresh database);
 - peak resident memory of processing one 60-minute call (a child process, so nothing else is
   counted);
-- planning 10,000 small files when nothing is new (stat only, no hashing).
+- planning 10,000 small files when nothing is new (stat only, no hashing);
+- a handler's briefing (the `callbrief brief` command, process start included) while a batch
+  writes to the same database, against the same request once the batch is done.
 """
 from __future__ import annotations
 
 import json
 import multiprocessing as mp
+import os
+import statistics
+import subprocess
+import sys
 import queue as queue_module
 import shutil
 import tempfile
@@ -32,8 +38,6 @@ def _peak_mb() -> float:
 
 
 def runners(folder: Path, tmp: Path) -> dict:
-    import os
-
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     from prefect.testing.utilities import prefect_test_harness
 
@@ -132,17 +136,61 @@ def planning(tmp: Path, n: int = 10_000) -> dict:
     return {"files": n, "first_s": round(first, 2), "nothing_new_s": round(time.perf_counter() - clock, 2)}
 
 
+BRIEFING_TARGET_S = 5.0  # a handler asks now; the request may not wait for a batch
+
+
+def briefing_during_batch(folder: Path, tmp: Path, requests: int = 5) -> dict:
+    """Seconds per `callbrief brief` for a customer already written, while a niced 1-worker batch
+    over `folder` writes the rest into the same database; then the same requests with it idle."""
+    from .store import Store
+
+    db, empty = tmp / "busy.duckdb", tmp / "nothing-new"
+    empty.mkdir(exist_ok=True)
+    cli = [sys.executable, "-m", "flows.cli"]
+    env = os.environ | {"PYTHONPATH": str(ROOT)}
+    batch = subprocess.Popen(["nice", "-n", "10"] + cli + ["run", "--input", str(folder), "--db", str(db),
+                                                           "--workers", "1"],
+                             cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    customer = None
+    while customer is None and batch.poll() is None:
+        time.sleep(0.2)
+        try:
+            rows = Store(db, read_only=True, wait_seconds=1).query(
+                "SELECT customer_id FROM calls WHERE status = 'ok' LIMIT 1")
+            customer = rows.customer_id[0] if len(rows) else None
+        except Exception:  # not created yet, or the batch holds it: look again
+            pass
+
+    def ask() -> float:
+        clock = time.perf_counter()
+        done = subprocess.run(cli + ["brief", customer, "--db", str(db), "--input", str(empty)], cwd=ROOT, env=env,
+                              capture_output=True, text=True, timeout=120)
+        if done.returncode != 0:
+            raise RuntimeError(f"brief {customer} failed: {done.stderr.strip()[-300:]}")
+        return time.perf_counter() - clock
+
+    during = []
+    while customer is not None and batch.poll() is None and len(during) < requests:
+        during.append(ask())
+    batch.communicate(timeout=1200)
+    idle = [ask() for _ in range(requests)] if customer is not None else []
+    return {"customer": customer, "during_batch_s": [round(t, 2) for t in during],
+            "idle_s": [round(t, 2) for t in idle], "batch_returncode": batch.returncode}
+
+
 def main(minutes: float = 60.0) -> int:
     OUT.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
         folder = tmp / "samples"
         shutil.copytree(SAMPLES, folder)
-        report = {"planning": planning(tmp), "runners": runners(folder, tmp)}
+        report = {"planning": planning(tmp), "briefing": briefing_during_batch(folder, tmp),
+                  "runners": runners(folder, tmp)}
         for layout in LONG_CALL_SOURCES:
             report[f"memory_{minutes:.0f}_min_{layout}_call"] = long_call_memory(tmp, minutes, layout)
     plan = report["planning"]
     print(f"planning {plan['files']} files: first {plan['first_s']} s, nothing new {plan['nothing_new_s']} s")
+    print_briefing(report["briefing"])
     rates = []
     for name, f in report["runners"].items():
         print(f"nightly on {name:45} {f['audio_s']:7.1f} s audio in {f['wall_s']:7.1f} s = {f['x_realtime']}x realtime")
@@ -157,6 +205,25 @@ def main(minutes: float = 60.0) -> int:
     return 0
 
 
+def print_briefing(b: dict) -> None:
+    if not b["during_batch_s"]:
+        print(f"briefing during a batch: not measured (the batch ended first, code {b['batch_returncode']})")
+        return
+    print(f"briefing ({b['customer']}, `callbrief brief`, process start included) while a batch writes: median "
+          f"{statistics.median(b['during_batch_s']):.2f} s, max {max(b['during_batch_s']):.2f} s over "
+          f"{len(b['during_batch_s'])} (target < {BRIEFING_TARGET_S:.0f} s); idle database: median "
+          f"{statistics.median(b['idle_s']):.2f} s")
+
+
+def briefing_only() -> int:
+    """`python -m pipeline.bench_scale briefing`: only the briefing during a batch."""
+    with tempfile.TemporaryDirectory() as tmp_name:
+        folder = Path(tmp_name) / "samples"
+        shutil.copytree(SAMPLES, folder)
+        print_briefing(briefing_during_batch(folder, Path(tmp_name)))
+    return 0
+
+
 def memory_only(layout: str = "stereo", minutes: float = 60.0) -> int:
     """`python -m pipeline.bench_scale memory [stereo|mono]`: only one long call (the slow part)."""
     with tempfile.TemporaryDirectory() as tmp_name:
@@ -166,6 +233,6 @@ def memory_only(layout: str = "stereo", minutes: float = 60.0) -> int:
 
 
 if __name__ == "__main__":
-    import sys
-
-    raise SystemExit(memory_only(*sys.argv[2:3]) if sys.argv[1:2] == ["memory"] else main())
+    if sys.argv[1:2] == ["memory"]:
+        raise SystemExit(memory_only(*sys.argv[2:3]))
+    raise SystemExit(briefing_only() if sys.argv[1:2] == ["briefing"] else main())

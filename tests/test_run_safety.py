@@ -171,10 +171,10 @@ def _states_seen_while(running, db: Path, every: float = 0.05) -> set[int]:
 
 def test_briefing_and_qa_answer_while_a_batch_writes(tmp_path, briefed_db):
     # A handler asks now: the requests must not wait for the batch. Checked by what the batch
-    # lets others see, not by a clock (speed belongs to `make bench`): it holds the file only
-    # while it writes a call, so the database is readable between every two calls it writes
-    # (a batch that held it through a call's analysis would hide a state), and requests made
-    # while it runs are answered.
+    # lets others see, not by a clock (the latency is in `make bench`: `python -m
+    # pipeline.bench_scale briefing`): it holds the file only while it writes a call, so the
+    # database is readable between every two calls it writes (a batch that held it through a
+    # call's analysis would hide a state), and requests made while it runs are answered.
     import threading
 
     folder = tmp_path / "in"
