@@ -13,11 +13,11 @@ from __future__ import annotations
 import json
 import multiprocessing as mp
 import os
+import queue as queue_module
+import shutil
 import statistics
 import subprocess
 import sys
-import queue as queue_module
-import shutil
 import tempfile
 import time
 from pathlib import Path
@@ -148,9 +148,10 @@ def briefing_during_batch(folder: Path, tmp: Path, requests: int = 5) -> dict:
     empty.mkdir(exist_ok=True)
     cli = [sys.executable, "-m", "flows.cli"]
     env = os.environ | {"PYTHONPATH": str(ROOT)}
+    # Its output is not read (a pipe nobody drains until the end could fill and stall it).
     batch = subprocess.Popen(["nice", "-n", "10"] + cli + ["run", "--input", str(folder), "--db", str(db),
                                                            "--workers", "1"],
-                             cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+                             cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     customer = None
     while customer is None and batch.poll() is None:
         time.sleep(0.2)
@@ -172,7 +173,7 @@ def briefing_during_batch(folder: Path, tmp: Path, requests: int = 5) -> dict:
     during = []
     while customer is not None and batch.poll() is None and len(during) < requests:
         during.append(ask())
-    batch.communicate(timeout=1200)
+    batch.wait(timeout=1200)
     idle = [ask() for _ in range(requests)] if customer is not None else []
     return {"customer": customer, "during_batch_s": [round(t, 2) for t in during],
             "idle_s": [round(t, 2) for t in idle], "batch_returncode": batch.returncode}

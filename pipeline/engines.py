@@ -73,10 +73,9 @@ class Engines:
     def vad(self):
         with self._loading:
             if self._vad is None:
-                load_silero_vad = silero_vad().load_silero_vad
                 # The sequence model (ships inside the package): blocks of 512 frames per ONNX
                 # call instead of one call per 32-ms frame; the same timestamps, ~3x faster.
-                self._vad = load_silero_vad(sequence=True)
+                self._vad = silero_vad().load_silero_vad(sequence=True)
             return self._vad
 
     def encoder(self):

@@ -101,12 +101,10 @@ class DiarizationOptions:
 def speech_regions(samples: np.ndarray, threshold: float = 0.5, min_silence: float = 0.25,
                    engines: Engines | None = None) -> list[tuple[float, float]]:
     """(start, end) seconds of speech in a 16 kHz mono signal."""
-    get_speech_timestamps_sequence = silero_vad().get_speech_timestamps_sequence
     vad = or_default(engines).vad()
-    stamps = get_speech_timestamps_sequence(np.ascontiguousarray(samples, dtype=np.float32), vad,
-                                            sampling_rate=SAMPLE_RATE, threshold=threshold,
-                                            min_silence_duration_ms=int(min_silence * 1000), speech_pad_ms=30,
-                                            return_seconds=False)
+    stamps = silero_vad().get_speech_timestamps_sequence(
+        np.ascontiguousarray(samples, dtype=np.float32), vad, sampling_rate=SAMPLE_RATE, threshold=threshold,
+        min_silence_duration_ms=int(min_silence * 1000), speech_pad_ms=30, return_seconds=False)
     return [(s["start"] / SAMPLE_RATE, s["end"] / SAMPLE_RATE) for s in stamps]
 
 

@@ -98,16 +98,17 @@ def _wait_for(predicate, timeout: float, every: float = 0.2):
     raise AssertionError("timed out")
 
 
-def _count_ok(db: Path) -> int:
+def _count_ok(db: Path, wait_seconds: float = 2.0, unreadable: int | None = 0) -> int | None:
+    """Calls written, or `unreadable` when the file cannot be read within `wait_seconds`."""
     from pipeline.store import Store
 
     if not db.exists():
-        return 0
+        return unreadable
     try:
-        return int(Store(db, read_only=True, wait_seconds=2).query(
+        return int(Store(db, read_only=True, wait_seconds=wait_seconds).query(
             "SELECT count(*) AS n FROM calls WHERE status = 'ok'").n[0])
     except Exception:  # schema not written yet, or the writer holds the file: look again
-        return 0
+        return unreadable
 
 
 def test_kill_9_mid_batch_then_rerun_loses_nothing_duplicates_nothing(tmp_path):
@@ -156,15 +157,11 @@ def briefed_db(tmp_path):
 def _states_seen_while(running, db: Path, every: float = 0.05) -> set[int]:
     """Calls written, each time the database could be opened at once (no waiting) while
     `running()`: a state the batch never let go of the file in is never seen."""
-    import duckdb
-
     seen = set()
     while running():
-        try:
-            with duckdb.connect(str(db), read_only=True) as conn:
-                seen.add(conn.execute("SELECT count(*) FROM calls WHERE status = 'ok'").fetchone()[0])
-        except (duckdb.IOException, duckdb.ConnectionException):
-            pass  # the batch is writing: look again
+        count = _count_ok(db, wait_seconds=0, unreadable=None)  # None: the batch is writing
+        if count is not None:
+            seen.add(count)
         time.sleep(every)
     return seen
 
