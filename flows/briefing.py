@@ -1,6 +1,6 @@
 """On-demand briefing flow: process the customer's unprocessed recordings, then write the briefing.
 
-A handler asks for it right before calling back; the work is in `pipeline.batch.execute` and
+A handler asks for it right before calling back; the work is in `pipeline.run.execute.execute` and
 `pipeline.briefing`, this only orders it and publishes the result as a markdown artifact.
 """
 from __future__ import annotations
@@ -13,11 +13,11 @@ from prefect.artifacts import create_markdown_artifact
 from prefect.task_runners import ThreadPoolTaskRunner
 
 from flows.nightly import DEFAULT_INPUT, WORKERS, prefect_processor, process_engines
-from pipeline.batch import engine_for_workers, execute
-from pipeline.briefing import write_briefing
+from pipeline.run.execute import engine_for_workers, execute
+from pipeline.outputs.briefing import write_briefing
 from pipeline.engines import EngineConfig
-from pipeline.settings import load_settings
-from pipeline.store import DEFAULT_DB, Store
+from pipeline.config.settings import load_settings
+from pipeline.store.store import DEFAULT_DB, Store
 
 
 def artifact_key(customer_id: str) -> str:

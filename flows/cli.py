@@ -6,16 +6,16 @@ import os
 import sys
 from pathlib import Path
 
-from pipeline.settings import SettingsError
-from pipeline.store import DEFAULT_DB
+from pipeline.config.settings import SettingsError
+from pipeline.store.store import DEFAULT_DB
 
-DEFAULT_INPUT = Path(__file__).resolve().parent.parent / "data" / "samples"
+from pipeline.config.paths import DEFAULT_INPUT  # noqa: E402
 
 
 def cmd_run(args: argparse.Namespace) -> int:
     if args.dask_address or args.dask_workers > 1:
         from flows.nightly import run_nightly
-        from pipeline.settings import load_settings
+        from pipeline.config.settings import load_settings
 
         load_settings(args.settings)  # a bad file is one line from main(), before a cluster starts
 
@@ -28,8 +28,8 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     from tqdm import tqdm
 
-    from pipeline.batch import run_batch
-    from pipeline.settings import load_settings
+    from pipeline.run.execute import run_batch
+    from pipeline.config.settings import load_settings
 
     settings = load_settings(args.settings)  # the centre's zone, policy, models; errors reported by main()
     bars = []  # made once the plan knows how many calls there are
@@ -76,10 +76,10 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_brief(args: argparse.Namespace) -> int:
-    from pipeline.batch import run_batch
-    from pipeline.briefing import NoCalls, write_briefing
-    from pipeline.settings import load_settings
-    from pipeline.store import Store
+    from pipeline.run.execute import run_batch
+    from pipeline.outputs.briefing import NoCalls, write_briefing
+    from pipeline.config.settings import load_settings
+    from pipeline.store.store import Store
 
     settings = load_settings(args.settings)  # a SettingsError is reported by main()
     customer = args.customer.strip()
@@ -104,9 +104,9 @@ def cmd_qa(args: argparse.Namespace) -> int:
     import json
     from datetime import datetime
 
-    from pipeline.qa import (QAError, SamplingPlan, draw_sample, export_sample, prefill_scorecard, record_review,
+    from pipeline.outputs.qa import (QAError, SamplingPlan, draw_sample, export_sample, prefill_scorecard, record_review,
                              sample_rows, store_sample, why_empty)
-    from pipeline.store import Store
+    from pipeline.store.store import Store
 
     def fail(message: str) -> int:
         print(f"callbrief qa {args.qa_verb}: {message}", file=sys.stderr)
@@ -130,7 +130,7 @@ def cmd_qa(args: argparse.Namespace) -> int:
     with Store(Path(args.db)) as store:
         try:
             if args.qa_verb == "sample":
-                from pipeline.settings import load_settings
+                from pipeline.config.settings import load_settings
 
                 # The policy's review level and threat flags; a SettingsError is reported by main().
                 policy = load_settings(args.settings).policy
@@ -158,8 +158,8 @@ def cmd_qa(args: argparse.Namespace) -> int:
 def cmd_intake(args: argparse.Namespace) -> int:
     import logging
 
-    from pipeline.intake import watch
-    from pipeline.settings import load_settings
+    from pipeline.run.watch import watch
+    from pipeline.config.settings import load_settings
 
     settings = load_settings(args.settings)  # a SettingsError is reported by main()
     folder = args.input or settings.intake_dir
@@ -187,9 +187,9 @@ def cmd_intake(args: argparse.Namespace) -> int:
 def cmd_alerts(args: argparse.Namespace) -> int:
     import pandas as pd
 
-    from pipeline.alerts import channels_from_settings, deliver_due
-    from pipeline.settings import load_settings
-    from pipeline.store import Store
+    from pipeline.outputs.alerts import channels_from_settings, deliver_due
+    from pipeline.config.settings import load_settings
+    from pipeline.store.store import Store
 
     settings = load_settings(args.settings)  # a SettingsError is reported by main()
     with Store(Path(args.db)) as store:
@@ -217,8 +217,8 @@ def cmd_alerts(args: argparse.Namespace) -> int:
 
 def cmd_agents(args: argparse.Namespace) -> int:
     """Agent voiceprints: enrol from a recording, list who has one, forget one (biometric data)."""
-    from pipeline.store import Store
-    from pipeline.voiceprints import EnrolmentError, enrol, forget, list_voiceprints
+    from pipeline.store.store import Store
+    from pipeline.speakers.voiceprints import EnrolmentError, enrol, forget, list_voiceprints
 
     with Store(Path(args.db)) as store, store.transaction() as conn:
         if args.agents_verb == "enroll":
@@ -243,7 +243,7 @@ def cmd_agents(args: argparse.Namespace) -> int:
 
 def cmd_serve(args: argparse.Namespace) -> int:
     from flows.serve import serve_nightly
-    from pipeline.settings import load_settings
+    from pipeline.config.settings import load_settings
 
     if args.web:  # the web app beside the schedule, in the same process
         import threading
@@ -257,7 +257,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    from pipeline.bench import main as bench_main
+    from evaluation.bench import main as bench_main
 
     return bench_main(args.rest)
 
@@ -298,7 +298,7 @@ def cmd_users(args: argparse.Namespace) -> int:
 def cmd_web(args: argparse.Namespace) -> int:
     import uvicorn
 
-    from pipeline.settings import load_settings
+    from pipeline.config.settings import load_settings
     from web.app import create_app
 
     settings = load_settings(args.settings)  # a SettingsError is reported by main()

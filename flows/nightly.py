@@ -1,6 +1,6 @@
 """Nightly flow: process every new recording in a folder into DuckDB.
 
-Reads like a table of contents; the loop is `pipeline.batch.execute`, shared with the CLI and
+Reads like a table of contents; the loop is `pipeline.run.execute.execute`, shared with the CLI and
 the briefing flow. Calls run as Prefect tasks: in threads that share one loaded model by default,
 or on a Dask cluster (`run_nightly(dask_address=...)`, or a local cluster of `dask_workers`
 processes), where each worker process loads the model once. Every call's results come back as a
@@ -22,19 +22,19 @@ import threading
 import time
 from dataclasses import replace
 
-from pipeline.asr import EngineSpec
-from pipeline.batch import CallProgress, Processor, collect, engine_for_workers, execute, process_recording, result_rows
+from pipeline.speech.asr import EngineSpec
+from pipeline.run.execute import CallProgress, Processor, collect, engine_for_workers, execute, process_recording, result_rows
 from pipeline.engines import EngineConfig, Engines
-from pipeline.serial import from_record, to_record
-from pipeline.alerts import raise_and_deliver
-from pipeline.policy import Policy
-from pipeline.settings import load_settings
-from pipeline.voiceprints import stored_voiceprints
-from pipeline.store import DEFAULT_DB, Store
-from pipeline.result import CallResult
-from pipeline.types import Recording
+from pipeline.run.serial import from_record, to_record
+from pipeline.outputs.alerts import raise_and_deliver
+from pipeline.config.policy import Policy
+from pipeline.config.settings import load_settings
+from pipeline.speakers.voiceprints import stored_voiceprints
+from pipeline.store.store import DEFAULT_DB, Store
+from pipeline.run.result import CallResult
+from pipeline.records import Recording
 
-DEFAULT_INPUT = Path(__file__).resolve().parent.parent / "data" / "samples"
+from pipeline.config.paths import DEFAULT_INPUT  # noqa: E402
 WORKERS = 2  # measured by `make bench`: 2 concurrent calls x 1 thread beat 1 call x 2 threads here
 
 

@@ -20,8 +20,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from .asr import AsrEngine, EngineSpec
-    from .settings import Settings
+    from pipeline.speech.asr import AsrEngine, EngineSpec
+    from pipeline.config.settings import Settings
 
 
 @dataclass(frozen=True)
@@ -29,7 +29,7 @@ class EngineConfig:
     """The settings that choose which models load: small and picklable, so a flow can hand it
     to a worker process that builds its own `Engines` from it."""
 
-    model_cache: str = ""  # "": pipeline.models.default_model_cache()
+    model_cache: str = ""  # "": pipeline.speech.weights.default_model_cache()
     allow_download: bool = False
     pyannote_pipeline: str = ""  # a pyannote.audio pipeline for mono calls, or ""
     pyannote_token: str = field(default="", repr=False)  # a secret: kept out of logs
@@ -65,7 +65,7 @@ class Engines:
         """The engine for `spec`, loaded once (tasks in threads share the loaded model)."""
         with self._loading:
             if spec not in self._whisper:
-                from .asr import build_engine
+                from pipeline.speech.asr import build_engine
 
                 self._whisper[spec] = build_engine(spec, self.model_cache, self.allow_download)
             return self._whisper[spec]

@@ -20,7 +20,7 @@ ROOT = Path(__file__).resolve().parent.parent
 def load(path: str | None):
     sys.path.insert(0, str(ROOT))
     if not path:
-        import pipeline.redact as module
+        import pipeline.analysis.redact as module
 
         return module
     spec = importlib.util.spec_from_file_location("redact_under_test", path)

@@ -38,10 +38,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--minutes", type=float, default=10.0)
     args = parser.parse_args()
-    from pipeline.asr import EngineSpec
-    from pipeline.batch import process_recording
+    from pipeline.speech.asr import EngineSpec
+    from pipeline.run.execute import process_recording
     from pipeline.engines import Engines
-    from pipeline.ingest import discover
+    from pipeline.intake.ingest import discover
 
     with tempfile.TemporaryDirectory() as tmp:
         (rec,) = discover(long_call(Path(tmp), args.minutes)).recordings

@@ -1,5 +1,5 @@
 """How often is a recording cut short caught? Real audio encoded by real ffmpeg into every accepted
-container, cut at random byte offsets (fixed seed), decoded with pipeline.audio.decode.
+container, cut at random byte offsets (fixed seed), decoded with pipeline.intake.audio.decode.
 
     .venv/bin/python scripts/truncation_sweep.py [cuts per file, default 25]
 """
@@ -14,7 +14,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from pipeline.audio import BadRecording, decode  # noqa: E402
+from pipeline.intake.audio import BadRecording, decode  # noqa: E402
 from tests.encodings import ENCODINGS  # noqa: E402
 
 SOURCES = {"telephone 8k mu-law": (ROOT.parent / "shared/dev/calls_zh/liuchanhg.wav", ["-ss", "30", "-t", "30"]),

@@ -46,7 +46,7 @@ def prefect_harness():
 
 @pytest.fixture(scope="session")
 def engine():
-    from pipeline.asr import EngineSpec, load_engine
+    from pipeline.speech.asr import EngineSpec, load_engine
 
     return load_engine(EngineSpec())
 

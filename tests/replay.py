@@ -20,10 +20,10 @@ def stored_ids() -> list[str]:
 def replay_call(call_id: str, folder: Path = SAMPLES, scorer=None):
     """`scorer`: the Whisper engine, to rescore loose vocabulary matches on the audio (none:
     correction by sound only, no Whisper at all)."""
-    from pipeline.audio import decode
-    from pipeline.batch import analyse_call
-    from pipeline.ingest import discover
-    from pipeline.serial import load_recognition
+    from pipeline.intake.audio import decode
+    from pipeline.run.execute import analyse_call
+    from pipeline.intake.ingest import discover
+    from pipeline.run.serial import load_recognition
 
     (rec,) = [r for r in discover(folder).recordings if r.call_id == call_id]
     audio = decode(rec.path)
@@ -35,8 +35,8 @@ def replay_call(call_id: str, folder: Path = SAMPLES, scorer=None):
 
 def replay_db(db_path: Path, call_ids: list[str] | None = None) -> Path:
     """A real DuckDB file holding the replayed sample calls and their customers' briefings."""
-    from pipeline.batch import refresh_briefings
-    from pipeline.store import Store
+    from pipeline.run.execute import refresh_briefings
+    from pipeline.store.store import Store
 
     results = [replay_call(c) for c in (call_ids or stored_ids())]
     with Store(db_path) as store:

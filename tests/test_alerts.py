@@ -8,10 +8,10 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from pipeline.alerts import (STALE_CLAIM, EmailChannel, WebhookChannel, alerts_for_call, channels_from_settings,
+from pipeline.outputs.alerts import (STALE_CLAIM, EmailChannel, WebhookChannel, alerts_for_call, channels_from_settings,
                              deadline_alert, deliver_due, raise_and_deliver, record_alerts)
-from pipeline.settings import Settings
-from pipeline.store import Store, utcnow
+from pipeline.config.settings import Settings
+from pipeline.store.store import Store, utcnow
 from tests.receivers import Mailbox, Webhook, free_port
 
 T0 = datetime(2026, 11, 20, 9, 0, 0)
@@ -208,7 +208,7 @@ def test_no_channel_configured_still_records_the_alert(store):
 
 def test_the_customers_17_00_deadline_alerts_on_the_pass_two_hours_before_it(store):
     """zh-1001-b (started 16:40 Beijing) sets 今天下午五点之前: due 17:00 Beijing = 09:00 UTC."""
-    from pipeline.alerts import deadline_alerts
+    from pipeline.outputs.alerts import deadline_alerts
 
     settings = Settings(timezone="Asia/Shanghai")
     assert deadline_alerts(store, settings, now=datetime(2026, 11, 20, 6, 59)) == []  # more than 2 h before

@@ -3,10 +3,10 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.asr import EngineSpec, TranscribeOptions, is_hallucination, load_engine, postprocess
-from pipeline.audio import decode
-from pipeline.metrics import cer
-from pipeline.types import Segment, Transcript, Word
+from pipeline.speech.asr import EngineSpec, TranscribeOptions, is_hallucination, load_engine, postprocess
+from pipeline.intake.audio import decode
+from evaluation.metrics import cer
+from pipeline.records import Segment, Transcript, Word
 from tests.conftest import SHARED_AUDIO
 
 AISHELL = SHARED_AUDIO / "zh_BAC009S0764W0121.wav"
@@ -81,7 +81,7 @@ def test_traditional_is_converted_to_simplified_in_text_and_words():
 
 # --- words joined by script, and calls that switch language --------------------------------
 
-from pipeline.types import join_words  # noqa: E402
+from pipeline.records import join_words  # noqa: E402
 
 DEV_EN = SHARED_AUDIO.parent / "dev" / "calls_en" / "aws_auto_repairs_49" / "agent.wav"
 
@@ -116,9 +116,9 @@ def _mixed_call(path: Path) -> Path:
 
 @pytest.mark.skipif(not DEV_EN.exists() or not AISHELL.exists(), reason="../shared audio not present")
 def test_a_call_that_switches_language_is_transcribed_per_speaker_in_their_language(tmp_path):
-    from pipeline.asr import EngineSpec
-    from pipeline.batch import transcribe_call
-    from pipeline.speakers import diarize
+    from pipeline.speech.asr import EngineSpec
+    from pipeline.run.execute import transcribe_call
+    from pipeline.speakers.diarize import diarize
 
     audio = decode(_mixed_call(tmp_path / "mixed.wav"))
     diarization = diarize(audio.samples)
@@ -146,8 +146,8 @@ DOMAIN_LINES = ("200009", "200032", "200034", "200040")
 
 @pytest.mark.skipif(not FINANCE.exists(), reason="../shared/audio not present")
 def test_cer_on_real_banking_lines_is_bounded_once_domain_terms_are_corrected(engine):
-    from pipeline.eval_asr import char_errors
-    from pipeline.vocabulary import correct_transcript
+    from evaluation.eval_asr import char_errors
+    from pipeline.vocabulary.terms import correct_transcript
 
     refs = dict(line.split("\t", 1) for line in (FINANCE / "transcripts.tsv").read_text(encoding="utf-8").splitlines())
     errors = chars = 0
@@ -160,7 +160,7 @@ def test_cer_on_real_banking_lines_is_bounded_once_domain_terms_are_corrected(en
 
 
 def test_a_segment_that_only_says_the_prompt_back_is_dropped_but_short_words_stay():
-    from pipeline.vocabulary import hotwords
+    from pipeline.vocabulary.terms import hotwords
 
     options = TranscribeOptions(hotwords=hotwords())
     raw = _transcript("zh", "我的卡被冻结了", "国家金融监国家金融监", "投诉！", "我要打12378投诉你们")
@@ -200,7 +200,7 @@ def _fw_options(**changes):
 
 
 def test_a_decode_passes_as_faster_whisper_judges_it():
-    from pipeline.whisper_fallback import passes
+    from pipeline.speech.backends.fallback import passes
 
     o = _fw_options()
     assert passes(-0.3, 1.5, 0.1, o)
@@ -212,7 +212,7 @@ def test_a_decode_passes_as_faster_whisper_judges_it():
 
 
 def test_retries_never_sample_and_search_differently():
-    from pipeline.whisper_fallback import RETRIES, retry_options
+    from pipeline.speech.backends.fallback import RETRIES, retry_options
 
     o = _fw_options()
     steps = [retry_options(o, r) for r in RETRIES]

@@ -4,7 +4,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pipeline.audio import DURATION_TOLERANCE, SAMPLE_RATE, BadRecording, decode, probe
+from pipeline.intake.audio import DURATION_TOLERANCE, SAMPLE_RATE, BadRecording, decode, probe
 from tests.conftest import SAMPLES, ffmpeg_convert, write_bad_inputs
 from tests.encodings import ENCODINGS
 

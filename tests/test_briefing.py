@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from pipeline.store import plot_name
-from pipeline.types import Flag, Trend
+from pipeline.store.store import plot_name
+from pipeline.records import Flag, Trend
 from tests.conftest import SAMPLES
 
 
@@ -95,8 +95,8 @@ def replayed(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def briefings(replayed):
-    from pipeline.briefing import build_briefing, to_markdown
-    from pipeline.store import Store
+    from pipeline.outputs.briefing import build_briefing, to_markdown
+    from pipeline.store.store import Store
 
     with Store(replayed) as store:
         built = {c: build_briefing(store, c, now=READ_AT) for c in CUSTOMERS}
@@ -124,7 +124,7 @@ def test_every_briefing_lists_facts_and_deadlines_with_clock_times_and_status(br
 
 
 def test_the_told_us_list_shows_each_sentence_once_with_all_its_facts(briefings):
-    from pipeline.briefing import facts_by_sentence
+    from pipeline.outputs.briefing import facts_by_sentence
 
     for customer, (b, md) in briefings.items():
         told = md.split("### ")[2]  # the facts list, after the deadlines list
@@ -162,9 +162,9 @@ def test_c1001_school_fees_next_week_and_the_five_pm_deadline_that_passed(briefi
 
 
 def test_the_five_pm_deadline_is_open_before_five(replayed):
-    from pipeline.briefing import build_briefing
+    from pipeline.outputs.briefing import build_briefing
 
-    from pipeline.store import Store
+    from pipeline.store.store import Store
 
     with Store(replayed) as store:
         b = build_briefing(store, "C1001", now=datetime(2026, 11, 20, 8, 45, tzinfo=timezone.utc))  # 16:45 Beijing
@@ -173,13 +173,13 @@ def test_the_five_pm_deadline_is_open_before_five(replayed):
 
 
 def _ascii_phrases(language):
-    from pipeline.i18n import phrases
+    from pipeline.analysis.i18n import phrases
 
     return {p for p in phrases(language) if len(p) >= 4 and any(ch.isalpha() and ch.isascii() for ch in p)}
 
 
 def test_one_language_per_briefing(briefings):
-    from pipeline.i18n import phrases
+    from pipeline.analysis.i18n import phrases
 
     zh_b, zh_md = briefings["C1001"]
     assert zh_b.language == "zh"
@@ -224,9 +224,9 @@ def test_the_plot_link_resolves_from_the_database_folder(replayed, briefings):
 
 
 def test_callback_clock_compares_in_the_centre_zone(replayed):
-    from pipeline.briefing import build_briefing
-    from pipeline.settings import Settings
-    from pipeline.store import Store
+    from pipeline.outputs.briefing import build_briefing
+    from pipeline.config.settings import Settings
+    from pipeline.store.store import Store
 
     ten_past = datetime(2026, 11, 20, 8, 50)  # naive = UTC, i.e. 16:50 in Beijing: 10 min after zh-1001-b began
     with Store(replayed) as store:
@@ -239,9 +239,9 @@ def test_callback_clock_compares_in_the_centre_zone(replayed):
 
 
 def test_translation_table_is_complete():
-    from pipeline.facts import lexicon
-    from pipeline.i18n import LANGUAGES, table
-    from pipeline.summary import categories
+    from pipeline.analysis.facts import lexicon
+    from pipeline.analysis.i18n import LANGUAGES, table
+    from pipeline.analysis.summary import categories
 
     entries = table()
     for key, entry in entries.items():

@@ -265,7 +265,7 @@ def test_pages_keep_working_while_a_batch_writes(browser, server, replayed):
     recognition (seconds in production); every page load meanwhile must succeed."""
     from selenium.webdriver.common.by import By
 
-    from pipeline.store import Store
+    from pipeline.store.store import Store
 
     db, results = replayed
     stop, writes, errors = threading.Event(), [], []

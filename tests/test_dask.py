@@ -58,9 +58,9 @@ def test_nightly_on_a_dask_local_cluster_stores_the_thread_runners_rows(prefect_
     from prefect.settings import PREFECT_API_URL
 
     from flows.nightly import run_nightly
-    from pipeline.asr import EngineSpec
-    from pipeline.batch import call_fingerprint
-    from pipeline.settings import load_settings
+    from pipeline.speech.asr import EngineSpec
+    from pipeline.run.execute import call_fingerprint
+    from pipeline.config.settings import load_settings
 
     folder = tmp_path / "in"
     folder.mkdir()

@@ -6,9 +6,9 @@ import sys
 import numpy as np
 import pytest
 
-from pipeline.asr import EngineSpec
+from pipeline.speech.asr import EngineSpec
 from pipeline.engines import EngineConfig, Engines
-from pipeline.settings import load_settings
+from pipeline.config.settings import load_settings
 from tests.conftest import ROOT, SAMPLES
 
 
@@ -45,7 +45,7 @@ def test_the_model_cache_comes_from_the_settings_with_an_env_override(tmp_path):
 def test_importing_the_pipeline_reads_no_environment(tmp_path):
     # Setting the variables after import must be what counts: nothing was frozen at import.
     code = ("import os, pipeline.models, pipeline.asr, pipeline.speakers, pipeline.batch\n"
-            "from pipeline.settings import load_settings\n"
+            "from pipeline.config.settings import load_settings\n"
             f"os.environ['CALLBRIEF_MODEL_CACHE'] = {str(tmp_path)!r}\n"
             "print(load_settings().model_cache_dir)\n")
     out = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True,
@@ -74,8 +74,8 @@ def long_call(tmp_path_factory):
 
 
 def test_a_long_call_reports_progress_while_it_is_transcribed(long_call):
-    from pipeline.batch import process_recording
-    from pipeline.ingest import discover
+    from pipeline.run.execute import process_recording
+    from pipeline.intake.ingest import discover
 
     (rec,) = discover(long_call).recordings
     seen = []

@@ -6,9 +6,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pipeline.audio import decode
-from pipeline.escalation import RuleScorer, lexicon_hits, turn_features
-from pipeline.types import Turn
+from pipeline.intake.audio import decode
+from pipeline.analysis.escalation import RuleScorer, lexicon_hits, turn_features
+from pipeline.records import Turn
 
 ESCALATING, CALM = ("zh-1001-b", "en-2002"), ("zh-1001-a", "en-2001")
 
@@ -96,7 +96,7 @@ def test_a_naturally_loud_voice_is_not_angry(tmp_path):
 
 def test_eval_set_auc():
     """The labelled set in tests/eval: combined score separates escalated from calm."""
-    from pipeline.evaluation import evaluate
+    from evaluation.evaluation import evaluate
 
     report = evaluate(use_asr=False)
     assert report["n_items"] == 60
@@ -113,7 +113,7 @@ def test_eval_set_auc():
     ([0, 0, 0, 0], [0, 40, 0, 40], "rising"),  # angry stretches between calm ones (or another voice)
 ])
 def test_trend_compares_late_and_early_halves(early, late, trend):
-    from pipeline.escalation import _trend
+    from pipeline.analysis.escalation import _trend
 
     assert _trend(early, late) == trend
 
@@ -126,7 +126,7 @@ needs_dev = pytest.mark.skipif(not (DEV / "calls_zh").is_dir(), reason="../share
 
 @pytest.fixture(scope="module")
 def dev_reports():
-    from pipeline.eval_escalation import dev_call, dev_names
+    from evaluation.eval_escalation import dev_call, dev_names
 
     names = dev_names()
     assert names == ["liuchanhg", "wangzhe"]
@@ -176,7 +176,7 @@ def _swap_halves(audio, transcript, diarization, cut: float):
     """The same real call with its second part played first (cut in a pause between turns)."""
     from dataclasses import replace as dc_replace
 
-    from pipeline.audio import SAMPLE_RATE, Audio
+    from pipeline.intake.audio import SAMPLE_RATE, Audio
 
     n = int(cut * SAMPLE_RATE)
     rest = audio.duration - cut
@@ -199,8 +199,8 @@ def test_a_call_that_calms_down_is_falling():
     half, not the first turns, so the later neutral turns read as calm and the trend as falling."""
     import json as json_
 
-    from pipeline.batch import analyse_call
-    from pipeline.eval_escalation import CALLS, _replay
+    from pipeline.run.execute import analyse_call
+    from evaluation.eval_escalation import CALLS, _replay
 
     result, audio, transcript, diarization, _ = _replay("wangzhe")
     truth = json_.loads((CALLS / "wangzhe.json").read_text(encoding="utf-8"))["turns"]
@@ -213,7 +213,7 @@ def test_a_call_that_calms_down_is_falling():
 
 
 def test_the_call_follows_the_customer_when_the_roles_are_certain():
-    from pipeline.escalation import TurnFeatures, VoiceFeatures, score_call
+    from pipeline.analysis.escalation import TurnFeatures, VoiceFeatures, score_call
 
     nan = float("nan")
     voice = VoiceFeatures(nan, nan, nan, 1.0)
@@ -230,7 +230,7 @@ def test_the_call_follows_the_customer_when_the_roles_are_certain():
 def test_voice_only_auc_on_mandarin_emotional_speech(telephone):
     """CASIA: the same speaker and sentence, angry vs neutral; no words. Measured 0.98 clean and
     0.95 through the telephone channel (fixed weights; not fitted to this set)."""
-    from pipeline.eval_escalation import emotion_set
+    from evaluation.eval_escalation import emotion_set
 
     report = emotion_set(telephone)
     assert report["n"] == 32
@@ -247,8 +247,8 @@ def _harmonic(f0: float, seconds: float = 1.0) -> np.ndarray:
 def test_pitch_is_found_when_the_telephone_band_removes_the_fundamental(tmp_path, f0):
     import soundfile as sf
 
-    from pipeline.eval_escalation import telephone
-    from pipeline.prosody import measure
+    from evaluation.eval_escalation import telephone
+    from pipeline.analysis.prosody import measure
 
     sf.write(tmp_path / "tone.wav", _harmonic(f0), 16000)
     phone = decode(telephone(tmp_path / "tone.wav", tmp_path / "phone.wav")).mono()

@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from pipeline.facts import (Deadline, FactError, Utterance, extract_facts, find_amounts, find_times,
+from pipeline.analysis.facts import (Deadline, FactError, Utterance, extract_facts, find_amounts, find_times,
                             normalise_numbers)
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")

@@ -4,7 +4,7 @@ import logging
 import re
 import shutil
 
-from pipeline.ingest import discover, sha256_file
+from pipeline.intake.ingest import discover, sha256_file
 from tests.conftest import SAMPLES
 
 HASH8 = r"[0-9a-f]{8}"

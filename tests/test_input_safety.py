@@ -13,9 +13,9 @@ import pytest
 import soundfile as sf
 from hypothesis import given, settings, strategies as st
 
-from pipeline.identity import MAX_CALL_ID, safe_name
-from pipeline.ingest import discover, sha256_file
-from pipeline.manifest import parse_speakers, parse_time
+from pipeline.intake.identity import MAX_CALL_ID, safe_name
+from pipeline.intake.ingest import discover, sha256_file
+from pipeline.intake.manifest import parse_speakers, parse_time
 from tests.conftest import SAMPLES
 
 AUDIO = {"a.ogg": "en-2002.ogg", "b.flac": "zh-1001-b.flac", "c.wav": "zh-1001-a.wav", "d.mp3": "en-2001.mp3"}
@@ -217,7 +217,7 @@ def test_float_wav_with_inf_and_nan_is_cleaned_and_later_stages_run(tmp_path):
 
 
 def test_a_float_wav_that_is_mostly_not_finite_fails_with_a_reason(tmp_path):
-    from pipeline.audio import BadRecording, decode
+    from pipeline.intake.audio import BadRecording, decode
 
     samples, rate = sf.read(SAMPLES / "zh-1001-b.flac", dtype="float32")
     samples[::50] = np.nan  # 2 %
@@ -227,11 +227,11 @@ def test_a_float_wav_that_is_mostly_not_finite_fails_with_a_reason(tmp_path):
 
 
 def test_stereo_ringback_with_no_speech_is_a_failed_call_not_a_crash(tmp_path, engine):
-    from pipeline.asr import TranscribeOptions
-    from pipeline.audio import decode
-    from pipeline.batch import analyse_call
-    from pipeline.speakers import diarize
-    from pipeline.streams import speaker_streams, transcribe_streams
+    from pipeline.speech.asr import TranscribeOptions
+    from pipeline.intake.audio import decode
+    from pipeline.run.execute import analyse_call
+    from pipeline.speakers.diarize import diarize
+    from pipeline.speech.streams import speaker_streams, transcribe_streams
 
     for name, hz in (("t1", 440), ("t2", 480)):
         subprocess.run(["sox", "-n", "-r", "8000", str(tmp_path / f"{name}.wav"), "synth", "20", "sine", str(hz)],
@@ -251,7 +251,7 @@ def test_stereo_ringback_with_no_speech_is_a_failed_call_not_a_crash(tmp_path, e
 
 
 def test_language_takes_a_whisper_code_or_name_and_refuses_the_rest():
-    from pipeline.manifest import parse_row
+    from pipeline.intake.manifest import parse_row
 
     assert [parse_row({"file": "a.wav", "language": v})[0].metadata.language
             for v in ("zh", "Mandarin", "zh-CN", "EN")] == ["zh", "zh", "zh", "en"]
@@ -262,10 +262,10 @@ def test_manifest_times_with_a_zone_are_stored_in_the_centre_zone(tmp_path):
     """Handlers read naive times as the centre's wall clock: 08:40Z is 16:40 in Beijing."""
     from datetime import datetime
 
-    from pipeline.asr import EngineSpec
-    from pipeline.batch import plan_batch
-    from pipeline.settings import Settings
-    from pipeline.store import Store
+    from pipeline.speech.asr import EngineSpec
+    from pipeline.run.execute import plan_batch
+    from pipeline.config.settings import Settings
+    from pipeline.store.store import Store
 
     (tmp_path / "a.wav").write_bytes((SAMPLES / "zh-1001-a.wav").read_bytes())
     (tmp_path / "manifest.csv").write_text("call_id,file,started_at\nz1,a.wav,2026-11-20T08:40:00Z\n")

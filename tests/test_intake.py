@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.intake import intake_pass, is_complete, scan, watch
-from pipeline.settings import Settings
-from pipeline.store import Store, utcnow
+from pipeline.run.watch import intake_pass, is_complete, scan, watch
+from pipeline.config.settings import Settings
+from pipeline.store.store import Store, utcnow
 from tests.receivers import Webhook
 
 SAMPLES = Path(__file__).resolve().parent.parent / "data" / "samples"
@@ -31,7 +31,7 @@ def test_scan_waits_for_a_complete_file_and_skips_what_is_processed(tmp_path):
     with Store(tmp_path / "db.duckdb") as store:
         assert scan(folder, store, 5, now) == ([], [audio.resolve()])  # still arriving
         assert scan(folder, store, 5, now + 6) == ([audio.resolve()], [])
-        from pipeline.ingest import sha256_file
+        from pipeline.intake.ingest import sha256_file
 
         store.insert_rows("calls", [{"call_id": "a", "path": str(audio.resolve()), "sha256": sha256_file(audio),
                                      "status": "ok", "processed_at": utcnow()}])
@@ -118,7 +118,7 @@ def test_intake_flow_and_cli_deliver_a_pending_alert_from_the_settings_file(pref
     the outbox on a pass with nothing new: an alert whose receiver was down goes out once it is up."""
     from flows.cli import main
     from flows.intake import intake
-    from pipeline.alerts import Alert, WebhookChannel, record_alerts
+    from pipeline.outputs.alerts import Alert, WebhookChannel, record_alerts
 
     folder, db = tmp_path / "arrivals", tmp_path / "callbrief.duckdb"
     folder.mkdir()
@@ -145,7 +145,7 @@ def test_intake_flow_and_cli_deliver_a_pending_alert_from_the_settings_file(pref
 
 
 def test_a_failing_pass_still_works_the_outbox_and_the_file_is_retried(tmp_path):
-    from pipeline.alerts import Alert, WebhookChannel, record_alerts
+    from pipeline.outputs.alerts import Alert, WebhookChannel, record_alerts
 
     folder, db = tmp_path / "arrivals", tmp_path / "callbrief.duckdb"
     folder.mkdir()

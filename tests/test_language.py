@@ -15,11 +15,11 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from pipeline.audio import SAMPLE_RATE
-from pipeline.language import MIN_STRETCH_S, SURE_PROB, Stretch, cut_stretches, runs, smooth
-from pipeline.speakers import Diarization, SpeakerSegment
-from pipeline.streams import speaker_streams, transcribe_streams
-from pipeline.asr import TranscribeOptions
+from pipeline.intake.audio import SAMPLE_RATE
+from pipeline.speech.language import MIN_STRETCH_S, SURE_PROB, Stretch, cut_stretches, runs, smooth
+from pipeline.speakers.diarize import Diarization, SpeakerSegment
+from pipeline.speech.streams import speaker_streams, transcribe_streams
+from pipeline.speech.asr import TranscribeOptions
 
 from conftest import SHARED_AUDIO
 
@@ -132,7 +132,7 @@ def test_a_speaker_switching_language_is_transcribed_in_each(engine, speech, ord
 
 
 def test_turns_split_at_the_switch_and_carry_their_language(engine, speech):
-    from pipeline.align import turns_from_segments
+    from pipeline.speakers.align import turns_from_segments
 
     samples, diarization = _one_speaker_call(speech["zh"], speech["en"], gap=0.5)
     transcript = transcribe_streams(engine, speaker_streams(samples, diarization), TranscribeOptions())
@@ -144,7 +144,7 @@ def test_turns_split_at_the_switch_and_carry_their_language(engine, speech):
 def test_an_english_turn_in_a_mandarin_call_is_read_as_english():
     """Facts are read in the turn's own language: the amount an English-speaking customer names
     on a Mandarin call is found (read as Mandarin, it is not)."""
-    from pipeline.facts import Utterance, extract_facts
+    from pipeline.analysis.facts import Utterance, extract_facts
 
     said = "I want my three thousand pounds back."
     as_call, _ = extract_facts("c", [Utterance("customer", 3.0, said)], "zh", None)
@@ -157,10 +157,10 @@ def test_a_stereo_call_with_a_switching_customer_is_stored_per_turn(tmp_path, sp
     """The whole pipeline on a real stereo call: a Mandarin agent (left) and a customer (right)
     who complains in English, then speaks Mandarin (a second real Mandarin voice). Every stage
     runs; turns are stored with their language; the call's language is the main one."""
-    from pipeline.asr import EngineSpec
-    from pipeline.batch import process_recording, refresh_briefings
-    from pipeline.ingest import discover
-    from pipeline.store import Store
+    from pipeline.speech.asr import EngineSpec
+    from pipeline.run.execute import process_recording, refresh_briefings
+    from pipeline.intake.ingest import discover
+    from pipeline.store.store import Store
 
     agent = [_read(ZH_LINES / f"20000{i}.wav") for i in (3, 4)]
     customer = [speech["en"], _read(SHARED_AUDIO / "zh_BAC009S0764W0121.wav")]
@@ -194,8 +194,8 @@ def test_a_stereo_call_with_a_switching_customer_is_stored_per_turn(tmp_path, sp
 def test_a_call_in_one_language_is_transcribed_as_before(engine):
     """A sample call in one language: per-stretch detection finds that language everywhere and the
     streams are decoded exactly as with one language per stream (same segments, same times)."""
-    from pipeline.audio import decode
-    from pipeline.speakers import diarize
+    from pipeline.intake.audio import decode
+    from pipeline.speakers.diarize import diarize
 
     from conftest import SAMPLES
 

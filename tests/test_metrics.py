@@ -1,4 +1,4 @@
-from pipeline.metrics import cer, edit_distance, wer
+from evaluation.metrics import cer, edit_distance, wer
 
 
 def test_edit_distance():

@@ -3,7 +3,7 @@ import dataclasses
 
 import pytest
 
-from pipeline.models import PACKAGED_MODELS, ModelNotFound, assemble, resolve_whisper
+from pipeline.speech.weights import PACKAGED_MODELS, ModelNotFound, assemble, resolve_whisper
 
 
 def test_base_assembles_from_its_two_packages_and_is_verified(tmp_path):

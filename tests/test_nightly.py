@@ -3,7 +3,7 @@ import json
 
 import pytest
 
-from pipeline.metrics import error_rate, join_turn_texts
+from evaluation.metrics import error_rate, join_turn_texts
 from tests.conftest import sample_ids, sample_truth
 
 # Measured on these calls (see README): CER 11.2 % (zh-1001-a) / 16.6 % (zh-1001-b, overlapped
@@ -34,7 +34,7 @@ def test_transcripts_match_the_script(read_db, call_id):
 
 
 def test_mandarin_is_stored_in_simplified_characters(read_db):
-    from pipeline.asr import to_simplified
+    from pipeline.speech.asr import to_simplified
 
     texts = [r[0] for r in read_db.execute(
         "SELECT text FROM words JOIN calls USING (call_id) WHERE language = 'zh'").fetchall()]
@@ -101,7 +101,7 @@ def test_rerun_retries_only_failed_calls_and_duplicates_nothing(nightly_db, batc
     import duckdb
 
     from flows.nightly import nightly
-    from pipeline.batch import MAX_ATTEMPTS
+    from pipeline.run.execute import MAX_ATTEMPTS
 
     db_path = nightly_db[0]
     before = _counts(db_path)

@@ -26,7 +26,7 @@ import soundfile as sf
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from pipeline.redact import redact
+from pipeline.analysis.redact import redact
 
 # --- an independent reader of digits ---------------------------------------------------------
 
@@ -290,8 +290,8 @@ SPLITS = {"en-2001": ("So let me say it again, it is oh seven seven oh oh", "900
 
 
 def _planted_transcript(call_id: str, agent_channel: int | None):
-    from pipeline.roles import infer_roles
-    from pipeline.serial import load_recognition
+    from pipeline.speakers.roles import infer_roles
+    from pipeline.run.serial import load_recognition
     from tests.replay import RECOGNITION
 
     transcript, diarization = load_recognition(RECOGNITION / f"{call_id}.json")
@@ -325,9 +325,9 @@ def _planted_transcript(call_id: str, agent_channel: int | None):
 
 
 def _planted_result(call_id: str):
-    from pipeline.audio import decode
-    from pipeline.batch import analyse_call
-    from pipeline.ingest import discover
+    from pipeline.intake.audio import decode
+    from pipeline.run.execute import analyse_call
+    from pipeline.intake.ingest import discover
     from tests.replay import SAMPLES
 
     (rec,) = [r for r in discover(SAMPLES).recordings if r.call_id == call_id]
@@ -346,7 +346,7 @@ def handler_texts(store, call_ids: list[str]) -> dict[str, str]:
 
 
 def _handler_texts(store, conn, call_ids: list[str]) -> dict[str, str]:
-    from pipeline.qa import prefill_scorecard
+    from pipeline.outputs.qa import prefill_scorecard
 
     out = {}
     for call_id, seq, text in conn.execute("SELECT call_id, seq, redacted_text FROM turns").fetchall():
@@ -392,8 +392,8 @@ def _leaks(texts: dict[str, str], secrets: list[str]) -> list[tuple[str, str]]:
 
 @pytest.fixture(scope="module")
 def planted_db(tmp_path_factory):
-    from pipeline.batch import refresh_briefings
-    from pipeline.store import Store
+    from pipeline.run.execute import refresh_briefings
+    from pipeline.store.store import Store
 
     results = [_planted_result(c) for c in PLANTS]
     path = tmp_path_factory.mktemp("pii") / "planted.duckdb"
@@ -406,7 +406,7 @@ def planted_db(tmp_path_factory):
 
 
 def test_planted_numbers_reach_no_handler_field(planted_db):
-    from pipeline.store import Store
+    from pipeline.store.store import Store
 
     path, results = planted_db
     all_secrets = [s for c in SECRETS.values() for s in c] + [s for *_, s in SPLITS.values()] + WORD_SECRETS
@@ -443,7 +443,7 @@ def test_planted_numbers_reach_no_handler_field(planted_db):
 
 def test_unplanted_sample_calls_have_no_false_secret(tmp_path):
     """The scan's control: the secrets are not in the untouched calls' handler texts by chance."""
-    from pipeline.store import Store
+    from pipeline.store.store import Store
     from tests.replay import replay_db
 
     path = replay_db(tmp_path / "clean.duckdb")
@@ -455,8 +455,8 @@ def test_unplanted_sample_calls_have_no_false_secret(tmp_path):
 def test_qa_export_carries_no_planted_number(planted_db, tmp_path):
     import pandas as pd
 
-    from pipeline.qa import SamplingPlan, draw_sample, export_sample, prefill_scorecard, store_sample
-    from pipeline.store import Store
+    from pipeline.outputs.qa import SamplingPlan, draw_sample, export_sample, prefill_scorecard, store_sample
+    from pipeline.store.store import Store
 
     path, results = planted_db
     copy = tmp_path / "copy.duckdb"
@@ -490,10 +490,10 @@ def _pii_call(tmp_path: Path, target: Path) -> Path:
 
 
 def test_live_call_read_through_whisper_leaks_no_number(tmp_path):
-    from pipeline.asr import EngineSpec
-    from pipeline.batch import process_recording, refresh_briefings
-    from pipeline.ingest import discover
-    from pipeline.store import Store
+    from pipeline.speech.asr import EngineSpec
+    from pipeline.run.execute import process_recording, refresh_briefings
+    from pipeline.intake.ingest import discover
+    from pipeline.store.store import Store
 
     folder = tmp_path / "pii"
     folder.mkdir()

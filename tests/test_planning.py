@@ -4,13 +4,13 @@ from __future__ import annotations
 import os
 import time
 
-from pipeline.asr import EngineSpec
-from pipeline.batch import plan_batch
-from pipeline.store import Store
+from pipeline.speech.asr import EngineSpec
+from pipeline.run.execute import plan_batch
+from pipeline.store.store import Store
 
 
 def test_planning_10000_files_hashes_only_what_changed(tmp_path, monkeypatch):
-    import pipeline.ingest as ingest
+    import pipeline.intake.ingest as ingest
 
     folder = tmp_path / "in"
     folder.mkdir()
@@ -44,8 +44,8 @@ def test_a_result_changing_setting_reprocesses_the_same_settings_skip(tmp_path):
     from conftest import SAMPLES
     from replay import replay_call
 
-    from pipeline.asr import TranscribeOptions
-    from pipeline.batch import write_result
+    from pipeline.speech.asr import TranscribeOptions
+    from pipeline.run.execute import write_result
 
     folder = tmp_path / "in"
     folder.mkdir()
@@ -67,7 +67,7 @@ def test_derived_ids_are_what_the_pathlib_definition_gives():
     import hashlib
     from pathlib import PurePosixPath
 
-    from pipeline.identity import _shorten, derived_call_id, readable_slug
+    from pipeline.intake.identity import _shorten, derived_call_id, readable_slug
 
     def by_pathlib(relative: str, sha: str) -> str:
         path = PurePosixPath(relative)

@@ -6,12 +6,12 @@ from importlib import resources
 
 import pytest
 
-from pipeline.escalation import Escalation, lexicon_hits
-from pipeline.policy import PolicyError, default_policy, load_policy
-from pipeline.qa import SamplingPlan
-from pipeline.settings import SettingsError, load_settings, results_fingerprint
-from pipeline.summary import summarise
-from pipeline.types import Flag, Role, Trend, Turn, channel_label, label_channel
+from pipeline.analysis.escalation import Escalation, lexicon_hits
+from pipeline.config.policy import PolicyError, default_policy, load_policy
+from pipeline.outputs.qa import SamplingPlan
+from pipeline.config.settings import SettingsError, load_settings, results_fingerprint
+from pipeline.analysis.summary import summarise
+from pipeline.records import Flag, Role, Trend, Turn, channel_label, label_channel
 
 PACKAGED = resources.files("pipeline").joinpath("data", "policy.toml").read_text(encoding="utf-8")
 
@@ -139,8 +139,8 @@ def test_a_dask_run_refuses_a_bad_settings_file_before_starting_a_cluster(tmp_pa
 def test_a_banks_own_vocabulary_named_in_its_policy_drives_the_correction(tmp_path):
     """The policy names the Mandarin vocabulary; a bank's copy with a term of its own corrects
     to that term (and changes the results fingerprint); a bad row is one clear line."""
-    from pipeline.types import Segment, Transcript, Word
-    from pipeline.vocabulary import correct_transcript
+    from pipeline.records import Segment, Transcript, Word
+    from pipeline.vocabulary.terms import correct_transcript
 
     packaged = resources.files("pipeline").joinpath("data", "vocabulary_zh.tsv").read_text(encoding="utf-8")
     (tmp_path / "vocab.tsv").write_text(packaged + "product\t安心宝\n", encoding="utf-8")

@@ -8,9 +8,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from pipeline.qa import (CallView, QAError, SamplingPlan, TurnView, draw_sample, export_sample, prefill_scorecard,
+from pipeline.outputs.qa import (CallView, QAError, SamplingPlan, TurnView, draw_sample, export_sample, prefill_scorecard,
                          prefill_view, record_review, scorecard_items, store_sample, view_from_turns, why_empty)
-from pipeline.store import Store
+from pipeline.store.store import Store
 
 AGENTS = ["A1", "A2", "A3", "A4", "A5"]
 
@@ -225,7 +225,7 @@ def test_every_answer_rests_on_quoted_evidence_or_says_no_evidence(replayed):
 
 
 def test_prefill_agrees_with_the_hand_labels(replayed):
-    from pipeline.eval_qa import agreement, load_labels, prefills
+    from evaluation.eval_qa import agreement, load_labels, prefills
 
     labels = load_labels()
     result = agreement(labels, prefills(replayed, sorted(labels)))

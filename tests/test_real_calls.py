@@ -1,14 +1,14 @@
 """Issue 10 targets on real telephone calls (../shared/dev), scored by pipeline.eval_speakers.
 
 Real audio and real models (silero VAD, resemblyzer); words come from stored recognition runs
-(tests/recognition/dev-*.json, written by `python -m pipeline.eval_speakers --record`), so the
+(tests/recognition/dev-*.json, written by `python -m evaluation.eval_speakers --record`), so the
 role figures do not depend on the characters Whisper writes on this CPU.
 """
 from __future__ import annotations
 
 import pytest
 
-from pipeline import eval_speakers as ev
+from evaluation import eval_speakers as ev
 
 pytestmark = pytest.mark.skipif(not ev.DEV.exists() or not ev.SHARED_AUDIO.exists(),
                                 reason="../shared/dev or ../shared/audio not present")
@@ -23,7 +23,7 @@ def scores():
     import tempfile
     from pathlib import Path
 
-    from pipeline.store import Store
+    from pipeline.store.store import Store
 
     calls = [c for c in ev.eval_calls() if c.name in REAL or c.name == "zh-1001-b"]
     out, cache = {}, {}
@@ -62,9 +62,9 @@ def test_fine_resegmentation_places_short_turns_the_coarse_windows_miss():
 
     from pyannote.metrics.diarization import DiarizationErrorRate
 
-    from pipeline.audio import decode
-    from pipeline.metrics import reference_annotation
-    from pipeline.speakers import DiarizationOptions, cluster_diarization
+    from pipeline.intake.audio import decode
+    from evaluation.metrics import reference_annotation
+    from pipeline.speakers.diarize import DiarizationOptions, cluster_diarization
 
     call = next(c for c in ev.eval_calls() if c.name == "aws_auto_repairs_49 (mono)")
     samples = decode(call.path).mono()
@@ -90,7 +90,7 @@ def test_roles_with_a_voiceprint_enrolled_from_other_audio(scores, name):
     s = scores[(name, True)]
     assert s.role_method == "voiceprint" and s.role_accuracy >= 0.95
     # The agent's similarity clears the calibrated threshold; the customer's does not.
-    from pipeline.voiceprints import MATCH_THRESHOLD
+    from pipeline.speakers.voiceprints import MATCH_THRESHOLD
 
     sims = sorted(s.similarity.values())
     assert sims[-1] >= MATCH_THRESHOLD > sims[0]

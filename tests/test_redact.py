@@ -2,7 +2,7 @@
 any digit script and any grouping. Planted-digit property tests are in tests/test_pii.py."""
 import pytest
 
-from pipeline.redact import find, redact
+from pipeline.analysis.redact import find, redact
 
 
 @pytest.mark.parametrize("text, expected", [
@@ -88,8 +88,8 @@ def test_no_partial_leftovers(text, masked):
 
 
 def test_a_number_read_across_two_turns_is_masked_in_both():
-    from pipeline.redact import redact_turns
-    from pipeline.types import Turn
+    from pipeline.analysis.redact import redact_turns
+    from pipeline.records import Turn
 
     turns = [Turn("customer", "c", 0, 2, "so it is oh seven seven oh oh"), Turn("agent", "a", 2, 3, "mm-hmm"),
              Turn("customer", "c", 3, 5, "900 123, and the card 4111 1111"), Turn("customer", "c", 5.5, 7, "1111 1111 thanks"),

@@ -8,14 +8,14 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from pipeline.align import assign_speakers, build_turns
-from pipeline.asr import EngineSpec
-from pipeline.audio import SAMPLE_RATE, decode
-from pipeline.batch import process_recording
-from pipeline.ingest import discover
-from pipeline.metrics import diarization_error_rate, turn_agreement
-from pipeline.speakers import Diarization, SpeakerSegment, diarize, is_fake_stereo
-from pipeline.types import CallMetadata, Recording, Turn, Word
+from pipeline.speakers.align import assign_speakers, build_turns
+from pipeline.speech.asr import EngineSpec
+from pipeline.intake.audio import SAMPLE_RATE, decode
+from pipeline.run.execute import process_recording
+from pipeline.intake.ingest import discover
+from evaluation.metrics import diarization_error_rate, turn_agreement
+from pipeline.speakers.diarize import Diarization, SpeakerSegment, diarize, is_fake_stereo
+from pipeline.records import CallMetadata, Recording, Turn, Word
 from tests.conftest import SAMPLES, SHARED_AUDIO, sample_ids, sample_truth
 
 needs_shared = pytest.mark.skipif(not SHARED_AUDIO.exists(), reason="../shared/audio not present")
@@ -64,7 +64,7 @@ def test_stereo_call_is_split_by_channel():
 def test_stereo_channels_get_each_their_own_voice_activity():
     # The channels' VAD runs in two threads: each channel's segments are what the VAD finds on
     # that channel alone.
-    from pipeline.speakers import speech_regions
+    from pipeline.speakers.diarize import speech_regions
 
     audio = _audio("en-2001")
     d = diarize(audio.samples)
@@ -78,7 +78,7 @@ def test_the_speaker_stage_leaves_torch_its_threads():
     # with both channel threads importing at once, must leave torch's thread count as it found it.
     script = ("import numpy as np, torch\n"
               "torch.set_num_threads(2)\n"
-              "from pipeline.speakers import diarize\n"
+              "from pipeline.speakers.diarize import diarize\n"
               "x = np.random.default_rng(0).normal(0, 0.1, (2, 32000)).astype(np.float32)\n"
               "diarize(x)\n"
               "print(torch.get_num_threads())\n")
@@ -126,7 +126,7 @@ def test_three_voices_are_three_speakers():
     assert d.n_speakers == 3 and d.evidence["chosen"] == 3
     assert diarization_error_rate(truth, d) <= 0.15
     # The least heard voice is not one of the two parties: a third party, not "unknown".
-    from pipeline.roles import THIRD_PARTY, decide_roles
+    from pipeline.speakers.roles import THIRD_PARTY, decide_roles
 
     talk = d.talk_time()
     assert decide_roles(d, {}).roles[min(talk, key=talk.get)] == THIRD_PARTY
@@ -153,8 +153,8 @@ def _enrolment_wav(tmp_path, ids=("200030", "200031", "200032", "200033", "20003
 
 @needs_shared
 def test_voiceprints_enrol_list_forget(tmp_path):
-    from pipeline.store import Store
-    from pipeline.voiceprints import (EnrolmentError, enrol, forget, list_voiceprints, load_voiceprints,
+    from pipeline.store.store import Store
+    from pipeline.speakers.voiceprints import (EnrolmentError, enrol, forget, list_voiceprints, load_voiceprints,
                                       stored_voiceprints)
 
     with Store(tmp_path / "cb.duckdb") as store, store.session() as conn:
@@ -176,8 +176,8 @@ def test_voiceprints_enrol_list_forget(tmp_path):
 def test_a_capped_voice_embedding_embeds_only_the_windows_it_keeps():
     # voice_embedding keeps at most max_windows windows spread over the speech: it must embed only
     # those (an hour's agent channel has thousands), and get what embedding all and picking gives.
-    from pipeline.speakers import DiarizationOptions, speech_regions, window_embeddings
-    from pipeline.voiceprints import band_limit, voice_embedding
+    from pipeline.speakers.diarize import DiarizationOptions, speech_regions, window_embeddings
+    from pipeline.speakers.voiceprints import band_limit, voice_embedding
 
     channel = _audio("en-2001").samples[0]
     limited = band_limit(channel)
@@ -214,10 +214,10 @@ def test_stereo_call_builds_the_voiceprint_that_finds_the_agent_on_a_mono_call(t
     on zh-1001-b (mono, same agent) the speaker closest to it is the agent, and the similarity is stored."""
     from dataclasses import replace
 
-    from pipeline.batch import analyse_call
-    from pipeline.serial import load_recognition
-    from pipeline.store import Store
-    from pipeline.voiceprints import MATCH_THRESHOLD, load_voiceprints
+    from pipeline.run.execute import analyse_call
+    from pipeline.run.serial import load_recognition
+    from pipeline.store.store import Store
+    from pipeline.speakers.voiceprints import MATCH_THRESHOLD, load_voiceprints
     from tests.replay import RECOGNITION
 
     recs = {r.call_id: r for r in discover(SAMPLES).recordings}
@@ -284,7 +284,7 @@ def test_assignment_of_hours_of_words_is_right_everywhere():
 
 def test_pyannote_backend_reports_why_it_cannot_run_here():
     from pipeline.engines import Engines
-    from pipeline.settings import load_settings
+    from pipeline.config.settings import load_settings
 
     # Named by the settings (CALLBRIEF_PYANNOTE_PIPELINE read when they are built), carried by the engines.
     settings = load_settings(environ={"CALLBRIEF_PYANNOTE_PIPELINE": "pyannote/speaker-diarization-community-1"})

@@ -5,10 +5,10 @@ import duckdb
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from pipeline.escalation import lexicon_hits
-from pipeline.serial import load_recognition
-from pipeline.types import Segment, Transcript, Word
-from pipeline.vocabulary import (correct_segment, correct_text, correct_transcript, find_corrections, hotwords,
+from pipeline.analysis.escalation import lexicon_hits
+from pipeline.run.serial import load_recognition
+from pipeline.records import Segment, Transcript, Word
+from pipeline.vocabulary.terms import (correct_segment, correct_text, correct_transcript, find_corrections, hotwords,
                                  normalise_numbers, similarity, vocabulary)
 from tests.replay import RECOGNITION, replay_call, replay_db
 

@@ -19,7 +19,7 @@ import pytest
 from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
 
-from pipeline.settings import Settings
+from pipeline.config.settings import Settings
 
 PASSWORDS = {"hana": ("handler", "handler-pass-1"), "hugo": ("handler", "handler-pass-2"),
              "quinn": ("qa", "qa-pass-12345"), "lee": ("lead", "lead-pass-123"), "ada": ("admin", "admin-pass-12")}
@@ -29,9 +29,9 @@ ROLE_USER = {"handler": "hana", "qa": "quinn", "lead": "lee", "admin": "ada"}
 def make_web_db(db_path: Path) -> list:
     """The replayed sample calls with briefings, the app's users, and a QA sample with prefilled
     scorecards; returns the replayed CallResults (for tests that write them again)."""
-    from pipeline.batch import refresh_briefings
-    from pipeline.qa import SamplingPlan, draw_sample, prefill_scorecard, store_sample
-    from pipeline.store import Store
+    from pipeline.run.execute import refresh_briefings
+    from pipeline.outputs.qa import SamplingPlan, draw_sample, prefill_scorecard, store_sample
+    from pipeline.store.store import Store
     from tests.replay import replay_call, stored_ids
     from web import auth
 
@@ -439,7 +439,7 @@ def test_search_in_chinese_and_english_with_filters(app, db):
 
 
 def test_qa_review_is_validated_stored_once_per_reviewer_and_rolled_up(app, db):
-    from pipeline.datafiles import read_json
+    from pipeline.config.datafiles import read_json
 
     items = [i["id"] for i in read_json("qa_scorecard.json")["items"]]
     sample_id, call_id = sample_ids(db)

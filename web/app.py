@@ -27,8 +27,8 @@ from markupsafe import Markup, escape
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from pipeline.briefing import facts_by_sentence
-from pipeline.settings import Settings
+from pipeline.outputs.briefing import facts_by_sentence
+from pipeline.config.settings import Settings
 
 from . import auth, queries, search
 from .charts import bar_chart, escalation_svg
@@ -67,7 +67,7 @@ class Viewer:
 
 @lru_cache(maxsize=1)
 def scorecard() -> list[dict]:
-    from pipeline.datafiles import read_json
+    from pipeline.config.datafiles import read_json
 
     return read_json("qa_scorecard.json")["items"]
 

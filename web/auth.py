@@ -46,7 +46,7 @@ def now() -> datetime:
 
 def ensure_schema(db_path: Path) -> None:
     """The app's tables, and the pipeline's (IF NOT EXISTS), so a new empty database shows empty pages."""
-    from pipeline.store import SCHEMA
+    from pipeline.store.store import SCHEMA
 
     Path(db_path).parent.mkdir(parents=True, exist_ok=True)
     with writing(db_path) as conn:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from html import escape
 
-from pipeline.types import Role
+from pipeline.records import Role
 
 from .labels import label
 from .timefmt import mmss

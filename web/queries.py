@@ -9,8 +9,8 @@ import json
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from pipeline.policy import ScoreLevels, default_policy
-from pipeline.types import Flag
+from pipeline.config.policy import ScoreLevels, default_policy
+from pipeline.records import Flag
 
 from .db import has_table, rows
 from .timefmt import call_time, parse_iso
@@ -146,7 +146,7 @@ def call_detail(conn, call_id: str, reported_flags: tuple[Flag, ...] | None = No
         t["terms"] = signals.get("terms", [])
     call["corrections"] = []
     if has_table(conn, "corrections"):
-        from pipeline.redact import redact  # recognised text may hold the digits the masking hides
+        from pipeline.analysis.redact import redact  # recognised text may hold the digits the masking hides
 
         call["corrections"] = [{**c, "original": redact(c.get("original")), "corrected": redact(c.get("corrected"))}
                                for c in rows(conn, 'SELECT * FROM corrections WHERE call_id = ? ORDER BY start', [call_id])]

@@ -1,0 +1,167 @@
+"""Page times of the web app on a large generated database.
+
+`python -m evaluation.bench_web [--calls 10000] [--runs 15]` builds a DuckDB file of generated
+calls (turn texts drawn from the replayed sample calls, so search meets real Chinese and English
+words; one customer with 50 calls), then times the worklist, that customer's briefing and
+searches through the real app (TestClient, a logged-in handler), each page opened `runs` times.
+Targets (issue 13): worklist and briefing < 300 ms, search < 1 s.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import statistics
+import sys
+import tempfile
+import time
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import pandas as pd
+
+ROOT = Path(__file__).resolve().parent.parent
+BENCH_CUSTOMER = "C-BENCH-50"
+TARGETS_MS = {"worklist": 300, "briefing": 300, "search": 1000}
+
+
+def sample_turns() -> list[dict]:
+    """Turn texts and roles from the replayed sample calls (stored recognition, no Whisper)."""
+    sys.path.insert(0, str(ROOT))
+    from tests.replay import replay_call, stored_ids
+
+    out = []
+    for call_id in stored_ids():
+        result = replay_call(call_id)
+        out += [{"role": t.role, "text": t.text, "language": result.transcript.language} for t in result.turns]
+    return out
+
+
+def generate(db_path: Path, n_calls: int, seed: int = 0) -> dict:
+    from pipeline.outputs.briefing import write_briefing
+    from pipeline.analysis.redact import redact
+    from pipeline.store.store import Store
+
+    rng = random.Random(seed)
+    pool = sample_turns()
+    by_lang = {lang: [t for t in pool if t["language"] == lang] for lang in {t["language"] for t in pool}}
+    categories = ["card_blocked", "fees_interest", "transfer_failed", "fraud", "other"]
+    now = datetime.now().replace(microsecond=0)
+    calls, turns, escalation, summaries = [], [], [], []
+    n_customers = max(n_calls // 3, 1)
+    for i in range(n_calls):
+        customer = BENCH_CUSTOMER if i < 50 else f"C{rng.randrange(n_customers):05d}"
+        lang = rng.choice(sorted(by_lang))
+        started = now - timedelta(minutes=rng.randrange(90 * 24 * 60))
+        call_id = f"g{i:06d}"
+        score = round(min(100.0, rng.betavariate(1.2, 4) * 100), 1)
+        flags = ["regulator_threat"] if rng.random() < 0.03 else ["media_threat"] if rng.random() < 0.01 else []
+        calls.append({"call_id": call_id, "customer_id": customer, "agent_id": f"A{rng.randrange(40):03d}",
+                      "case_id": f"K-{i // 3:06d}", "started_at": started, "path": str(ROOT / "data" / "samples" / "zh-1001-a.wav"),
+                      "sha256": f"{i:064d}", "duration": 60.0, "channels": 1, "sample_rate": 16000,
+                      "language": lang, "status": "ok", "processed_at": started + timedelta(minutes=5),
+                      "pipeline_version": "bench"})
+        texts = rng.sample(by_lang[lang], k=min(8, len(by_lang[lang])))
+        for seq, t in enumerate(texts):
+            turns.append({"call_id": call_id, "seq": seq, "role": t["role"], "speaker": t["role"], "start": seq * 7.0,
+                          "end": seq * 7.0 + 6.0, "text": t["text"], "redacted_text": redact(t["text"]),
+                          "n_words": len(t["text"]), "score": round(rng.random() * score, 1)})
+        escalation.append({"call_id": call_id, "call_score": score, "trend": "flat", "peak_time": 20.0,
+                           "flags": json.dumps(flags), "evidence": json.dumps([{"time": 20.0, "role": "customer", "score": score,
+                                                                               "quote": texts[0]["text"], "detail": texts[0]["text"]}],
+                                                                             ensure_ascii=False)})
+        summaries.append({"call_id": call_id, "language": lang, "category": rng.choice(categories), "outcome": "pending",
+                          "demands": json.dumps([{"time": 7.0, "role": "customer", "text": texts[1]["text"]}], ensure_ascii=False),
+                          "promises": "[]", "deadline_promises": "[]", "open_items": "[]", "key_quotes": "[]",
+                          "summary": " ".join(t["text"] for t in texts[:3])})
+    with Store(db_path) as store:
+        for table, frame in (("calls", calls), ("turns", turns), ("escalation", escalation), ("summaries", summaries)):
+            store.insert_rows(table, frame)
+        write_briefing(store, BENCH_CUSTOMER)
+    # Most customers were called back; those whose complaint came in the last day are waiting.
+    from web.auth import add_user, ensure_schema
+    from web.db import writing
+
+    ensure_schema(db_path)
+    recent: dict[str, datetime] = {}
+    for c in calls:
+        if c["started_at"] < now - timedelta(days=1):
+            recent[c["customer_id"]] = max(recent.get(c["customer_id"], c["started_at"]), c["started_at"])
+    with writing(db_path) as conn:
+        frame = pd.DataFrame([{"customer_id": c, "done_at": t + timedelta(hours=1), "handler": "bench",
+                               "outcome": "resolved", "note": ""} for c, t in recent.items()])
+        conn.register("_cb", frame)
+        conn.execute("INSERT INTO callbacks SELECT * FROM _cb")
+    add_user(db_path, "bench-handler", "handler", "bench-password-1")
+    return {"calls": len(calls), "turns": len(turns), "customers": len({c["customer_id"] for c in calls})}
+
+
+def timed(client, url: str, runs: int) -> dict:
+    times = []
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        response = client.get(url)
+        times.append((time.perf_counter() - t0) * 1000)
+        assert response.status_code == 200, (url, response.status_code, response.text[:200])
+    times.sort()
+    return {"median_ms": round(statistics.median(times), 1), "p90_ms": round(times[int(0.9 * (len(times) - 1))], 1),
+            "max_ms": round(times[-1], 1)}
+
+
+def run(n_calls: int, runs: int, folder: Path) -> dict:
+    import re
+
+    from fastapi.testclient import TestClient
+
+    from pipeline.config.settings import Settings
+    from web import queries, search
+    from web.app import create_app
+    from web.db import reading
+
+    db_path = folder / "bench-web.duckdb"
+    t0 = time.perf_counter()
+    sizes = generate(db_path, n_calls)
+    generate_s = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    indexed = search.refresh_index(db_path, budget=30)
+    index_s = time.perf_counter() - t0
+    client = TestClient(create_app(db_path, Settings()))
+    token = re.search(r'name="csrf_token" value="([^"]+)"', client.get("/login").text).group(1)
+    client.post("/login", data={"username": "bench-handler", "password": "bench-password-1", "csrf_token": token})
+    pages = {"worklist": "/worklist", "briefing": f"/customers/{BENCH_CUSTOMER}",
+             "search": "/search?q=冻结", "search_en": "/search?q=refund",
+             "search_filters": "/search?q=卡&min_escalation=40&date_from=" + (datetime.now() - timedelta(days=30)).date().isoformat(),
+             "call": "/calls/g000001"}
+    cold = {name: timed(client, url, 1)["median_ms"] for name, url in pages.items()}
+    with reading(db_path) as conn:
+        waiting = len(queries.worklist(conn, Settings().tz, 30, datetime.now(Settings().tz)))
+    sizes["worklist_customers"] = waiting
+    report = {"sizes": sizes, "generate_s": round(generate_s, 1), "index": {"calls": indexed, "seconds": round(index_s, 1)},
+              "cold_ms": cold, "pages": {name: timed(client, url, runs) for name, url in pages.items()}}
+    report["targets_ms"] = TARGETS_MS
+    report["met"] = {k: report["pages"][k]["median_ms"] < v for k, v in TARGETS_MS.items()}
+    return report
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--calls", type=int, default=10_000)
+    parser.add_argument("--runs", type=int, default=15)
+    parser.add_argument("--out", default=str(ROOT / "data" / "out" / "bench_web.json"))
+    parser.add_argument("--keep", help="build the database in this folder and keep it")
+    args = parser.parse_args(argv)
+    if args.keep:
+        Path(args.keep).mkdir(parents=True, exist_ok=True)
+        (Path(args.keep) / "bench-web.duckdb").unlink(missing_ok=True)
+        report = run(args.calls, args.runs, Path(args.keep))
+    else:
+        with tempfile.TemporaryDirectory() as folder:
+            report = run(args.calls, args.runs, Path(folder))
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(json.dumps(report, indent=1, ensure_ascii=False))
+    print(json.dumps(report, indent=1, ensure_ascii=False))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

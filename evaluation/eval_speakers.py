@@ -1,0 +1,445 @@
+"""`python -m evaluation.eval_speakers`: speaker count, DER and role accuracy on real calls.
+
+The set: the real two-party English call recorded as separate agent/caller files
+(`../shared/dev/calls_en/aws_auto_repairs_49`, as a mono mix and as a stereo file; truth by
+construction, voice activity on each side), the 45 s English sales call (count only), the two
+Mandarin telephone calls in `../shared/dev/calls_zh` (rttm truth), and the 4 sample calls
+(`data/samples/truth`). Roles need words: Whisper runs once per file (nice it) and the run is
+cached in `data/cache/recognition/` (gitignored); `tests/recognition/dev-*.json` are copies used
+by tests. Each call is scored without a voiceprint and, where other audio of the same agent
+exists, with one enrolled from that other audio (never from the call itself).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+from dataclasses import dataclass, replace
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+
+from pipeline.intake.audio import SAMPLE_RATE, decode
+from pipeline.records import channel_label
+
+ROOT = Path(__file__).resolve().parent.parent
+DEV = ROOT.parent / "shared" / "dev"
+SHARED_AUDIO = ROOT.parent / "shared" / "audio"
+SAMPLES = ROOT / "data" / "samples"
+CACHE = ROOT / "data" / "cache"
+FIXTURES = ROOT / "tests" / "recognition"
+
+
+@dataclass(frozen=True)
+class EvalCall:
+    name: str
+    path: Path
+    language: str
+    n_speakers: int  # truth
+    layout: str  # "mono" | "stereo"
+    agent_channel: int | None = None  # stereo: for the "manifest knows" row
+    truth_kind: str = "rttm"  # "rttm" | "sides" | "sample" | "count"
+    agent_id: str | None = None  # whose voiceprint may be enrolled (from other audio)
+
+
+def _aws_file(kind: str) -> Path:
+    """The aws call as a mono mix or a stereo file (sox recipe from the dev README), cached."""
+    folder = DEV / "calls_en" / "aws_auto_repairs_49"
+    out = CACHE / "audio" / f"aws_auto_repairs_49_{kind}.wav"
+    if not out.exists():
+        out.parent.mkdir(parents=True, exist_ok=True)
+        args = ["sox", "-M", str(folder / "agent.wav"), str(folder / "caller.wav"), str(out)]
+        subprocess.run(args + (["remix", "1,2"] if kind == "mono" else []), check=True)
+    return out
+
+
+def eval_calls() -> list[EvalCall]:
+    calls = [
+        EvalCall("aws_auto_repairs_49 (mono)", _aws_file("mono"), "en", 2, "mono", None, "sides", "aws-agent"),
+        EvalCall("aws_auto_repairs_49 (stereo)", _aws_file("stereo"), "en", 2, "stereo", 0, "sides", "aws-agent"),
+        EvalCall("google_commercial", DEV / "calls_en" / "google_commercial" / "commercial_mono.wav", "en", 2, "mono",
+                 None, "count"),
+    ]
+    for name in ("liuchanhg", "wangzhe"):
+        calls.append(EvalCall(f"calls_zh/{name}", DEV / "calls_zh" / f"{name}.wav", "zh", 2, "mono", None, "rttm",
+                              "magicdata-cs"))
+    for truth in sorted((SAMPLES / "truth").glob("*.json")):
+        t = json.loads(truth.read_text(encoding="utf-8"))
+        path = next(p for p in SAMPLES.iterdir() if p.stem == truth.stem and p.suffix != ".json")
+        agent = "magicdata-cs" if t["language"] == "zh" else "espeak-en-us+f2"
+        calls.append(EvalCall(truth.stem, path, t["language"], len({x["speaker"] for x in t["turns"]}), t["layout"],
+                              t["agent_channel"], "sample", agent))
+    return calls
+
+
+def truth_turns(call: EvalCall) -> list[dict] | None:
+    """[{'start', 'end', 'speaker', 'role'}] or None (count-only truth)."""
+    if call.truth_kind == "count":
+        return None
+    if call.truth_kind == "sample":
+        t = json.loads((SAMPLES / "truth" / f"{call.path.stem}.json").read_text(encoding="utf-8"))
+        return [{"start": x["start"], "end": x["end"], "speaker": x["role"], "role": x["role"]} for x in t["turns"]]
+    if call.truth_kind == "rttm":
+        turns = []
+        for line in call.path.with_suffix(".rttm").read_text().splitlines():
+            f = line.split()
+            start, dur, label = float(f[3]), float(f[4]), f[7]
+            turns.append({"start": start, "end": start + dur, "speaker": label, "role": label})
+        return turns
+    return _sides_truth()
+
+
+@lru_cache(maxsize=1)
+def _sides_truth_cached() -> tuple:
+    from pipeline.speakers.diarize import speech_regions
+
+    folder = DEV / "calls_en" / "aws_auto_repairs_49"
+    turns = []
+    for role in ("agent", "caller"):
+        samples = decode(folder / f"{role}.wav").mono()
+        for start, end in speech_regions(samples):
+            turns.append((start, end, "agent" if role == "agent" else "customer"))
+    return tuple(sorted(turns))
+
+
+def _sides_truth() -> list[dict]:
+    return [{"start": s, "end": e, "speaker": r, "role": r} for s, e, r in _sides_truth_cached()]
+
+
+# --- recognition, run once per file and cached -------------------------------------------------
+
+def _slug(call: EvalCall) -> str:
+    return call.name.replace("calls_zh/", "").replace(" (", "-").replace(")", "").replace("_", "-")
+
+
+def recognition_path(call: EvalCall) -> Path:
+    if call.truth_kind == "sample":
+        return FIXTURES / f"{call.path.stem}.json"
+    fixture = FIXTURES / f"dev-{_slug(call)}.json"
+    return fixture if fixture.exists() else CACHE / "recognition" / f"dev-{_slug(call)}.json"
+
+
+def record_recognition(call: EvalCall, spec=None) -> Path:
+    """Whisper over the down-mix (mono) or over each channel (stereo), once; words keep their
+    recording times, so any diarization can be scored against them later without Whisper."""
+    from pipeline.speech.asr import EngineSpec, TranscribeOptions, load_engine
+    from pipeline.run.serial import save_recognition
+    from pipeline.speakers.diarize import diarize
+
+    path = CACHE / "recognition" / f"dev-{_slug(call)}.json"
+    if path.exists() or call.truth_kind == "sample":
+        return recognition_path(call)
+    spec = spec or EngineSpec()
+    engine = load_engine(spec)
+    audio = decode(call.path)
+    options = TranscribeOptions(language=call.language)
+    if call.layout == "stereo":
+        parts = [engine.transcribe(audio.samples[ch], options) for ch in range(audio.channels)]
+        segments = sorted((replace(s, channel=ch, speaker=channel_label(ch)) for ch, p in enumerate(parts) for s in p.segments),
+                          key=lambda s: s.start)
+        transcript = replace(parts[0], segments=tuple(segments))
+    else:
+        transcript = engine.transcribe(audio.mono(), options)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    save_recognition(path, transcript, diarize(audio.samples), call=call.name, model=spec.model_id)
+    return path
+
+
+# --- stitched calls from real voices: for the count choice (1, 2 or 3 people) ------------------
+
+def telephone(samples: np.ndarray) -> np.ndarray:
+    """A telephone channel, as call centres store calls: 8 kHz mu-law, 300-3400 Hz (sox), back at 16 kHz."""
+    import soundfile as sf
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        src, dst = Path(tmp) / "in.wav", Path(tmp) / "out.wav"
+        sf.write(src, samples, SAMPLE_RATE, subtype="FLOAT")
+        subprocess.run(["sox", str(src), "-r", "8000", "-e", "mu-law", str(dst), "sinc", "300-3400"], check=True)
+        return decode(dst).mono()
+
+
+def _clips(voice: str) -> list[np.ndarray]:
+    """Real utterances of one voice: a CASIA speaker (neutral and angry) or the Magic Data agent."""
+    import librosa
+
+    if voice == "magicdata":
+        paths = sorted((SHARED_AUDIO / "zh_customer_service_general").glob("*.wav"))[:16]
+    else:
+        paths = sorted((DEV / "emotion_zh" / "casia" / voice).glob("*/*.wav"))
+    return [librosa.effects.trim(decode(p).mono(), top_db=35)[0] for p in paths]
+
+
+def stitch(clips: list[tuple[str, np.ndarray]], gap: float = 0.5) -> tuple[np.ndarray, list[dict]]:
+    """Clips (speaker, audio) in turn with pauses, each at the same level; (audio, truth turns)."""
+    pause = np.zeros(int(gap * SAMPLE_RATE), np.float32)
+    parts, turns, t = [pause], [], gap
+    for speaker, clip in clips:
+        clip = clip / (np.sqrt(np.mean(clip ** 2)) + 1e-9) * 0.05
+        turns.append({"speaker": speaker, "start": t, "end": t + len(clip) / SAMPLE_RATE, "role": speaker})
+        parts += [clip.astype(np.float32), pause]
+        t += len(clip) / SAMPLE_RATE + gap
+    return np.concatenate(parts), turns
+
+
+def stitched_calls() -> list[tuple[str, np.ndarray, list[dict], int]]:
+    """(name, 16 kHz audio, truth, number of people): one voice, two voices and three voices,
+    over a telephone channel. The one-voice files include both real sides of the aws call."""
+    voices = {v: _clips(v) for v in ("magicdata", "liuchanhg", "wangzhe")}
+    out = []
+    for v, clips in voices.items():
+        audio, truth = stitch([(v, c) for c in clips[:12]])
+        out.append((f"1 voice: {v}", telephone(audio), truth, 1))
+    folder = DEV / "calls_en" / "aws_auto_repairs_49"
+    for side in ("agent", "caller"):
+        from pipeline.speakers.diarize import speech_regions
+
+        samples = decode(folder / f"{side}.wav").mono()
+        truth = [{"speaker": side, "role": side, "start": s, "end": e} for s, e in speech_regions(samples)]
+        out.append((f"1 voice: aws {side} side", samples, truth, 1))
+    a, b, c = voices["liuchanhg"], voices["wangzhe"], voices["magicdata"]
+    audio, truth = stitch([x for pair in zip([("liuchanhg", x) for x in a[:8]], [("wangzhe", x) for x in b[:8]])
+                           for x in pair])
+    out.append(("2 voices: liuchanhg+wangzhe", telephone(audio), truth, 2))
+    aishell = decode(SHARED_AUDIO / "zh_BAC009S0764W0121.wav").mono()
+    seq = []
+    for i in range(6):
+        seq += [("magicdata", c[i]), ("liuchanhg", a[i])]
+        if i in (2, 3, 4):  # a transfer: a second staff member speaks for a while
+            seq += [("wangzhe", b[i]), ("wangzhe", b[i + 6])]
+    audio, truth = stitch(seq)
+    out.append(("3 voices: magicdata+liuchanhg+wangzhe", telephone(audio), truth, 3))
+    seq = [x for i in range(5) for x in (("magicdata", c[i]), ("wangzhe", b[i]))] + [("aishell", aishell)] * 2 + \
+          [x for i in range(5, 8) for x in (("magicdata", c[i]), ("wangzhe", b[i]))]
+    audio, truth = stitch(seq)
+    out.append(("3 voices: magicdata+wangzhe+aishell", telephone(audio), truth, 3))
+    return out
+
+
+# --- enrolment audio: other recordings of the same agent, never the call scored ---------------
+
+def _norm(text: str) -> str:
+    return "".join(ch for ch in text if ch.isalnum())
+
+
+def magicdata_enrolment(n: int = 12) -> list[Path]:
+    """Magic Data lines of the customer-service speaker that no scored call uses (the calls_zh
+    calls and the Mandarin sample calls are built from some of her other lines)."""
+    used_text = set()
+    for name in ("liuchanhg", "wangzhe"):
+        turns = json.loads((DEV / "calls_zh" / f"{name}.json").read_text(encoding="utf-8"))["turns"]
+        used_text |= {_norm(t["text"]) for t in turns if t["role"] == "agent"}
+    used_ids = set()
+    for truth in (SAMPLES / "truth").glob("*.json"):
+        for t in json.loads(truth.read_text(encoding="utf-8"))["turns"]:
+            if str(t.get("source", "")).startswith("magicdata:"):
+                used_ids.add(t["source"].split(":")[1])
+    free = []
+    for folder in ("zh_customer_service_finance", "zh_customer_service_general"):
+        for line in (SHARED_AUDIO / folder / "transcripts.tsv").read_text(encoding="utf-8").splitlines():
+            if "\t" not in line:
+                continue
+            utt, text = line.split("\t", 1)
+            if utt not in used_ids and _norm(text) not in used_text:
+                free.append(SHARED_AUDIO / folder / f"{utt}.wav")
+    return sorted(free)[-n:]  # the last lines: the stitched one-voice test uses the first ones
+
+
+# --- scoring ------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class CallScore:
+    name: str
+    voiceprint: bool
+    n_true: int
+    n_chosen: int
+    der: float | None  # collar 0
+    der_collar: float | None  # collar 0.25 s
+    role_accuracy: float | None  # share of word time whose role is right
+    role_method: str
+    role_confidence: float
+    similarity: dict | None  # voiceprint similarity per speaker, when one was used
+    speakers_seconds: float  # diarization (+ voiceprint matching) time
+    audio_seconds: float
+
+
+def role_accuracy(transcript, word_speakers, roles: dict, truth: list[dict]) -> float | None:
+    """Share of speech time (word durations) given the right role; words whose midpoint falls
+    in exactly one truth role are scored, so voice activity misses do not count twice."""
+    right = total = 0.0
+    starts = np.array([t["start"] for t in truth])
+    for word, speaker in zip(transcript.words, word_speakers):
+        mid = (word.start + word.end) / 2
+        near = [t["role"] for t in truth[max(0, int(np.searchsorted(starts, mid)) - 40):]
+                if t["start"] - 0.2 <= mid <= t["end"] + 0.2]
+        if len(set(near)) != 1:
+            continue
+        duration = min(max(word.end - word.start, 0.02), 1.0)  # longer "words" are timestamp artefacts
+        total += duration
+        right += duration * (roles.get(speaker or "", "unknown") == near[0])
+    return right / total if total else None
+
+
+ENROL_TEXT_EN = ("Good morning, this is the enrolment recording for the quality team. I am reading a short "
+                 "passage so the system can learn my voice. The weather today is mild with some rain in "
+                 "the afternoon. Our branch opens at nine and closes at five on weekdays. Please remember "
+                 "to lock the office and switch off the lights when you leave in the evening.")
+
+
+def enrolment_voiceprint(agent_id: str, conn):
+    """Enrol `agent_id` from other audio of that agent (into a scratch database)."""
+    from pipeline.speakers.voiceprints import enrol
+
+    import soundfile as sf
+
+    wav = CACHE / "audio" / f"enrol-{agent_id}.wav"
+    if agent_id == "espeak-en-us+f2" and not wav.exists():
+        # The English sample calls' agent voice (scripts/make_samples.py), saying other words.
+        wav.parent.mkdir(parents=True, exist_ok=True)
+        subprocess.run(["espeak-ng", "-v", "en-us+f2", "-s", "150", "-p", "35", "-w", str(wav), ENROL_TEXT_EN],
+                       check=True)
+    if agent_id not in ("magicdata-cs", "espeak-en-us+f2"):
+        return None
+    if not wav.exists():
+        wav.parent.mkdir(parents=True, exist_ok=True)
+        pause = np.zeros(int(0.3 * SAMPLE_RATE), np.float32)
+        sf.write(wav, np.concatenate([x for p in magicdata_enrolment() for x in (decode(p).mono(), pause)]),
+                 SAMPLE_RATE)
+    return enrol(conn, agent_id, wav)
+
+
+def score_call(call: EvalCall, voiceprint=None, diarization_cache: dict | None = None) -> CallScore:
+    import time
+
+    from pipeline.speakers.align import assign_speakers
+    from pipeline.run.execute import assign_roles
+    from evaluation.metrics import diarization_error_rate
+    from pipeline.run.serial import load_recognition
+    from pipeline.speakers.diarize import diarize
+    from pipeline.records import CallMetadata, Recording, label_channel, word_separator
+
+    audio = decode(call.path)
+    cache = diarization_cache if diarization_cache is not None else {}
+    if call.name not in cache:
+        start = time.perf_counter()
+        cache[call.name] = (diarize(audio.samples), time.perf_counter() - start)
+    diarization, diarize_seconds = cache[call.name]
+    clock = time.perf_counter()
+    truth = truth_turns(call)
+    der = der_collar = accuracy = None
+    if truth is not None:
+        der = diarization_error_rate(truth, diarization)
+        der_collar = diarization_error_rate(truth, diarization, collar=0.25)
+    rec = Recording(call.name, call.path, "", CallMetadata(call.name, agent_id=call.agent_id))
+    transcript, _ = load_recognition(recognition_path(call))
+    if diarization.method == "channels" and all(label_channel(s.speaker) is not None for s in transcript.segments):
+        speakers = [s.speaker for s in transcript.segments for _ in s.words]
+    else:
+        speakers = assign_speakers(transcript.words, diarization)
+    texts: dict[str, list[str]] = {}
+    for word, speaker in zip(transcript.words, speakers):
+        texts.setdefault(speaker or "", []).append(word.text)
+    sep = word_separator(transcript.language)
+    decision, evidence, _ = assign_roles(rec, audio, diarization, {k: sep.join(v) for k, v in texts.items()},
+                                         voiceprint)
+    if truth is not None:
+        accuracy = role_accuracy(transcript, speakers, decision.roles, truth)
+    return CallScore(call.name, voiceprint is not None, call.n_speakers, diarization.n_speakers, der, der_collar,
+                     accuracy, decision.method, decision.confidence,
+                     evidence.get("voiceprint", {}).get("similarities"),
+                     diarize_seconds + time.perf_counter() - clock, audio.duration)
+
+
+def evaluate(with_voiceprints: bool = True) -> list[CallScore]:
+    import tempfile
+
+    from pipeline.store.store import Store
+
+    scores, cache = [], {}
+    with tempfile.TemporaryDirectory() as tmp, Store(Path(tmp) / "scratch.duckdb") as store:
+        prints = {}
+        for call in eval_calls():
+            if not recognition_path(call).exists():
+                print(f"{call.name}: no stored recognition (run with --record first); skipped")
+                continue
+            scores.append(score_call(call, None, cache))
+            if with_voiceprints and call.agent_id and call.layout == "mono":
+                if call.agent_id not in prints:
+                    with store.session() as conn:
+                        prints[call.agent_id] = enrolment_voiceprint(call.agent_id, conn)
+                if prints[call.agent_id] is not None:
+                    scores.append(score_call(call, prints[call.agent_id], cache))
+    return scores
+
+
+def _fmt(x, pct=True):
+    return "-" if x is None else (f"{100 * x:5.1f}%" if pct else f"{x}")
+
+
+def report(scores: list[CallScore]) -> str:
+    lines = [f"{'file':34} {'vp':3} {'count':>7} {'DER':>7} {'DER.25':>7} {'roles':>7} {'method':>10} "
+             f"{'conf':>5} {'spk s/min':>9}  similarity to voiceprint"]
+    for s in scores:
+        sims = "" if not s.similarity else " ".join(f"{k}={v:.3f}" for k, v in s.similarity.items())
+        lines.append(f"{s.name[:34]:34} {'yes' if s.voiceprint else 'no':3} {s.n_chosen:>3}/{s.n_true:<3} "
+                     f"{_fmt(s.der):>7} {_fmt(s.der_collar):>7} {_fmt(s.role_accuracy):>7} {s.role_method:>10} "
+                     f"{s.role_confidence:5.2f} {60 * s.speakers_seconds / s.audio_seconds:9.2f}  {sims}")
+    base = [s for s in scores if not s.voiceprint]
+    real = [s for s in base if not s.name.startswith(("en-", "zh-"))]
+    lines.append("")
+    for label, group in (("real dev calls", real), ("all files", base)):
+        counted = [s for s in group]
+        ders = [s.der_collar for s in group if s.der_collar is not None]
+        lines.append(f"{label}: speaker count right {sum(s.n_chosen == s.n_true for s in counted)}/{len(counted)}; "
+                     f"DER(0.25) mean {_fmt(float(np.mean(ders)) if ders else None)} max {_fmt(max(ders, default=None))}")
+    for vp in (False, True):
+        for label, group in (("real dev calls", [s for s in scores if s.voiceprint == vp and not s.name.startswith(("en-", "zh-"))]),
+                             ("sample calls", [s for s in scores if s.voiceprint == vp and s.name.startswith(("en-", "zh-"))])):
+            accs = [s.role_accuracy for s in group if s.role_accuracy is not None]
+            if accs:
+                lines.append(f"roles {'with' if vp else 'without'} voiceprint, {label}: mean {_fmt(float(np.mean(accs)))}"
+                             f" min {_fmt(min(accs))} over {len(accs)} files")
+    return "\n".join(lines)
+
+
+def stage_share(path: Path, language: str | None = None) -> dict:
+    """Whisper and the speaker stages on one recording, as the batch runs them: (speakers + align)
+    seconds over transcription seconds (the issue's budget: at most 15 %)."""
+    from pipeline.speech.asr import EngineSpec
+    from pipeline.run.execute import process_recording
+    from pipeline.records import CallMetadata, Recording
+
+    rec = Recording(path.stem, path, "", CallMetadata(path.stem, language=language))
+    timings = {t.stage: t.seconds for t in process_recording(rec, EngineSpec()).timings}
+    return {**{k: round(v, 2) for k, v in timings.items()},
+            "share": round((timings["speakers"] + timings["align"]) / timings["transcribe"], 3)}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m evaluation.eval_speakers", description=__doc__.splitlines()[0])
+    parser.add_argument("--record", action="store_true", help="run Whisper on files without a stored run (slow; nice it)")
+    parser.add_argument("--no-voiceprints", action="store_true")
+    parser.add_argument("--stitched", action="store_true", help="also the count choice on stitched 1/2/3-voice calls")
+    parser.add_argument("--time", metavar="FILE", help="only time Whisper vs the speaker stages on FILE (runs Whisper)")
+    args = parser.parse_args(argv)
+    if args.time:
+        print(stage_share(Path(args.time)))
+        return 0
+    if args.record:
+        for call in eval_calls():
+            record_recognition(call)
+    print(report(evaluate(not args.no_voiceprints)))
+    if args.stitched:
+        from evaluation.metrics import diarization_error_rate
+        from pipeline.speakers.diarize import diarize
+
+        print("\nstitched calls (real voices, telephone channel): count chosen/true, DER(0.25)")
+        for name, audio, truth, n in stitched_calls():
+            d = diarize(audio[None, :])
+            print(f"  {name:40} {d.n_speakers}/{n}  {_fmt(diarization_error_rate(truth, d, collar=0.25))}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,149 @@
+"""One settings object, built once at an entry point (CLI, flow, web app) and passed down.
+
+Sources, later ones winning: the defaults below, a TOML file (`--settings`, or the path in
+CALLBRIEF_SETTINGS, or `callbrief.toml` in the working folder), then CALLBRIEF_<FIELD>
+environment variables. Nothing in `pipeline` reads the environment at import time.
+The centre's policy (score levels, flag sets, weights, trend rules, callback target, default
+time zone) is a data file of its own (pipeline/policy.py), named by `policy_file` and loaded here.
+"""
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Mapping
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pipeline.config.paths import default_model_cache
+from pipeline.config.policy import Policy, PolicyError, default_policy, load_policy
+
+ENV_PREFIX = "CALLBRIEF_"
+
+
+class SettingsError(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class Settings:
+    # The centre's policy file (a bank's own copy of pipeline/data/policy.toml); empty: the packaged one.
+    policy_file: str = ""
+    # The centre's time zone: manifest times without a zone are read in it, and every time a
+    # handler sees is shown in it. Empty: the policy's.
+    timezone: str = ""
+    callback_target_minutes: int = 0  # a complaint is called back within this; 0: the policy's
+    # Alerts (pipeline/alerts.py): a channel is on when it is configured.
+    alert_webhook_url: str = ""  # JSON POST of each alert
+    smtp_host: str = ""  # e-mail of each alert
+    smtp_port: int = 25
+    smtp_from: str = "callbrief@localhost"
+    smtp_to: str = ""  # comma-separated recipients
+    alert_retry_seconds: float = 30.0  # first retry after a failed delivery; doubles, capped at an hour
+    # Continuous intake (pipeline/intake.py, flows/intake.py).
+    intake_dir: str = ""  # the folder recordings arrive in
+    intake_interval_seconds: float = 30.0  # between passes over it
+    intake_settle_seconds: float = 5.0  # a file unchanged this long is complete
+    # The web app (`callbrief web`): local only unless configured; the cookie-signing key is
+    # created beside the database when no file is named.
+    web_host: str = "127.0.0.1"
+    web_port: int = 8765
+    web_secret_file: str = ""
+    web_session_minutes: int = 480  # one shift; then log in again
+    web_cookie_secure: bool = False  # set true when served over HTTPS (behind a proxy)
+    # Models (pipeline/models.py, pipeline/engines.py). Empty cache: the checkout's data/models
+    # when running from one, else the per-user data folder.
+    model_cache: str = ""
+    allow_download: bool = False  # fetch models missing offline from the hub (needs internet)
+    # Optional pyannote.audio diarization pipeline for mono calls (local path or hub name); its
+    # hub token, when empty, is HF_TOKEN (huggingface's own variable), read with the settings.
+    pyannote_pipeline: str = ""
+    pyannote_token: str = ""
+    # Loaded from policy_file by load_settings; not itself a setting.
+    policy: Policy = field(default_factory=default_policy, repr=False, compare=False)
+
+    def __post_init__(self):
+        # The policy's time zone and callback target apply unless the settings name others.
+        if not self.timezone:
+            object.__setattr__(self, "timezone", self.policy.timezone)
+        if not self.callback_target_minutes:
+            object.__setattr__(self, "callback_target_minutes", self.policy.callback_target_minutes)
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    @property
+    def model_cache_dir(self) -> Path:
+        return Path(self.model_cache).expanduser() if self.model_cache else default_model_cache()
+
+
+def _coerce(name: str, kind, value):
+    kind = kind if isinstance(kind, type) else {"int": int, "float": float, "bool": bool, "str": str}.get(kind, str)
+    try:
+        if kind is bool and isinstance(value, str):
+            return value.strip().lower() in ("1", "true", "yes", "on")
+        return kind(value)
+    except (TypeError, ValueError):
+        raise SettingsError(f"setting {name}: {value!r} is not a {kind.__name__}") from None
+
+
+def load_settings(path: Path | str | None = None, environ: Mapping[str, str] | None = None) -> Settings:
+    environ = os.environ if environ is None else environ
+    values: dict = {}
+    path = path or environ.get(ENV_PREFIX + "SETTINGS") or (Path("callbrief.toml") if Path("callbrief.toml").exists() else None)
+    known = {f.name: f.type for f in fields(Settings) if f.name != "policy"}
+    if path:
+        try:
+            data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+        except (OSError, tomllib.TOMLDecodeError) as exc:
+            raise SettingsError(f"cannot read settings file {path}: {exc}") from None
+        for key, value in data.items():
+            if key not in known:
+                raise SettingsError(f"{path}: unknown setting {key!r} (known: {', '.join(sorted(known))})")
+            values[key] = _coerce(key, known[key], value)
+    for name, kind in known.items():
+        if ENV_PREFIX + name.upper() in environ:
+            values[name] = _coerce(name, kind, environ[ENV_PREFIX + name.upper()])
+    if "pyannote_token" not in values and environ.get("HF_TOKEN"):
+        values["pyannote_token"] = environ["HF_TOKEN"]
+    try:
+        policy = load_policy(values.get("policy_file"))
+    except PolicyError as exc:
+        raise SettingsError(str(exc)) from None
+    settings = Settings(policy=policy, **values)
+    try:
+        settings.tz
+    except (ZoneInfoNotFoundError, ValueError):
+        raise SettingsError(f"unknown time zone {settings.timezone!r} (use an IANA name such as Asia/Shanghai)") from None
+    return settings
+
+
+# Data files read only after a call's rows are stored (briefings, alerts, QA are rebuilt from
+# the rows): changing them must not reprocess every call.
+READ_AFTER_STORING = frozenset({"alert_rules.json", "qa_scorecard.json", "translations.json", "facts_lexicon.json",
+                                # the policy: its part that changes rows is passed as Policy.results_part()
+                                "policy.toml"})
+
+
+def results_fingerprint(*parts) -> str:
+    """A short hash of everything that changes what a call's rows contain: the pipeline version,
+    the given settings objects (engine spec, transcription options, Settings...) and every data
+    file the stages read (lexicons, vocabularies, rules, scorecard). Stored with each call and
+    part of the skip key, so changing a beam size, a vocabulary or a threshold reprocesses."""
+    import dataclasses
+    import hashlib
+    import json
+    from importlib import resources
+
+    from pipeline.version import __version__
+
+    digest = hashlib.sha256(__version__.encode())
+    for part in parts:
+        value = dataclasses.asdict(part) if dataclasses.is_dataclass(part) else part
+        digest.update(json.dumps(value, sort_keys=True, default=str).encode())
+    data = resources.files("pipeline").joinpath("data")
+    for entry in sorted(data.iterdir(), key=lambda e: e.name):
+        if entry.is_file() and entry.name not in READ_AFTER_STORING:
+            digest.update(entry.name.encode() + b"\0" + entry.read_bytes())
+    return digest.hexdigest()[:16]

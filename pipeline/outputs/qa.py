@@ -1,0 +1,495 @@
+"""QA sampling: a reproducible, stratified sample of calls with a prefilled scorecard.
+
+Strata, in the order they are drawn: every call with a regulator/media/legal flag (always in,
+even past N); a quota per agent so every agent is reviewed each period; an over-sample of
+high-escalation calls; a random baseline filling the rest up to N. A call sampled in any
+earlier period is never drawn again. The seed and the plan are stored with the sample and
+every row says why the call was drawn.
+"""
+from __future__ import annotations
+
+import json
+import uuid
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from pipeline.config.datafiles import read_json
+from pipeline.config.policy import Policy, default_policy
+from pipeline.store.store import Store, utcnow
+from pipeline.records import Flag, Role
+
+
+@dataclass(frozen=True)
+class SamplingPlan:
+    n: int = 20
+    seed: int = 0
+    start: datetime | None = None  # calls started at or after
+    end: datetime | None = None  # ...and before
+    high_escalation_share: float = 0.3  # of N, drawn from calls at or above the threshold
+    # From the policy (its review level and threat flags); the packaged one unless built with `for_policy`.
+    high_escalation_threshold: float = field(default_factory=lambda: default_policy().levels.review)
+    per_agent_quota: int = 1
+    always_flags: tuple[Flag, ...] = field(default_factory=lambda: default_policy().threat_flags)
+
+    @classmethod
+    def for_policy(cls, policy: Policy, **values) -> "SamplingPlan":
+        return cls(high_escalation_threshold=policy.levels.review, always_flags=policy.threat_flags, **values)
+
+
+@dataclass(frozen=True)
+class SampledCall:
+    call_id: str
+    agent_id: str | None
+    stratum: str  # flagged | agent_quota | high_escalation | random
+    reason: str
+
+
+@dataclass
+class Sample:
+    sample_id: str
+    plan: SamplingPlan
+    calls: list[SampledCall] = field(default_factory=list)
+    n_candidates: int = 0
+
+
+def _candidates(store: Store, plan: SamplingPlan) -> pd.DataFrame:
+    where, params = ["c.status = 'ok'", "c.call_id NOT IN (SELECT call_id FROM qa_samples)"], []
+    if plan.start:
+        where.append("c.started_at >= ?")
+        params.append(plan.start)
+    if plan.end:
+        where.append("c.started_at < ?")
+        params.append(plan.end)
+    return store.query(
+        "SELECT c.call_id, c.agent_id, coalesce(e.call_score, 0) AS score, coalesce(e.flags, '[]') AS flags "
+        f"FROM calls c LEFT JOIN escalation e USING (call_id) WHERE {' AND '.join(where)} ORDER BY c.call_id", params)
+
+
+def draw_sample(store: Store, plan: SamplingPlan) -> Sample:
+    """Draw (do not store) a sample; the same data, plan and seed always give the same sample."""
+    rng = np.random.default_rng(plan.seed)
+    pool = _candidates(store, plan)
+    # The suffix keeps two samples drawn in the same second apart (their exports would merge).
+    sample_id = f"qa-{utcnow():%Y%m%dT%H%M%S}-s{plan.seed}-{uuid.uuid4().hex[:4]}"
+    sample = Sample(sample_id=sample_id, plan=plan, n_candidates=len(pool))
+    taken: set[str] = set()
+
+    def take(call_id: str, agent, stratum: str, reason: str) -> None:
+        taken.add(call_id)
+        sample.calls.append(SampledCall(call_id, agent, stratum, reason))
+
+    for row in pool.itertuples():
+        hit = sorted(set(json.loads(row.flags)) & set(plan.always_flags))
+        if hit:
+            take(row.call_id, row.agent_id, "flagged", "flag: " + ", ".join(hit))
+    for agent, group in pool.groupby("agent_id", sort=True):
+        have = sum(1 for c in sample.calls if c.agent_id == agent)
+        free = [r for r in group.itertuples() if r.call_id not in taken]
+        for i in rng.permutation(len(free))[: max(0, plan.per_agent_quota - have)]:
+            take(free[i].call_id, agent, "agent_quota", f"quota: agent {agent} reviewed every period")
+    high = [r for r in pool.itertuples() if r.call_id not in taken and r.score >= plan.high_escalation_threshold]
+    n_high = min(len(high), round(plan.n * plan.high_escalation_share))
+    for i in sorted(rng.permutation(len(high))[:n_high]):
+        take(high[i].call_id, high[i].agent_id, "high_escalation",
+             f"escalation {high[i].score:.0f} >= {plan.high_escalation_threshold:.0f}")
+    rest = [r for r in pool.itertuples() if r.call_id not in taken]
+    for i in sorted(rng.permutation(len(rest))[: max(0, plan.n - len(sample.calls))]):
+        take(rest[i].call_id, rest[i].agent_id, "random", "random baseline")
+    return sample
+
+
+def why_empty(store: Store, plan: SamplingPlan) -> str:
+    """One line saying why a plan finds no candidate: no calls in the range, or all already sampled."""
+    where, params = ["status = 'ok'"], []
+    if plan.start:
+        where.append("started_at >= ?")
+        params.append(plan.start)
+    if plan.end:
+        where.append("started_at < ?")
+        params.append(plan.end)
+    n_in_range, n_sampled = store.query(
+        f"SELECT count(*), count(*) FILTER (WHERE call_id IN (SELECT call_id FROM qa_samples)) FROM calls "
+        f"WHERE {' AND '.join(where)}", params).iloc[0].tolist()
+    n_ok, first, last = store.query(
+        "SELECT count(*), min(started_at), max(started_at) FROM calls WHERE status = 'ok'").iloc[0].tolist()
+    first, last = (None if pd.isna(t) else t for t in (first, last))
+    fmt = lambda t: f"{t:%Y-%m-%d %H:%M}" if t else "?"  # noqa: E731
+    asked = (f"from {fmt(plan.start)}" if plan.start else "") + (f" before {fmt(plan.end)}" if plan.end else "")
+    asked = asked.strip() or "at any time"
+    stored = f"stored processed calls: {n_ok}" + (f", started {fmt(first)} to {fmt(last)}" if n_ok else "")
+    if n_in_range == 0:
+        return f"no processed call started {asked} ({stored})"
+    return (f"all {n_in_range} processed call(s) started {asked} were already sampled (a call is sampled once, "
+            f"ever; {stored})" if n_sampled == n_in_range else
+            f"{n_in_range - n_sampled} candidate(s) of {n_in_range} in range, {n_sampled} already sampled")
+
+
+def store_sample(store: Store, sample: Sample, scorecards: dict[str, list[dict]]) -> None:
+    rows = [{"sample_id": sample.sample_id, "call_id": c.call_id, "agent_id": c.agent_id, "stratum": c.stratum,
+             "reason": c.reason, "seed": sample.plan.seed, "plan": json.dumps(asdict(sample.plan), default=str),
+             "drawn_at": utcnow(), "scorecard": json.dumps(scorecards.get(c.call_id, []), ensure_ascii=False)}
+            for c in sample.calls]
+    if rows:
+        store.insert_rows("qa_samples", rows)
+
+
+# --- scorecard prefill -----------------------------------------------------------------
+#
+# Each item judges the agent's act in its context, never a word alone: who said it (agent
+# turns only), when (the opening, the last turn, right after the customer's complaint) and
+# about what (the call's problem topic, the customer's demand). Every answer carries the
+# quotes and times it rests on, the candidates it rejected and why, and says "no evidence"
+# when it found nothing to judge, instead of passing by default.
+
+NO_EVIDENCE = "no evidence"
+
+
+@lru_cache(maxsize=1)
+def scorecard() -> dict:
+    return read_json("qa_scorecard.json")
+
+
+def scorecard_items() -> list[dict]:
+    return scorecard()["items"]
+
+
+def review_values() -> tuple[str, ...]:
+    return tuple(scorecard()["values"])
+
+
+@dataclass(frozen=True)
+class TurnView:
+    seq: int
+    role: str
+    start: float
+    end: float
+    text: str  # masked
+    categories: tuple[str, ...]  # escalation lexicon categories of the turn
+
+
+@dataclass(frozen=True)
+class CallView:
+    """What the prefill reads about one call."""
+    call_id: str
+    category: str | None
+    turns: tuple[TurnView, ...]
+    demands: tuple[dict, ...]  # summary quotes: time, role, text
+    promises: tuple[dict, ...]
+    deadline_promises: tuple[dict, ...]
+    customer_share: float | None
+    agent_interruptions: int | None
+
+    @property
+    def agent(self) -> list[TurnView]:
+        return [t for t in self.turns if t.role == Role.AGENT]
+
+    def topic_terms(self) -> list[str]:
+        from pipeline.analysis.summary import categories
+
+        return next((c["keywords"] for c in categories()["categories"] if c["id"] == self.category), [])
+
+
+def load_call_view(store: Store, call_id: str) -> CallView:
+    turns = store.query('SELECT seq, role, start, "end", redacted_text, signals FROM turns WHERE call_id = ? ORDER BY start',
+                        [call_id]).to_dict("records")
+    summ = store.query("SELECT category, demands, promises, deadline_promises FROM summaries WHERE call_id = ?",
+                       [call_id]).to_dict("records")
+    dyn = store.query("SELECT agent_talk_s, customer_talk_s, agent_interruptions FROM dynamics WHERE call_id = ?",
+                      [call_id]).to_dict("records")
+    summ = summ[0] if summ else {}
+    share = interruptions = None
+    if dyn:
+        talk = (dyn[0]["agent_talk_s"] or 0) + (dyn[0]["customer_talk_s"] or 0)
+        share = (dyn[0]["customer_talk_s"] or 0) / talk if talk else None
+        interruptions = int(dyn[0]["agent_interruptions"] or 0)
+    load = lambda key: tuple(json.loads(summ[key])) if summ.get(key) else ()  # noqa: E731
+    return CallView(
+        call_id=call_id, category=summ.get("category"),
+        turns=tuple(TurnView(int(t["seq"]), t["role"] or "unknown", float(t["start"]), float(t["end"]),
+                             t["redacted_text"] or "",
+                             tuple(json.loads(t["signals"] or "{}").get("categories", []))) for t in turns),
+        demands=load("demands"), promises=load("promises"), deadline_promises=load("deadline_promises"),
+        customer_share=share, agent_interruptions=interruptions)
+
+
+def view_from_turns(call_id: str, language: str, turns: list[tuple[str, float, float, str]]) -> CallView:
+    """A CallView from a plain transcript (role, start, end, text): the summary and lexicon run as in
+    production; talk share and interruptions come from the turn times. For text-only evaluation."""
+    from dataclasses import asdict
+
+    from pipeline.analysis.escalation import lexicon_hits
+    from pipeline.analysis.redact import redact
+    from pipeline.analysis.summary import summarise
+    from pipeline.records import Turn
+
+    plain = tuple(Turn(role, role, float(start), float(end), text) for role, start, end, text in turns)
+    summary = summarise(call_id, plain, language, None)
+    talk = {r: sum(t.end - t.start for t in plain if t.role == r) for r in (Role.AGENT, Role.CUSTOMER)}
+    interruptions = sum(1 for prev, t in zip(plain, plain[1:])
+                        if t.role == Role.AGENT and prev.role == Role.CUSTOMER and t.start < prev.end)
+    dump = lambda quotes: tuple(asdict(q) for q in quotes)  # noqa: E731
+    return CallView(
+        call_id=call_id, category=summary.category,
+        turns=tuple(TurnView(i, t.role, t.start, t.end, redact(t.text),
+                             tuple(sorted({h.category for h in lexicon_hits(t.text)}))) for i, t in enumerate(plain)),
+        demands=dump(summary.demands), promises=dump(summary.promises),
+        deadline_promises=dump(summary.deadline_promises),
+        customer_share=talk[Role.CUSTOMER] / (talk[Role.AGENT] + talk[Role.CUSTOMER]) if any(talk.values()) else None,
+        agent_interruptions=interruptions)
+
+
+def _has(text: str, cues) -> list[str]:
+    low = text.lower()
+    return [c for c in cues if c in low]
+
+
+def _ev(turn: TurnView, counts: str, why: str) -> dict:
+    """counts: 'for' (supports the item), 'against', or 'no' (looked at and rejected)."""
+    return {"time": round(turn.start, 2), "role": turn.role, "quote": turn.text, "counts": counts, "why": why}
+
+
+def _verdict(evidence: list[dict], found_nothing: str) -> tuple[str, str]:
+    if any(e["counts"] == "for" for e in evidence):
+        return "pass", ""
+    if evidence:
+        return "fail", ""
+    return NO_EVIDENCE, found_nothing
+
+
+def _opening(view: CallView, item: dict):
+    if not view.agent:
+        return NO_EVIDENCE, [], "no agent turn"
+    first = view.agent[0]
+    found = _has(first.text, item["cues"])
+    ev = [_ev(first, "for" if found else "against",
+              f"agent's first turn greets ({', '.join(found)})" if found else "agent's first turn has no greeting")]
+    return ("pass" if found else "fail"), ev, ""
+
+
+def _verification(view: CallView, item: dict):
+    ev = []
+    for t in view.agent:
+        asks, data = _has(t.text, item["ask"]), _has(t.text, item["identity"])
+        if asks and data:
+            ev.append(_ev(t, "for", f"asks the customer to confirm {', '.join(data)}"))
+        elif asks:
+            ev.append(_ev(t, "no", f"'{asks[0]}' but no identity data asked (e.g. contact details only)"))
+    value, note = _verdict(ev, "no agent turn asks the customer to confirm identity data")
+    return value, ev, note
+
+
+def _listening(view: CallView, item: dict):
+    ev = []
+    agent_spoke = False
+    for t in view.turns:
+        if t.role == Role.AGENT:
+            agent_spoke = True
+        elif t.role == Role.CUSTOMER and agent_spoke:
+            said = _has(t.text, item["not_heard"])
+            if said:
+                ev.append(_ev(t, "against", f"customer says they were not heard ({', '.join(said)})"))
+    if view.customer_share is None:
+        return (("fail", ev, "") if ev else (NO_EVIDENCE, ev, "no conversation dynamics stored"))
+    share_ok = view.customer_share >= item["min_customer_share"]
+    interrupt_ok = (view.agent_interruptions or 0) <= item["max_agent_interruptions"]
+    # Measured over the whole call: no single moment, so no "time" (pages offer play only with one).
+    ev.append({"role": "both", "quote": f"customer talk share {view.customer_share:.0%}, agent "
+               f"interruptions {view.agent_interruptions}", "counts": "for" if share_ok and interrupt_ok else "against",
+               "why": f"needs share >= {item['min_customer_share']:.0%} and <= {item['max_agent_interruptions']} interruptions"})
+    value = "pass" if all(e["counts"] == "for" for e in ev) else "fail"
+    return value, ev, ""
+
+
+def _complaint_turns(view: CallView) -> list[TurnView]:
+    """The customer's problem statement (first turn), demands, and turns with complaint words."""
+    demand_times = {round(d["time"], 2) for d in view.demands if d.get("role") == Role.CUSTOMER}
+    customer = [t for t in view.turns if t.role == Role.CUSTOMER]
+    return [t for i, t in enumerate(customer) if i == 0 or t.categories or round(t.start, 2) in demand_times]
+
+
+def _empathy(view: CallView, item: dict):
+    complaints = _complaint_turns(view)
+    ev = []
+    for t in view.agent:
+        found = _has(t.text, item["cues"])
+        if not found:
+            continue
+        before = [c for c in complaints if c.start < t.start]
+        # Near: the agent's first turn after a complaint, starting within max_gap_s of its end.
+        near = bool(before) and t.start - before[-1].end <= item["max_gap_s"] and not any(
+            before[-1].start < a.start < t.start for a in view.agent)
+        refusal = _has(t.text, item["refusal"])
+        if refusal and not _has(t.text, next(i for i in scorecard_items() if i["kind"] == "solution")["actions"]):
+            ev.append(_ev(t, "no", f"'{found[0]}' used to refuse ({refusal[0]}), not to acknowledge the complaint"))
+        elif not near:
+            ev.append(_ev(t, "no", f"'{found[0]}' not in answer to a customer complaint"))
+        else:
+            ev.append(_ev(t, "for", f"answers the customer's complaint at {before[-1].start:.0f} s ({found[0]})"))
+    value, note = _verdict(ev, "no agent apology or acknowledgement")
+    return value, ev, note
+
+
+def _explanation(view: CallView, item: dict):
+    topic = view.topic_terms()
+    ev = []
+    for t in view.agent:
+        found = _has(t.text, item["cues"])
+        if not found:
+            continue
+        about = _has(t.text, topic)
+        if about:
+            ev.append(_ev(t, "for", f"gives a reason ({found[0]}) about the problem ({about[0]})"))
+        else:
+            ev.append(_ev(t, "no", f"'{found[0]}' but not about the customer's problem ({view.category or 'unknown'})"))
+    if not topic and ev:  # the problem is not known: cannot tell a reason about it from any other
+        return NO_EVIDENCE, ev, "the call's problem category is unknown: reviewer to judge"
+    value, note = _verdict(ev, "no agent turn gives a reason for the customer's problem")
+    return value, ev, note
+
+
+def _promise(view: CallView, item: dict):
+    deadline_times = {round(d["time"], 2) for d in view.deadline_promises}
+    ev = [{"time": round(p["time"], 2), "role": p.get("role", Role.AGENT), "quote": p["text"],
+           "counts": "against" if round(p["time"], 2) in deadline_times else "for",
+           "why": "promises a specific deadline" if round(p["time"], 2) in deadline_times else "no specific deadline"}
+          for p in view.promises if p.get("role", Role.AGENT) == Role.AGENT]
+    ev += [{"time": round(d["time"], 2), "role": d.get("role", Role.AGENT), "quote": d["text"], "counts": "against",
+            "why": "promises a specific deadline"} for d in view.deadline_promises
+           if round(d["time"], 2) not in {e["time"] for e in ev}]
+    if not ev:
+        return "n/a", ev, "the agent promised nothing"
+    return ("fail" if any(e["counts"] == "against" for e in ev) else "pass"), ev, ""
+
+
+def _solution(view: CallView, item: dict):
+    topic = view.topic_terms()
+    ev = []
+    for t in view.agent:
+        offer, steps, acts = _has(t.text, item["unrelated_offers"]), _has(t.text, item["device_steps"]), _has(t.text, item["actions"])
+        if offer:
+            ev.append(_ev(t, "against", f"offers something the customer did not ask for ({offer[0]})"))
+        elif steps and not _has(t.text, topic):
+            ev.append(_ev(t, "against", f"device instruction, not an action on the demand ({steps[0]})"))
+        elif acts:
+            ev.append(_ev(t, "for", f"action on the customer's demand ({acts[0]})"))
+    acts = [e for e in ev if e["counts"] != "no"]
+    if not acts:
+        return NO_EVIDENCE, ev, "no agent action or offer found"
+    n_for = sum(e["counts"] == "for" for e in acts)
+    # What the customer is left with: more actions than deflections, or a relevant step after the last one.
+    ok = n_for > len(acts) - n_for or (n_for and acts[-1]["counts"] == "for")
+    return ("pass" if ok else "fail"), ev, ""
+
+
+def _closing(view: CallView, item: dict):
+    if not view.agent:
+        return NO_EVIDENCE, [], "no agent turn"
+    last = view.agent[-1]
+    found = _has(last.text, item["cues"])
+    return ("pass" if found else "fail"), [_ev(last, "for" if found else "against",
+                                               f"agent's last turn closes ({found[0]})" if found
+                                               else "agent's last turn has no closing")], ""
+
+
+JUDGES = {"opening": _opening, "verification": _verification, "listening": _listening, "empathy": _empathy,
+          "explanation": _explanation, "promise": _promise, "solution": _solution, "closing": _closing}
+
+
+def prefill_view(view: CallView) -> list[dict]:
+    card = []
+    for item in scorecard_items():
+        value, evidence, note = JUDGES[item["kind"]](view, item)
+        card.append({"item": item["id"], "label": item["label"], "prefill": value, "evidence": evidence, "note": note})
+    return card
+
+
+def prefill_scorecard(store: Store, call_id: str) -> list[dict]:
+    """Each item: prefilled value (pass / fail / n/a / no evidence), the evidence behind it, a note."""
+    return prefill_view(load_call_view(store, call_id))
+
+
+# --- export and reviews -------------------------------------------------------------------
+
+class QAError(ValueError):
+    """Bad input to a QA command: the message is one line for the user."""
+
+
+def sample_exists(store: Store, sample_id: str) -> bool:
+    return not store.query("SELECT 1 FROM qa_samples WHERE sample_id = ? LIMIT 1", [sample_id]).empty
+
+
+def export_sample(store: Store, sample_id: str, folder: Path) -> tuple[Path, Path]:
+    """The sample as CSV and Parquet: per call the prefill of each item (one column each, with its
+    first quote), and one row per review with the reviewer's value for each item."""
+    if not sample_exists(store, sample_id):
+        raise QAError(f"unknown sample {sample_id!r}")
+    frame = store.query(
+        "SELECT s.sample_id, s.call_id, s.agent_id, c.customer_id, c.started_at, s.stratum, s.reason, s.seed, "
+        "e.call_score, e.flags, s.scorecard, r.reviewer, r.reviewed_at, r.scores, r.comment "
+        "FROM qa_samples s JOIN calls c USING (call_id) LEFT JOIN escalation e USING (call_id) "
+        "LEFT JOIN qa_reviews r ON r.call_id = s.call_id AND r.sample_id = s.sample_id "
+        "WHERE s.sample_id = ? ORDER BY s.stratum, s.call_id, r.reviewer", [sample_id])
+    ids = [i["id"] for i in scorecard_items()]
+    cards = frame.pop("scorecard").map(lambda x: {a["item"]: a for a in json.loads(x or "[]")})
+    reviews = frame.pop("scores").map(lambda x: json.loads(x) if isinstance(x, str) else {})
+    comments = frame.pop("comment")
+    for item in ids:
+        frame[f"prefill_{item}"] = cards.map(lambda c: c.get(item, {}).get("prefill", ""))
+        frame[f"evidence_{item}"] = cards.map(lambda c: _first_quote(c.get(item)))
+    for item in ids:
+        frame[f"review_{item}"] = reviews.map(lambda r: r.get(item, ""))
+    frame["review_comment"] = comments.fillna("")
+    folder.mkdir(parents=True, exist_ok=True)
+    csv_path, parquet_path = folder / f"{sample_id}.csv", folder / f"{sample_id}.parquet"
+    frame.to_csv(csv_path, index=False)
+    frame.to_parquet(parquet_path, index=False)
+    return csv_path, parquet_path
+
+
+def _first_quote(answer: dict | None) -> str:
+    for e in (answer or {}).get("evidence", []):
+        if e["counts"] != "no":
+            at = f"{e['time']:.1f} s " if e.get("time") is not None else ""
+            return f"{at}{e['quote']}"
+    return (answer or {}).get("note", "")
+
+
+def validate_scores(scores) -> dict[str, str]:
+    if not isinstance(scores, dict) or not scores:
+        raise QAError('scores must be a JSON object such as {"greeting": "pass"}')
+    known, allowed = [i["id"] for i in scorecard_items()], review_values()
+    for key, value in scores.items():
+        if key not in known:
+            raise QAError(f"unknown scorecard item {key!r}; known: {', '.join(known)}")
+        if value not in allowed:
+            raise QAError(f"{key}: {value!r} is not allowed; use one of {', '.join(allowed)}")
+    return dict(scores)
+
+
+def record_review(store: Store, sample_id: str, call_id: str, reviewer: str, scores: dict[str, str],
+                  comment: str = "") -> bool:
+    """Store a reviewer's scores; a second review of the same call by the same reviewer replaces the
+    first. Returns True when it replaced one."""
+    scores = validate_scores(scores)
+    if not reviewer.strip():
+        raise QAError("reviewer must not be empty")
+    if not sample_exists(store, sample_id):
+        raise QAError(f"unknown sample {sample_id!r}")
+    if store.query("SELECT 1 FROM qa_samples WHERE sample_id = ? AND call_id = ?", [sample_id, call_id]).empty:
+        raise QAError(f"call {call_id!r} is not in sample {sample_id}")
+    with store.transaction() as conn:
+        replaced = conn.execute("DELETE FROM qa_reviews WHERE call_id = ? AND reviewer = ? RETURNING 1",
+                                [call_id, reviewer]).fetchall()
+        conn.execute("INSERT INTO qa_reviews (sample_id, call_id, reviewer, reviewed_at, scores, comment) "
+                     "VALUES (?, ?, ?, ?, ?, ?)", [sample_id, call_id, reviewer, utcnow(), json.dumps(scores), comment])
+    return bool(replaced)
+
+
+def sample_rows(sample: Sample) -> list[dict]:
+    return [{"call_id": c.call_id, "agent_id": c.agent_id or "", "stratum": c.stratum, "reason": c.reason}
+            for c in sample.calls]
