@@ -22,7 +22,8 @@ from pathlib import Path
 
 import numpy as np
 
-from pipeline.speech.asr import EngineSpec, TranscribeOptions, load_engine
+from pipeline.speech.asr import EngineSpec, TranscribeOptions
+from pipeline.speech.transcribe import load_engine
 from pipeline.intake.audio import SAMPLE_RATE, decode
 from pipeline.intake.ingest import discover
 from pipeline.run.execute import process_recording

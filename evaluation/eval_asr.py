@@ -22,13 +22,16 @@ import time
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
-from pipeline.speech.asr import EngineSpec, TranscribeOptions, load_engine, postprocess
+from pipeline.speech.asr import EngineSpec, TranscribeOptions, postprocess
+from pipeline.speech.transcribe import load_engine
 from pipeline.intake.audio import decode
 from evaluation.metrics import cer, normalise_zh, wer
 from pipeline.run.serial import load_recognition, save_recognition, transcript_from_dict, transcript_to_dict
 from pipeline.records import join_words
 from pipeline.vocabulary.rescore import RescoreOptions, rescore_transcript, segment_clip
-from pipeline.vocabulary.terms import correct_transcript, hotwords, normalise_numbers, vocabulary
+from pipeline.vocabulary.terms import hotwords, vocabulary
+from pipeline.vocabulary.numbers import normalise_numbers
+from pipeline.vocabulary.correct import correct_transcript
 
 ROOT = Path(__file__).resolve().parent.parent
 SHARED_AUDIO = ROOT.parent / "shared" / "audio"
@@ -187,7 +190,7 @@ def _recordings():
 
 def recognise_call(name: str, options: TranscribeOptions, spec: EngineSpec, call_id: str, engines=None):
     """(recording, audio, diarization, transcript) of one sample call, recognition cached."""
-    from pipeline.run.execute import transcribe_call
+    from pipeline.speech.transcribe import transcribe_call
     from pipeline.speakers.diarize import diarize
 
     rec = _recordings()[call_id]

@@ -121,7 +121,7 @@ def first_half_in_call(esc, duration: float) -> float:
 def first_half_score(result, audio) -> float:
     """The call score the same call would have had, had it ended at half time (re-scored alone)."""
     from pipeline.run.execute import assess_escalation
-    from pipeline.speakers.diarize import Diarization
+    from pipeline.records import Diarization
 
     half = audio.duration / 2
     turns = tuple(t for t in result.turns if (t.start + t.end) / 2 < half)
@@ -187,8 +187,9 @@ def dev_call(name: str, transcribe: bool = False) -> CallReport:
     voice_of = [(best(stretches, t).parts["voice"] if best(stretches, t) else 0.0) for t in cust]
     transcribe_s = None
     if transcribe:
-        from pipeline.speech.asr import EngineSpec, TranscribeOptions, load_engine
-        from pipeline.run.execute import transcribe_call
+        from pipeline.speech.asr import EngineSpec, TranscribeOptions
+        from pipeline.speech.transcribe import load_engine
+        from pipeline.speech.transcribe import transcribe_call
 
         load_engine(EngineSpec(), _ENGINES)  # loaded before the clock starts: the time is decoding only
         clock = time.perf_counter()

@@ -16,7 +16,8 @@ import json
 import time
 from pathlib import Path
 
-from pipeline.speech.asr import EngineSpec, TranscribeOptions, load_engine
+from pipeline.speech.asr import EngineSpec, TranscribeOptions
+from pipeline.speech.transcribe import load_engine
 from pipeline.intake.audio import decode
 from evaluation.metrics import cer, wer
 from pipeline.speakers.diarize import diarize

@@ -92,7 +92,7 @@ def truth_turns(call: EvalCall) -> list[dict] | None:
 
 @lru_cache(maxsize=1)
 def _sides_truth_cached() -> tuple:
-    from pipeline.speakers.diarize import speech_regions
+    from pipeline.speakers.vad import speech_regions
 
     folder = DEV / "calls_en" / "aws_auto_repairs_49"
     turns = []
@@ -123,7 +123,8 @@ def recognition_path(call: EvalCall) -> Path:
 def record_recognition(call: EvalCall, spec=None) -> Path:
     """Whisper over the down-mix (mono) or over each channel (stereo), once; words keep their
     recording times, so any diarization can be scored against them later without Whisper."""
-    from pipeline.speech.asr import EngineSpec, TranscribeOptions, load_engine
+    from pipeline.speech.asr import EngineSpec, TranscribeOptions
+    from pipeline.speech.transcribe import load_engine
     from pipeline.run.serial import save_recognition
     from pipeline.speakers.diarize import diarize
 
@@ -193,7 +194,7 @@ def stitched_calls() -> list[tuple[str, np.ndarray, list[dict], int]]:
         out.append((f"1 voice: {v}", telephone(audio), truth, 1))
     folder = DEV / "calls_en" / "aws_auto_repairs_49"
     for side in ("agent", "caller"):
-        from pipeline.speakers.diarize import speech_regions
+        from pipeline.speakers.vad import speech_regions
 
         samples = decode(folder / f"{side}.wav").mono()
         truth = [{"speaker": side, "role": side, "start": s, "end": e} for s, e in speech_regions(samples)]

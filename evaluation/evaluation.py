@@ -79,7 +79,8 @@ def evaluate(spec_path: Path = SET_PATH, use_asr: bool = False) -> dict:
     scorer = RuleScorer()
     engine = None
     if use_asr:
-        from pipeline.speech.asr import EngineSpec, TranscribeOptions, load_engine
+        from pipeline.speech.asr import EngineSpec, TranscribeOptions
+        from pipeline.speech.transcribe import load_engine
 
         engine, options = load_engine(EngineSpec()), TranscribeOptions(language="en")
     rows = []

@@ -31,7 +31,7 @@ from pipeline.config.policy import Policy
 from pipeline.config.settings import load_settings
 from pipeline.speakers.voiceprints import stored_voiceprints
 from pipeline.store.store import DEFAULT_DB, Store
-from pipeline.run.result import CallResult
+from pipeline.records import CallResult
 from pipeline.records import Recording
 
 from pipeline.config.paths import DEFAULT_INPUT  # noqa: E402

@@ -1,10 +1,12 @@
-"""Base records that flow between stages, and the words they are written in (roles, flags,
-trends, speaker labels). Imports nothing of the project, so every stage can import it; each
-stage's own result lives in its stage, and a call's bundle of results in `pipeline.result`.
+"""The records that flow between stages, and the words they are written in (roles, flags,
+trends, speaker labels): frozen dataclasses, one per thing a stage hands on, ending in
+`CallResult`, everything one call produced. Imports nothing of the project, so every stage can
+import it and a worker's result can travel as a versioned record (pipeline.run.serial).
 Times are seconds from the start of the recording."""
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import json
+from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path
 from enum import StrEnum
@@ -162,3 +164,228 @@ class Turn:
 class StageTiming:
     stage: str
     seconds: float
+
+
+# --- speakers: who spoke when (pipeline.speakers) ---------------------------------------
+
+
+@dataclass(frozen=True)
+class SpeakerSegment:
+    start: float
+    end: float
+    speaker: str  # "ch0"/"ch1" for channel split, "spk0".. for clusters
+    channel: int | None = None
+
+
+@dataclass(frozen=True)
+class Diarization:
+    segments: tuple[SpeakerSegment, ...]
+    method: str  # "channels" | "clustering" | "single"
+    n_speakers: int
+    # Why this many speakers (clustering): the figures each candidate count was judged on.
+    evidence: dict = field(default_factory=dict)
+    # Mean L2-normalised voice embedding per speaker label (clustering; used to match voiceprints).
+    centroids: dict = field(default_factory=dict)
+
+    def speakers(self) -> list[str]:
+        return sorted({s.speaker for s in self.segments})
+
+    def talk_time(self) -> dict[str, float]:
+        totals: dict[str, float] = {}
+        for s in self.segments:
+            totals[s.speaker] = totals.get(s.speaker, 0.0) + s.end - s.start
+        return totals
+
+    def to_annotation(self, uri: str = "call"):
+        from pyannote.core import Annotation, Segment
+
+        annotation = Annotation(uri=uri)
+        for i, seg in enumerate(self.segments):
+            annotation[Segment(seg.start, seg.end), i] = seg.speaker
+        return annotation
+
+
+# --- conversation dynamics (pipeline.speakers.dynamics) ----------------------------------
+
+
+@dataclass(frozen=True)
+class Dynamics:
+    agent_talk_s: float
+    customer_talk_s: float
+    silence_s: float
+    longest_silence_s: float
+    longest_silence_at: float  # where the longest silence starts
+    overlap_s: float
+    agent_interruptions: int
+    customer_interruptions: int
+    agent_rate: float  # characters (zh) or words (en) per minute of own talk time
+    customer_rate: float
+    rate_unit: str
+
+
+# --- vocabulary corrections (pipeline.vocabulary) -----------------------------------------
+
+
+@dataclass(frozen=True)
+class Correction:
+    """One change the machine made to what Whisper wrote, for a reviewer to see."""
+
+    seq: int  # order within the call
+    start: float
+    end: float
+    original: str
+    corrected: str
+    kind: str  # "homophone" | "hotline" | "rescored" (pipeline/rescore.py)
+    # homophone: similarity plus length and doubt bonuses; hotline: 1.0; rescored: log probability gained
+    score: float = 0.0
+
+
+# --- escalation (pipeline.analysis.escalation) -------------------------------------------
+
+
+@dataclass(frozen=True)
+class VoiceFeatures:
+    """Measured in the telephone band (pipeline/prosody.py), so clean and 8 kHz audio compare."""
+
+    loudness_db: float  # median band energy of speech frames, dB (only compared within a speaker)
+    pitch_st: float  # median F0 in semitones re 100 Hz (nan when unvoiced)
+    pitch_range_st: float  # 90th - 10th percentile of F0, semitones
+    rate: float  # characters (zh) or words (en) per second of the turn
+    high_band_db: float = float("nan")  # energy above 1 kHz vs below, dB: spectral tilt
+    hnr_db: float = float("nan")  # harmonics-to-noise ratio of voiced frames
+
+
+@dataclass(frozen=True)
+class TurnFeatures:
+    turn_index: int  # the turn this stretch of speech belongs to
+    role: str
+    speaker: str | None
+    start: float
+    end: float
+    text: str
+    voice: VoiceFeatures
+    z_loudness: float = 0.0
+    z_pitch: float = 0.0
+    z_rate: float = 0.0
+    z_tilt: float = 0.0
+    loudness_delta_db: float = 0.0
+    pitch_delta_st: float = 0.0
+    terms: tuple[str, ...] = ()
+    categories: tuple[str, ...] = ()
+    repeat_of: int | None = None  # index of an earlier turn of this speaker it repeats
+    interrupted: bool = False
+
+
+@dataclass(frozen=True)
+class TurnScore:
+    turn_index: int
+    role: str
+    start: float
+    end: float
+    score: float
+    parts: dict[str, float]
+    features: TurnFeatures
+
+
+@dataclass(frozen=True)
+class Evidence:
+    time: float
+    role: str
+    score: float
+    quote: str
+    detail: str  # "customer pitch +2.1 SD, loudness +9 dB at 03:12: '我要投诉你们'"
+
+
+@dataclass(frozen=True)
+class Escalation:
+    call_score: float
+    trend: str  # a Trend
+    quarter_scores: tuple[float | None, ...]
+    peak_time: float | None
+    flags: tuple[str, ...]
+    evidence: tuple[Evidence, ...]
+    turns: tuple[TurnScore, ...]  # one per turn: its most escalated stretch
+    de_escalation: tuple[dict, ...] = field(default_factory=tuple)
+    utterances: tuple[TurnScore, ...] = ()  # every scored stretch of every speaker
+    party: str | None = None  # the speaker whose escalation the call score and trend follow
+
+
+# --- summary (pipeline.analysis.summary) --------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Quote:
+    time: float
+    role: str
+    text: str  # redacted
+
+
+@dataclass(frozen=True)
+class CallSummary:
+    call_id: str
+    language: str
+    category: str
+    category_label: str
+    demands: tuple[Quote, ...]
+    promises: tuple[Quote, ...]
+    deadline_promises: tuple[Quote, ...]  # promises naming a specific time: discouraged unless confirmed
+    open_items: tuple[Quote, ...]
+    outcome: str  # resolved | pending | escalated
+    key_quotes: tuple[Quote, ...]
+    summary: str
+    category_scores: dict[str, int] = field(default_factory=dict)
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), ensure_ascii=False)
+
+
+# --- one call's results, and a run (pipeline.run, pipeline.store) -----------------------
+
+
+@dataclass(frozen=True)
+class CallResult:
+    """Everything one call produced: what the single DuckDB writer stores."""
+
+    recording: Recording
+    status: str  # "ok" | "failed"
+    error: str | None = None
+    error_stage: str | None = None  # where it failed: decode, speakers, transcribe, align, ...
+    error_class: str | None = None  # BadRecording for unusable input; the exception's class otherwise
+    transcript: Transcript | None = None
+    turns: tuple[Turn, ...] = ()
+    timings: tuple[StageTiming, ...] = field(default_factory=tuple)
+    word_speakers: tuple[str | None, ...] = ()  # one per transcript word, in transcript order
+    roles: dict[str, str] = field(default_factory=dict)  # speaker label -> role
+    diarization: Diarization | None = None
+    dynamics: Dynamics | None = None
+    escalation: Escalation | None = None
+    summary: CallSummary | None = None
+    speaker_evidence: dict = field(default_factory=dict)  # speaker count and role decisions, for review
+    # (embedding, seconds) of the agent's channel on a stereo call with a known agent: a voiceprint source.
+    agent_voice: tuple[tuple[float, ...], float] | None = None
+    corrections: tuple[Correction, ...] = ()  # what the vocabulary correction changed in the transcript
+
+    @property
+    def call_id(self) -> str:
+        return self.recording.call_id
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    run_id: str
+    flow: str
+    input_dir: str
+    engine: str
+    model_id: str
+    started_at: datetime
+    finished_at: datetime | None
+    n_found: int
+    n_processed: int
+    n_skipped: int
+    n_failed: int
+    n_missing: int
+    audio_seconds: float
+    wall_seconds: float
+    status: str = "completed"  # running | completed | completed_with_failures | interrupted | failed
+    message: str = ""
+    n_rejected: int = 0

@@ -46,7 +46,8 @@ def prefect_harness():
 
 @pytest.fixture(scope="session")
 def engine():
-    from pipeline.speech.asr import EngineSpec, load_engine
+    from pipeline.speech.asr import EngineSpec
+    from pipeline.speech.transcribe import load_engine
 
     return load_engine(EngineSpec())
 

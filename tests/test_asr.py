@@ -3,7 +3,8 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.speech.asr import EngineSpec, TranscribeOptions, is_hallucination, load_engine, postprocess
+from pipeline.speech.asr import EngineSpec, TranscribeOptions, is_hallucination, postprocess
+from pipeline.speech.transcribe import load_engine
 from pipeline.intake.audio import decode
 from evaluation.metrics import cer
 from pipeline.records import Segment, Transcript, Word
@@ -117,7 +118,7 @@ def _mixed_call(path: Path) -> Path:
 @pytest.mark.skipif(not DEV_EN.exists() or not AISHELL.exists(), reason="../shared audio not present")
 def test_a_call_that_switches_language_is_transcribed_per_speaker_in_their_language(tmp_path):
     from pipeline.speech.asr import EngineSpec
-    from pipeline.run.execute import transcribe_call
+    from pipeline.speech.transcribe import transcribe_call
     from pipeline.speakers.diarize import diarize
 
     audio = decode(_mixed_call(tmp_path / "mixed.wav"))
@@ -147,7 +148,7 @@ DOMAIN_LINES = ("200009", "200032", "200034", "200040")
 @pytest.mark.skipif(not FINANCE.exists(), reason="../shared/audio not present")
 def test_cer_on_real_banking_lines_is_bounded_once_domain_terms_are_corrected(engine):
     from evaluation.eval_asr import char_errors
-    from pipeline.vocabulary.terms import correct_transcript
+    from pipeline.vocabulary.correct import correct_transcript
 
     refs = dict(line.split("\t", 1) for line in (FINANCE / "transcripts.tsv").read_text(encoding="utf-8").splitlines())
     errors = chars = 0

@@ -8,15 +8,18 @@ import pytest
 
 from pipeline.speech.asr import EngineSpec
 from pipeline.engines import EngineConfig, Engines
+from pipeline.speakers.embeddings import voice_encoder
+from pipeline.speakers.vad import vad_model
+from pipeline.speech.transcribe import load_engine
 from pipeline.config.settings import load_settings
 from tests.conftest import ROOT, SAMPLES
 
 
 def test_each_engines_object_loads_its_own_models_once():
     first, second = Engines(), Engines()
-    assert first.vad() is first.vad() and first.encoder() is first.encoder()
+    assert vad_model(first) is vad_model(first) and voice_encoder(first) is voice_encoder(first)
     # No process-wide cache behind them: another entry point (or test) gets its own models.
-    assert first.vad() is not second.vad() and first.encoder() is not second.encoder()
+    assert vad_model(first) is not vad_model(second) and voice_encoder(first) is not voice_encoder(second)
 
 
 def test_threads_sharing_an_engines_object_load_whisper_once():
@@ -24,9 +27,9 @@ def test_threads_sharing_an_engines_object_load_whisper_once():
 
     engines = Engines()
     with ThreadPoolExecutor(max_workers=2) as pool:
-        loaded = list(pool.map(lambda _: engines.whisper(EngineSpec()), range(2)))
+        loaded = list(pool.map(lambda _: load_engine(EngineSpec(), engines), range(2)))
     assert loaded[0] is loaded[1]
-    assert engines.whisper(EngineSpec(cpu_threads=1)) is not loaded[0]  # another spec, another model
+    assert load_engine(EngineSpec(cpu_threads=1), engines) is not loaded[0]  # another spec, another model
 
 
 def test_the_model_cache_comes_from_the_settings_with_an_env_override(tmp_path):
@@ -35,7 +38,7 @@ def test_the_model_cache_comes_from_the_settings_with_an_env_override(tmp_path):
     settings = load_settings(environ={"CALLBRIEF_MODEL_CACHE": str(tmp_path / "models")})
     assert settings.model_cache_dir == tmp_path / "models"
     engines = Engines.from_settings(settings)
-    engine = engines.whisper(EngineSpec())
+    engine = load_engine(EngineSpec(), engines)
     assert engine.model_id == "faster-whisper:base"
     assert (tmp_path / "models" / "faster-whisper-base" / ".verified").is_file()
     # Defaults: from this checkout, its data/models (where `make setup` put the model).

@@ -213,7 +213,8 @@ def test_a_call_that_calms_down_is_falling():
 
 
 def test_the_call_follows_the_customer_when_the_roles_are_certain():
-    from pipeline.analysis.escalation import TurnFeatures, VoiceFeatures, score_call
+    from pipeline.analysis.escalation import score_call
+    from pipeline.records import TurnFeatures, VoiceFeatures
 
     nan = float("nan")
     voice = VoiceFeatures(nan, nan, nan, 1.0)

@@ -9,8 +9,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from pipeline.analysis.facts import (Deadline, FactError, Utterance, extract_facts, find_amounts, find_times,
-                            normalise_numbers)
+from pipeline.analysis.facts import Deadline, FactError, Utterance, extract_facts, find_amounts, find_times
+from pipeline.vocabulary.numbers import normalise_numbers
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 # Friday 2026-11-20 16:40 in Beijing, the start of sample call zh-1001-b.

@@ -4,7 +4,7 @@ import pytest
 from pipeline.vocabulary.hotlines import correct_hotlines, find_hotline_fixes, known_hotlines, nearest_hotline
 from pipeline.run.serial import load_recognition
 from pipeline.records import Segment, Word
-from pipeline.vocabulary.terms import correct_transcript
+from pipeline.vocabulary.correct import correct_transcript
 from tests.replay import RECOGNITION, replay_call
 
 

@@ -17,7 +17,7 @@ import soundfile as sf
 
 from pipeline.intake.audio import SAMPLE_RATE
 from pipeline.speech.language import MIN_STRETCH_S, SURE_PROB, Stretch, cut_stretches, runs, smooth
-from pipeline.speakers.diarize import Diarization, SpeakerSegment
+from pipeline.records import Diarization, SpeakerSegment
 from pipeline.speech.streams import speaker_streams, transcribe_streams
 from pipeline.speech.asr import TranscribeOptions
 

@@ -6,7 +6,8 @@ from importlib import resources
 
 import pytest
 
-from pipeline.analysis.escalation import Escalation, lexicon_hits
+from pipeline.analysis.escalation import lexicon_hits
+from pipeline.records import Escalation
 from pipeline.config.policy import PolicyError, default_policy, load_policy
 from pipeline.outputs.qa import SamplingPlan
 from pipeline.config.settings import SettingsError, load_settings, results_fingerprint
@@ -140,7 +141,7 @@ def test_a_banks_own_vocabulary_named_in_its_policy_drives_the_correction(tmp_pa
     """The policy names the Mandarin vocabulary; a bank's copy with a term of its own corrects
     to that term (and changes the results fingerprint); a bad row is one clear line."""
     from pipeline.records import Segment, Transcript, Word
-    from pipeline.vocabulary.terms import correct_transcript
+    from pipeline.vocabulary.correct import correct_transcript
 
     packaged = resources.files("pipeline").joinpath("data", "vocabulary_zh.tsv").read_text(encoding="utf-8")
     (tmp_path / "vocab.tsv").write_text(packaged + "product\t安心宝\n", encoding="utf-8")

@@ -64,7 +64,8 @@ def test_fine_resegmentation_places_short_turns_the_coarse_windows_miss():
 
     from pipeline.intake.audio import decode
     from evaluation.metrics import reference_annotation
-    from pipeline.speakers.diarize import DiarizationOptions, cluster_diarization
+    from pipeline.speakers.backends.clustering import cluster_diarization
+    from pipeline.speakers.options import DiarizationOptions
 
     call = next(c for c in ev.eval_calls() if c.name == "aws_auto_repairs_49 (mono)")
     samples = decode(call.path).mono()

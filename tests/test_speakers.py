@@ -14,7 +14,8 @@ from pipeline.intake.audio import SAMPLE_RATE, decode
 from pipeline.run.execute import process_recording
 from pipeline.intake.ingest import discover
 from evaluation.metrics import diarization_error_rate, turn_agreement
-from pipeline.speakers.diarize import Diarization, SpeakerSegment, diarize, is_fake_stereo
+from pipeline.speakers.diarize import diarize, is_fake_stereo
+from pipeline.records import Diarization, SpeakerSegment
 from pipeline.records import CallMetadata, Recording, Turn, Word
 from tests.conftest import SAMPLES, SHARED_AUDIO, sample_ids, sample_truth
 
@@ -64,7 +65,7 @@ def test_stereo_call_is_split_by_channel():
 def test_stereo_channels_get_each_their_own_voice_activity():
     # The channels' VAD runs in two threads: each channel's segments are what the VAD finds on
     # that channel alone.
-    from pipeline.speakers.diarize import speech_regions
+    from pipeline.speakers.vad import speech_regions
 
     audio = _audio("en-2001")
     d = diarize(audio.samples)
@@ -176,7 +177,9 @@ def test_voiceprints_enrol_list_forget(tmp_path):
 def test_a_capped_voice_embedding_embeds_only_the_windows_it_keeps():
     # voice_embedding keeps at most max_windows windows spread over the speech: it must embed only
     # those (an hour's agent channel has thousands), and get what embedding all and picking gives.
-    from pipeline.speakers.diarize import DiarizationOptions, speech_regions, window_embeddings
+    from pipeline.speakers.embeddings import window_embeddings
+    from pipeline.speakers.vad import speech_regions
+    from pipeline.speakers.options import DiarizationOptions
     from pipeline.speakers.voiceprints import band_limit, voice_embedding
 
     channel = _audio("en-2001").samples[0]
@@ -191,11 +194,15 @@ def test_a_capped_voice_embedding_embeds_only_the_windows_it_keeps():
     # The real encoder, counting the windows it is given.
     from pipeline.engines import Engines
 
+    from pipeline.speakers.embeddings import ENCODER
+
     class CountingEngines(Engines):
         windows = 0
 
-        def encoder(self):
-            real = super().encoder()
+        def load(self, key, build):
+            real = super().load(key, build)
+            if key != ENCODER:
+                return real
 
             def counted(batch):
                 CountingEngines.windows += batch.shape[0]

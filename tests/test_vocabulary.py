@@ -8,8 +8,9 @@ from hypothesis import given, settings, strategies as st
 from pipeline.analysis.escalation import lexicon_hits
 from pipeline.run.serial import load_recognition
 from pipeline.records import Segment, Transcript, Word
-from pipeline.vocabulary.terms import (correct_segment, correct_text, correct_transcript, find_corrections, hotwords,
-                                 normalise_numbers, similarity, vocabulary)
+from pipeline.vocabulary.terms import correct_segment, correct_text, find_corrections, hotwords, similarity, vocabulary
+from pipeline.vocabulary.numbers import normalise_numbers
+from pipeline.vocabulary.correct import correct_transcript
 from tests.replay import RECOGNITION, replay_call, replay_db
 
 TERMS = {t.text for t in vocabulary()}

@@ -26,7 +26,7 @@ from pipeline.speakers.dynamics import speech_units
 from pipeline.config.policy import Policy, TrendRule, default_policy
 from pipeline.analysis.redact import redact, redact_turns
 from pipeline.analysis.tokens import content_words
-from pipeline.records import Flag, Role, Trend, Turn, join_words
+from pipeline.records import Escalation, Evidence, Flag, Role, Trend, Turn, TurnFeatures, TurnScore, VoiceFeatures, join_words
 
 # A calm voice's spread from sentence to sentence (SD), measured in the telephone band on 100
 # neutral read sentences of one speaker (../shared/audio, Magic Data; clean and through the
@@ -65,7 +65,7 @@ def _parse_lexicon(text: str) -> tuple[LexiconTerm, ...]:
 
 
 def lexicon_hits(text: str, policy: Policy | None = None) -> list[LexiconTerm]:
-    from pipeline.vocabulary.terms import normalise_numbers  # 幺二三七八 is 12378
+    from pipeline.vocabulary.numbers import normalise_numbers  # 幺二三七八 is 12378
 
     low = text.lower()
     spoken = normalise_numbers(low)
@@ -74,37 +74,6 @@ def lexicon_hits(text: str, policy: Policy | None = None) -> list[LexiconTerm]:
 
 # --- features ---------------------------------------------------------------------------
 
-@dataclass(frozen=True)
-class VoiceFeatures:
-    """Measured in the telephone band (pipeline/prosody.py), so clean and 8 kHz audio compare."""
-
-    loudness_db: float  # median band energy of speech frames, dB (only compared within a speaker)
-    pitch_st: float  # median F0 in semitones re 100 Hz (nan when unvoiced)
-    pitch_range_st: float  # 90th - 10th percentile of F0, semitones
-    rate: float  # characters (zh) or words (en) per second of the turn
-    high_band_db: float = float("nan")  # energy above 1 kHz vs below, dB: spectral tilt
-    hnr_db: float = float("nan")  # harmonics-to-noise ratio of voiced frames
-
-
-@dataclass(frozen=True)
-class TurnFeatures:
-    turn_index: int  # the turn this stretch of speech belongs to
-    role: str
-    speaker: str | None
-    start: float
-    end: float
-    text: str
-    voice: VoiceFeatures
-    z_loudness: float = 0.0
-    z_pitch: float = 0.0
-    z_rate: float = 0.0
-    z_tilt: float = 0.0
-    loudness_delta_db: float = 0.0
-    pitch_delta_st: float = 0.0
-    terms: tuple[str, ...] = ()
-    categories: tuple[str, ...] = ()
-    repeat_of: int | None = None  # index of an earlier turn of this speaker it repeats
-    interrupted: bool = False
 
 
 def voice_features(samples: np.ndarray, start: float, end: float, units: int) -> VoiceFeatures:
@@ -255,38 +224,6 @@ class RuleScorer:
 
 # --- per call ---------------------------------------------------------------------------
 
-@dataclass(frozen=True)
-class TurnScore:
-    turn_index: int
-    role: str
-    start: float
-    end: float
-    score: float
-    parts: dict[str, float]
-    features: TurnFeatures
-
-
-@dataclass(frozen=True)
-class Evidence:
-    time: float
-    role: str
-    score: float
-    quote: str
-    detail: str  # "customer pitch +2.1 SD, loudness +9 dB at 03:12: '我要投诉你们'"
-
-
-@dataclass(frozen=True)
-class Escalation:
-    call_score: float
-    trend: str  # a Trend
-    quarter_scores: tuple[float | None, ...]
-    peak_time: float | None
-    flags: tuple[str, ...]
-    evidence: tuple[Evidence, ...]
-    turns: tuple[TurnScore, ...]  # one per turn: its most escalated stretch
-    de_escalation: tuple[dict, ...] = field(default_factory=tuple)
-    utterances: tuple[TurnScore, ...] = ()  # every scored stretch of every speaker
-    party: str | None = None  # the speaker whose escalation the call score and trend follow
 
 
 def mmss(t: float) -> str:

@@ -22,6 +22,7 @@ from functools import lru_cache
 from typing import Iterable
 from zoneinfo import ZoneInfo
 
+from pipeline.vocabulary.numbers import normalise_numbers
 from pipeline.config.datafiles import read_json
 from pipeline.analysis.redact import redact
 from pipeline.records import Role
@@ -94,67 +95,6 @@ class Deadline:
 @lru_cache(maxsize=1)
 def lexicon() -> dict:
     return read_json("facts_lexicon.json")
-
-
-# --- numbers --------------------------------------------------------------------------------
-
-_ZH_DIGITS = "零〇一二两三四五六七八九十百千万亿幺"
-# A run of Chinese numerals is a number only before a unit (点, 天, 块 ...): "一定", "一下" stay words.
-_ZH_RUN = re.compile(rf"(?<![期周拜])([{_ZH_DIGITS}]+|\d+(?:\.\d+)?[{_ZH_DIGITS}]+)"
-                     r"(?=[点时分号日月年个小天周星礼块元钟刻镑美欧港])")
-
-
-def zh_numerals(text: str) -> str:
-    """Chinese numerals before a unit as Arabic digits: 下午五点 -> 下午5点, 三千块 -> 3000块."""
-    import cn2an
-
-    def convert(m: re.Match) -> str:
-        try:
-            value = cn2an.cn2an(m.group(1), "smart")
-        except (ValueError, KeyError, IndexError):
-            return m.group(1)
-        return str(int(value)) if float(value).is_integer() else str(value)
-
-    return _ZH_RUN.sub(convert, text)
-
-
-def en_numerals(text: str) -> str:
-    """English number words as digits: 'twenty four hours' -> '24 hours', 'three thousand' -> '3000',
-    'the twenty fifth' -> 'the 25th'. 'first' alone stays a word ("the first time")."""
-    cardinals, ordinals = lexicon()["en_number_words"], lexicon()["en_ordinal_words"]
-    card = "|".join(sorted(cardinals, key=len, reverse=True))
-    ords = "|".join(ordinals)
-    # an ordinal counts after a cardinal ("twenty fifth") or before a month ("fifth of May"), not in "the first time"
-    pattern = re.compile(rf"\b(?:(?:(?:{card})[\s-]+(?:and[\s-]+)?)+(?:{ords})\b|(?:{ords})(?=\s+(?:of\s+)?{_EN_MON})"
-                         rf"|(?:(?:{card})(?:[\s-]+(?:and[\s-]+)?)?)*(?:{card})\b)", re.IGNORECASE)
-    words = {**cardinals, **ordinals}
-
-    def convert(m: re.Match) -> str:
-        raw = m.group(0)
-        tokens = [t for t in re.split(r"[\s-]+", raw.strip().lower()) if t and t != "and"]
-        values = [words[t] for t in tokens]
-        if len(values) >= 2 and 11 <= values[0] <= 19 and values[1] >= 20 and max(values) < 100:
-            return str(values[0] * 100 + sum(values[1:])) + raw[len(raw.rstrip()):]  # a year: "nineteen eighty six"
-        total = current = 0
-        for tok in tokens:
-            v = words[tok]
-            if v == 100:
-                current = max(current, 1) * 100
-            elif v >= 1000:
-                total += max(current, 1) * v
-                current = 0
-            else:
-                current += v
-        trail = raw[len(raw.rstrip()):]
-        n = total + current
-        suffix = ({1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th") if n % 100 not in (11, 12, 13) else "th") if tokens[-1] in ordinals else ""
-        return str(n) + suffix + trail
-
-    return pattern.sub(convert, text)
-
-
-def normalise_numbers(text: str, language: str) -> str:
-    return zh_numerals(text) if language == "zh" else en_numerals(text)
 
 
 def _number(s: str) -> float:

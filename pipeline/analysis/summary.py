@@ -14,7 +14,8 @@ from functools import lru_cache
 import numpy as np
 
 from pipeline.config.datafiles import read_json, read_rows
-from pipeline.analysis.escalation import Escalation, mmss
+from pipeline.analysis.escalation import mmss
+from pipeline.records import CallSummary, Escalation, Quote
 from pipeline.config.policy import Policy, default_policy
 from pipeline.analysis.redact import redact, redact_turns
 from pipeline.analysis.tokens import content_words
@@ -22,34 +23,6 @@ from pipeline.records import Role, Turn, join_words
 
 ROLE_LABELS = {"zh": {Role.AGENT: "坐席", Role.CUSTOMER: "客户", Role.UNKNOWN: "未知"},
                "en": {Role.AGENT: "Agent", Role.CUSTOMER: "Customer", Role.UNKNOWN: "Unknown"}}
-
-
-@dataclass(frozen=True)
-class Quote:
-    time: float
-    role: str
-    text: str  # redacted
-
-
-@dataclass(frozen=True)
-class CallSummary:
-    call_id: str
-    language: str
-    category: str
-    category_label: str
-    demands: tuple[Quote, ...]
-    promises: tuple[Quote, ...]
-    deadline_promises: tuple[Quote, ...]  # promises naming a specific time: discouraged unless confirmed
-    open_items: tuple[Quote, ...]
-    outcome: str  # resolved | pending | escalated
-    key_quotes: tuple[Quote, ...]
-    summary: str
-    category_scores: dict[str, int] = field(default_factory=dict)
-
-    def to_json(self) -> str:
-        from dataclasses import asdict
-
-        return json.dumps(asdict(self), ensure_ascii=False)
 
 
 @lru_cache(maxsize=1)
@@ -66,7 +39,7 @@ def markers() -> dict[str, tuple[str, ...]]:
 
 
 def _has(text: str, kind: str) -> bool:
-    from pipeline.vocabulary.terms import normalise_numbers  # 两个工作日 and 2个工作日 read alike
+    from pipeline.vocabulary.numbers import normalise_numbers  # 两个工作日 and 2个工作日 read alike
 
     low = text.lower()
     spoken = normalise_numbers(low)

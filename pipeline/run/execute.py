@@ -17,27 +17,26 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
-from pipeline.speech.asr import EngineSpec, Progress, TranscribeOptions, load_engine
+from pipeline.speech.asr import EngineSpec, TranscribeOptions
+from pipeline.speech.transcribe import SPLIT_SPEAKERS, load_engine, transcribe_call
 from pipeline.intake.audio import BadRecording, decode, probe
 from pipeline.engines import Engines, or_default
 from pipeline.intake.ingest import ManifestRow, discover
 from pipeline.config.policy import Policy, default_policy
 from pipeline.config.settings import Settings, results_fingerprint
-from pipeline.store.store import RunRecord, Store, utcnow
+from pipeline.store.store import Store, utcnow
+from pipeline.records import RunRecord
 from pipeline.speakers.align import assign_speakers, build_turns, turns_from_segments
 from pipeline.speakers.dynamics import interrupts, measure
 from pipeline.analysis.escalation import score_call, turn_features, utterances
 from pipeline.speakers.roles import decide_roles
 from pipeline.speakers.diarize import diarize
 from pipeline.analysis.summary import summarise
-from pipeline.speech.streams import speaker_streams, stream_seconds, transcribe_streams
-from pipeline.run.result import CallResult
+from pipeline.records import CallResult
 from pipeline.records import Recording, Role, StageTiming, Transcript, channel_label, join_words, label_channel
 from pipeline.vocabulary.rescore import rescore_transcript, segment_clip
-from pipeline.vocabulary.terms import correct_transcript
+from pipeline.vocabulary.correct import correct_transcript
 
-# Measured with `make bench` on the sample calls: see README ("Speakers").
-SPLIT_SPEAKERS = True
 # A call that failed is tried again on later runs, this many times in all, then left with its reason.
 MAX_ATTEMPTS = 3
 
@@ -174,36 +173,6 @@ def failed_result(rec: Recording, clock: StageClock, exc: BaseException, **parti
     partial.setdefault("timings", tuple(clock.timings))
     return CallResult(recording=rec, status="failed", error=f"{clock.current}: {message}", error_stage=clock.current,
                       error_class=exc.__class__.__name__, **partial)
-
-
-def transcribe_call(audio, diarization, spec: EngineSpec, options: TranscribeOptions,
-                    split: bool = SPLIT_SPEAKERS, engines: Engines | None = None,
-                    on_progress: Progress | None = None) -> Transcript:
-    """Whisper over each speaker's own stream (stereo channel or diarized speaker), or the down-mix.
-    `on_progress` gets seconds of the call done, increasing, as segments are decoded."""
-    engine = load_engine(spec, engines)
-    if split and (diarization.method == "channels" or diarization.n_speakers > 1):
-        streams = speaker_streams(audio.samples, diarization)
-        scale = audio.duration / (stream_seconds(streams) or 1.0)  # streams' seconds -> the call's
-        return transcribe_streams(engine, streams, options,
-                                  on_progress=call_progress(on_progress, scale, audio.duration))
-    return engine.transcribe(audio.mono(), options, call_progress(on_progress, 1.0, audio.duration))
-
-
-def call_progress(on_progress: Progress | None, scale: float, duration: float) -> Progress | None:
-    """Progress in seconds of the call: scaled, never past the end, never backwards (a stream
-    transcribed again in the call's language is not progress)."""
-    if on_progress is None:
-        return None
-    furthest = 0.0
-
-    def report(seconds: float) -> None:
-        nonlocal furthest
-        position = min(duration, seconds * scale)
-        if position > furthest:
-            furthest = position
-            on_progress(position)
-    return report
 
 
 def analyse_call(rec: Recording, audio, diarization, transcript: Transcript,

@@ -5,13 +5,18 @@ any CPU whatever characters Whisper writes there) and as the compact record a wo
 """
 from __future__ import annotations
 
+import dataclasses
 import json
+import types as pytypes
+import typing
 from dataclasses import asdict
+from datetime import datetime
 from functools import lru_cache
 from pathlib import Path
 
-from pipeline.speakers.diarize import Diarization, SpeakerSegment
-from pipeline.records import Segment, Transcript, Word
+import numpy as np
+
+from pipeline.records import CallResult, Diarization, Segment, SpeakerSegment, Transcript, Word
 
 FORMAT = 1
 
@@ -62,19 +67,12 @@ def to_record(result) -> dict:
 
 def from_record(record: dict):
     """The inverse of `to_record`: rebuilds every dataclass from its field types."""
-    from pipeline.run.result import CallResult
-
     if record.get("record_version") != RECORD_VERSION:
         raise ValueError(f"call record version {record.get('record_version')}, this writer reads {RECORD_VERSION}")
     return _build(CallResult, record["call_result"])
 
 
 def _plain(value):
-    import dataclasses
-    from datetime import datetime
-
-    import numpy as np
-
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         return {f.name: _plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
     if isinstance(value, (list, tuple)):
@@ -94,27 +92,11 @@ def _plain(value):
 
 @lru_cache(maxsize=None)
 def _hints(cls) -> dict:
-    import typing
-
-    import sys
-
-    from . import result  # noqa: F401 - imports every stage whose types a CallResult holds
-
-    # Field types are written as names (postponed annotations) of classes in any stage module:
-    # resolve them against every loaded pipeline module, so a new stage field needs no edit here.
-    namespace = {}
-    for name, module in list(sys.modules.items()):
-        if name == "pipeline" or name.startswith("pipeline."):
-            namespace.update(vars(module))
-    return typing.get_type_hints(cls, globalns=namespace)
+    # Every record a CallResult holds is in pipeline.records: its field types resolve there.
+    return typing.get_type_hints(cls)
 
 
 def _build(kind, value):
-    import dataclasses
-    import types as pytypes
-    import typing
-    from datetime import datetime
-
     if value is None:
         return None
     origin = typing.get_origin(kind)

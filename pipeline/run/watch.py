@@ -27,8 +27,9 @@ from pipeline.run.execute import engine_for_workers, execute, thread_processor
 from pipeline.engines import Engines
 from pipeline.speakers.voiceprints import stored_voiceprints
 from pipeline.intake.ingest import REJECTED_AUDIO_EXTENSIONS, sha256_file
-from pipeline.store.store import RunRecord, Store
-from pipeline.run.result import CallResult
+from pipeline.store.store import Store
+from pipeline.records import RunRecord
+from pipeline.records import CallResult
 from pipeline.records import Recording
 
 log = logging.getLogger(__name__)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from pipeline.speakers.diarize import Diarization
+from pipeline.records import Diarization
 from pipeline.records import Turn, Word, join_words
 
 # A pause longer than this inside one speaker's speech starts a new turn.

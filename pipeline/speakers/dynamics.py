@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from pipeline.speakers.diarize import Diarization
+from pipeline.records import Diarization, Dynamics
 from pipeline.records import Role, Turn
 
 ROLES = (Role.AGENT, Role.CUSTOMER)
@@ -12,21 +12,6 @@ ROLES = (Role.AGENT, Role.CUSTOMER)
 # trace is a speaker change with no pause, which counts too (LATCH).
 INTERRUPT_MIN_OVERLAP = 0.3
 LATCH = 0.1
-
-
-@dataclass(frozen=True)
-class Dynamics:
-    agent_talk_s: float
-    customer_talk_s: float
-    silence_s: float
-    longest_silence_s: float
-    longest_silence_at: float  # where the longest silence starts
-    overlap_s: float
-    agent_interruptions: int
-    customer_interruptions: int
-    agent_rate: float  # characters (zh) or words (en) per minute of own talk time
-    customer_rate: float
-    rate_unit: str
 
 
 def _union(intervals: list[tuple[float, float]]) -> list[tuple[float, float]]:

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 
 from pipeline.config.datafiles import read_rows
-from pipeline.speakers.diarize import Diarization
+from pipeline.records import Diarization
 from pipeline.records import Role, channel_label
 
 THIRD_PARTY = "third_party"

@@ -21,7 +21,10 @@ import numpy as np
 
 from pipeline.intake.audio import SAMPLE_RATE
 from pipeline.engines import Engines, or_default
-from pipeline.speakers.diarize import Diarization, DiarizationOptions, speech_regions, window_embeddings
+from pipeline.speakers.embeddings import window_embeddings
+from pipeline.speakers.vad import speech_regions
+from pipeline.speakers.options import DiarizationOptions
+from pipeline.records import Diarization
 
 TELEPHONE_BAND = (300.0, 3400.0)
 # The cluster most like the agent's voiceprint is the agent when its similarity is at least

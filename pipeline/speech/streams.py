@@ -15,7 +15,7 @@ import numpy as np
 from pipeline.speech.asr import AsrEngine, Progress, TranscribeOptions
 from pipeline.intake.audio import SAMPLE_RATE
 from pipeline.speech.language import dominant, stream_stretches, transcribe_stretches
-from pipeline.speakers.diarize import Diarization
+from pipeline.records import Diarization
 from pipeline.records import Segment, Transcript, Word, join_words
 
 JOIN_PAUSE = 0.4  # seconds of silence between one speaker's segments in their stream

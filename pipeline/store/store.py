@@ -30,7 +30,7 @@ import pandas as pd
 from pipeline.config.paths import DEFAULT_DB  # noqa: F401 - the default file
 from pipeline.version import __version__ as PIPELINE_VERSION
 from pipeline.analysis.redact import redact_turns
-from pipeline.run.result import CallResult
+from pipeline.records import CallResult, RunRecord
 
 
 SCHEMA = """
@@ -141,27 +141,6 @@ ADDED_COLUMNS = (
 PER_CALL_TABLES = ("words", "turns", "dynamics", "escalation", "summaries", "corrections")
 # Another process holding the file shows as one of these; anything else is a real error.
 _LOCK_MESSAGES = ("Could not set lock", "Conflicting lock", "different configuration")
-
-
-@dataclass(frozen=True)
-class RunRecord:
-    run_id: str
-    flow: str
-    input_dir: str
-    engine: str
-    model_id: str
-    started_at: datetime
-    finished_at: datetime | None
-    n_found: int
-    n_processed: int
-    n_skipped: int
-    n_failed: int
-    n_missing: int
-    audio_seconds: float
-    wall_seconds: float
-    status: str = "completed"  # running | completed | completed_with_failures | interrupted | failed
-    message: str = ""
-    n_rejected: int = 0
 
 
 def utcnow() -> datetime:

@@ -14,15 +14,14 @@ from dataclasses import replace
 from functools import lru_cache
 
 from pipeline.records import Segment, join_words
-from pipeline.vocabulary.terms import Correction, vocabulary
+from pipeline.vocabulary.numbers import SPOKEN_DIGITS
+from pipeline.vocabulary.terms import vocabulary
+from pipeline.records import Correction
 
 HOTLINE_CATEGORY = "regulator"
 # Words that say a number is dialled or complained to; looked for within CUE_WINDOW characters.
 CUES = ("打", "拨", "热线", "电话", "投诉", "举报", "找", "call", "hotline")
 CUE_WINDOW = 4
-# Spoken digits Whisper may write instead of Arabic ones, one character each (so positions hold).
-_DIGIT = {"零": "0", "〇": "0", "幺": "1", "一": "1", "二": "2", "两": "2", "三": "3", "四": "4", "五": "5",
-          "六": "6", "七": "7", "八": "8", "九": "9"}
 _NUMBER = re.compile(r"(?<!\d)12\d{3}(?!\d)")
 
 
@@ -49,7 +48,7 @@ def _has_cue(text: str, start: int, end: int) -> bool:
 
 def find_hotline_fixes(text: str, source: str | None = None) -> list[tuple[int, int, str]]:
     """(start, end, hotline) for each misheard hotline in `text` (positions in `text`)."""
-    digits = "".join(_DIGIT.get(c, c) for c in text)
+    digits = "".join(SPOKEN_DIGITS.get(c, c) for c in text)
     out = []
     for m in _NUMBER.finditer(digits):
         hotline = nearest_hotline(m.group(0), source)

@@ -1,14 +1,13 @@
-"""The Mandarin banking vocabulary (pipeline/data/vocabulary_zh.tsv), used three ways.
+"""The Mandarin banking vocabulary (pipeline/data/vocabulary_zh.tsv), used two ways.
 
 1. `hotwords()`: a short list of terms offered to Whisper's decoder.
-2. `correct_transcript()`: after recognition, a span that sounds like a vocabulary term but is
+2. `correct_segment()`: after recognition, a span that sounds like a vocabulary term but is
    written otherwise (借动 for 解冻, 合对 for 核对) is replaced by the term. Spans are compared
    syllable by syllable in pinyin, tolerant to the confusions of Mandarin speakers and of
    telephone audio (zh/z, ch/c, sh/s, n/l, f/h, q/x, the nasals en/eng, in/ing, an/ang, and tones). A replacement needs a
    close match, and stronger evidence (a low Whisper word probability) when the span is itself
    a common word. Only the matched span changes, and only into a vocabulary term.
-3. `normalise_numbers()`: spoken digits and Chinese numerals read as Arabic digits, so
-   幺二三七八, 一二三七八 and 12378 match the same flag, promise or mask.
+Numbers are read by `vocabulary.numbers`; a whole transcript is corrected by `vocabulary.correct`.
 """
 from __future__ import annotations
 
@@ -17,7 +16,7 @@ from dataclasses import dataclass, replace
 from functools import lru_cache
 
 from pipeline.config.datafiles import parse_rows, read_rows
-from pipeline.records import Segment, Transcript, Word, join_words
+from pipeline.records import Correction, Segment, Transcript, Word, join_words
 
 VOCABULARY_FILE = "vocabulary_zh.tsv"
 
@@ -26,20 +25,6 @@ VOCABULARY_FILE = "vocabulary_zh.tsv"
 class Term:
     text: str
     category: str
-
-
-@dataclass(frozen=True)
-class Correction:
-    """One change the machine made to what Whisper wrote, for a reviewer to see."""
-
-    seq: int  # order within the call
-    start: float
-    end: float
-    original: str
-    corrected: str
-    kind: str  # "homophone" | "hotline" | "rescored" (pipeline/rescore.py)
-    # homophone: similarity plus length and doubt bonuses; hotline: 1.0; rescored: log probability gained
-    score: float = 0.0
 
 
 @lru_cache(maxsize=4)
@@ -438,54 +423,3 @@ def correct_segment(seg: Segment, first_seq: int = 0, source: str | None = None)
     return apply_matches(seg, matches, "homophone", first_seq)
 
 
-def correct_transcript(transcript: Transcript, source: str | None = None) -> tuple[Transcript, tuple[Correction, ...]]:
-    """Near-homophone correction of the Chinese segments of a transcript (a mixed-language call
-    may have them whatever its main language); other segments pass unchanged. `source`: the
-    vocabulary's text (the policy's `vocabulary` file), None for the packaged one."""
-    from pipeline.vocabulary.hotlines import correct_hotlines
-
-    segments, corrections = [], []
-    for seg in transcript.segments:
-        fixed, found = correct_segment(seg, len(corrections), source)
-        corrections += found
-        fixed, found = correct_hotlines(fixed, len(corrections), source)  # 12278 → 12378 beside 打/投诉
-        segments.append(fixed)
-        corrections += found
-    return replace(transcript, segments=tuple(segments)), tuple(corrections)
-
-
-# --- 3. numbers ---------------------------------------------------------------------------
-
-_DIGIT = {"零": "0", "〇": "0", "幺": "1", "一": "1", "二": "2", "两": "2", "三": "3", "四": "4", "五": "5",
-          "六": "6", "七": "7", "八": "8", "九": "9"}
-# A run of 3+ spoken digits (Arabic digits may be mixed in by the recogniser) is read digit by
-# digit: phone numbers, hotlines, card and account numbers.
-_DIGIT_RUN = re.compile(r"[0-9零〇幺一二三四五六七八九]{3,}")
-# A numeral with place values (三百二十, 五千, 十五) is read as a value when a unit follows it:
-# money, time, counts. Without a unit it stays (十分抱歉 is "very sorry", 一下 is "a moment"),
-# and a lone 一 stays too (快一点 is "a bit faster", not 1 o'clock).
-_UNITS = "元块万亿天个小时钟点号日月年次笔张期岁倍周星礼拜遍份家位条分钟"
-_PLACE_NUMERAL = re.compile(
-    r"(?<![0-9零〇幺一二三四五六七八九十百千万亿两])([零一二三四五六七八九十百千两]+(?:[万亿][零一二三四五六七八九十百千两]*)*)"
-    r"(?=(?:万|亿)?(?:[元块天个次笔张期岁倍周遍份家位条]|小时|分钟|点|号|日|月|年|星期|礼拜|号码|%))")
-_PERCENT = re.compile(r"百分之([零一二三四五六七八九十百点]+)")
-
-
-def _value(numeral: str) -> str | None:
-    import cn2an
-
-    try:
-        value = cn2an.cn2an(numeral.replace("两", "二"), "smart")
-    except (ValueError, KeyError, IndexError, TypeError):
-        return None
-    return str(int(value)) if float(value).is_integer() else str(value)
-
-
-def normalise_numbers(text: str) -> str:
-    """Chinese numerals and spoken digits as Arabic digits; everything else unchanged.
-
-    幺二三七八 / 一二三七八 / 12378 → 12378; 三百二十块 → 320块; 百分之五 → 5%; 下午五点 → 下午5点.
-    Words that merely contain a numeral character (一下, 十分抱歉, 一定) are left alone."""
-    text = _PERCENT.sub(lambda m: (_value(m.group(1)) or m.group(1)) + "%", text)
-    text = _DIGIT_RUN.sub(lambda m: "".join(_DIGIT.get(c, c) for c in m.group(0)), text)
-    return _PLACE_NUMERAL.sub(lambda m: m.group(1) if m.group(1) == "一" else (_value(m.group(1)) or m.group(1)), text)
