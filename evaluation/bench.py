@@ -22,16 +22,17 @@ from pathlib import Path
 
 import numpy as np
 
-from pipeline.speech.asr import EngineSpec, TranscribeOptions
-from pipeline.speech.transcribe import load_engine
+from evaluation.metrics import diarization_error_rate, error_rate, join_turn_texts, turn_agreement
+from pipeline.engines import Engines
 from pipeline.intake.audio import SAMPLE_RATE, decode
 from pipeline.intake.ingest import discover
-from pipeline.run.execute import process_recording
-from pipeline.engines import Engines
 from pipeline.outputs.briefing import write_briefing
-from evaluation.metrics import diarization_error_rate, error_rate, join_turn_texts, turn_agreement
+from pipeline.run.execute import write_result
+from pipeline.run.stages import process_recording
 from pipeline.speakers.diarize import diarize
-from pipeline.store.store import Store
+from pipeline.speech.asr import EngineSpec, TranscribeOptions
+from pipeline.speech.transcribe import load_engine
+from pipeline.store import Store
 
 MEASURED_PASSES = 3  # pipeline passes per stage figure (the median is reported)
 
@@ -126,9 +127,7 @@ def run(compare_seconds: float = 120.0, long_minutes: float = 10.0) -> dict:
     options = TranscribeOptions()
     engines = Engines()  # one set of loaded models for the whole bench, as a nightly run has
 
-    start = time.perf_counter()
     audios = [decode(r.path) for r in recordings]
-    decode_s = time.perf_counter() - start
     audio_s = sum(a.duration for a in audios)
     monos = [a.mono() for a in audios]
 
@@ -186,7 +185,7 @@ def run(compare_seconds: float = 120.0, long_minutes: float = 10.0) -> dict:
     with tempfile.TemporaryDirectory() as tmp, Store(Path(tmp) / "bench.duckdb") as store:
         start = time.perf_counter()
         for result in par_results:
-            store.write_call(result)
+            write_result(store, result)
         store_s = time.perf_counter() - start
         start = time.perf_counter()
         write_briefing(store, "C1001")

@@ -65,9 +65,9 @@ def _rss_mb() -> float:
 def _long_call_child(path: str, queue) -> None:
     import threading
 
-    from pipeline.speech.asr import EngineSpec
-    from pipeline.run.execute import process_recording
     from pipeline.intake.ingest import discover
+    from pipeline.run.stages import process_recording
+    from pipeline.speech.asr import EngineSpec
 
     rec = discover(Path(path).parent).recordings[0]
     samples, done = [], threading.Event()
@@ -119,9 +119,9 @@ def long_call_memory(tmp: Path, minutes: float = 60.0, layout: str = "stereo") -
 
 
 def planning(tmp: Path, n: int = 10_000) -> dict:
+    from pipeline.run.plan import plan_batch
     from pipeline.speech.asr import EngineSpec
-    from pipeline.run.execute import plan_batch
-    from pipeline.store.store import Store
+    from pipeline.store import Store
 
     folder = tmp / "many"
     folder.mkdir()
@@ -142,7 +142,7 @@ BRIEFING_TARGET_S = 5.0  # a handler asks now; the request may not wait for a ba
 def briefing_during_batch(folder: Path, tmp: Path, requests: int = 5) -> dict:
     """Seconds per `callbrief brief` for a customer already written, while a niced 1-worker batch
     over `folder` writes the rest into the same database; then the same requests with it idle."""
-    from pipeline.store.store import Store
+    from pipeline.store import Store
 
     db, empty = tmp / "busy.duckdb", tmp / "nothing-new"
     empty.mkdir(exist_ok=True)

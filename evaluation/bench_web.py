@@ -18,7 +18,7 @@ import time
 from datetime import datetime, timedelta
 from pathlib import Path
 
-import pandas as pd
+from pipeline.store import Store
 
 ROOT = Path(__file__).resolve().parent.parent
 BENCH_CUSTOMER = "C-BENCH-50"
@@ -38,9 +38,8 @@ def sample_turns() -> list[dict]:
 
 
 def generate(db_path: Path, n_calls: int, seed: int = 0) -> dict:
-    from pipeline.outputs.briefing import write_briefing
     from pipeline.analysis.redact import redact
-    from pipeline.store.store import Store
+    from pipeline.outputs.briefing import write_briefing
 
     rng = random.Random(seed)
     pool = sample_turns()
@@ -79,19 +78,14 @@ def generate(db_path: Path, n_calls: int, seed: int = 0) -> dict:
             store.insert_rows(table, frame)
         write_briefing(store, BENCH_CUSTOMER)
     # Most customers were called back; those whose complaint came in the last day are waiting.
-    from web.auth import add_user, ensure_schema
-    from web.db import writing
+    from web.auth import add_user
 
-    ensure_schema(db_path)
     recent: dict[str, datetime] = {}
     for c in calls:
         if c["started_at"] < now - timedelta(days=1):
             recent[c["customer_id"]] = max(recent.get(c["customer_id"], c["started_at"]), c["started_at"])
-    with writing(db_path) as conn:
-        frame = pd.DataFrame([{"customer_id": c, "done_at": t + timedelta(hours=1), "handler": "bench",
-                               "outcome": "resolved", "note": ""} for c, t in recent.items()])
-        conn.register("_cb", frame)
-        conn.execute("INSERT INTO callbacks SELECT * FROM _cb")
+    Store(db_path).insert_rows("callbacks", [{"customer_id": c, "done_at": t + timedelta(hours=1), "handler": "bench",
+                                              "outcome": "resolved", "note": ""} for c, t in recent.items()])
     add_user(db_path, "bench-handler", "handler", "bench-password-1")
     return {"calls": len(calls), "turns": len(turns), "customers": len({c["customer_id"] for c in calls})}
 
@@ -114,16 +108,16 @@ def run(n_calls: int, runs: int, folder: Path) -> dict:
     from fastapi.testclient import TestClient
 
     from pipeline.config.settings import Settings
-    from web import queries, search
+    from web import search
+    from web import store as web_reads
     from web.app import create_app
-    from web.db import reading
 
     db_path = folder / "bench-web.duckdb"
     t0 = time.perf_counter()
     sizes = generate(db_path, n_calls)
     generate_s = time.perf_counter() - t0
     t0 = time.perf_counter()
-    indexed = search.refresh_index(db_path, budget=30)
+    indexed = search.refresh_index(Store(db_path), budget=30)
     index_s = time.perf_counter() - t0
     client = TestClient(create_app(db_path, Settings()))
     token = re.search(r'name="csrf_token" value="([^"]+)"', client.get("/login").text).group(1)
@@ -133,8 +127,8 @@ def run(n_calls: int, runs: int, folder: Path) -> dict:
              "search_filters": "/search?q=卡&min_escalation=40&date_from=" + (datetime.now() - timedelta(days=30)).date().isoformat(),
              "call": "/calls/g000001"}
     cold = {name: timed(client, url, 1)["median_ms"] for name, url in pages.items()}
-    with reading(db_path) as conn:
-        waiting = len(queries.worklist(conn, Settings().tz, 30, datetime.now(Settings().tz)))
+    with Store(db_path).reading() as conn:
+        waiting = len(web_reads.worklist(conn, Settings().tz, 30, datetime.now(Settings().tz)))
     sizes["worklist_customers"] = waiting
     report = {"sizes": sizes, "generate_s": round(generate_s, 1), "index": {"calls": indexed, "seconds": round(index_s, 1)},
               "cold_ms": cold, "pages": {name: timed(client, url, runs) for name, url in pages.items()}}

@@ -22,16 +22,16 @@ import time
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
+from evaluation.metrics import cer, normalise_zh, wer
+from pipeline.intake.audio import decode
+from pipeline.records import join_words
+from pipeline.run.serial import load_recognition, save_recognition, transcript_from_dict, transcript_to_dict
 from pipeline.speech.asr import EngineSpec, TranscribeOptions, postprocess
 from pipeline.speech.transcribe import load_engine
-from pipeline.intake.audio import decode
-from evaluation.metrics import cer, normalise_zh, wer
-from pipeline.run.serial import load_recognition, save_recognition, transcript_from_dict, transcript_to_dict
-from pipeline.records import join_words
+from pipeline.vocabulary.correct import correct_transcript
+from pipeline.vocabulary.numbers import normalise_numbers
 from pipeline.vocabulary.rescore import RescoreOptions, rescore_transcript, segment_clip
 from pipeline.vocabulary.terms import hotwords, vocabulary
-from pipeline.vocabulary.numbers import normalise_numbers
-from pipeline.vocabulary.correct import correct_transcript
 
 ROOT = Path(__file__).resolve().parent.parent
 SHARED_AUDIO = ROOT.parent / "shared" / "audio"
@@ -190,8 +190,8 @@ def _recordings():
 
 def recognise_call(name: str, options: TranscribeOptions, spec: EngineSpec, call_id: str, engines=None):
     """(recording, audio, diarization, transcript) of one sample call, recognition cached."""
-    from pipeline.speech.transcribe import transcribe_call
     from pipeline.speakers.diarize import diarize
+    from pipeline.speech.transcribe import transcribe_call
 
     rec = _recordings()[call_id]
     audio = decode(rec.path)
@@ -247,8 +247,8 @@ def term_recall(call_id: str, turns) -> tuple[int, int, list[str]]:
 
 def evaluate_calls(name: str, options: TranscribeOptions, spec: EngineSpec, corrected: bool,
                    rescore: bool = True, engines=None) -> dict:
-    from pipeline.run.execute import analyse_call
     from pipeline.engines import Engines
+    from pipeline.run.stages import analyse_call
 
     out, engines = {}, engines or Engines()  # loaded once for the four calls
     for call_id in ("zh-1001-a", "zh-1001-b", "en-2001", "en-2002"):

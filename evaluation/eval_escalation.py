@@ -26,9 +26,9 @@ from pathlib import Path
 
 import numpy as np
 
-from pipeline.intake.audio import SAMPLE_RATE, decode
-from pipeline.engines import Engines
 from pipeline.analysis.escalation import RuleScorer, turn_features
+from pipeline.engines import Engines
+from pipeline.intake.audio import SAMPLE_RATE, decode
 from pipeline.records import Turn
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -97,9 +97,9 @@ def _legacy_voice(samples: np.ndarray, start: float, end: float) -> dict:
 
 
 def _replay(name: str):
-    from pipeline.run.execute import analyse_call
     from pipeline.intake.ingest import discover
     from pipeline.run.serial import load_recognition
+    from pipeline.run.stages import analyse_call
 
     path = CALLS / f"{name}.wav"
     (rec,) = [r for r in discover(CALLS).recordings if r.path.stem == name]  # no manifest: ids are derived
@@ -120,7 +120,7 @@ def first_half_in_call(esc, duration: float) -> float:
 
 def first_half_score(result, audio) -> float:
     """The call score the same call would have had, had it ended at half time (re-scored alone)."""
-    from pipeline.run.execute import assess_escalation
+    from pipeline.analysis.escalation import assess_escalation
     from pipeline.records import Diarization
 
     half = audio.duration / 2
@@ -188,14 +188,13 @@ def dev_call(name: str, transcribe: bool = False) -> CallReport:
     transcribe_s = None
     if transcribe:
         from pipeline.speech.asr import EngineSpec, TranscribeOptions
-        from pipeline.speech.transcribe import load_engine
-        from pipeline.speech.transcribe import transcribe_call
+        from pipeline.speech.transcribe import load_engine, transcribe_call
 
         load_engine(EngineSpec(), _ENGINES)  # loaded before the clock starts: the time is decoding only
         clock = time.perf_counter()
         transcribe_call(audio, diarization, EngineSpec(), TranscribeOptions(), engines=_ENGINES)
         transcribe_s = time.perf_counter() - clock
-    from pipeline.run.execute import assess_escalation
+    from pipeline.analysis.escalation import assess_escalation
 
     clock = time.perf_counter()  # warm: the first call of a process also loads jieba and scipy
     assess_escalation(audio, result.turns, transcript.language, diarization)

@@ -16,14 +16,14 @@ import json
 import time
 from pathlib import Path
 
-from pipeline.speech.asr import EngineSpec, TranscribeOptions
-from pipeline.speech.transcribe import load_engine
-from pipeline.intake.audio import decode
 from evaluation.metrics import cer, wer
+from pipeline.intake.audio import decode
+from pipeline.records import join_words
 from pipeline.speakers.diarize import diarize
+from pipeline.speech.asr import EngineSpec, TranscribeOptions
 from pipeline.speech.language import stream_stretches
 from pipeline.speech.streams import speaker_streams, transcribe_streams
-from pipeline.records import join_words
+from pipeline.speech.transcribe import load_engine
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = ROOT / "data" / "samples"

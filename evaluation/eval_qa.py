@@ -53,10 +53,11 @@ def _script_transcript(call_id: str, transcript, diarization):
 
 def build_db(db_path: Path, source: str, call_ids: list[str]) -> Path:
     from pipeline.intake.audio import decode
-    from pipeline.run.execute import analyse_call, refresh_briefings
     from pipeline.intake.ingest import discover
+    from pipeline.run.execute import refresh_briefings, write_result
     from pipeline.run.serial import load_recognition
-    from pipeline.store.store import Store
+    from pipeline.run.stages import analyse_call
+    from pipeline.store import Store
 
     recordings = {r.call_id: r for r in discover(SAMPLES).recordings}
     results = []
@@ -69,14 +70,14 @@ def build_db(db_path: Path, source: str, call_ids: list[str]) -> Path:
         results.append(analyse_call(replace(rec, duration=audio.duration), audio, diarization, transcript))
     with Store(db_path) as store:
         for result in results:
-            store.write_call(result)
+            write_result(store, result)
         refresh_briefings(store, results)
     return db_path
 
 
 def prefills(db_path: Path, call_ids: list[str]) -> dict[str, dict[str, dict]]:
     from pipeline.outputs.qa import prefill_scorecard
-    from pipeline.store.store import Store
+    from pipeline.store import Store
 
     with Store(db_path, read_only=True) as store:
         return {c: {a["item"]: a for a in prefill_scorecard(store, c)} for c in call_ids}

@@ -123,10 +123,10 @@ def recognition_path(call: EvalCall) -> Path:
 def record_recognition(call: EvalCall, spec=None) -> Path:
     """Whisper over the down-mix (mono) or over each channel (stereo), once; words keep their
     recording times, so any diarization can be scored against them later without Whisper."""
-    from pipeline.speech.asr import EngineSpec, TranscribeOptions
-    from pipeline.speech.transcribe import load_engine
     from pipeline.run.serial import save_recognition
     from pipeline.speakers.diarize import diarize
+    from pipeline.speech.asr import EngineSpec, TranscribeOptions
+    from pipeline.speech.transcribe import load_engine
 
     path = CACHE / "recognition" / f"dev-{_slug(call)}.json"
     if path.exists() or call.truth_kind == "sample":
@@ -151,8 +151,9 @@ def record_recognition(call: EvalCall, spec=None) -> Path:
 
 def telephone(samples: np.ndarray) -> np.ndarray:
     """A telephone channel, as call centres store calls: 8 kHz mu-law, 300-3400 Hz (sox), back at 16 kHz."""
-    import soundfile as sf
     import tempfile
+
+    import soundfile as sf
 
     with tempfile.TemporaryDirectory() as tmp:
         src, dst = Path(tmp) / "in.wav", Path(tmp) / "out.wav"
@@ -288,11 +289,11 @@ ENROL_TEXT_EN = ("Good morning, this is the enrolment recording for the quality 
                  "to lock the office and switch off the lights when you leave in the evening.")
 
 
-def enrolment_voiceprint(agent_id: str, conn):
-    """Enrol `agent_id` from other audio of that agent (into a scratch database)."""
-    from pipeline.speakers.voiceprints import enrol
-
+def enrolment_voiceprint(agent_id: str, store):
+    """Enrol `agent_id` from other audio of that agent (into a scratch `Store`)."""
     import soundfile as sf
+
+    from pipeline.speakers.voiceprints import enrol
 
     wav = CACHE / "audio" / f"enrol-{agent_id}.wav"
     if agent_id == "espeak-en-us+f2" and not wav.exists():
@@ -307,18 +308,18 @@ def enrolment_voiceprint(agent_id: str, conn):
         pause = np.zeros(int(0.3 * SAMPLE_RATE), np.float32)
         sf.write(wav, np.concatenate([x for p in magicdata_enrolment() for x in (decode(p).mono(), pause)]),
                  SAMPLE_RATE)
-    return enrol(conn, agent_id, wav)
+    return enrol(store, agent_id, wav)
 
 
 def score_call(call: EvalCall, voiceprint=None, diarization_cache: dict | None = None) -> CallScore:
     import time
 
-    from pipeline.speakers.align import assign_speakers
-    from pipeline.run.execute import assign_roles
     from evaluation.metrics import diarization_error_rate
-    from pipeline.run.serial import load_recognition
-    from pipeline.speakers.diarize import diarize
     from pipeline.records import CallMetadata, Recording, label_channel, word_separator
+    from pipeline.run.serial import load_recognition
+    from pipeline.speakers.align import assign_speakers
+    from pipeline.speakers.diarize import diarize
+    from pipeline.speakers.roles import assign_roles
 
     audio = decode(call.path)
     cache = diarization_cache if diarization_cache is not None else {}
@@ -355,7 +356,7 @@ def score_call(call: EvalCall, voiceprint=None, diarization_cache: dict | None =
 def evaluate(with_voiceprints: bool = True) -> list[CallScore]:
     import tempfile
 
-    from pipeline.store.store import Store
+    from pipeline.store import Store
 
     scores, cache = [], {}
     with tempfile.TemporaryDirectory() as tmp, Store(Path(tmp) / "scratch.duckdb") as store:
@@ -367,8 +368,7 @@ def evaluate(with_voiceprints: bool = True) -> list[CallScore]:
             scores.append(score_call(call, None, cache))
             if with_voiceprints and call.agent_id and call.layout == "mono":
                 if call.agent_id not in prints:
-                    with store.session() as conn:
-                        prints[call.agent_id] = enrolment_voiceprint(call.agent_id, conn)
+                    prints[call.agent_id] = enrolment_voiceprint(call.agent_id, store)
                 if prints[call.agent_id] is not None:
                     scores.append(score_call(call, prints[call.agent_id], cache))
     return scores
@@ -407,9 +407,9 @@ def report(scores: list[CallScore]) -> str:
 def stage_share(path: Path, language: str | None = None) -> dict:
     """Whisper and the speaker stages on one recording, as the batch runs them: (speakers + align)
     seconds over transcription seconds (the issue's budget: at most 15 %)."""
-    from pipeline.speech.asr import EngineSpec
-    from pipeline.run.execute import process_recording
     from pipeline.records import CallMetadata, Recording
+    from pipeline.run.stages import process_recording
+    from pipeline.speech.asr import EngineSpec
 
     rec = Recording(path.stem, path, "", CallMetadata(path.stem, language=language))
     timings = {t.stage: t.seconds for t in process_recording(rec, EngineSpec()).timings}

@@ -21,8 +21,8 @@ from pathlib import Path
 
 import numpy as np
 
-from pipeline.intake.audio import SAMPLE_RATE, decode
 from pipeline.analysis.escalation import RuleScorer, turn_features
+from pipeline.intake.audio import SAMPLE_RATE, decode
 from pipeline.records import Turn
 
 SET_PATH = Path(__file__).resolve().parent.parent / "tests" / "eval" / "escalation_set.json"

@@ -13,11 +13,11 @@ from prefect.artifacts import create_markdown_artifact
 from prefect.task_runners import ThreadPoolTaskRunner
 
 from flows.nightly import DEFAULT_INPUT, WORKERS, prefect_processor, process_engines
-from pipeline.run.execute import engine_for_workers, execute
-from pipeline.outputs.briefing import write_briefing
-from pipeline.engines import EngineConfig
 from pipeline.config.settings import load_settings
-from pipeline.store.store import DEFAULT_DB, Store
+from pipeline.engines import EngineConfig
+from pipeline.outputs.briefing import write_briefing
+from pipeline.run.execute import engine_for_workers, execute
+from pipeline.store import DEFAULT_DB, Store
 
 
 def artifact_key(customer_id: str) -> str:

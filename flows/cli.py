@@ -2,20 +2,41 @@
 from __future__ import annotations
 
 import argparse
+import getpass
+import json
+import logging
 import os
+import subprocess
 import sys
+import threading
+from datetime import datetime
 from pathlib import Path
 
-from pipeline.config.settings import SettingsError
-from pipeline.store.store import DEFAULT_DB
-
-from pipeline.config.paths import DEFAULT_INPUT  # noqa: E402
+from pipeline.config.paths import DEFAULT_INPUT, PROJECT_ROOT
+from pipeline.config.settings import SettingsError, load_settings
+from pipeline.outputs.alerts import channels_from_settings, deliver_due
+from pipeline.outputs.briefing import NoCalls, write_briefing
+from pipeline.outputs.qa import (
+    QAError,
+    SamplingPlan,
+    draw_sample,
+    export_sample,
+    prefill_scorecard,
+    record_review,
+    sample_rows,
+    store_sample,
+    why_empty,
+)
+from pipeline.run.execute import run_batch
+from pipeline.run.watch import watch
+from pipeline.speakers.voiceprints import EnrolmentError, enrol
+from pipeline.store import DEFAULT_DB, Store
+from web import auth
 
 
 def cmd_run(args: argparse.Namespace) -> int:
     if args.dask_address or args.dask_workers > 1:
-        from flows.nightly import run_nightly
-        from pipeline.config.settings import load_settings
+        from flows.nightly import run_nightly  # Prefect (seconds of import): only for the verbs that run flows
 
         load_settings(args.settings)  # a bad file is one line from main(), before a cluster starts
 
@@ -24,12 +45,9 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(f"run {run['run_id']} {run['status']}: {run['n_processed']} processed, {run['n_failed']} failed, "
               f"{run['n_skipped']} skipped on Dask -> {args.db}")
         return 0
-    import threading
 
-    from tqdm import tqdm
+    from tqdm import tqdm  # the progress bar: only for `run`
 
-    from pipeline.run.execute import run_batch
-    from pipeline.config.settings import load_settings
 
     settings = load_settings(args.settings)  # the centre's zone, policy, models; errors reported by main()
     bars = []  # made once the plan knows how many calls there are
@@ -76,10 +94,6 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_brief(args: argparse.Namespace) -> int:
-    from pipeline.run.execute import run_batch
-    from pipeline.outputs.briefing import NoCalls, write_briefing
-    from pipeline.config.settings import load_settings
-    from pipeline.store.store import Store
 
     settings = load_settings(args.settings)  # a SettingsError is reported by main()
     customer = args.customer.strip()
@@ -101,12 +115,7 @@ def cmd_brief(args: argparse.Namespace) -> int:
 
 def cmd_qa(args: argparse.Namespace) -> int:
     """QA verbs; bad input (dates, JSON, items, values, ids) ends in one line on stderr, exit 2."""
-    import json
-    from datetime import datetime
 
-    from pipeline.outputs.qa import (QAError, SamplingPlan, draw_sample, export_sample, prefill_scorecard, record_review,
-                             sample_rows, store_sample, why_empty)
-    from pipeline.store.store import Store
 
     def fail(message: str) -> int:
         print(f"callbrief qa {args.qa_verb}: {message}", file=sys.stderr)
@@ -130,7 +139,6 @@ def cmd_qa(args: argparse.Namespace) -> int:
     with Store(Path(args.db)) as store:
         try:
             if args.qa_verb == "sample":
-                from pipeline.config.settings import load_settings
 
                 # The policy's review level and threat flags; a SettingsError is reported by main().
                 policy = load_settings(args.settings).policy
@@ -156,10 +164,7 @@ def cmd_qa(args: argparse.Namespace) -> int:
 
 
 def cmd_intake(args: argparse.Namespace) -> int:
-    import logging
 
-    from pipeline.run.watch import watch
-    from pipeline.config.settings import load_settings
 
     settings = load_settings(args.settings)  # a SettingsError is reported by main()
     folder = args.input or settings.intake_dir
@@ -168,7 +173,7 @@ def cmd_intake(args: argparse.Namespace) -> int:
               file=sys.stderr)
         return 2
     if args.serve:
-        from flows.intake import serve
+        from flows.intake import serve  # Prefect (seconds of import): only for `intake --serve`
 
         print(f"serving intake on {folder} every {settings.intake_interval_seconds:g} s (Ctrl-C to stop)")
         serve(folder, args.db, args.model, settings.intake_interval_seconds, args.settings)
@@ -185,11 +190,6 @@ def cmd_intake(args: argparse.Namespace) -> int:
 
 
 def cmd_alerts(args: argparse.Namespace) -> int:
-    import pandas as pd
-
-    from pipeline.outputs.alerts import channels_from_settings, deliver_due
-    from pipeline.config.settings import load_settings
-    from pipeline.store.store import Store
 
     settings = load_settings(args.settings)  # a SettingsError is reported by main()
     with Store(Path(args.db)) as store:
@@ -197,43 +197,36 @@ def cmd_alerts(args: argparse.Namespace) -> int:
             report = deliver_due(store, channels_from_settings(settings), retry_seconds=settings.alert_retry_seconds)
             for error in report.errors:
                 print(f"  failed: {error}", file=sys.stderr)
-            nxt = store.query("SELECT min(next_attempt_at) AS t FROM alert_deliveries WHERE status = 'pending'").t[0]
-            nxt = None if pd.isna(nxt) else nxt
+            nxt = store.next_delivery_due()
             print(f"{report.delivered} delivered, {report.failed} failed (will retry), {report.pending} pending"
                   + (f"; next attempt due {nxt:%Y-%m-%d %H:%M:%S} UTC" if nxt else ""))
             return 0
-        rows = store.query(
-            "SELECT a.raised_at, a.kind, a.customer_id, a.call_id, a.evidence, "
-            "string_agg(d.channel || ':' || d.status, ' ' ORDER BY d.channel) AS deliveries "
-            "FROM alerts a LEFT JOIN alert_deliveries d USING (alert_id) GROUP BY ALL ORDER BY a.raised_at DESC "
-            "LIMIT ?", [args.limit])
-    for r in rows.itertuples():
-        print(f"{r.raised_at:%Y-%m-%d %H:%M} UTC  {r.kind:16} {r.customer_id or '-':8} {r.call_id:20} "
-              f"{r.deliveries or 'no channel'}  {r.evidence[:60]}")
-    if rows.empty:
+        alerts = store.latest_alerts(args.limit)
+    for r in alerts:
+        print(f"{r['raised_at']:%Y-%m-%d %H:%M} UTC  {r['kind']:16} {r['customer_id'] or '-':8} {r['call_id']:20} "
+              f"{r['deliveries'] or 'no channel'}  {r['evidence'][:60]}")
+    if not alerts:
         print("no alerts")
     return 0
 
 
 def cmd_agents(args: argparse.Namespace) -> int:
     """Agent voiceprints: enrol from a recording, list who has one, forget one (biometric data)."""
-    from pipeline.store.store import Store
-    from pipeline.speakers.voiceprints import EnrolmentError, enrol, forget, list_voiceprints
 
-    with Store(Path(args.db)) as store, store.transaction() as conn:
+    with Store(Path(args.db)) as store:
         if args.agents_verb == "enroll":
             try:
-                vp = enrol(conn, args.agent_id, Path(args.file))
+                vp = enrol(store, args.agent_id, Path(args.file))
             except EnrolmentError as exc:
                 print(f"callbrief: {exc}", file=sys.stderr)
                 return 1
             print(f"{vp.agent_id}: voiceprint from {vp.n_sources} source(s), {vp.seconds:.0f} s of speech")
         elif args.agents_verb == "list":
-            for row in list_voiceprints(conn):
+            for row in store.list_voiceprints():
                 print(f"{row['agent_id']:12} {row['n_sources']:3} source(s) {row['seconds']:7.1f} s  "
                       f"updated {row['updated_at']}")
         else:
-            n = forget(conn, args.agent_id)
+            n = store.forget_voiceprint(args.agent_id)
             if not n:
                 print(f"callbrief: no voiceprint for agent {args.agent_id}", file=sys.stderr)
                 return 1
@@ -242,11 +235,9 @@ def cmd_agents(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from flows.serve import serve_nightly
-    from pipeline.config.settings import load_settings
+    from flows.serve import serve_nightly  # Prefect (seconds of import): only for `serve`
 
     if args.web:  # the web app beside the schedule, in the same process
-        import threading
 
         web_args = argparse.Namespace(db=args.db, host=None, port=None, settings=args.settings)
         threading.Thread(target=cmd_web, args=(web_args,), daemon=True, name="callbrief-web").start()
@@ -257,15 +248,17 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    from evaluation.bench import main as bench_main
-
-    return bench_main(args.rest)
+    """`make bench` from the CLI: the measurement code lives in the checkout's evaluation/, not
+    in the installed package."""
+    if not (PROJECT_ROOT / "evaluation" / "bench.py").is_file():
+        print("callbrief: bench runs from a source checkout (evaluation/ is not installed); use `make bench` there",
+              file=sys.stderr)
+        return 2
+    return subprocess.call([sys.executable, "-m", "evaluation.bench", *args.rest], cwd=PROJECT_ROOT)
 
 
 def cmd_users(args: argparse.Namespace) -> int:
-    import getpass
 
-    from web import auth
 
     def new_password() -> str:
         if args.password_stdin:
@@ -296,10 +289,9 @@ def cmd_users(args: argparse.Namespace) -> int:
 
 
 def cmd_web(args: argparse.Namespace) -> int:
-    import uvicorn
+    import uvicorn  # the web server and app (FastAPI): only for `web`
 
-    from pipeline.config.settings import load_settings
-    from web.app import create_app
+    from web.app import create_app  # FastAPI: only for `web`
 
     settings = load_settings(args.settings)  # a SettingsError is reported by main()
     host, port = args.host or settings.web_host, args.port or settings.web_port

@@ -8,9 +8,9 @@ from pathlib import Path
 
 from prefect import flow, get_run_logger
 
-from pipeline.run.watch import intake_pass
 from pipeline.config.settings import load_settings
-from pipeline.store.store import DEFAULT_DB
+from pipeline.run.watch import intake_pass
+from pipeline.store import DEFAULT_DB
 
 
 @flow(name="intake", log_prints=True)

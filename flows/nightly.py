@@ -8,6 +8,10 @@ compact versioned record (`pipeline.serial`) to this flow, the single DuckDB wri
 """
 from __future__ import annotations
 
+import os
+import threading
+import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Iterator
 
@@ -17,24 +21,19 @@ from prefect.cache_policies import NO_CACHE
 from prefect.states import Completed
 from prefect.task_runners import ThreadPoolTaskRunner
 
-import os
-import threading
-import time
-from dataclasses import replace
-
-from pipeline.speech.asr import EngineSpec
-from pipeline.run.execute import CallProgress, Processor, collect, engine_for_workers, execute, process_recording, result_rows
-from pipeline.engines import EngineConfig, Engines
-from pipeline.run.serial import from_record, to_record
-from pipeline.outputs.alerts import raise_and_deliver
+from pipeline.config.paths import DEFAULT_INPUT  # noqa: E402
 from pipeline.config.policy import Policy
 from pipeline.config.settings import load_settings
+from pipeline.engines import EngineConfig, Engines
+from pipeline.outputs.alerts import raise_and_deliver
+from pipeline.records import CallResult, Recording
+from pipeline.run.execute import Processor, collect, engine_for_workers, execute, result_rows
+from pipeline.run.serial import from_record, to_record
+from pipeline.run.stages import CallProgress, process_recording
 from pipeline.speakers.voiceprints import stored_voiceprints
-from pipeline.store.store import DEFAULT_DB, Store
-from pipeline.records import CallResult
-from pipeline.records import Recording
+from pipeline.speech.asr import EngineSpec
+from pipeline.store import DEFAULT_DB, Store
 
-from pipeline.config.paths import DEFAULT_INPUT  # noqa: E402
 WORKERS = 2  # measured by `make bench`: 2 concurrent calls x 1 thread beat 1 call x 2 threads here
 
 
@@ -82,7 +81,7 @@ def worker_spec(spec: EngineSpec) -> EngineSpec:
     task threads of the worker processes on it (LOCAL_WORKERS_ENV, set for a local cluster; one
     worker process per host otherwise, dask-worker's default). Elsewhere the spec as given."""
     try:
-        from distributed import get_worker
+        from distributed import get_worker  # optional: only on a Dask cluster
 
         worker = get_worker()
     except (ImportError, ValueError):
@@ -163,7 +162,7 @@ def run_nightly(dask_address: str | None = None, dask_workers: int = 0, **parame
     if not dask_address and dask_workers <= 1:
         workers = parameters.get("workers", WORKERS)
         return nightly.with_options(task_runner=ThreadPoolTaskRunner(max_workers=workers))(**parameters)
-    from prefect_dask import DaskTaskRunner
+    from prefect_dask import DaskTaskRunner  # optional: only on a Dask cluster
 
     if dask_address:
         runner = DaskTaskRunner(address=dask_address)

@@ -7,9 +7,17 @@ from pathlib import Path
 from prefect import flow
 from prefect.artifacts import create_table_artifact
 
-from pipeline.outputs.qa import SamplingPlan, draw_sample, export_sample, prefill_scorecard, sample_rows, store_sample, why_empty
 from pipeline.config.settings import load_settings
-from pipeline.store.store import DEFAULT_DB, Store
+from pipeline.outputs.qa import (
+    SamplingPlan,
+    draw_sample,
+    export_sample,
+    prefill_scorecard,
+    sample_rows,
+    store_sample,
+    why_empty,
+)
+from pipeline.store import DEFAULT_DB, Store
 
 
 @flow(name="qa-sample")

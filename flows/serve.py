@@ -68,9 +68,10 @@ def serve_nightly(cron: str, timezone: str, parameters: dict, port: int = 4200) 
     """Register the nightly deployment with its schedule and run what the schedule creates."""
     with prefect_server(port) as api_url:
         os.environ["PREFECT_API_URL"] = api_url  # read by the client when the flow serves
+        # Imported once the server's address is set: the client reads it when it is first loaded.
         from prefect.schedules import Cron
 
-        from flows.nightly import nightly
+        from flows.nightly import nightly  # the flow's client, against the server above
 
         print(f"serving nightly on cron '{cron}' ({timezone}) at {api_url.removesuffix('/api')} (Ctrl-C to stop)",
               flush=True)

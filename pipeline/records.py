@@ -8,8 +8,8 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
-from pathlib import Path
 from enum import StrEnum
+from pathlib import Path
 
 
 class Role(StrEnum):
@@ -197,7 +197,7 @@ class Diarization:
         return totals
 
     def to_annotation(self, uri: str = "call"):
-        from pyannote.core import Annotation, Segment
+        from pyannote.core import Annotation, Segment  # optional: scoring and the pyannote backend only
 
         annotation = Annotation(uri=uri)
         for i, seg in enumerate(self.segments):
@@ -364,6 +364,7 @@ class CallResult:
     # (embedding, seconds) of the agent's channel on a stereo call with a known agent: a voiceprint source.
     agent_voice: tuple[tuple[float, ...], float] | None = None
     corrections: tuple[Correction, ...] = ()  # what the vocabulary correction changed in the transcript
+    redacted: tuple[str, ...] = ()  # each turn's text as people may read it (numbers masked)
 
     @property
     def call_id(self) -> str:

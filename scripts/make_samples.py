@@ -18,9 +18,9 @@ import subprocess
 import tempfile
 from pathlib import Path
 
+import librosa
 import numpy as np
 import soundfile as sf
-import librosa
 
 ROOT = Path(__file__).resolve().parent.parent
 SR = 16_000

@@ -38,11 +38,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--minutes", type=float, default=10.0)
     args = parser.parse_args()
-    from pipeline.speech.asr import EngineSpec
-    from pipeline.speech.transcribe import load_engine
-    from pipeline.run.execute import process_recording
     from pipeline.engines import Engines
     from pipeline.intake.ingest import discover
+    from pipeline.run.stages import process_recording
+    from pipeline.speech.asr import EngineSpec
+    from pipeline.speech.transcribe import load_engine
 
     with tempfile.TemporaryDirectory() as tmp:
         (rec,) = discover(long_call(Path(tmp), args.minutes)).recordings

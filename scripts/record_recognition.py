@@ -14,12 +14,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from pipeline.speech.asr import EngineSpec, TranscribeOptions  # noqa: E402
 from pipeline.intake.audio import decode  # noqa: E402
-from pipeline.speech.transcribe import transcribe_call  # noqa: E402
 from pipeline.intake.ingest import discover  # noqa: E402
 from pipeline.run.serial import save_recognition  # noqa: E402
 from pipeline.speakers.diarize import diarize  # noqa: E402
+from pipeline.speech.asr import EngineSpec, TranscribeOptions  # noqa: E402
+from pipeline.speech.transcribe import transcribe_call  # noqa: E402
 
 OUT = ROOT / "tests" / "recognition"
 

@@ -21,9 +21,9 @@ def replay_call(call_id: str, folder: Path = SAMPLES, scorer=None):
     """`scorer`: the Whisper engine, to rescore loose vocabulary matches on the audio (none:
     correction by sound only, no Whisper at all)."""
     from pipeline.intake.audio import decode
-    from pipeline.run.execute import analyse_call
     from pipeline.intake.ingest import discover
     from pipeline.run.serial import load_recognition
+    from pipeline.run.stages import analyse_call
 
     (rec,) = [r for r in discover(folder).recordings if r.call_id == call_id]
     audio = decode(rec.path)
@@ -35,12 +35,12 @@ def replay_call(call_id: str, folder: Path = SAMPLES, scorer=None):
 
 def replay_db(db_path: Path, call_ids: list[str] | None = None) -> Path:
     """A real DuckDB file holding the replayed sample calls and their customers' briefings."""
-    from pipeline.run.execute import refresh_briefings
-    from pipeline.store.store import Store
+    from pipeline.run.execute import refresh_briefings, write_result
+    from pipeline.store import Store
 
     results = [replay_call(c) for c in (call_ids or stored_ids())]
     with Store(db_path) as store:
         for result in results:
-            store.write_call(result)
+            write_result(store, result)  # as the run loop writes: the call's plot, then its rows
         refresh_briefings(store, results)
     return db_path

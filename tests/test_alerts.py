@@ -8,10 +8,19 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from pipeline.outputs.alerts import (STALE_CLAIM, EmailChannel, WebhookChannel, alerts_for_call, channels_from_settings,
-                             deadline_alert, deliver_due, raise_and_deliver, record_alerts)
 from pipeline.config.settings import Settings
-from pipeline.store.store import Store, utcnow
+from pipeline.outputs.alerts import (
+    STALE_CLAIM,
+    EmailChannel,
+    WebhookChannel,
+    alerts_for_call,
+    channels_from_settings,
+    deadline_alert,
+    deliver_due,
+    raise_and_deliver,
+    record_alerts,
+)
+from pipeline.store import Store, utcnow
 from tests.receivers import Mailbox, Webhook, free_port
 
 T0 = datetime(2026, 11, 20, 9, 0, 0)

@@ -3,11 +3,11 @@ from pathlib import Path
 
 import pytest
 
+from evaluation.metrics import cer
+from pipeline.intake.audio import decode
+from pipeline.records import Segment, Transcript, Word
 from pipeline.speech.asr import EngineSpec, TranscribeOptions, is_hallucination, postprocess
 from pipeline.speech.transcribe import load_engine
-from pipeline.intake.audio import decode
-from evaluation.metrics import cer
-from pipeline.records import Segment, Transcript, Word
 from tests.conftest import SHARED_AUDIO
 
 AISHELL = SHARED_AUDIO / "zh_BAC009S0764W0121.wav"
@@ -117,9 +117,9 @@ def _mixed_call(path: Path) -> Path:
 
 @pytest.mark.skipif(not DEV_EN.exists() or not AISHELL.exists(), reason="../shared audio not present")
 def test_a_call_that_switches_language_is_transcribed_per_speaker_in_their_language(tmp_path):
+    from pipeline.speakers.diarize import diarize
     from pipeline.speech.asr import EngineSpec
     from pipeline.speech.transcribe import transcribe_call
-    from pipeline.speakers.diarize import diarize
 
     audio = decode(_mixed_call(tmp_path / "mixed.wav"))
     diarization = diarize(audio.samples)

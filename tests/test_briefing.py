@@ -1,13 +1,10 @@
 """Summaries, briefings (flow, CLI, nightly refresh) and the PII scan of what handlers see."""
 import json
 import shutil
-import subprocess
 
-import numpy as np
 import pytest
-import soundfile as sf
 
-from pipeline.store.store import plot_name
+from pipeline.outputs.plots import plot_name
 from pipeline.records import Flag, Trend
 from tests.conftest import SAMPLES
 
@@ -96,7 +93,7 @@ def replayed(tmp_path_factory):
 @pytest.fixture(scope="module")
 def briefings(replayed):
     from pipeline.outputs.briefing import build_briefing, to_markdown
-    from pipeline.store.store import Store
+    from pipeline.store import Store
 
     with Store(replayed) as store:
         built = {c: build_briefing(store, c, now=READ_AT) for c in CUSTOMERS}
@@ -163,8 +160,7 @@ def test_c1001_school_fees_next_week_and_the_five_pm_deadline_that_passed(briefi
 
 def test_the_five_pm_deadline_is_open_before_five(replayed):
     from pipeline.outputs.briefing import build_briefing
-
-    from pipeline.store.store import Store
+    from pipeline.store import Store
 
     with Store(replayed) as store:
         b = build_briefing(store, "C1001", now=datetime(2026, 11, 20, 8, 45, tzinfo=timezone.utc))  # 16:45 Beijing
@@ -224,9 +220,9 @@ def test_the_plot_link_resolves_from_the_database_folder(replayed, briefings):
 
 
 def test_callback_clock_compares_in_the_centre_zone(replayed):
-    from pipeline.outputs.briefing import build_briefing
     from pipeline.config.settings import Settings
-    from pipeline.store.store import Store
+    from pipeline.outputs.briefing import build_briefing
+    from pipeline.store import Store
 
     ten_past = datetime(2026, 11, 20, 8, 50)  # naive = UTC, i.e. 16:50 in Beijing: 10 min after zh-1001-b began
     with Store(replayed) as store:

@@ -189,7 +189,7 @@ def test_search_a_spoken_word_and_jump_to_the_turn(browser, server, db):
     browser.find_element(By.ID, "search").click()
     links = wait_for(lambda: browser.find_elements(By.CSS_SELECTOR, "a.hit-link"), what="search results")
     full_shot(browser, "05-search")
-    target = [a for a in links if f"/calls/zh-1001-a?t=" in a.get_attribute("href")
+    target = [a for a in links if "/calls/zh-1001-a?t=" in a.get_attribute("href")
               and a.get_attribute("href").endswith(f"#turn-{seq}")]
     assert target, word
     target[0].click()
@@ -265,7 +265,8 @@ def test_pages_keep_working_while_a_batch_writes(browser, server, replayed):
     recognition (seconds in production); every page load meanwhile must succeed."""
     from selenium.webdriver.common.by import By
 
-    from pipeline.store.store import Store
+    from pipeline.run.execute import write_result
+    from pipeline.store import Store
 
     db, results = replayed
     stop, writes, errors = threading.Event(), [], []
@@ -275,7 +276,7 @@ def test_pages_keep_working_while_a_batch_writes(browser, server, replayed):
             for result in results:
                 try:
                     with Store(db) as store:
-                        store.write_call(result)
+                        write_result(store, result)
                     writes.append(time.monotonic())
                     time.sleep(0.25)
                 except duckdb.IOException as exc:  # the app holds the file for a moment: try again

@@ -20,7 +20,6 @@ from importlib import resources
 from pathlib import Path
 
 import duckdb
-
 from conftest import SAMPLES, SHARED_AUDIO
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -58,9 +57,9 @@ def test_nightly_on_a_dask_local_cluster_stores_the_thread_runners_rows(prefect_
     from prefect.settings import PREFECT_API_URL
 
     from flows.nightly import run_nightly
-    from pipeline.speech.asr import EngineSpec
-    from pipeline.run.execute import call_fingerprint
     from pipeline.config.settings import load_settings
+    from pipeline.run.plan import call_fingerprint
+    from pipeline.speech.asr import EngineSpec
 
     folder = tmp_path / "in"
     folder.mkdir()

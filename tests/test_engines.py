@@ -3,15 +3,14 @@ cache, and a long call's progress reported while it is transcribed."""
 import subprocess
 import sys
 
-import numpy as np
 import pytest
 
-from pipeline.speech.asr import EngineSpec
+from pipeline.config.settings import load_settings
 from pipeline.engines import EngineConfig, Engines
 from pipeline.speakers.embeddings import voice_encoder
 from pipeline.speakers.vad import vad_model
+from pipeline.speech.asr import EngineSpec
 from pipeline.speech.transcribe import load_engine
-from pipeline.config.settings import load_settings
 from tests.conftest import ROOT, SAMPLES
 
 
@@ -47,7 +46,7 @@ def test_the_model_cache_comes_from_the_settings_with_an_env_override(tmp_path):
 
 def test_importing_the_pipeline_reads_no_environment(tmp_path):
     # Setting the variables after import must be what counts: nothing was frozen at import.
-    code = ("import os, pipeline.models, pipeline.asr, pipeline.speakers, pipeline.batch\n"
+    code = ("import os, pipeline.speech.weights, pipeline.speech.transcribe, pipeline.speakers.diarize, pipeline.run.execute\n"
             "from pipeline.config.settings import load_settings\n"
             f"os.environ['CALLBRIEF_MODEL_CACHE'] = {str(tmp_path)!r}\n"
             "print(load_settings().model_cache_dir)\n")
@@ -77,8 +76,8 @@ def long_call(tmp_path_factory):
 
 
 def test_a_long_call_reports_progress_while_it_is_transcribed(long_call):
-    from pipeline.run.execute import process_recording
     from pipeline.intake.ingest import discover
+    from pipeline.run.stages import process_recording
 
     (rec,) = discover(long_call).recordings
     seen = []

@@ -6,8 +6,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pipeline.intake.audio import decode
 from pipeline.analysis.escalation import RuleScorer, lexicon_hits, turn_features
+from pipeline.intake.audio import decode
 from pipeline.records import Turn
 
 ESCALATING, CALM = ("zh-1001-b", "en-2002"), ("zh-1001-a", "en-2001")
@@ -199,8 +199,8 @@ def test_a_call_that_calms_down_is_falling():
     half, not the first turns, so the later neutral turns read as calm and the trend as falling."""
     import json as json_
 
-    from pipeline.run.execute import analyse_call
     from evaluation.eval_escalation import CALLS, _replay
+    from pipeline.run.stages import analyse_call
 
     result, audio, transcript, diarization, _ = _replay("wangzhe")
     truth = json_.loads((CALLS / "wangzhe.json").read_text(encoding="utf-8"))["turns"]

@@ -1,10 +1,10 @@
 """Misheard regulator hotlines (pipeline/hotlines.py), on text and on the stored zh-1001-b run."""
 import pytest
 
-from pipeline.vocabulary.hotlines import correct_hotlines, find_hotline_fixes, known_hotlines, nearest_hotline
-from pipeline.run.serial import load_recognition
 from pipeline.records import Segment, Word
+from pipeline.run.serial import load_recognition
 from pipeline.vocabulary.correct import correct_transcript
+from pipeline.vocabulary.hotlines import correct_hotlines, find_hotline_fixes, known_hotlines, nearest_hotline
 from tests.replay import RECOGNITION, replay_call
 
 

@@ -1,6 +1,5 @@
 """Bad input is caught at the door: manifest rows, paths, call ids, recordings that end early or carry
 inf/NaN, a stereo call with no speech. Real files, real ffmpeg/sox output, the real model."""
-import json
 import os
 import re
 import shutil
@@ -11,7 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from pipeline.intake.identity import MAX_CALL_ID, safe_name
 from pipeline.intake.ingest import discover, sha256_file
@@ -139,11 +139,11 @@ def test_paths_outside_the_folder_are_refused_and_never_opened(tmp_path):
     outside = tmp_path / "outside"
     outside.mkdir()
     os.mkfifo(outside / "secret.wav")
-    folder = _folder(tmp_path, "call_id,file,customer_id\n"
-                               "k1,/etc/hostname,C1\n"
-                               "k2,../outside/secret.wav,C2\n"
-                               f"k3,{folder_abs(tmp_path)}/a.ogg,C3\n"
-                               "k4,b.flac,C4\n")
+    _folder(tmp_path, "call_id,file,customer_id\n"
+                      "k1,/etc/hostname,C1\n"
+                      "k2,../outside/secret.wav,C2\n"
+                      f"k3,{folder_abs(tmp_path)}/a.ogg,C3\n"
+                      "k4,b.flac,C4\n")
     os.symlink(outside / "secret.wav", tmp_path / "in" / "link.wav")
     os.symlink("../outside", tmp_path / "in" / "linked-dir")
     done: list = []
@@ -227,10 +227,10 @@ def test_a_float_wav_that_is_mostly_not_finite_fails_with_a_reason(tmp_path):
 
 
 def test_stereo_ringback_with_no_speech_is_a_failed_call_not_a_crash(tmp_path, engine):
-    from pipeline.speech.asr import TranscribeOptions
     from pipeline.intake.audio import decode
-    from pipeline.run.execute import analyse_call
+    from pipeline.run.stages import analyse_call
     from pipeline.speakers.diarize import diarize
+    from pipeline.speech.asr import TranscribeOptions
     from pipeline.speech.streams import speaker_streams, transcribe_streams
 
     for name, hz in (("t1", 440), ("t2", 480)):
@@ -262,10 +262,10 @@ def test_manifest_times_with_a_zone_are_stored_in_the_centre_zone(tmp_path):
     """Handlers read naive times as the centre's wall clock: 08:40Z is 16:40 in Beijing."""
     from datetime import datetime
 
-    from pipeline.speech.asr import EngineSpec
-    from pipeline.run.execute import plan_batch
     from pipeline.config.settings import Settings
-    from pipeline.store.store import Store
+    from pipeline.run.plan import plan_batch
+    from pipeline.speech.asr import EngineSpec
+    from pipeline.store import Store
 
     (tmp_path / "a.wav").write_bytes((SAMPLES / "zh-1001-a.wav").read_bytes())
     (tmp_path / "manifest.csv").write_text("call_id,file,started_at\nz1,a.wav,2026-11-20T08:40:00Z\n")

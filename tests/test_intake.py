@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.run.watch import intake_pass, is_complete, scan, watch
 from pipeline.config.settings import Settings
-from pipeline.store.store import Store, utcnow
+from pipeline.run.watch import intake_pass, is_complete, scan, watch
+from pipeline.store import Store, utcnow
 from tests.receivers import Webhook
 
 SAMPLES = Path(__file__).resolve().parent.parent / "data" / "samples"

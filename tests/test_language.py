@@ -14,14 +14,13 @@ import subprocess
 import numpy as np
 import pytest
 import soundfile as sf
+from conftest import SHARED_AUDIO
 
 from pipeline.intake.audio import SAMPLE_RATE
-from pipeline.speech.language import MIN_STRETCH_S, SURE_PROB, Stretch, cut_stretches, runs, smooth
 from pipeline.records import Diarization, SpeakerSegment
-from pipeline.speech.streams import speaker_streams, transcribe_streams
 from pipeline.speech.asr import TranscribeOptions
-
-from conftest import SHARED_AUDIO
+from pipeline.speech.language import MIN_STRETCH_S, SURE_PROB, Stretch, cut_stretches, runs, smooth
+from pipeline.speech.streams import speaker_streams, transcribe_streams
 
 ZH_LINES = SHARED_AUDIO / "zh_customer_service_finance"
 ENGLISH = ("I am really sorry about the trouble with your card. I will ask my supervisor "
@@ -157,10 +156,11 @@ def test_a_stereo_call_with_a_switching_customer_is_stored_per_turn(tmp_path, sp
     """The whole pipeline on a real stereo call: a Mandarin agent (left) and a customer (right)
     who complains in English, then speaks Mandarin (a second real Mandarin voice). Every stage
     runs; turns are stored with their language; the call's language is the main one."""
-    from pipeline.speech.asr import EngineSpec
-    from pipeline.run.execute import process_recording, refresh_briefings
     from pipeline.intake.ingest import discover
-    from pipeline.store.store import Store
+    from pipeline.run.execute import refresh_briefings
+    from pipeline.run.stages import process_recording
+    from pipeline.speech.asr import EngineSpec
+    from pipeline.store import Store
 
     agent = [_read(ZH_LINES / f"20000{i}.wav") for i in (3, 4)]
     customer = [speech["en"], _read(SHARED_AUDIO / "zh_BAC009S0764W0121.wav")]
@@ -194,10 +194,10 @@ def test_a_stereo_call_with_a_switching_customer_is_stored_per_turn(tmp_path, sp
 def test_a_call_in_one_language_is_transcribed_as_before(engine):
     """A sample call in one language: per-stretch detection finds that language everywhere and the
     streams are decoded exactly as with one language per stream (same segments, same times)."""
+    from conftest import SAMPLES
+
     from pipeline.intake.audio import decode
     from pipeline.speakers.diarize import diarize
-
-    from conftest import SAMPLES
 
     audio = decode(SAMPLES / "zh-1001-b.flac")
     streams = speaker_streams(audio.samples, diarize(audio.samples))

@@ -101,7 +101,7 @@ def test_rerun_retries_only_failed_calls_and_duplicates_nothing(nightly_db, batc
     import duckdb
 
     from flows.nightly import nightly
-    from pipeline.run.execute import MAX_ATTEMPTS
+    from pipeline.run.plan import MAX_ATTEMPTS
 
     db_path = nightly_db[0]
     before = _counts(db_path)

@@ -290,8 +290,8 @@ SPLITS = {"en-2001": ("So let me say it again, it is oh seven seven oh oh", "900
 
 
 def _planted_transcript(call_id: str, agent_channel: int | None):
-    from pipeline.speakers.roles import infer_roles
     from pipeline.run.serial import load_recognition
+    from pipeline.speakers.roles import infer_roles
     from tests.replay import RECOGNITION
 
     transcript, diarization = load_recognition(RECOGNITION / f"{call_id}.json")
@@ -326,8 +326,8 @@ def _planted_transcript(call_id: str, agent_channel: int | None):
 
 def _planted_result(call_id: str):
     from pipeline.intake.audio import decode
-    from pipeline.run.execute import analyse_call
     from pipeline.intake.ingest import discover
+    from pipeline.run.stages import analyse_call
     from tests.replay import SAMPLES
 
     (rec,) = [r for r in discover(SAMPLES).recordings if r.call_id == call_id]
@@ -392,21 +392,21 @@ def _leaks(texts: dict[str, str], secrets: list[str]) -> list[tuple[str, str]]:
 
 @pytest.fixture(scope="module")
 def planted_db(tmp_path_factory):
-    from pipeline.run.execute import refresh_briefings
-    from pipeline.store.store import Store
+    from pipeline.run.execute import refresh_briefings, write_result
+    from pipeline.store import Store
 
     results = [_planted_result(c) for c in PLANTS]
     path = tmp_path_factory.mktemp("pii") / "planted.duckdb"
     with Store(path) as store:
         for r in results:
             assert r.status == "ok", r.error
-            store.write_call(r)
+            write_result(store, r)
         refresh_briefings(store, results)
     return path, results
 
 
 def test_planted_numbers_reach_no_handler_field(planted_db):
-    from pipeline.store.store import Store
+    from pipeline.store import Store
 
     path, results = planted_db
     all_secrets = [s for c in SECRETS.values() for s in c] + [s for *_, s in SPLITS.values()] + WORD_SECRETS
@@ -443,7 +443,7 @@ def test_planted_numbers_reach_no_handler_field(planted_db):
 
 def test_unplanted_sample_calls_have_no_false_secret(tmp_path):
     """The scan's control: the secrets are not in the untouched calls' handler texts by chance."""
-    from pipeline.store.store import Store
+    from pipeline.store import Store
     from tests.replay import replay_db
 
     path = replay_db(tmp_path / "clean.duckdb")
@@ -456,7 +456,7 @@ def test_qa_export_carries_no_planted_number(planted_db, tmp_path):
     import pandas as pd
 
     from pipeline.outputs.qa import SamplingPlan, draw_sample, export_sample, prefill_scorecard, store_sample
-    from pipeline.store.store import Store
+    from pipeline.store import Store
 
     path, results = planted_db
     copy = tmp_path / "copy.duckdb"
@@ -490,10 +490,11 @@ def _pii_call(tmp_path: Path, target: Path) -> Path:
 
 
 def test_live_call_read_through_whisper_leaks_no_number(tmp_path):
-    from pipeline.speech.asr import EngineSpec
-    from pipeline.run.execute import process_recording, refresh_briefings
     from pipeline.intake.ingest import discover
-    from pipeline.store.store import Store
+    from pipeline.run.execute import refresh_briefings, write_result
+    from pipeline.run.stages import process_recording
+    from pipeline.speech.asr import EngineSpec
+    from pipeline.store import Store
 
     folder = tmp_path / "pii"
     folder.mkdir()
@@ -504,7 +505,7 @@ def test_live_call_read_through_whisper_leaks_no_number(tmp_path):
     raw = recover_digits(" ".join(t.text for t in result.turns))
     assert len(raw) >= 20, raw  # Whisper heard most of the digits, however it wrote them
     with Store(tmp_path / "pii.duckdb") as store:
-        store.write_call(result)
+        write_result(store, result)
         refresh_briefings(store, [result])
         texts = handler_texts(store, [result.call_id])
     # Any 8 consecutive digits of the card or the phone would be a leak (the card's last 4 may stay).

@@ -4,9 +4,9 @@ from __future__ import annotations
 import os
 import time
 
+from pipeline.run.plan import plan_batch
 from pipeline.speech.asr import EngineSpec
-from pipeline.run.execute import plan_batch
-from pipeline.store.store import Store
+from pipeline.store import Store
 
 
 def test_planning_10000_files_hashes_only_what_changed(tmp_path, monkeypatch):
@@ -44,8 +44,8 @@ def test_a_result_changing_setting_reprocesses_the_same_settings_skip(tmp_path):
     from conftest import SAMPLES
     from replay import replay_call
 
-    from pipeline.speech.asr import TranscribeOptions
     from pipeline.run.execute import write_result
+    from pipeline.speech.asr import TranscribeOptions
 
     folder = tmp_path / "in"
     folder.mkdir()

@@ -7,12 +7,11 @@ from importlib import resources
 import pytest
 
 from pipeline.analysis.escalation import lexicon_hits
-from pipeline.records import Escalation
-from pipeline.config.policy import PolicyError, default_policy, load_policy
-from pipeline.outputs.qa import SamplingPlan
-from pipeline.config.settings import SettingsError, load_settings, results_fingerprint
 from pipeline.analysis.summary import summarise
-from pipeline.records import Flag, Role, Trend, Turn, channel_label, label_channel
+from pipeline.config.policy import PolicyError, default_policy, load_policy
+from pipeline.config.settings import SettingsError, load_settings, results_fingerprint
+from pipeline.outputs.qa import SamplingPlan
+from pipeline.records import Escalation, Flag, Role, Trend, Turn, channel_label, label_channel
 
 PACKAGED = resources.files("pipeline").joinpath("data", "policy.toml").read_text(encoding="utf-8")
 

@@ -8,9 +8,22 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from pipeline.outputs.qa import (CallView, QAError, SamplingPlan, TurnView, draw_sample, export_sample, prefill_scorecard,
-                         prefill_view, record_review, scorecard_items, store_sample, view_from_turns, why_empty)
-from pipeline.store.store import Store
+from pipeline.outputs.qa import (
+    CallView,
+    QAError,
+    SamplingPlan,
+    TurnView,
+    draw_sample,
+    export_sample,
+    prefill_scorecard,
+    prefill_view,
+    record_review,
+    scorecard_items,
+    store_sample,
+    view_from_turns,
+    why_empty,
+)
+from pipeline.store import Store
 
 AGENTS = ["A1", "A2", "A3", "A4", "A5"]
 
@@ -73,10 +86,11 @@ def test_export_and_review(populated, tmp_path):
     sample = draw_sample(populated, SamplingPlan(n=5, seed=2))
     store_sample(populated, sample, {})
     call = sample.calls[0].call_id
-    assert record_review(populated, sample.sample_id, call, "qa.lee", {"greeting": "pass", "closing": "fail"},
+    every = {i["id"]: "pass" for i in scorecard_items()}  # a review answers every item (n/a where it does not apply)
+    assert record_review(populated, sample.sample_id, call, "qa.lee", {**every, "greeting": "pass", "closing": "fail"},
                          "rushed close") is False
-    assert record_review(populated, sample.sample_id, call, "qa.lee", {"greeting": "pass", "closing": "pass"}) is True
-    record_review(populated, sample.sample_id, call, "qa.kim", {"closing": "fail"})
+    assert record_review(populated, sample.sample_id, call, "qa.lee", {**every, "greeting": "pass", "closing": "pass"}) is True
+    record_review(populated, sample.sample_id, call, "qa.kim", {**every, "closing": "fail"})
     reviews = populated.query("SELECT reviewer, scores FROM qa_reviews ORDER BY reviewer")
     assert reviews.reviewer.tolist() == ["qa.kim", "qa.lee"]  # one per reviewer per call; the second updated
     assert json.loads(reviews.scores[1])["closing"] == "pass"
@@ -101,10 +115,13 @@ def test_review_values_are_checked_against_the_scorecard(populated, scores, mess
     store_sample(populated, sample, {})
     with pytest.raises(QAError, match=re.escape(message)):
         record_review(populated, sample.sample_id, sample.calls[0].call_id, "qa.lee", scores)
+    every = {i["id"]: "pass" for i in scorecard_items()}
     with pytest.raises(QAError, match="not in sample"):
-        record_review(populated, sample.sample_id, "c999", "qa.lee", {"greeting": "pass"})
+        record_review(populated, sample.sample_id, "c999", "qa.lee", every)
     with pytest.raises(QAError, match="unknown sample"):
-        record_review(populated, "qa-nope", sample.calls[0].call_id, "qa.lee", {"greeting": "pass"})
+        record_review(populated, "qa-nope", sample.calls[0].call_id, "qa.lee", every)
+    with pytest.raises(QAError, match="answer every item"):  # the web and the CLI refuse the same reviews
+        record_review(populated, sample.sample_id, sample.calls[0].call_id, "qa.lee", {"greeting": "pass"})
     assert populated.query("SELECT count(*) n FROM qa_reviews").n[0] == 0
 
 
@@ -145,16 +162,17 @@ def test_cli_errors_are_one_line_and_export_goes_next_to_the_database(replayed, 
         code, out, err = _cli(capsys, "review", sample_id, "zh-1001-b", "--reviewer", "qa.lee", "--scores", scores,
                               "--db", str(db))
         assert code == 2 and expected in err and len(err.strip().splitlines()) == 1 and "Traceback" not in err
-    code, _, err = _cli(capsys, "review", "qa-nope", "zh-1001-b", "--reviewer", "x", "--scores", '{"closing":"fail"}',
-                        "--db", str(db))
+    every = {i["id"]: "n/a" for i in scorecard_items()}  # a review answers every item
+    code, _, err = _cli(capsys, "review", "qa-nope", "zh-1001-b", "--reviewer", "x", "--scores",
+                        json.dumps({**every, "closing": "fail"}), "--db", str(db))
     assert code == 2 and "unknown sample 'qa-nope'" in err
     code, _, err = _cli(capsys, "export", "qa-nope", "--db", str(db))
     assert code == 2 and "unknown sample" in err
     code, out, _ = _cli(capsys, "review", sample_id, "zh-1001-b", "--reviewer", "qa.lee", "--scores",
-                        '{"solution": "fail", "empathy_apology": "fail"}', "--db", str(db))
+                        json.dumps({**every, "solution": "fail", "empathy_apology": "fail"}), "--db", str(db))
     assert code == 0 and "stored" in out
     code, out, _ = _cli(capsys, "review", sample_id, "zh-1001-b", "--reviewer", "qa.lee", "--scores",
-                        '{"solution": "fail"}', "--db", str(db))
+                        json.dumps({**every, "solution": "fail"}), "--db", str(db))
     assert code == 0 and "updated" in out
     code, out, _ = _cli(capsys, "export", sample_id, "--db", str(db))
     paths = [Path(line) for line in out.split()]

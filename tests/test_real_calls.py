@@ -23,13 +23,12 @@ def scores():
     import tempfile
     from pathlib import Path
 
-    from pipeline.store.store import Store
+    from pipeline.store import Store
 
     calls = [c for c in ev.eval_calls() if c.name in REAL or c.name == "zh-1001-b"]
     out, cache = {}, {}
     with tempfile.TemporaryDirectory() as tmp, Store(Path(tmp) / "scratch.duckdb") as store:
-        with store.session() as conn:
-            voiceprint = ev.enrolment_voiceprint("magicdata-cs", conn)
+        voiceprint = ev.enrolment_voiceprint("magicdata-cs", store)
         for call in calls:
             out[(call.name, False)] = ev.score_call(call, None, cache)
             if call.agent_id == "magicdata-cs" and call.layout == "mono":
@@ -62,8 +61,8 @@ def test_fine_resegmentation_places_short_turns_the_coarse_windows_miss():
 
     from pyannote.metrics.diarization import DiarizationErrorRate
 
-    from pipeline.intake.audio import decode
     from evaluation.metrics import reference_annotation
+    from pipeline.intake.audio import decode
     from pipeline.speakers.backends.clustering import cluster_diarization
     from pipeline.speakers.options import DiarizationOptions
 

@@ -11,10 +11,17 @@ import duckdb
 import pytest
 
 from pipeline.intake.audio import decode
-from pipeline.vocabulary.rescore import RescoreOptions, rescore_segment, segment_clip
-from pipeline.store.store import Store
 from pipeline.records import Segment, Word
-from pipeline.vocabulary.terms import LOOSE_MIN_SIMILARITY, find_corrections, find_loose_matches, loose_similarity, similarity, vocabulary
+from pipeline.store import Store
+from pipeline.vocabulary.rescore import RescoreOptions, rescore_segment, segment_clip
+from pipeline.vocabulary.terms import (
+    LOOSE_MIN_SIMILARITY,
+    find_corrections,
+    find_loose_matches,
+    loose_similarity,
+    similarity,
+    vocabulary,
+)
 from tests.conftest import SHARED_AUDIO
 from tests.replay import replay_call
 

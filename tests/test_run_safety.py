@@ -14,7 +14,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
-
 from conftest import SAMPLES, ffmpeg_convert
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -51,7 +50,7 @@ def float_wav_with_inf(path: Path) -> None:
 
 def test_poison_files_between_good_ones_fail_alone(tmp_path):
     from pipeline.run.execute import run_batch
-    from pipeline.store.store import Store
+    from pipeline.store import Store
 
     folder = tmp_path / "in"
     folder.mkdir()
@@ -75,9 +74,9 @@ def test_poison_files_between_good_ones_fail_alone(tmp_path):
 
 def test_a_crash_inside_a_stage_is_a_failed_call_with_stage_and_class(tmp_path):
     """A bug on odd data (here: a recording whose path vanished after planning) is stored, not raised."""
-    from pipeline.speech.asr import EngineSpec
-    from pipeline.run.execute import process_recording
     from pipeline.intake.ingest import discover
+    from pipeline.run.stages import process_recording
+    from pipeline.speech.asr import EngineSpec
 
     folder = tmp_path / "in"
     folder.mkdir()
@@ -100,7 +99,7 @@ def _wait_for(predicate, timeout: float, every: float = 0.2):
 
 def _count_ok(db: Path, wait_seconds: float = 2.0, unreadable: int | None = 0) -> int | None:
     """Calls written, or `unreadable` when the file cannot be read within `wait_seconds`."""
-    from pipeline.store.store import Store
+    from pipeline.store import Store
 
     if not db.exists():
         return unreadable
@@ -113,7 +112,7 @@ def _count_ok(db: Path, wait_seconds: float = 2.0, unreadable: int | None = 0) -
 
 def test_kill_9_mid_batch_then_rerun_loses_nothing_duplicates_nothing(tmp_path):
     from pipeline.run.execute import run_batch
-    from pipeline.store.store import Store
+    from pipeline.store import Store
 
     folder = tmp_path / "in"
     folder.mkdir()

@@ -8,15 +8,14 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from pipeline.speakers.align import assign_speakers, build_turns
-from pipeline.speech.asr import EngineSpec
-from pipeline.intake.audio import SAMPLE_RATE, decode
-from pipeline.run.execute import process_recording
-from pipeline.intake.ingest import discover
 from evaluation.metrics import diarization_error_rate, turn_agreement
+from pipeline.intake.audio import SAMPLE_RATE, decode
+from pipeline.intake.ingest import discover
+from pipeline.records import CallMetadata, Diarization, Recording, SpeakerSegment, Turn, Word
+from pipeline.run.stages import process_recording
+from pipeline.speakers.align import assign_speakers, build_turns
 from pipeline.speakers.diarize import diarize, is_fake_stereo
-from pipeline.records import Diarization, SpeakerSegment
-from pipeline.records import CallMetadata, Recording, Turn, Word
+from pipeline.speech.asr import EngineSpec
 from tests.conftest import SAMPLES, SHARED_AUDIO, sample_ids, sample_truth
 
 needs_shared = pytest.mark.skipif(not SHARED_AUDIO.exists(), reason="../shared/audio not present")
@@ -154,32 +153,31 @@ def _enrolment_wav(tmp_path, ids=("200030", "200031", "200032", "200033", "20003
 
 @needs_shared
 def test_voiceprints_enrol_list_forget(tmp_path):
-    from pipeline.store.store import Store
-    from pipeline.speakers.voiceprints import (EnrolmentError, enrol, forget, list_voiceprints, load_voiceprints,
-                                      stored_voiceprints)
+    from pipeline.speakers.voiceprints import EnrolmentError, enrol, stored_voiceprints
+    from pipeline.store import Store
 
-    with Store(tmp_path / "cb.duckdb") as store, store.session() as conn:
-        vp = enrol(conn, "A017", _enrolment_wav(tmp_path))
+    with Store(tmp_path / "cb.duckdb") as store:
+        vp = enrol(store, "A017", _enrolment_wav(tmp_path))
         assert stored_voiceprints(store) == {"A017": vp}  # what every run reads before its calls
         assert vp.seconds > 10 and abs(np.linalg.norm(vp.embedding) - 1) < 1e-3
-        listed = list_voiceprints(conn)
+        listed = store.list_voiceprints()
         assert [r["agent_id"] for r in listed] == ["A017"] and "embedding" not in listed[0]
         short = tmp_path / "short.wav"
         sf.write(short, _agent_lines("200030")[0][: SAMPLE_RATE * 2], SAMPLE_RATE)
         with pytest.raises(EnrolmentError, match="s of speech"):
-            enrol(conn, "A018", short)
+            enrol(store, "A018", short)
         with pytest.raises(EnrolmentError, match="no such file"):
-            enrol(conn, "A018", tmp_path / "missing.wav")
-        assert forget(conn, "A017") == 1
-        assert load_voiceprints(conn) == {} and list_voiceprints(conn) == []
+            enrol(store, "A018", tmp_path / "missing.wav")
+        assert store.forget_voiceprint("A017") == 1
+        assert stored_voiceprints(store) == {} and store.list_voiceprints() == []
 
 
 def test_a_capped_voice_embedding_embeds_only_the_windows_it_keeps():
     # voice_embedding keeps at most max_windows windows spread over the speech: it must embed only
     # those (an hour's agent channel has thousands), and get what embedding all and picking gives.
     from pipeline.speakers.embeddings import window_embeddings
-    from pipeline.speakers.vad import speech_regions
     from pipeline.speakers.options import DiarizationOptions
+    from pipeline.speakers.vad import speech_regions
     from pipeline.speakers.voiceprints import band_limit, voice_embedding
 
     channel = _audio("en-2001").samples[0]
@@ -193,7 +191,6 @@ def test_a_capped_voice_embedding_embeds_only_the_windows_it_keeps():
     assert np.allclose(picked, every[keep], atol=1e-5)
     # The real encoder, counting the windows it is given.
     from pipeline.engines import Engines
-
     from pipeline.speakers.embeddings import ENCODER
 
     class CountingEngines(Engines):
@@ -221,10 +218,10 @@ def test_stereo_call_builds_the_voiceprint_that_finds_the_agent_on_a_mono_call(t
     on zh-1001-b (mono, same agent) the speaker closest to it is the agent, and the similarity is stored."""
     from dataclasses import replace
 
-    from pipeline.run.execute import analyse_call
     from pipeline.run.serial import load_recognition
-    from pipeline.store.store import Store
-    from pipeline.speakers.voiceprints import MATCH_THRESHOLD, load_voiceprints
+    from pipeline.run.stages import analyse_call
+    from pipeline.speakers.voiceprints import MATCH_THRESHOLD, stored_voiceprints
+    from pipeline.store import Store
     from tests.replay import RECOGNITION
 
     recs = {r.call_id: r for r in discover(SAMPLES).recordings}
@@ -241,8 +238,7 @@ def test_stereo_call_builds_the_voiceprint_that_finds_the_agent_on_a_mono_call(t
         store.write_call(stereo)
         store.write_call(stereo)  # idempotent: one source per call
         assert store.query("SELECT agent_id, source FROM voiceprints").values.tolist() == [["A017", "call:zh-1001-a"]]
-        with store.session() as conn:
-            voiceprint = load_voiceprints(conn)["A017"]
+        voiceprint = stored_voiceprints(store)["A017"]
         mono = analyse("zh-1001-b", voiceprint)
         store.write_call(mono)
         evidence = json.loads(store.query("SELECT speaker_evidence FROM calls WHERE call_id = 'zh-1001-b'").iloc[0, 0])
@@ -290,8 +286,8 @@ def test_assignment_of_hours_of_words_is_right_everywhere():
 
 
 def test_pyannote_backend_reports_why_it_cannot_run_here():
-    from pipeline.engines import Engines
     from pipeline.config.settings import load_settings
+    from pipeline.engines import Engines
 
     # Named by the settings (CALLBRIEF_PYANNOTE_PIPELINE read when they are built), carried by the engines.
     settings = load_settings(environ={"CALLBRIEF_PYANNOTE_PIPELINE": "pyannote/speaker-diarization-community-1"})

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from conftest import SAMPLES
 
 from pipeline.intake.audio import SAMPLE_RATE, decode
@@ -41,8 +40,8 @@ def test_long_streams_are_cut_at_joins_into_bounded_parts(name):
 def test_a_word_stamped_across_a_join_stays_in_the_piece_holding_most_of_it():
     """Seen on en-2002: the agent's "I" began in the last 0.04 s of one piece and ended 0.27 s
     into the next, so it spanned the customer's turn and opened the agent's next turn 6 s early."""
-    from pipeline.speech.streams import SpeakerStream, _remap
     from pipeline.records import Segment, Word
+    from pipeline.speech.streams import SpeakerStream, _remap
 
     # Two pieces of one speaker: 35.08-40.88 s and 46.32-48.37 s of the recording.
     stream = SpeakerStream("spk0", np.zeros(int(8.25 * SAMPLE_RATE), dtype=np.float32), None,

@@ -3,14 +3,15 @@ stored real recognition run (no live Whisper: these hold on any CPU)."""
 
 import duckdb
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from pipeline.analysis.escalation import lexicon_hits
-from pipeline.run.serial import load_recognition
 from pipeline.records import Segment, Transcript, Word
-from pipeline.vocabulary.terms import correct_segment, correct_text, find_corrections, hotwords, similarity, vocabulary
-from pipeline.vocabulary.numbers import normalise_numbers
+from pipeline.run.serial import load_recognition
 from pipeline.vocabulary.correct import correct_transcript
+from pipeline.vocabulary.numbers import normalise_numbers
+from pipeline.vocabulary.terms import correct_segment, correct_text, find_corrections, hotwords, similarity, vocabulary
 from tests.replay import RECOGNITION, replay_call, replay_db
 
 TERMS = {t.text for t in vocabulary()}

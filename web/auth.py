@@ -11,15 +11,14 @@ import os
 import re
 import secrets
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 
-from .db import rows, writing
-from .schema import ROLES, WEB_SCHEMA
+from pipeline.store import Store
 
 HASHER = PasswordHasher()
 _DUMMY_HASH = HASHER.hash("not a password")  # verified for unknown names, so timing says nothing
@@ -27,6 +26,7 @@ MIN_PASSWORD = 10
 FREE_FAILURES = 3  # then each failure doubles the wait: 30 s, 60 s, 2 min ... capped at 15 min
 MAX_LOCK_SECONDS = 15 * 60
 USERNAME = re.compile(r"^[A-Za-z0-9_.-]{2,40}$")
+ROLES = ("handler", "qa", "lead", "admin")  # the users table's CHECK names the same (pipeline.store.schema)
 
 
 class UserError(ValueError):
@@ -41,17 +41,7 @@ class User:
 
 
 def now() -> datetime:
-    return datetime.utcnow()  # naive UTC, like every timestamp the pipeline writes
-
-
-def ensure_schema(db_path: Path) -> None:
-    """The app's tables, and the pipeline's (IF NOT EXISTS), so a new empty database shows empty pages."""
-    from pipeline.store.store import SCHEMA
-
-    Path(db_path).parent.mkdir(parents=True, exist_ok=True)
-    with writing(db_path) as conn:
-        conn.execute(SCHEMA)
-        conn.execute(WEB_SCHEMA)
+    return datetime.now(timezone.utc).replace(tzinfo=None)  # naive UTC, like every timestamp the pipeline writes
 
 
 def check_password_rules(password: str) -> None:
@@ -65,44 +55,23 @@ def add_user(db_path: Path, username: str, role: str, password: str) -> None:
     if role not in ROLES:
         raise UserError(f"unknown role {role!r}: use one of {', '.join(ROLES)}")
     check_password_rules(password)
-    ensure_schema(db_path)
-    with writing(db_path) as conn:
-        if conn.execute("SELECT 1 FROM users WHERE username = ?", [username]).fetchone():
-            raise UserError(f"user {username} exists (use `callbrief users passwd {username}`)")
-        conn.execute("INSERT INTO users (username, role, password_hash, created_at, password_changed_at) "
-                     "VALUES (?, ?, ?, ?, ?)", [username, role, HASHER.hash(password), now(), now()])
+    if not Store(db_path).add_user(username, role, HASHER.hash(password)):
+        raise UserError(f"user {username} exists (use `callbrief users passwd {username}`)")
 
 
 def set_password(db_path: Path, username: str, password: str) -> None:
     check_password_rules(password)
-    ensure_schema(db_path)
-    with writing(db_path) as conn:
-        if not conn.execute("SELECT 1 FROM users WHERE username = ?", [username]).fetchone():
-            raise UserError(f"no user {username}")
-        conn.execute("UPDATE users SET password_hash = ?, password_changed_at = ?, failed_logins = 0, "
-                     "locked_until = NULL, session_epoch = session_epoch + 1 WHERE username = ?",
-                     [HASHER.hash(password), now(), username])
+    if not Store(db_path).set_password_hash(username, HASHER.hash(password)):
+        raise UserError(f"no user {username}")
 
 
 def set_disabled(db_path: Path, username: str, disabled: bool = True) -> None:
-    ensure_schema(db_path)
-    with writing(db_path) as conn:
-        if not conn.execute("SELECT 1 FROM users WHERE username = ?", [username]).fetchone():
-            raise UserError(f"no user {username}")
-        conn.execute("UPDATE users SET disabled = ?, session_epoch = session_epoch + 1 WHERE username = ?",
-                     [disabled, username])
+    if not Store(db_path).set_user_disabled(username, disabled):
+        raise UserError(f"no user {username}")
 
 
 def list_users(db_path: Path) -> list[dict]:
-    ensure_schema(db_path)
-    with writing(db_path) as conn:
-        return rows(conn, "SELECT username, role, disabled, failed_logins, locked_until, created_at FROM users "
-                          "ORDER BY username")
-
-
-def end_sessions(db_path: Path, username: str) -> None:
-    with writing(db_path) as conn:
-        conn.execute("UPDATE users SET session_epoch = session_epoch + 1 WHERE username = ?", [username])
+    return Store(db_path).list_users()
 
 
 @dataclass(frozen=True)
@@ -117,27 +86,25 @@ def lock_seconds(failures: int) -> int:
     return min(30 * 2 ** (failures - FREE_FAILURES), MAX_LOCK_SECONDS)
 
 
-def login(db_path: Path, username: str, password: str) -> LoginResult:
+def login(store: Store, username: str, password: str) -> LoginResult:
     """Check a password; count failures and lock the name for a growing time after repeated ones."""
     generic = "wrong user name or password"
-    with writing(db_path) as conn:
-        found = rows(conn, "SELECT * FROM users WHERE username = ?", [username.strip()])
-        if not found:
+    with store.transaction():  # the check and its counting are one step
+        u = store.user(username.strip())
+        if u is None:
             _verify(_DUMMY_HASH, password)
             return LoginResult(None, generic)
-        u = found[0]
         if u["locked_until"] and u["locked_until"] > now():
             wait = int((u["locked_until"] - now()).total_seconds()) + 1
             return LoginResult(None, f"too many failed logins: try again in {wait} s")
         if not _verify(u["password_hash"], password):
             failures = u["failed_logins"] + 1
             wait = lock_seconds(failures)
-            conn.execute("UPDATE users SET failed_logins = ?, locked_until = ? WHERE username = ?",
-                         [failures, now() + timedelta(seconds=wait) if wait else None, u["username"]])
+            store.record_login_failure(u["username"], failures, now() + timedelta(seconds=wait) if wait else None)
             return LoginResult(None, generic + (f"; locked for {wait} s" if wait else ""))
         if u["disabled"]:
             return LoginResult(None, "this account is disabled")
-        conn.execute("UPDATE users SET failed_logins = 0, locked_until = NULL WHERE username = ?", [u["username"]])
+        store.clear_login_failures(u["username"])
         return LoginResult(User(u["username"], u["role"], u["session_epoch"]))
 
 

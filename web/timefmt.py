@@ -35,10 +35,3 @@ def parse_iso(text: str | None, tz: ZoneInfo) -> datetime | None:
 
 def clock(value: datetime | None) -> str:
     return value.strftime("%Y-%m-%d %H:%M") if value else "—"
-
-
-def mmss(seconds: float | None) -> str:
-    if seconds is None:
-        return "—"
-    s = int(seconds)
-    return f"{s // 60:02d}:{s % 60:02d}"

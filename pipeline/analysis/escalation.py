@@ -20,13 +20,27 @@ from typing import Protocol
 
 import numpy as np
 
-from . import prosody
-from pipeline.intake.audio import SAMPLE_RATE
-from pipeline.speakers.dynamics import speech_units
-from pipeline.config.policy import Policy, TrendRule, default_policy
+from pipeline.analysis import prosody
+from pipeline.analysis.i18n import mmss
 from pipeline.analysis.redact import redact, redact_turns
 from pipeline.analysis.tokens import content_words
-from pipeline.records import Escalation, Evidence, Flag, Role, Trend, Turn, TurnFeatures, TurnScore, VoiceFeatures, join_words
+from pipeline.config.policy import Policy, TrendRule, default_policy
+from pipeline.intake.audio import SAMPLE_RATE
+from pipeline.records import (
+    Escalation,
+    Evidence,
+    Flag,
+    Role,
+    Trend,
+    Turn,
+    TurnFeatures,
+    TurnScore,
+    VoiceFeatures,
+    channel_label,
+    join_words,
+)
+from pipeline.speakers.dynamics import interrupts, speech_units
+from pipeline.vocabulary.numbers import normalise_numbers
 
 # A calm voice's spread from sentence to sentence (SD), measured in the telephone band on 100
 # neutral read sentences of one speaker (../shared/audio, Magic Data; clean and through the
@@ -65,7 +79,6 @@ def _parse_lexicon(text: str) -> tuple[LexiconTerm, ...]:
 
 
 def lexicon_hits(text: str, policy: Policy | None = None) -> list[LexiconTerm]:
-    from pipeline.vocabulary.numbers import normalise_numbers  # 幺二三七八 is 12378
 
     low = text.lower()
     spoken = normalise_numbers(low)
@@ -226,10 +239,6 @@ class RuleScorer:
 
 
 
-def mmss(t: float) -> str:
-    return f"{int(t // 60):02d}:{int(t % 60):02d}"
-
-
 def _detail(ts: TurnScore, masked: str) -> str:
     f = ts.features
     bits = []
@@ -362,35 +371,15 @@ def _de_escalation(scored: list[TurnScore], policy: Policy) -> tuple[dict, ...]:
     return tuple(out)
 
 
-def plot_svg(esc: Escalation, duration: float, title: str = "") -> str:
-    """Score over the call by role, flags marked: a small self-contained SVG."""
-    w, h, pad = 640, 240, 36
-    x = lambda t: pad + (w - 2 * pad) * (t / max(duration, 1e-6))  # noqa: E731
-    y = lambda s: h - pad - (h - 2 * pad) * s / 100  # noqa: E731
-    colours = {Role.CUSTOMER: "#d62728", Role.AGENT: "#1f77b4", Role.UNKNOWN: "#7f7f7f"}
-    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" font-family="sans-serif" font-size="11">',
-             f'<rect width="{w}" height="{h}" fill="white"/>',
-             f'<text x="{pad}" y="16">{_esc(title)} escalation {esc.call_score:.0f}/100, {esc.trend}</text>',
-             f'<line x1="{pad}" y1="{y(0)}" x2="{w - pad}" y2="{y(0)}" stroke="#999"/>',
-             f'<line x1="{pad}" y1="{y(0)}" x2="{pad}" y2="{y(100)}" stroke="#999"/>']
-    for s in (25, 50, 75, 100):
-        parts.append(f'<text x="4" y="{y(s) + 4}">{s}</text>')
-    for m in range(0, int(duration) + 1, 15):
-        parts.append(f'<text x="{x(m) - 10}" y="{h - pad + 14}">{mmss(m)}</text>')
-    for role in (Role.AGENT, Role.CUSTOMER):
-        pts = [(x((t.start + t.end) / 2), y(t.score)) for t in esc.turns if t.role == role]
-        if pts:
-            parts.append(f'<polyline fill="none" stroke="{colours[role]}" stroke-width="2" points="'
-                         + " ".join(f"{a:.1f},{b:.1f}" for a, b in pts) + '"/>')
-            parts += [f'<circle cx="{a:.1f}" cy="{b:.1f}" r="3" fill="{colours[role]}"/>' for a, b in pts]
-            parts.append(f'<text x="{w - pad - 60}" y="{30 + 14 * (role == Role.CUSTOMER)}" fill="{colours[role]}">{role}</text>')
-    for t in esc.turns:
-        flags = [c for c in t.features.categories if c in set(Flag)]
-        if flags and t.role == Role.CUSTOMER:
-            parts.append(f'<text x="{x(t.start):.1f}" y="{y(t.score) - 8:.1f}" fill="#d62728">⚑ {_esc(", ".join(flags))}</text>')
-    parts.append("</svg>")
-    return "\n".join(parts)
-
-
-def _esc(text: str) -> str:
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+def assess_escalation(audio, turns, language: str, diarization=None, roles_certain: bool = False,
+                      policy: Policy | None = None):
+    """Escalation of a call: each turn cut at its speaker's pauses and each stretch's voice measured
+    on its speaker's own channel when stereo. `roles_certain` when the manifest named the agent."""
+    channel_audio = {None: audio.mono()}
+    if audio.channels > 1:
+        channel_audio |= {channel_label(i): audio.samples[i] for i in range(audio.channels)}
+    flags = interrupts([(t.start, t.end, t.role) for t in turns])
+    stretches = utterances(turns, diarization.segments if diarization else (), language)
+    features = turn_features(tuple(u for _, u in stretches), channel_audio, language,
+                             {i for i, f in enumerate(flags) if f}, turn_of=[i for i, _ in stretches], policy=policy)
+    return score_call(features, audio.duration, roles_certain=roles_certain, policy=policy)

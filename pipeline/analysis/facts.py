@@ -22,10 +22,10 @@ from functools import lru_cache
 from typing import Iterable
 from zoneinfo import ZoneInfo
 
-from pipeline.vocabulary.numbers import normalise_numbers
-from pipeline.config.datafiles import read_json
 from pipeline.analysis.redact import redact
+from pipeline.config.datafiles import read_json
 from pipeline.records import Role
+from pipeline.vocabulary.numbers import normalise_numbers
 
 DAY_PARTS = {  # Chinese day part -> (start hour, end hour, add 12 to a clock hour below 12?)
     "凌晨": (0, 6, False), "早上": (6, 9, False), "早晨": (6, 9, False), "上午": (9, 12, False),

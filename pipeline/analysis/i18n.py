@@ -51,3 +51,11 @@ def phrases(language: str) -> set[str]:
             if piece.strip():
                 out.add(piece.strip())
     return out
+
+
+def mmss(seconds: float | None) -> str:
+    """A time in a call as minutes:seconds (195.4 -> "03:15"); "—" when unknown."""
+    if seconds is None:
+        return "—"
+    s = int(seconds)
+    return f"{s // 60:02d}:{s % 60:02d}"

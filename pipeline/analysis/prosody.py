@@ -50,8 +50,8 @@ def _frames(clip: np.ndarray) -> np.ndarray:
 
 def measure(clip: np.ndarray, sr: int = SAMPLE_RATE) -> Prosody:
     """Prosody of one stretch of mono audio (any level; the measures are level-free but loudness)."""
-    from scipy import fft
-    from scipy.signal import resample_poly
+    from scipy import fft  # heavy: loaded by the first call that filters or measures a voice
+    from scipy.signal import resample_poly  # heavy: loaded by the first call that filters or measures a voice
 
     if sr != ANALYSIS_RATE:
         clip = resample_poly(clip.astype(np.float32), ANALYSIS_RATE, sr)

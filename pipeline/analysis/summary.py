@@ -6,20 +6,19 @@ extend them. An LLM summariser can replace `extractive_summary` (not needed offl
 """
 from __future__ import annotations
 
-import json
 import re
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from functools import lru_cache
 
 import numpy as np
 
-from pipeline.config.datafiles import read_json, read_rows
-from pipeline.analysis.escalation import mmss
-from pipeline.records import CallSummary, Escalation, Quote
-from pipeline.config.policy import Policy, default_policy
+from pipeline.analysis.i18n import mmss
 from pipeline.analysis.redact import redact, redact_turns
 from pipeline.analysis.tokens import content_words
-from pipeline.records import Role, Turn, join_words
+from pipeline.config.datafiles import read_json, read_rows
+from pipeline.config.policy import Policy, default_policy
+from pipeline.records import CallSummary, Escalation, Quote, Role, Turn, join_words
+from pipeline.vocabulary.numbers import normalise_numbers
 
 ROLE_LABELS = {"zh": {Role.AGENT: "坐席", Role.CUSTOMER: "客户", Role.UNKNOWN: "未知"},
                "en": {Role.AGENT: "Agent", Role.CUSTOMER: "Customer", Role.UNKNOWN: "Unknown"}}
@@ -39,7 +38,6 @@ def markers() -> dict[str, tuple[str, ...]]:
 
 
 def _has(text: str, kind: str) -> bool:
-    from pipeline.vocabulary.numbers import normalise_numbers  # 两个工作日 and 2个工作日 read alike
 
     low = text.lower()
     spoken = normalise_numbers(low)

@@ -12,7 +12,7 @@ def content_words(text: str, language: str, min_latin: int = 3) -> set[str]:
     """The words of `text` that carry content: jieba words of two characters or more in Mandarin,
     lower-cased Latin words longer than `min_latin` letters otherwise (short ones are function words)."""
     if language == "zh":
-        import jieba
+        import jieba  # heavy: its dictionary loads on first use
 
         return {t for t in (w.strip() for w in jieba.lcut(text)) if len(t) > 1}
     return {w for w in _LATIN_WORD.findall(text.lower()) if len(w) > min_latin}

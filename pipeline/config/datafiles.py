@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from importlib import resources
 
 
@@ -21,3 +22,23 @@ def parse_rows(text: str) -> list[list[str]]:
 
 def read_json(name: str) -> dict:
     return json.loads(read_text(name))
+
+
+@dataclass(frozen=True)
+class Term:
+    """A domain term of a vocabulary file (category<TAB>term per row)."""
+    text: str
+    category: str
+
+
+def parse_vocabulary(text: str) -> tuple[Term, ...]:
+    """The terms of a vocabulary file's text, each once; a row without a term raises ValueError."""
+    terms, seen = [], set()
+    for row in parse_rows(text):
+        if len(row) < 2 or not row[1].strip():
+            raise ValueError(f"vocabulary: expected 'category<TAB>term', got {row!r}")
+        term = row[1].strip()
+        if term not in seen:
+            seen.add(term)
+            terms.append(Term(term, row[0].strip()))
+    return tuple(terms)

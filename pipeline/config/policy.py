@@ -12,6 +12,7 @@ from functools import lru_cache
 from importlib import resources
 from pathlib import Path
 
+from pipeline.config.datafiles import parse_vocabulary
 from pipeline.records import Flag
 
 PACKAGED = "policy.toml"
@@ -170,11 +171,9 @@ def parse_policy(text: str, where: str = PACKAGED, folder: Path | None = None) -
 def _vocabulary(name: str, folder: Path | None, where: str) -> str:
     """A vocabulary file's text, checked now (a bad row is the policy's one-line error, not a
     failed call later)."""
-    from pipeline.vocabulary.terms import vocabulary
-
     text = _read_data_file(name, folder, where)
     try:
-        vocabulary(text)
+        parse_vocabulary(text)
     except ValueError as exc:
         raise PolicyError(f"{where}: {name}: {exc}") from None
     return text

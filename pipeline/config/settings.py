@@ -8,15 +8,20 @@ time zone) is a data file of its own (pipeline/policy.py), named by `policy_file
 """
 from __future__ import annotations
 
+import dataclasses
+import hashlib
+import json
 import os
 import tomllib
 from dataclasses import dataclass, field, fields
+from importlib import resources
 from pathlib import Path
 from typing import Mapping
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pipeline.config.paths import default_model_cache
 from pipeline.config.policy import Policy, PolicyError, default_policy, load_policy
+from pipeline.version import __version__
 
 ENV_PREFIX = "CALLBRIEF_"
 
@@ -131,12 +136,6 @@ def results_fingerprint(*parts) -> str:
     the given settings objects (engine spec, transcription options, Settings...) and every data
     file the stages read (lexicons, vocabularies, rules, scorecard). Stored with each call and
     part of the skip key, so changing a beam size, a vocabulary or a threshold reprocesses."""
-    import dataclasses
-    import hashlib
-    import json
-    from importlib import resources
-
-    from pipeline.version import __version__
 
     digest = hashlib.sha256(__version__.encode())
     for part in parts:

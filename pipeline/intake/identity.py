@@ -33,8 +33,8 @@ def readable_slug(text: str) -> str:
     """ASCII letters, digits, '.', '_' and '-' that still read like `text`: Chinese as pinyin words
     (投诉录音 -> tousu-luyin), accents dropped (é -> e), full-width forms folded (１ -> 1)."""
     if _HAN.search(text):
-        import jieba
-        from pypinyin import lazy_pinyin
+        import jieba  # heavy: its dictionary loads on first use
+        from pypinyin import lazy_pinyin  # heavy: its dictionaries load on first use
 
         text = "".join(f"-{''.join(lazy_pinyin(tok))}-" if _HAN.search(tok) else tok for tok in jieba.lcut(text))
     text = "".join(c for c in unicodedata.normalize("NFKD", text) if not unicodedata.combining(c))

@@ -20,8 +20,8 @@ import logging
 import os
 from collections import defaultdict
 from dataclasses import dataclass, field, replace
-from typing import Mapping
 from pathlib import Path
+from typing import Mapping
 
 from pipeline.intake.audio import SUPPORTED_EXTENSIONS
 from pipeline.intake.identity import derived_call_id, safe_name  # noqa: F401  (safe_name: part of this module's interface)

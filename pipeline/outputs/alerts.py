@@ -26,11 +26,14 @@ from email.message import EmailMessage
 from functools import lru_cache
 from typing import Protocol
 
+import pandas as pd
+
+from pipeline.analysis.facts import extract_facts, stored_utterance
+from pipeline.analysis.redact import redact
 from pipeline.config.datafiles import read_json
 from pipeline.config.policy import default_policy
-from pipeline.analysis.redact import redact
-from pipeline.store.store import Store, utcnow
 from pipeline.records import Role
+from pipeline.store import Store, utcnow
 
 DEADLINE_KIND = "deadline_due"
 BACKOFF_CAP = timedelta(hours=1)
@@ -79,14 +82,11 @@ def alerts_for_call(store: Store, call_id: str, now: datetime | None = None,
     `threats`: the flags that alert (the policy's threat flags unless given); their labels are
     in alert_rules.json (a flag without one is named as it is)."""
     threats = default_policy().threat_flags if threats is None else threats
-    rows = store.query("SELECT c.customer_id, c.case_id, c.agent_id, c.started_at, e.flags FROM calls c "
-                       "JOIN escalation e USING (call_id) WHERE c.call_id = ? AND c.status = 'ok'", [call_id])
-    if rows.empty:
+    call = store.threat_call(call_id)
+    if call is None:
         return []
-    call = rows.iloc[0]
     kinds = [k for k in json.loads(call["flags"] or "[]") if k in threats]
-    turns = store.query("SELECT start, redacted_text, signals FROM turns WHERE call_id = ? AND role = 'customer' "
-                        "ORDER BY start", [call_id]).to_dict("records")
+    turns = store.customer_turns(call_id)
     alerts = []
     for kind in kinds:
         # The first customer turn whose words put it in this category is the evidence.
@@ -120,17 +120,12 @@ def deadline_alert(customer_id: str, call_id: str, due: datetime, text: str, now
 def deadline_alerts(store: Store, settings, now: datetime | None = None) -> list[Alert]:
     """Deadline alerts due now for the customers' deadlines in recent calls (pipeline.facts reads
     them from the customer's turns, against the call's start in the centre's time zone)."""
-    from pipeline.analysis.facts import extract_facts, stored_utterance
-
     now = now or utcnow()
     days = alert_rules()["deadline_due"]["window_days"]
-    calls = store.query(
-        "SELECT call_id, customer_id, case_id, language, started_at FROM calls WHERE status = 'ok' "
-        "AND started_at IS NOT NULL AND started_at >= ?", [now - timedelta(days=days + 1)]).to_dict("records")
+    calls = store.calls_started_since(now - timedelta(days=days + 1))
     if not calls:
         return []
-    turns = store.query("SELECT call_id, role, start, redacted_text AS text, language FROM turns WHERE call_id IN (SELECT unnest(?)) "
-                        "ORDER BY call_id, seq", [[c["call_id"] for c in calls]]).to_dict("records")
+    turns = store.masked_turns([c["call_id"] for c in calls])
     by_call: dict[str, list] = {}
     for t in turns:
         by_call.setdefault(t["call_id"], []).append(stored_utterance(t))
@@ -149,23 +144,9 @@ def deadline_alerts(store: Store, settings, now: datetime | None = None) -> list
 
 def record_alerts(store: Store, alerts: list[Alert], channels: list["Channel"]) -> list[Alert]:
     """Store new alerts and their outbox rows in one short transaction; returns those that were new."""
-    if not alerts:
-        return []
-    new = []
-    with store.transaction() as conn:
-        for alert in alerts:
-            if conn.execute("SELECT 1 FROM alerts WHERE alert_id = ?", [alert.alert_id]).fetchone():
-                continue
-            row = asdict(alert)
-            conn.execute(f"INSERT INTO alerts ({', '.join(row)}) VALUES ({', '.join('?' * len(row))})",
-                         list(row.values()))
-            for channel in channels:
-                conn.execute(
-                    "INSERT INTO alert_deliveries (delivery_id, alert_id, channel, status, attempts, next_attempt_at, "
-                    "created_at) VALUES (?, ?, ?, 'pending', 0, ?, ?) ON CONFLICT DO NOTHING",
-                    [f"{alert.alert_id}.{channel.name}", alert.alert_id, channel.name, alert.raised_at, alert.raised_at])
-            new.append(alert)
-    return new
+    new = store.record_alerts([asdict(alert) for alert in alerts], [channel.name for channel in channels])
+    by_id = {alert.alert_id: alert for alert in alerts}
+    return [by_id[i] for i in new]
 
 
 # --- channels ------------------------------------------------------------------------------
@@ -247,49 +228,30 @@ def backoff(attempts: int, base_seconds: float) -> timedelta:
     return min(BACKOFF_CAP, timedelta(seconds=base_seconds * 2 ** max(0, attempts - 1)))
 
 
-def _claim(store: Store, delivery_id: str, now: datetime) -> bool:
-    """Take a row for sending; False when another pass took it or it went out meanwhile."""
-    with store.transaction() as conn:
-        rows = conn.execute(
-            "UPDATE alert_deliveries SET status = 'sending', claimed_at = ? WHERE delivery_id = ? AND "
-            "(status = 'pending' OR (status = 'sending' AND claimed_at < ?)) RETURNING delivery_id",
-            [now, delivery_id, now - STALE_CLAIM]).fetchall()
-    return bool(rows)
-
-
 def deliver_due(store: Store, channels: list[Channel], now: datetime | None = None,
                 retry_seconds: float = 30.0) -> DeliveryReport:
     """One attempt at every outbox row that is due, on the channels configured now."""
     now = now or utcnow()
     by_name = {c.name: c for c in channels}
-    due = store.query(
-        "SELECT d.delivery_id, d.channel, d.attempts, a.* EXCLUDE (alert_id), a.alert_id FROM alert_deliveries d "
-        "JOIN alerts a USING (alert_id) WHERE (d.status = 'pending' AND d.next_attempt_at <= ?) "
-        "OR (d.status = 'sending' AND d.claimed_at < ?) ORDER BY d.created_at, d.delivery_id",
-        [now, now - STALE_CLAIM]).to_dict("records")
+    due = store.due_deliveries(now, STALE_CLAIM)
     delivered, failed, errors = 0, 0, []
     for row in due:
         channel = by_name.get(row["channel"])
-        if channel is None or not _claim(store, row["delivery_id"], now):
+        if channel is None or not store.claim_delivery(row["delivery_id"], now, STALE_CLAIM):
             continue
         alert = Alert(**{f: _none(row[f]) for f in Alert.__dataclass_fields__})
         try:
             channel.send(alert, row["delivery_id"])
         except Exception as exc:  # DeliveryFailed, or anything unforeseen: this row waits, the others go on
             attempts = int(row["attempts"]) + 1
-            store.execute(
-                "UPDATE alert_deliveries SET status = 'pending', attempts = ?, next_attempt_at = ?, last_error = ?, "
-                "claimed_at = NULL WHERE delivery_id = ?",
-                [attempts, now + backoff(attempts, retry_seconds), str(exc)[:500], row["delivery_id"]])
+            store.delivery_failed(row["delivery_id"], attempts, now + backoff(attempts, retry_seconds), str(exc))
             failed += 1
             errors.append(f"{row['delivery_id']}: {exc}")
             continue
         # Sent: mark it before anything else, so no later failure can make it go out again.
-        store.execute("UPDATE alert_deliveries SET status = 'delivered', attempts = attempts + 1, "
-                      "delivered_at = ?, last_error = NULL WHERE delivery_id = ?", [utcnow(), row["delivery_id"]])
+        store.delivery_done(row["delivery_id"], utcnow())
         delivered += 1
-    pending = store.query("SELECT count(*) AS n FROM alert_deliveries WHERE status <> 'delivered'").n[0]
-    return DeliveryReport(delivered, failed, int(pending), tuple(errors))
+    return DeliveryReport(delivered, failed, store.undelivered(), tuple(errors))
 
 
 def raise_and_deliver(store: Store, call_ids: list[str], settings, now: datetime | None = None) -> DeliveryReport:
@@ -307,8 +269,6 @@ def _none(value):
     if value is None:
         return None
     try:
-        import pandas as pd
-
         if pd.isna(value):
             return None
         if isinstance(value, pd.Timestamp):

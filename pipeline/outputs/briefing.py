@@ -13,15 +13,14 @@ from datetime import datetime, timezone
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from pipeline.analysis.escalation import mmss
 from pipeline.analysis.facts import Deadline, Fact, extract_facts, fact_json, stored_utterance
-from pipeline.analysis.i18n import language_of, name, text
+from pipeline.analysis.i18n import language_of, mmss, name, text
 from pipeline.analysis.redact import redact
-from pipeline.config.settings import Settings
-from pipeline.store.store import Store
 from pipeline.analysis.summary import category_info
 from pipeline.analysis.tokens import letters
+from pipeline.config.settings import Settings
 from pipeline.records import Flag, Role, Trend
+from pipeline.store import Store
 
 APPROACH = ("approach.acknowledge", "approach.apologise", "approach.no_deadline", "approach.explain")
 SHOWN = "%Y-%m-%d %H:%M"  # how a handler sees a time (always in the centre's zone)
@@ -160,15 +159,9 @@ def build_briefing(store: Store, customer_id: str, now: datetime | None = None, 
     settings = settings or Settings()
     tz = settings.tz
     now = reading_time(now, tz)
-    calls = store.query(
-        "SELECT c.call_id, c.customer_id, c.started_at, c.agent_id, c.case_id, c.language, c.duration, e.call_score, "
-        "e.trend, e.flags, e.evidence, e.plot_path, s.category, s.outcome, s.demands, s.promises, s.deadline_promises, "
-        "s.summary FROM calls c LEFT JOIN escalation e USING (call_id) LEFT JOIN summaries s USING (call_id) "
-        "WHERE lower(trim(c.customer_id)) = ? AND c.status = 'ok' ORDER BY c.started_at NULLS FIRST, c.call_id",
-        [customer_key(customer_id)])
-    if calls.empty:
+    rows = store.customer_history(customer_key(customer_id))
+    if not rows:
         raise NoCalls(f"no processed calls for customer {customer_id.strip()!r}")
-    rows = calls.to_dict("records")
     for r in rows:
         r["started_at"] = centre_time(r["started_at"], tz)
     latest = rows[-1]
@@ -187,11 +180,7 @@ def build_briefing(store: Store, customer_id: str, now: datetime | None = None, 
         change, rule = scores[-1] - scores[0], settings.policy.trend.across_calls_change
         trend = Trend.RISING if change > rule else Trend.FALLING if change < -rule else Trend.FLAT
 
-    turns = store.query(
-        # Masked text: facts quote whole sentences, and a number cut at its dots is not recognisable.
-        "SELECT call_id, role, start, redacted_text AS text, signals, language FROM turns WHERE call_id IN (SELECT unnest(?)) "
-        "ORDER BY call_id, seq",
-        [[r["call_id"] for r in rows]]).to_dict("records")
+    turns = store.masked_turns([r["call_id"] for r in rows])
     by_call: dict[str, list[dict]] = {}
     for t in turns:
         by_call.setdefault(t["call_id"], []).append(t)

@@ -16,12 +16,14 @@ from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
+from pipeline.analysis.escalation import lexicon_hits
+from pipeline.analysis.redact import redact
+from pipeline.analysis.summary import categories, summarise
 from pipeline.config.datafiles import read_json
 from pipeline.config.policy import Policy, default_policy
-from pipeline.store.store import Store, utcnow
-from pipeline.records import Flag, Role
+from pipeline.records import Flag, Role, Turn
+from pipeline.store import Store, utcnow
 
 
 @dataclass(frozen=True)
@@ -57,23 +59,10 @@ class Sample:
     n_candidates: int = 0
 
 
-def _candidates(store: Store, plan: SamplingPlan) -> pd.DataFrame:
-    where, params = ["c.status = 'ok'", "c.call_id NOT IN (SELECT call_id FROM qa_samples)"], []
-    if plan.start:
-        where.append("c.started_at >= ?")
-        params.append(plan.start)
-    if plan.end:
-        where.append("c.started_at < ?")
-        params.append(plan.end)
-    return store.query(
-        "SELECT c.call_id, c.agent_id, coalesce(e.call_score, 0) AS score, coalesce(e.flags, '[]') AS flags "
-        f"FROM calls c LEFT JOIN escalation e USING (call_id) WHERE {' AND '.join(where)} ORDER BY c.call_id", params)
-
-
 def draw_sample(store: Store, plan: SamplingPlan) -> Sample:
     """Draw (do not store) a sample; the same data, plan and seed always give the same sample."""
     rng = np.random.default_rng(plan.seed)
-    pool = _candidates(store, plan)
+    pool = store.qa_candidates(plan.start, plan.end)
     # The suffix keeps two samples drawn in the same second apart (their exports would merge).
     sample_id = f"qa-{utcnow():%Y%m%dT%H%M%S}-s{plan.seed}-{uuid.uuid4().hex[:4]}"
     sample = Sample(sample_id=sample_id, plan=plan, n_candidates=len(pool))
@@ -105,19 +94,7 @@ def draw_sample(store: Store, plan: SamplingPlan) -> Sample:
 
 def why_empty(store: Store, plan: SamplingPlan) -> str:
     """One line saying why a plan finds no candidate: no calls in the range, or all already sampled."""
-    where, params = ["status = 'ok'"], []
-    if plan.start:
-        where.append("started_at >= ?")
-        params.append(plan.start)
-    if plan.end:
-        where.append("started_at < ?")
-        params.append(plan.end)
-    n_in_range, n_sampled = store.query(
-        f"SELECT count(*), count(*) FILTER (WHERE call_id IN (SELECT call_id FROM qa_samples)) FROM calls "
-        f"WHERE {' AND '.join(where)}", params).iloc[0].tolist()
-    n_ok, first, last = store.query(
-        "SELECT count(*), min(started_at), max(started_at) FROM calls WHERE status = 'ok'").iloc[0].tolist()
-    first, last = (None if pd.isna(t) else t for t in (first, last))
+    n_in_range, n_sampled, n_ok, first, last = store.qa_period_counts(plan.start, plan.end)
     fmt = lambda t: f"{t:%Y-%m-%d %H:%M}" if t else "?"  # noqa: E731
     asked = (f"from {fmt(plan.start)}" if plan.start else "") + (f" before {fmt(plan.end)}" if plan.end else "")
     asked = asked.strip() or "at any time"
@@ -134,8 +111,7 @@ def store_sample(store: Store, sample: Sample, scorecards: dict[str, list[dict]]
              "reason": c.reason, "seed": sample.plan.seed, "plan": json.dumps(asdict(sample.plan), default=str),
              "drawn_at": utcnow(), "scorecard": json.dumps(scorecards.get(c.call_id, []), ensure_ascii=False)}
             for c in sample.calls]
-    if rows:
-        store.insert_rows("qa_samples", rows)
+    store.store_qa_sample(rows)
 
 
 # --- scorecard prefill -----------------------------------------------------------------
@@ -189,24 +165,16 @@ class CallView:
         return [t for t in self.turns if t.role == Role.AGENT]
 
     def topic_terms(self) -> list[str]:
-        from pipeline.analysis.summary import categories
-
         return next((c["keywords"] for c in categories()["categories"] if c["id"] == self.category), [])
 
 
 def load_call_view(store: Store, call_id: str) -> CallView:
-    turns = store.query('SELECT seq, role, start, "end", redacted_text, signals FROM turns WHERE call_id = ? ORDER BY start',
-                        [call_id]).to_dict("records")
-    summ = store.query("SELECT category, demands, promises, deadline_promises FROM summaries WHERE call_id = ?",
-                       [call_id]).to_dict("records")
-    dyn = store.query("SELECT agent_talk_s, customer_talk_s, agent_interruptions FROM dynamics WHERE call_id = ?",
-                      [call_id]).to_dict("records")
-    summ = summ[0] if summ else {}
+    turns, summ, dyn = store.qa_call_rows(call_id)
     share = interruptions = None
     if dyn:
-        talk = (dyn[0]["agent_talk_s"] or 0) + (dyn[0]["customer_talk_s"] or 0)
-        share = (dyn[0]["customer_talk_s"] or 0) / talk if talk else None
-        interruptions = int(dyn[0]["agent_interruptions"] or 0)
+        talk = (dyn["agent_talk_s"] or 0) + (dyn["customer_talk_s"] or 0)
+        share = (dyn["customer_talk_s"] or 0) / talk if talk else None
+        interruptions = int(dyn["agent_interruptions"] or 0)
     load = lambda key: tuple(json.loads(summ[key])) if summ.get(key) else ()  # noqa: E731
     return CallView(
         call_id=call_id, category=summ.get("category"),
@@ -220,13 +188,6 @@ def load_call_view(store: Store, call_id: str) -> CallView:
 def view_from_turns(call_id: str, language: str, turns: list[tuple[str, float, float, str]]) -> CallView:
     """A CallView from a plain transcript (role, start, end, text): the summary and lexicon run as in
     production; talk share and interruptions come from the turn times. For text-only evaluation."""
-    from dataclasses import asdict
-
-    from pipeline.analysis.escalation import lexicon_hits
-    from pipeline.analysis.redact import redact
-    from pipeline.analysis.summary import summarise
-    from pipeline.records import Turn
-
     plain = tuple(Turn(role, role, float(start), float(end), text) for role, start, end, text in turns)
     summary = summarise(call_id, plain, language, None)
     talk = {r: sum(t.end - t.start for t in plain if t.role == r) for r in (Role.AGENT, Role.CUSTOMER)}
@@ -419,21 +380,12 @@ class QAError(ValueError):
     """Bad input to a QA command: the message is one line for the user."""
 
 
-def sample_exists(store: Store, sample_id: str) -> bool:
-    return not store.query("SELECT 1 FROM qa_samples WHERE sample_id = ? LIMIT 1", [sample_id]).empty
-
-
 def export_sample(store: Store, sample_id: str, folder: Path) -> tuple[Path, Path]:
     """The sample as CSV and Parquet: per call the prefill of each item (one column each, with its
     first quote), and one row per review with the reviewer's value for each item."""
-    if not sample_exists(store, sample_id):
+    if not store.qa_sample_exists(sample_id):
         raise QAError(f"unknown sample {sample_id!r}")
-    frame = store.query(
-        "SELECT s.sample_id, s.call_id, s.agent_id, c.customer_id, c.started_at, s.stratum, s.reason, s.seed, "
-        "e.call_score, e.flags, s.scorecard, r.reviewer, r.reviewed_at, r.scores, r.comment "
-        "FROM qa_samples s JOIN calls c USING (call_id) LEFT JOIN escalation e USING (call_id) "
-        "LEFT JOIN qa_reviews r ON r.call_id = s.call_id AND r.sample_id = s.sample_id "
-        "WHERE s.sample_id = ? ORDER BY s.stratum, s.call_id, r.reviewer", [sample_id])
+    frame = store.qa_export_frame(sample_id)
     ids = [i["id"] for i in scorecard_items()]
     cards = frame.pop("scorecard").map(lambda x: {a["item"]: a for a in json.loads(x or "[]")})
     reviews = frame.pop("scores").map(lambda x: json.loads(x) if isinstance(x, str) else {})
@@ -459,35 +411,43 @@ def _first_quote(answer: dict | None) -> str:
     return (answer or {}).get("note", "")
 
 
-def validate_scores(scores) -> dict[str, str]:
+def item_values(item: dict) -> list[str]:
+    """The answers a reviewer may give an item: its own list when the scorecard gives one."""
+    return list(item.get("values") or review_values())
+
+
+def validate_review(scores) -> dict[str, str]:
+    """A reviewer's scores, checked against the scorecard: the one rule for the CLI, the web pages
+    and the API. Every item answered (n/a where it does not apply), each with an allowed value."""
     if not isinstance(scores, dict) or not scores:
         raise QAError('scores must be a JSON object such as {"greeting": "pass"}')
-    known, allowed = [i["id"] for i in scorecard_items()], review_values()
+    items = {i["id"]: i for i in scorecard_items()}
     for key, value in scores.items():
-        if key not in known:
-            raise QAError(f"unknown scorecard item {key!r}; known: {', '.join(known)}")
-        if value not in allowed:
-            raise QAError(f"{key}: {value!r} is not allowed; use one of {', '.join(allowed)}")
+        if key not in items:
+            raise QAError(f"unknown scorecard item {key!r}; known: {', '.join(items)}")
+        if value not in item_values(items[key]):
+            raise QAError(f"{key}: {value!r} is not allowed; use one of {', '.join(item_values(items[key]))}")
+    missing = [i for i in items if not scores.get(i)]
+    if missing:
+        raise QAError(f"answer every item (n/a where it does not apply); missing: {', '.join(missing)}")
     return dict(scores)
+
+
+MAX_COMMENT = 2000  # characters of a reviewer's comment kept
 
 
 def record_review(store: Store, sample_id: str, call_id: str, reviewer: str, scores: dict[str, str],
                   comment: str = "") -> bool:
     """Store a reviewer's scores; a second review of the same call by the same reviewer replaces the
     first. Returns True when it replaced one."""
-    scores = validate_scores(scores)
+    scores = validate_review(scores)
     if not reviewer.strip():
         raise QAError("reviewer must not be empty")
-    if not sample_exists(store, sample_id):
+    if not store.qa_sample_exists(sample_id):
         raise QAError(f"unknown sample {sample_id!r}")
-    if store.query("SELECT 1 FROM qa_samples WHERE sample_id = ? AND call_id = ?", [sample_id, call_id]).empty:
+    if store.qa_sampled(sample_id, call_id) is None:
         raise QAError(f"call {call_id!r} is not in sample {sample_id}")
-    with store.transaction() as conn:
-        replaced = conn.execute("DELETE FROM qa_reviews WHERE call_id = ? AND reviewer = ? RETURNING 1",
-                                [call_id, reviewer]).fetchall()
-        conn.execute("INSERT INTO qa_reviews (sample_id, call_id, reviewer, reviewed_at, scores, comment) "
-                     "VALUES (?, ?, ?, ?, ?, ?)", [sample_id, call_id, reviewer, utcnow(), json.dumps(scores), comment])
-    return bool(replaced)
+    return store.replace_qa_review(sample_id, call_id, reviewer, scores, comment[:MAX_COMMENT])
 
 
 def sample_rows(sample: Sample) -> list[dict]:

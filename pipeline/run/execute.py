@@ -1,281 +1,32 @@
-"""Process a folder of recordings: plan what is new, process each call, write it, record the run.
+"""The one loop behind every entry point: plan, process, write each call through one writer,
+record the run, refresh briefings.
 
-Plain functions used by the Prefect flows and the CLI alike: `execute` is the one loop (plan,
-process, write through one writer, record the run, refresh briefings), and each caller only says
-how recordings are processed concurrently (a thread pool, Prefect tasks). `process_recording`
-never raises: whatever goes wrong with one recording (bad input, or a bug on odd audio) becomes
-a failed `CallResult` with the stage, the error class and the message, so the batch goes on.
+Plain functions used by the Prefect flows and the CLI alike; each caller only says how recordings
+are processed concurrently (a thread pool here, Prefect tasks in the flows). A call's stages are
+`pipeline.run.stages`; what to process is `pipeline.run.plan`.
 """
 from __future__ import annotations
 
-import logging
 import os
 import time
 import uuid
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor, as_completed
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Callable, Iterable, Iterator
 
-from pipeline.speech.asr import EngineSpec, TranscribeOptions
-from pipeline.speech.transcribe import SPLIT_SPEAKERS, load_engine, transcribe_call
-from pipeline.intake.audio import BadRecording, decode, probe
-from pipeline.engines import Engines, or_default
-from pipeline.intake.ingest import ManifestRow, discover
 from pipeline.config.policy import Policy, default_policy
-from pipeline.config.settings import Settings, results_fingerprint
-from pipeline.store.store import Store, utcnow
-from pipeline.records import RunRecord
-from pipeline.speakers.align import assign_speakers, build_turns, turns_from_segments
-from pipeline.speakers.dynamics import interrupts, measure
-from pipeline.analysis.escalation import score_call, turn_features, utterances
-from pipeline.speakers.roles import decide_roles
-from pipeline.speakers.diarize import diarize
-from pipeline.analysis.summary import summarise
-from pipeline.records import CallResult
-from pipeline.records import Recording, Role, StageTiming, Transcript, channel_label, join_words, label_channel
-from pipeline.vocabulary.rescore import rescore_transcript, segment_clip
-from pipeline.vocabulary.correct import correct_transcript
-
-# A call that failed is tried again on later runs, this many times in all, then left with its reason.
-MAX_ATTEMPTS = 3
-
-log = logging.getLogger(__name__)
-
-# A call's progress: the recording (its duration known, once decoded) and the seconds of it
-# transcribed so far, increasing.
-CallProgress = Callable[[Recording, float], None]
-
-
-@dataclass(frozen=True)
-class BatchPlan:
-    input_dir: Path
-    todo: list[Recording]
-    skipped: list[Recording]  # already processed: same contents, pipeline version and model
-    missing: list[ManifestRow]  # manifest rows naming files that do not exist
-    rejected: list = field(default_factory=list)  # manifest rows or files refused, with the reason
-    attempts: dict[str, int] = field(default_factory=dict)  # call_id -> the try this run makes
-    fingerprint: str = ""  # of the settings this run produces rows with (part of the skip key)
-
-    @property
-    def n_found(self) -> int:
-        return len(self.todo) + len(self.skipped)
-
-
-def call_fingerprint(spec: EngineSpec, settings: Settings | None = None,
-                     options: TranscribeOptions | None = None) -> str:
-    """The hash of what changes a call's rows (model, decoding, the policy's result-changing part,
-    the data files), stored with each call and part of its skip key."""
-    return results_fingerprint(spec.engine, spec.model, spec.compute_type, options or TranscribeOptions(),
-                               (settings or Settings()).policy.results_part())
-
-
-def plan_batch(input_dir: Path, store: Store, spec: EngineSpec, reprocess: bool = False,
-               manifest: Path | None = None, customer_id: str | None = None, settings: Settings | None = None,
-               options: TranscribeOptions | None = None) -> BatchPlan:
-    """What to process: recordings whose audio or result-changing settings differ from what is
-    stored, and failed ones still under MAX_ATTEMPTS."""
-    fingerprint = call_fingerprint(spec, settings, options)
-    found = discover(Path(input_dir), manifest, known_hashes=store.known_hashes())
-    store.remember_hashes(found.hashed)
-    tz = (settings or Settings()).tz
-    recordings = [in_centre_time(r, tz) for r in found.recordings
-                  if customer_id is None or _same_customer(r.metadata.customer_id, customer_id)]
-    done = store.processed_keys()
-    todo, skipped, attempts = [], [], {}
-    for rec in recordings:
-        stored = done.get(rec.call_id)
-        same = stored is not None and stored.key == (rec.sha256, fingerprint)
-        if same and not reprocess and (stored.status == "ok" or stored.attempts >= MAX_ATTEMPTS):
-            skipped.append(rec)
-            continue
-        # A failed call with the same contents counts its tries; anything new starts again at 1.
-        attempts[rec.call_id] = stored.attempts + 1 if same and stored.status == "failed" and not reprocess else 1
-        todo.append(rec)
-    return BatchPlan(Path(input_dir), todo, skipped, found.missing, found.rejected, attempts, fingerprint)
-
-
-def in_centre_time(rec: Recording, tz) -> Recording:
-    """Call times are stored as the centre's wall-clock time (what handlers read): a manifest time
-    with a zone is converted to the centre's zone; one without a zone is already in it."""
-    started = rec.metadata.started_at
-    if started is None or started.tzinfo is None:
-        return rec
-    local = started.astimezone(tz).replace(tzinfo=None)
-    return replace(rec, metadata=replace(rec.metadata, started_at=local))
-
-
-def _same_customer(a: str | None, b: str) -> bool:
-    return a is not None and a.strip().casefold() == b.strip().casefold()
-
-
-def process_recording(rec: Recording, spec: EngineSpec, options: TranscribeOptions | None = None,
-                      split: bool = SPLIT_SPEAKERS, voiceprint=None, engines: Engines | None = None,
-                      on_progress: CallProgress | None = None, policy: Policy | None = None) -> CallResult:
-    """Decode, separate speakers, transcribe and analyse one recording. Never raises.
-
-    With `split`, each speaker (stereo channel, or diarized mono speaker) is transcribed on
-    their own and words come out attributed; without it the down-mix is transcribed and words
-    are attributed by time overlap with the speakers' segments. `engines`: the loaded models
-    (a default set is built when None); `on_progress`: the call's seconds transcribed so far.
-    """
-    options = options or TranscribeOptions()
-    engines = or_default(engines)
-    clock = StageClock()
-    try:
-        info = probe(rec.path)
-        rec = replace(rec, duration=info.duration, channels=info.channels, sample_rate=info.sample_rate)
-        audio = decode(rec.path, info=info)
-        rec = replace(rec, duration=audio.duration)
-        clock.lap("decode")
-
-        if rec.metadata.language:
-            options = replace(options, language=rec.metadata.language)
-        # The manifest may bound the speaker count: (min, max), or None.
-        diarization = diarize(audio.samples, speakers=getattr(rec.metadata, "speakers", None), engines=engines)
-        clock.lap("speakers")
-
-        report = (lambda seconds, rec=rec: on_progress(rec, seconds)) if on_progress else None
-        transcript = transcribe_call(audio, diarization, spec, options, split, engines, report)
-        clock.lap("transcribe")
-        return analyse_call(rec, audio, diarization, transcript, clock, voiceprint, engines=engines, policy=policy,
-                            scorer=load_engine(spec, engines) if options.rescore_vocabulary else None)
-    except Exception as exc:  # noqa: BLE001 - one recording's failure must never stop the batch
-        return failed_result(rec, clock, exc)
-
-
-class StageClock:
-    """Times each stage, and knows which stage is running when something goes wrong."""
-
-    STAGES = ("decode", "speakers", "transcribe", "correct", "rescore", "align", "escalation", "summary")
-
-    def __init__(self, first: str = "decode"):
-        self.timings: list[StageTiming] = []
-        self.current = first
-        self._since = time.perf_counter()
-
-    def lap(self, stage: str) -> None:
-        """`stage` just finished; the next one in STAGES is now running."""
-        now = time.perf_counter()
-        self.timings.append(StageTiming(stage, now - self._since))
-        self._since = now
-        following = self.STAGES[self.STAGES.index(stage) + 1:] if stage in self.STAGES else ()
-        self.current = following[0] if following else "finish"
-
-
-def failed_result(rec: Recording, clock: StageClock, exc: BaseException, **partial) -> CallResult:
-    """A failed call: the stage it failed in, the error class and a one-line message."""
-    message = " ".join(str(exc).split()) or exc.__class__.__name__
-    if isinstance(exc, BadRecording):
-        log.warning("%s: %s", rec.call_id, message)
-    else:
-        log.exception("%s: %s failed", rec.call_id, clock.current)
-    partial.setdefault("timings", tuple(clock.timings))
-    return CallResult(recording=rec, status="failed", error=f"{clock.current}: {message}", error_stage=clock.current,
-                      error_class=exc.__class__.__name__, **partial)
-
-
-def analyse_call(rec: Recording, audio, diarization, transcript: Transcript,
-                 clock: StageClock | None = None, voiceprint=None, correct: bool = True,
-                 engines: Engines | None = None, policy: Policy | None = None, scorer=None) -> CallResult:
-    """Everything after recognition: vocabulary correction, words to speakers and turns, roles,
-    dynamics, escalation, summary. Separate from recognition so later stages can be re-run (and
-    tested) on a stored transcript, independent of the characters Whisper writes on a given CPU.
-    `scorer`: the Whisper engine, to judge loose vocabulary matches on the audio (rescore.py);
-    without one (or with an engine that cannot score) correction is by sound alone."""
-    clock = clock or StageClock(first="correct")
-    corrections = ()
-    if correct:
-        vocabulary_text = (policy or default_policy()).vocabulary or None
-        transcript, corrections = correct_transcript(transcript, vocabulary_text)
-    clock.lap("correct")
-    if correct and hasattr(scorer, "score"):
-        transcript, rescored = rescore_transcript(
-            transcript, lambda seg: segment_clip(audio.samples, audio.sample_rate, seg, label_channel(seg.speaker)),
-            scorer, first_seq=len(corrections), source=vocabulary_text)
-        corrections += rescored
-    clock.lap("rescore")
-    if not transcript.segments:
-        return CallResult(recording=rec, status="failed", transcript=transcript, timings=tuple(clock.timings),
-                          diarization=diarization, error_stage="transcribe", error_class="NoSpeech",
-                          corrections=corrections,
-                          error="no speech detected (voice activity found none, or only known hallucinations)")
-
-    words = transcript.words
-    # Per-speaker streams hand back segments that already carry their speaker.
-    attributed = all(seg.speaker for seg in transcript.segments)
-    if attributed:
-        speakers = [seg.speaker for seg in transcript.segments for _ in seg.words]
-    else:
-        speakers = assign_speakers(words, diarization)
-    texts: dict[str, list[str]] = {}
-    for word, speaker in zip(words, speakers):
-        texts.setdefault(speaker or "", []).append(word.text)
-    decision, speaker_evidence, agent_voice = assign_roles(rec, audio, diarization,
-                                                          {k: join_words(v) for k, v in texts.items()}, voiceprint,
-                                                          engines)
-    roles = decision.roles
-    if attributed:
-        turns = turns_from_segments(transcript.segments, roles, transcript.language)
-    else:
-        order = sorted(range(len(words)), key=lambda i: words[i].start)
-        turns = build_turns([words[i] for i in order], [speakers[i] for i in order], roles, transcript.language)
-    dynamics = measure(diarization, roles, turns, audio.duration, transcript.language)
-    clock.lap("align")
-
-    # Roles from identity (the manifest's agent channel, the agent's voiceprint) are certain: the
-    # call's score follows the customer. From speech evidence they may be wrong: it follows the
-    # most escalated speaker.
-    escalation = assess_escalation(audio, turns, transcript.language, diarization,
-                                   roles_certain=decision.method in ("manifest", "voiceprint"), policy=policy)
-    clock.lap("escalation")
-    summary = summarise(rec.call_id, turns, transcript.language, escalation, policy)
-    clock.lap("summary")
-    return CallResult(recording=rec, status="ok", transcript=transcript, turns=turns, timings=tuple(clock.timings),
-                      word_speakers=tuple(speakers), roles=roles, diarization=diarization, dynamics=dynamics,
-                      escalation=escalation, summary=summary, speaker_evidence=speaker_evidence,
-                      agent_voice=agent_voice, corrections=corrections)
-
-
-def assign_roles(rec: Recording, audio, diarization, texts: dict[str, str], voiceprint=None,
-                 engines: Engines | None = None):
-    """Roles (manifest channel, else the agent's voiceprint, else speech evidence), the evidence
-    to store, and the agent channel's voice when a stereo call says whose it is (a voiceprint source)."""
-    from pipeline.speakers.voiceprints import match_agent, speaker_embeddings, voice_embedding
-
-    match = None
-    if voiceprint is not None and diarization.method != "channels" and len(diarization.speakers()) > 1:
-        match = match_agent(voiceprint, speaker_embeddings(audio.mono(), diarization, engines))
-    decision = decide_roles(diarization, texts, rec.metadata.agent_channel, match.speaker if match else None)
-    evidence = {"count": diarization.evidence, "roles": {"method": decision.method, "confidence": decision.confidence,
-                                                         **decision.evidence}}
-    if match is not None:
-        evidence["voiceprint"] = {"agent_id": match.agent_id, "matched": match.speaker,
-                                  "similarities": match.similarities}
-    agent_voice = None
-    agents = [s for s, r in decision.roles.items() if r == Role.AGENT]
-    # Only roles we are sure of feed a voiceprint: the manifest's channel, or near-certain evidence.
-    if (rec.metadata.agent_id and diarization.method == "channels" and len(agents) == 1
-            and decision.confidence >= 0.95):
-        regions = [(s.start, s.end) for s in diarization.segments if s.speaker == agents[0]]
-        embedding, seconds = voice_embedding(audio.samples[label_channel(agents[0])], regions, engines=engines)
-        if seconds > 0:
-            agent_voice = (tuple(float(x) for x in embedding), seconds)
-    return decision, evidence, agent_voice
-
-
-def assess_escalation(audio, turns, language: str, diarization=None, roles_certain: bool = False,
-                      policy: Policy | None = None):
-    """Escalation of a call: each turn cut at its speaker's pauses and each stretch's voice measured
-    on its speaker's own channel when stereo. `roles_certain` when the manifest named the agent."""
-    channel_audio = {None: audio.mono()}
-    if audio.channels > 1:
-        channel_audio |= {channel_label(i): audio.samples[i] for i in range(audio.channels)}
-    flags = interrupts([(t.start, t.end, t.role) for t in turns])
-    stretches = utterances(turns, diarization.segments if diarization else (), language)
-    features = turn_features(tuple(u for _, u in stretches), channel_audio, language,
-                             {i for i, f in enumerate(flags) if f}, turn_of=[i for i, _ in stretches], policy=policy)
-    return score_call(features, audio.duration, roles_certain=roles_certain, policy=policy)
+from pipeline.config.settings import Settings
+from pipeline.engines import Engines, or_default
+from pipeline.outputs.briefing import write_briefing
+from pipeline.outputs.plots import write_call_plot
+from pipeline.records import CallResult, Recording, RunRecord
+from pipeline.run.plan import BatchPlan, plan_batch
+from pipeline.run.stages import CallProgress, StageClock, failed_result, process_recording
+from pipeline.speakers.voiceprints import stored_voiceprints
+from pipeline.speech.asr import EngineSpec, TranscribeOptions
+from pipeline.speech.transcribe import SPLIT_SPEAKERS, load_engine
+from pipeline.store import Store, utcnow
 
 
 def engine_for_workers(model: str, workers: int, engine: str = "faster-whisper") -> EngineSpec:
@@ -314,8 +65,6 @@ def run_message(plan: BatchPlan, results: list[CallResult]) -> str:
 def refresh_briefings(store: Store, results: list[CallResult], also: Iterable[str] = (), settings=None) -> list[str]:
     """Rewrite the briefing of every customer with a newly processed call (and of `also`);
     `settings`: the centre's time zone and callback target (defaults when None)."""
-    from pipeline.outputs.briefing import write_briefing
-
     customers = sorted({r.recording.metadata.customer_id for r in results
                         if r.status == "ok" and r.recording.metadata.customer_id} | set(also))
     for customer in customers:
@@ -396,7 +145,8 @@ def execute(input_dir: Path, store: Store, spec: EngineSpec, processor: Processo
         if plan.todo:
             load_engine(spec, engines)  # fail fast (e.g. model missing) before any call is touched
         for result in processor(plan.todo):
-            write_result(store, result, run_id, plan.attempts.get(result.call_id, 1), plan.fingerprint)
+            write_result(store, result, run_id, plan.attempts.get(result.call_id, 1), plan.fingerprint,
+                         (settings or Settings()).policy)
             results.append(result)
             if on_result:
                 on_result(result)
@@ -414,10 +164,13 @@ def execute(input_dir: Path, store: Store, spec: EngineSpec, processor: Processo
     return Execution(run, results, plan, refreshed)
 
 
-def write_result(store: Store, result: CallResult, run_id: str, attempts: int = 1, fingerprint: str = "") -> None:
-    """Write one call; if even that fails (a bug on odd data), store it as failed with the reason."""
+def write_result(store: Store, result: CallResult, run_id: str | None = None, attempts: int = 1, fingerprint: str = "",
+                 policy: Policy | None = None) -> None:
+    """Write one call (its escalation plot drawn beside the database first); if even that fails (a
+    bug on odd data), store it as failed with the reason."""
     try:
-        store.write_call(result, run_id, attempts, fingerprint)
+        plot = write_call_plot(result, store.path.parent / "plots", (policy or default_policy()).reported_flags)
+        store.write_call(result, run_id, attempts, fingerprint, plot_path=str(plot) if plot else None)
     except Exception as exc:  # noqa: BLE001
         store.write_call(failed_result(result.recording, StageClock(first="store"), exc, timings=result.timings),
                          run_id, attempts, fingerprint)
@@ -432,8 +185,6 @@ def run_batch(input_dir: Path, db_path: Path, model: str = "base", workers: int 
     `customer_id` limits it to one customer's recordings; `refresh` rewrites the briefings of
     the customers it processed. `settings` (from the entry point; defaults when None) say where
     the models are; `on_progress` hears each call's transcription advance."""
-    from pipeline.speakers.voiceprints import stored_voiceprints
-
     settings = settings or Settings()
     spec = engine_for_workers(model, workers)
     store = Store(db_path)

@@ -21,16 +21,14 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
-from pipeline.outputs.alerts import DeliveryReport, raise_and_deliver
-from pipeline.intake.audio import SUPPORTED_EXTENSIONS
-from pipeline.run.execute import engine_for_workers, execute, thread_processor
 from pipeline.engines import Engines
-from pipeline.speakers.voiceprints import stored_voiceprints
+from pipeline.intake.audio import SUPPORTED_EXTENSIONS
 from pipeline.intake.ingest import REJECTED_AUDIO_EXTENSIONS, sha256_file
-from pipeline.store.store import Store
-from pipeline.records import RunRecord
-from pipeline.records import CallResult
-from pipeline.records import Recording
+from pipeline.outputs.alerts import DeliveryReport, raise_and_deliver
+from pipeline.records import CallResult, Recording, RunRecord
+from pipeline.run.execute import engine_for_workers, execute, thread_processor
+from pipeline.speakers.voiceprints import stored_voiceprints
+from pipeline.store import Store
 
 log = logging.getLogger(__name__)
 
@@ -69,9 +67,7 @@ def audio_files(folder: Path) -> list[Path]:
 def scan(folder: Path, store: Store, settle_seconds: float, now: float | None = None) -> tuple[list[Path], list[Path]]:
     """(new complete files, files still arriving)."""
     now = now or time.time()
-    done = {row.path: (row.processed_at, row.sha256) for row in store.query(
-        "SELECT path, max(processed_at) AS processed_at, arg_max(sha256, processed_at) AS sha256 "
-        "FROM calls GROUP BY path").itertuples()}
+    done = store.processed_paths()
     new, incomplete = [], []
     for path in audio_files(folder):
         if not is_complete(path, settle_seconds, now):

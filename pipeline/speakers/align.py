@@ -8,8 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from pipeline.records import Diarization
-from pipeline.records import Turn, Word, join_words
+from pipeline.records import Diarization, Turn, Word, join_words
 
 # A pause longer than this inside one speaker's speech starts a new turn.
 TURN_GAP = 2.0

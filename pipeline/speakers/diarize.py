@@ -13,19 +13,15 @@ from __future__ import annotations
 
 import os
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from pipeline.intake.audio import SAMPLE_RATE
 from pipeline.engines import Engines, or_default
 from pipeline.records import Diarization, SpeakerSegment, channel_label
 from pipeline.speakers.backends.clustering import cluster_diarization
 from pipeline.speakers.backends.pyannote import pyannote_diarization
 from pipeline.speakers.options import DiarizationOptions
 from pipeline.speakers.vad import speech_regions
-
-
 
 # --- stereo ---------------------------------------------------------------------------------
 

@@ -1,10 +1,7 @@
 """Conversation dynamics per call: who talked how much, silences, interruptions, overlap, pace."""
 from __future__ import annotations
 
-from dataclasses import dataclass
-
-from pipeline.records import Diarization, Dynamics
-from pipeline.records import Role, Turn
+from pipeline.records import Diarization, Dynamics, Role, Turn
 
 ROLES = (Role.AGENT, Role.CUSTOMER)
 # A turn that starts while the other side is still talking is an interruption. In stereo the

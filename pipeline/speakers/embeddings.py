@@ -28,8 +28,10 @@ def window_embeddings(samples: np.ndarray, regions: list[tuple[float, float]], o
     """Centres (s) and L2-normalised 256-d embeddings of `window`-second windows every `hop` seconds
     inside speech regions (the options' window and hop unless given); with `max_windows`, only
     that many, spread evenly, are embedded."""
+    # Heavy (torch): loaded when the first call needs voice embeddings.
     import torch
-    from resemblyzer import audio as rz_audio, hparams
+    from resemblyzer import audio as rz_audio
+    from resemblyzer import hparams
 
     window = options.window if window is None else window
     hop = options.hop if hop is None else hop

@@ -19,9 +19,12 @@ import re
 from dataclasses import dataclass, field
 from functools import lru_cache
 
+import numpy as np
+
 from pipeline.config.datafiles import read_rows
-from pipeline.records import Diarization
-from pipeline.records import Role, channel_label
+from pipeline.engines import Engines
+from pipeline.records import Diarization, Recording, Role, channel_label, label_channel
+from pipeline.speakers.voiceprints import match_agent, speaker_embeddings, voice_embedding
 
 THIRD_PARTY = "third_party"
 MIN_CONFIDENCE = 0.6  # below this the evidence is a coin toss: say unknown
@@ -107,7 +110,6 @@ def _opener(diarization: Diarization) -> str | None:
 
 def _extra_roles(diarization: Diarization, main: list[str], roles: dict[str, str], same_voice: float) -> dict:
     """Speakers beyond the main two: the role of the main speaker they sound like, else third party."""
-    import numpy as np
 
     out = {}
     for s in diarization.speakers():
@@ -162,3 +164,28 @@ def infer_roles(diarization: Diarization, text_by_speaker: dict[str, str],
                 agent_channel: int | None = None) -> dict[str, str]:
     """speaker label -> role (see `decide_roles` for the confidence and evidence)."""
     return decide_roles(diarization, text_by_speaker, agent_channel).roles
+
+
+def assign_roles(rec: Recording, audio, diarization, texts: dict[str, str], voiceprint=None,
+                 engines: Engines | None = None):
+    """Roles (manifest channel, else the agent's voiceprint, else speech evidence), the evidence
+    to store, and the agent channel's voice when a stereo call says whose it is (a voiceprint source)."""
+    match = None
+    if voiceprint is not None and diarization.method != "channels" and len(diarization.speakers()) > 1:
+        match = match_agent(voiceprint, speaker_embeddings(audio.mono(), diarization, engines))
+    decision = decide_roles(diarization, texts, rec.metadata.agent_channel, match.speaker if match else None)
+    evidence = {"count": diarization.evidence, "roles": {"method": decision.method, "confidence": decision.confidence,
+                                                         **decision.evidence}}
+    if match is not None:
+        evidence["voiceprint"] = {"agent_id": match.agent_id, "matched": match.speaker,
+                                  "similarities": match.similarities}
+    agent_voice = None
+    agents = [s for s, r in decision.roles.items() if r == Role.AGENT]
+    # Only roles we are sure of feed a voiceprint: the manifest's channel, or near-certain evidence.
+    if (rec.metadata.agent_id and diarization.method == "channels" and len(agents) == 1
+            and decision.confidence >= 0.95):
+        regions = [(s.start, s.end) for s in diarization.segments if s.speaker == agents[0]]
+        embedding, seconds = voice_embedding(audio.samples[label_channel(agents[0])], regions, engines=engines)
+        if seconds > 0:
+            agent_voice = (tuple(float(x) for x in embedding), seconds)
+    return decision, evidence, agent_voice

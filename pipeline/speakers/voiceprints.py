@@ -12,19 +12,18 @@ carry only the similarity a call was matched with).
 """
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
 
-from pipeline.intake.audio import SAMPLE_RATE
 from pipeline.engines import Engines, or_default
-from pipeline.speakers.embeddings import window_embeddings
-from pipeline.speakers.vad import speech_regions
-from pipeline.speakers.options import DiarizationOptions
+from pipeline.intake.audio import SAMPLE_RATE, BadRecording, decode
 from pipeline.records import Diarization
+from pipeline.speakers.embeddings import window_embeddings
+from pipeline.speakers.options import DiarizationOptions
+from pipeline.speakers.vad import speech_regions
 
 TELEPHONE_BAND = (300.0, 3400.0)
 # The cluster most like the agent's voiceprint is the agent when its similarity is at least
@@ -58,13 +57,13 @@ class VoiceMatch:
 
 @lru_cache(maxsize=1)
 def _band_filter():
-    from scipy.signal import butter
+    from scipy.signal import butter  # heavy: loaded by the first call that filters or measures a voice
 
     return butter(6, TELEPHONE_BAND, btype="band", fs=SAMPLE_RATE, output="sos")
 
 
 def band_limit(samples: np.ndarray) -> np.ndarray:
-    from scipy.signal import sosfiltfilt
+    from scipy.signal import sosfiltfilt  # heavy: loaded by the first call that filters or measures a voice
 
     return sosfiltfilt(_band_filter(), samples).astype(np.float32)
 
@@ -130,58 +129,23 @@ def match_agent(voiceprint: Voiceprint, embeddings: dict[str, np.ndarray]) -> Vo
     return VoiceMatch(voiceprint.agent_id, best if ok else None, sims)
 
 
-# --- the voiceprints table (schema in store.SCHEMA) --------------------------------------------
+# --- a store's voiceprints (the rows: pipeline.store.voiceprints) ----------------------------
 
-def add_source(conn, agent_id: str, source: str, embedding: np.ndarray, seconds: float) -> None:
-    """Add (or replace) one source of an agent's voiceprint. Idempotent per (agent, source)."""
-    from pipeline.store.store import utcnow
-
-    conn.execute("DELETE FROM voiceprints WHERE agent_id = ? AND source = ?", [agent_id, source])
-    conn.execute("INSERT INTO voiceprints (agent_id, source, embedding, seconds, added_at) VALUES (?, ?, ?, ?, ?)",
-                 [agent_id, source, [float(x) for x in embedding], float(seconds), utcnow()])
+def combine(sources: list[tuple[np.ndarray, float]], agent_id: str) -> Voiceprint:
+    """An agent's voiceprint: the talk-time-weighted mean of their sources, unit length."""
+    mean = sum(e * s for e, s in sources) / max(sum(s for _, s in sources), 1e-9)
+    mean = mean / (np.linalg.norm(mean) or 1.0)
+    return Voiceprint(agent_id, tuple(float(x) for x in mean), float(sum(s for _, s in sources)), len(sources))
 
 
-def load_voiceprints(conn, agent_ids: list[str] | None = None) -> dict[str, Voiceprint]:
-    rows = conn.execute("SELECT agent_id, embedding, seconds FROM voiceprints").fetchall()
-    by_agent: dict[str, list] = {}
-    for agent_id, embedding, seconds in rows:
-        if agent_ids is None or agent_id in agent_ids:
-            by_agent.setdefault(agent_id, []).append((np.asarray(embedding, dtype=np.float32), seconds))
-    prints = {}
-    for agent_id, sources in by_agent.items():
-        mean = sum(e * s for e, s in sources) / max(sum(s for _, s in sources), 1e-9)
-        mean = mean / (np.linalg.norm(mean) or 1.0)
-        prints[agent_id] = Voiceprint(agent_id, tuple(float(x) for x in mean), float(sum(s for _, s in sources)),
-                                      len(sources))
-    return prints
+def stored_voiceprints(store, agent_ids: list[str] | None = None) -> dict[str, Voiceprint]:
+    """Every agent's voiceprint from a `Store` (or those of `agent_ids`), read once before a run's
+    calls start (each call gets its agent's, to find the agent by voice on a mono call)."""
+    return {agent: combine(sources, agent) for agent, sources in store.voiceprint_sources(agent_ids).items()}
 
 
-def stored_voiceprints(store) -> dict[str, Voiceprint]:
-    """Every agent's voiceprint from a `Store`, read once before a run's calls start (each call
-    gets its agent's, to find the agent by voice on a mono call)."""
-    with store.session() as conn:
-        return load_voiceprints(conn)
-
-
-def list_voiceprints(conn) -> list[dict]:
-    """Who has a voiceprint, from how much speech and how many sources (never the embedding)."""
-    rows = conn.execute("SELECT agent_id, count(*), sum(seconds), max(added_at), list(source ORDER BY source) "
-                        "FROM voiceprints GROUP BY agent_id ORDER BY agent_id").fetchall()
-    return [{"agent_id": a, "n_sources": n, "seconds": round(s, 1), "updated_at": str(t), "sources": json.dumps(src)}
-            for a, n, s, t, src in rows]
-
-
-def forget(conn, agent_id: str) -> int:
-    """Delete every source of an agent's voiceprint; returns how many were deleted."""
-    n = conn.execute("SELECT count(*) FROM voiceprints WHERE agent_id = ?", [agent_id]).fetchone()[0]
-    conn.execute("DELETE FROM voiceprints WHERE agent_id = ?", [agent_id])
-    return int(n)
-
-
-def enrol(conn, agent_id: str, path: Path, engines: Engines | None = None) -> Voiceprint:
-    """Add an enrolment recording (any format we read; one voice) to an agent's voiceprint."""
-    from pipeline.intake.audio import BadRecording, decode
-
+def enrol(store, agent_id: str, path: Path, engines: Engines | None = None) -> Voiceprint:
+    """Add an enrolment recording (any format we read; one voice) to an agent's voiceprint in `store`."""
     if not Path(path).is_file():
         raise EnrolmentError(f"{path}: no such file")
     try:
@@ -192,5 +156,5 @@ def enrol(conn, agent_id: str, path: Path, engines: Engines | None = None) -> Vo
     if seconds < MIN_ENROL_SECONDS:
         raise EnrolmentError(f"{path}: only {seconds:.1f} s of speech; an enrolment needs at least "
                              f"{MIN_ENROL_SECONDS:.0f} s of the agent speaking")
-    add_source(conn, agent_id, f"enrol:{Path(path).name}", embedding, seconds)
-    return load_voiceprints(conn, [agent_id])[agent_id]
+    store.add_voiceprint_source(agent_id, f"enrol:{Path(path).name}", embedding, seconds)
+    return stored_voiceprints(store, [agent_id])[agent_id]

@@ -8,18 +8,16 @@ from __future__ import annotations
 
 import re
 import unicodedata
+import zlib
 from dataclasses import dataclass, replace
 from functools import lru_cache
 from typing import Callable, Protocol
 
 import numpy as np
 
-from pipeline.intake.audio import SAMPLE_RATE
 from pipeline.config.datafiles import read_rows
+from pipeline.records import Segment, Transcript
 from pipeline.speech.weights import DEFAULT_MODEL
-from pipeline.records import Segment, Transcript, Word
-
-
 
 
 @dataclass(frozen=True)
@@ -111,7 +109,7 @@ def is_hallucination(text: str) -> bool:
 
 @lru_cache(maxsize=1)
 def _t2s():
-    import opencc
+    import opencc  # loaded by the first Mandarin transcript
 
     return opencc.OpenCC("t2s")
 
@@ -146,7 +144,6 @@ def is_repetition_loop(text: str, threshold: float) -> bool:
     """Whisper's own test for a looping decoder (gzip compression ratio of the text above
     `compression_ratio_threshold`), applied to what survived its temperature fallback: a segment
     of one syllable said 150 times ("颂颂颂…") is kept by Whisper when every retry loops too."""
-    import zlib
 
     data = text.encode("utf-8")
     return len(data) > 60 and len(data) / len(zlib.compress(data)) > threshold

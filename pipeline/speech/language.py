@@ -15,11 +15,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
+import ctranslate2
 import numpy as np
 
-from pipeline.speech.asr import AsrEngine, TranscribeOptions
 from pipeline.intake.audio import SAMPLE_RATE
 from pipeline.records import Segment, Transcript, Word
+from pipeline.speech.asr import AsrEngine, TranscribeOptions
 
 # Whisper's detector is reliable from a few seconds of speech; shorter pieces join their neighbours.
 MIN_STRETCH_S = 3.0
@@ -80,7 +81,6 @@ def detect(engine: AsrEngine, clip: np.ndarray) -> tuple[str, float] | None:
     whisper = getattr(engine, "model", None)
     if not hasattr(whisper, "feature_extractor") or not hasattr(whisper, "model"):
         return None
-    import ctranslate2
 
     features = whisper.feature_extractor(clip)[:, :3000]
     found = whisper.model.detect_language(ctranslate2.StorageView.from_array(np.ascontiguousarray(features[None])))

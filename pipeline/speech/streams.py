@@ -12,11 +12,10 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from pipeline.speech.asr import AsrEngine, Progress, TranscribeOptions
 from pipeline.intake.audio import SAMPLE_RATE
+from pipeline.records import Diarization, Segment, Transcript, Word, join_words
+from pipeline.speech.asr import AsrEngine, Progress, TranscribeOptions
 from pipeline.speech.language import dominant, stream_stretches, transcribe_stretches
-from pipeline.records import Diarization
-from pipeline.records import Segment, Transcript, Word, join_words
 
 JOIN_PAUSE = 0.4  # seconds of silence between one speaker's segments in their stream
 # A stream may be in another language than the call's main one (an English-speaking customer on

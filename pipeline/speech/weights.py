@@ -24,6 +24,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pipeline.config.paths import default_model_cache
+from pipeline.config.settings import load_settings
+from pipeline.speech.backends.ct2_convert import convert_ct2_to_openai
 
 log = logging.getLogger(__name__)
 
@@ -156,7 +158,7 @@ def resolve_whisper(name_or_path: str = DEFAULT_MODEL, cache: Path | None = None
             if not allow_download:
                 raise
     if allow_download:
-        from faster_whisper.utils import download_model
+        from faster_whisper.utils import download_model  # hub download: only where downloads are allowed
 
         return ResolvedModel(name_or_path, Path(download_model(name_or_path, cache_dir=str(cache / "hub"))), "hub")
     known = ", ".join(sorted(PACKAGED_MODELS))
@@ -179,7 +181,6 @@ def openai_checkpoint(name_or_path: str = DEFAULT_MODEL, cache: Path | None = No
     if candidate.suffix == ".pt" and candidate.is_file():
         return candidate
     if name_or_path in PACKAGED_MODELS or candidate.is_dir():
-        from pipeline.speech.backends.ct2_convert import convert_ct2_to_openai
 
         resolved = resolve_whisper(name_or_path, cache, allow_download)
         target = (Path(cache) if cache is not None else default_model_cache()) / f"openai-whisper-{resolved.name}.pt"
@@ -196,7 +197,6 @@ def openai_checkpoint(name_or_path: str = DEFAULT_MODEL, cache: Path | None = No
 
 def main() -> None:
     """`make models`: assemble and verify the default model, so the first run does not pay for it."""
-    from pipeline.config.settings import load_settings
 
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     settings = load_settings()

@@ -1,1 +1,48 @@
-"""TODO"""
+"""The storage layer: every table of the database and every SQL statement the product runs
+(the web app keeps its page reads in web/store.py). One schema (`schema`), one connection and
+lock layer (`connect`), one module per table group, gathered in `Store`."""
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import pandas as pd
+
+from pipeline.config.paths import DEFAULT_DB
+from pipeline.store.alerts import AlertsTable
+from pipeline.store.briefings import BriefingsTable
+from pipeline.store.callbacks import CallbacksTable
+from pipeline.store.calls import CallsTable, StoredCall, insert, utcnow
+from pipeline.store.connect import Database, StoreBusy, has_table, rows
+from pipeline.store.qa import QATable
+from pipeline.store.runs import RunsTable
+from pipeline.store.schema import migrate
+from pipeline.store.search import SearchIndexTable
+from pipeline.store.users import UsersTable
+from pipeline.store.voiceprints import VoiceprintsTable
+
+__all__ = ["DEFAULT_DB", "Store", "StoreBusy", "StoredCall", "has_table", "rows", "utcnow"]
+
+
+class Store(Database, CallsTable, RunsTable, BriefingsTable, AlertsTable, QATable, VoiceprintsTable, UsersTable,
+            CallbacksTable, SearchIndexTable):
+    """The database file, opened briefly for each operation (see `connect`). A writer creates
+    and extends the schema when it opens the file."""
+
+    def __init__(self, path: Path | str = DEFAULT_DB, read_only: bool = False, wait_seconds: float = 60.0):
+        super().__init__(path, read_only, wait_seconds)
+        if not read_only:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            with self.transaction() as conn:
+                migrate(conn)
+
+    def waiting(self, seconds: float) -> "Store":
+        """The same store, giving up after `seconds` when another process holds the file."""
+        other = copy.copy(self)
+        other.wait_seconds = seconds
+        return other
+
+    def insert_rows(self, table: str, rows: list[dict]) -> None:
+        """Append rows to a table in one transaction."""
+        with self.transaction() as conn:
+            insert(conn, table, pd.DataFrame(rows))

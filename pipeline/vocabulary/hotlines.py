@@ -13,10 +13,9 @@ import re
 from dataclasses import replace
 from functools import lru_cache
 
-from pipeline.records import Segment, join_words
+from pipeline.records import Correction, Segment, join_words
 from pipeline.vocabulary.numbers import SPOKEN_DIGITS
 from pipeline.vocabulary.terms import vocabulary
-from pipeline.records import Correction
 
 HOTLINE_CATEGORY = "regulator"
 # Words that say a number is dialled or complained to; looked for within CUE_WINDOW characters.

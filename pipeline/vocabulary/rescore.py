@@ -22,9 +22,8 @@ from typing import Callable, Protocol
 import numpy as np
 
 from pipeline.intake.audio import SAMPLE_RATE
-from pipeline.records import Segment, Transcript
+from pipeline.records import Correction, Segment, Transcript
 from pipeline.vocabulary.terms import Match, apply_matches, find_loose_matches, segment_characters
-from pipeline.records import Correction
 
 # Whisper reads a segment with up to this much audio either side of its words.
 PAD_SECONDS = 0.2

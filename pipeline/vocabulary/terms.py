@@ -14,32 +14,19 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, replace
 from functools import lru_cache
+from importlib import resources
 
-from pipeline.config.datafiles import parse_rows, read_rows
-from pipeline.records import Correction, Segment, Transcript, Word, join_words
+from pipeline.config.datafiles import Term, parse_vocabulary, read_text
+from pipeline.records import Correction, Segment, join_words
 
 VOCABULARY_FILE = "vocabulary_zh.tsv"
-
-
-@dataclass(frozen=True)
-class Term:
-    text: str
-    category: str
 
 
 @lru_cache(maxsize=4)
 def vocabulary(source: str | None = None) -> tuple[Term, ...]:
     """The terms of a vocabulary: `source` is the text of a vocabulary file (a bank's own, named
-    in its policy: pipeline/policy.py), None for the packaged vocabulary_zh.tsv."""
-    terms, seen = [], set()
-    for row in read_rows(VOCABULARY_FILE) if source is None else parse_rows(source):
-        if len(row) < 2 or not row[1].strip():
-            raise ValueError(f"vocabulary: expected 'category<TAB>term', got {row!r}")
-        text = row[1].strip()
-        if text not in seen:
-            seen.add(text)
-            terms.append(Term(text, row[0].strip()))
-    return tuple(terms)
+    in its policy: pipeline/config/policy.py), None for the packaged vocabulary_zh.tsv."""
+    return parse_vocabulary(read_text(VOCABULARY_FILE) if source is None else source)
 
 
 # --- 1. hotwords --------------------------------------------------------------------------
@@ -96,10 +83,9 @@ class _Syllable:
 def _readings(char: str) -> tuple[_Syllable, ...]:
     """The two commonest readings of one character (给 is gei3 and ji3; 还 hai2 and huan2).
     Rarer readings (不 as fu1) would make nearly anything sound alike."""
-    from pypinyin import Style, pinyin
+    from pypinyin import Style, pinyin  # heavy: its dictionaries load on first use
 
     initials = pinyin(char, style=Style.INITIALS, heteronym=True, strict=False)[0]
-    finals = pinyin(char, style=Style.FINALS_TONE3, heteronym=True, strict=False)[0]
     out = []
     for full in pinyin(char, style=Style.TONE3, heteronym=True, neutral_tone_with_five=True)[0][:2]:
         tone = full[-1] if full[-1].isdigit() else "5"
@@ -148,7 +134,6 @@ def similarity(span: str, term: str) -> float:
 @lru_cache(maxsize=1)
 def _word_frequencies() -> dict[str, int]:
     """jieba's dictionary (word, frequency): tells a real word (经历) from a mishearing (借动)."""
-    from importlib import resources
 
     freq = {}
     with resources.files("jieba").joinpath("dict.txt").open(encoding="utf-8") as fh:

@@ -34,7 +34,7 @@ def _means(embeds: np.ndarray, labels: np.ndarray) -> np.ndarray:
 def split_windows(embeds: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     """The best k-way split: Ward linkage on unit vectors (it makes compact groups, where average
     linkage peeled off single odd windows as "speakers" on real calls), then refined."""
-    from sklearn.cluster import AgglomerativeClustering
+    from sklearn.cluster import AgglomerativeClustering  # heavy: loaded by the first mono call that clusters voices
 
     if k <= 1 or len(embeds) <= k:
         labels = np.zeros(len(embeds), dtype=int)
@@ -43,7 +43,7 @@ def split_windows(embeds: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _silhouette(embeds: np.ndarray, labels: np.ndarray) -> float:
-    from sklearn.metrics import silhouette_score
+    from sklearn.metrics import silhouette_score  # heavy: loaded by the first mono call that clusters voices
 
     return float(silhouette_score(embeds, labels, metric="cosine")) if len(set(labels)) > 1 else 0.0
 
@@ -221,7 +221,7 @@ def _segments_from_windows(regions, centres, labels, options) -> list[SpeakerSeg
 
 def cluster_diarization(samples: np.ndarray, options: DiarizationOptions = DiarizationOptions(),
                         bounds: tuple[int, int] | None = None, engines: Engines | None = None) -> Diarization:
-    from resemblyzer import audio as rz_audio
+    from resemblyzer import audio as rz_audio  # heavy (torch): loaded when a model first runs
 
     engines = or_default(engines)
     regions = speech_regions(samples, options.vad_threshold, options.min_silence, engines)

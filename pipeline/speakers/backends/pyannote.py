@@ -17,12 +17,12 @@ def pyannote_diarization(samples: np.ndarray, pipeline_ref: str, token: str | No
     """
     os.environ["PYANNOTE_METRICS_ENABLED"] = "0"  # no telemetry: call recordings are confidential
     try:
-        from pyannote.audio import Pipeline
+        from pyannote.audio import Pipeline  # optional: scoring and the pyannote backend only
     except Exception as exc:  # ImportError, or torchaudio failing inside it
         raise RuntimeError(
             "the pyannote diarization backend needs pyannote.audio with a matching torchaudio "
             f"(pip install pyannote.audio); it does not import here: {exc}") from exc
-    import torch
+    import torch  # heavy (torch): loaded when a model first runs
 
     pipeline = Pipeline.from_pretrained(pipeline_ref, token=token)
     output = pipeline({"waveform": torch.from_numpy(samples[None].astype(np.float32)), "sample_rate": SAMPLE_RATE})

@@ -125,7 +125,7 @@ def ct2_to_state_dict(variables: dict[str, np.ndarray]) -> tuple[dict, dict]:
 
 def convert_ct2_to_openai(model_dir: Path, target: Path) -> Path:
     """Write an openai-whisper checkpoint ({'dims', 'model_state_dict'}) built from model_dir."""
-    import torch
+    import torch  # heavy (torch): loaded when a model first runs
 
     variables, _ = read_ct2(Path(model_dir) / "model.bin")
     config = json.loads((Path(model_dir) / "config.json").read_text())

@@ -21,7 +21,7 @@ class OpenAIWhisperEngine:
     def __init__(self, spec: EngineSpec, model_cache: Path | None = None, allow_download: bool = False):
         # torch and openai-whisper load only when this optional engine is chosen (seconds of import).
         import torch
-        import whisper
+        import whisper  # optional engine (torch): loaded only when chosen
 
         torch.set_num_threads(spec.cpu_threads)
         checkpoint = openai_checkpoint(spec.model, model_cache, allow_download)

@@ -1,4 +1,5 @@
-"""What each page shows, read from the pipeline's tables (and the app's own) on one connection.
+"""The web app's reads: what each page shows, from the pipeline's tables and the app's own, on
+one read-only connection (pipeline.store.Store.reading). Every write goes through pipeline.store.
 
 Tables other stages add later (alerts, corrections) and briefing keys not written yet
 (deadlines, facts) are shown when present and skipped when not.
@@ -9,12 +10,13 @@ import json
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from pipeline.analysis.redact import redact
 from pipeline.config.policy import ScoreLevels, default_policy
 from pipeline.records import Flag
+from pipeline.store import has_table, rows
 
-from .db import has_table, rows
+from .search import query_tokens
 from .timefmt import call_time, parse_iso
-
 
 
 def _json(value, default):
@@ -52,7 +54,7 @@ def alerts_by_customer(conn) -> dict[str, list[dict]]:
     if not has_table(conn, "alerts"):
         return {}
     cols = {r[0] for r in conn.execute("SELECT column_name FROM information_schema.columns "
-                                       "WHERE table_name = 'alerts'").fetchall()}
+                                       "WHERE table_name = 'alerts' AND table_catalog = current_database()").fetchall()}
     kind = "kind" if "kind" in cols else "reason" if "reason" in cols else None
     if "customer_id" in cols:
         sql = f"SELECT customer_id, call_id, {kind or 'NULL'} AS kind FROM alerts" if "call_id" in cols else \
@@ -146,8 +148,7 @@ def call_detail(conn, call_id: str, reported_flags: tuple[Flag, ...] | None = No
         t["terms"] = signals.get("terms", [])
     call["corrections"] = []
     if has_table(conn, "corrections"):
-        from pipeline.analysis.redact import redact  # recognised text may hold the digits the masking hides
-
+        # Recognised text may hold the digits the masking hides.
         call["corrections"] = [{**c, "original": redact(c.get("original")), "corrected": redact(c.get("corrected"))}
                                for c in rows(conn, 'SELECT * FROM corrections WHERE call_id = ? ORDER BY start', [call_id])]
     return call
@@ -217,3 +218,80 @@ def dashboard(conn, group: str, tz: ZoneInfo, target_minutes: int, since: dateti
                count(*) FILTER (call_score >= {urgent}) AS high_escalation,
                sum(n_flags) AS flags, count(*) FILTER (complaint AND in_time) AS callbacks_in_time
         FROM base GROUP BY grp ORDER BY grp""", {**({"tz": tz.key} if has_callbacks else {}), **({"since": since} if since else {})})
+
+# --- single reads of the pages ----------------------------------------------------------------
+
+def stored_customer_id(conn, call_id: str) -> str:
+    return conn.execute("SELECT customer_id FROM calls WHERE call_id = ?", [call_id]).fetchone()[0]
+
+
+def latest_call_turns(conn, call_id: str) -> list[dict]:
+    return rows(conn, 'SELECT seq, role, start, "end", score, signals FROM turns WHERE call_id = ? ORDER BY seq', [call_id])
+
+
+def categories(conn) -> list[str]:
+    return [r[0] for r in conn.execute("SELECT DISTINCT category FROM summaries WHERE category IS NOT NULL "
+                                       "ORDER BY 1").fetchall()]
+
+
+def plot_path(conn, call_id: str) -> str | None:
+    found = conn.execute("SELECT plot_path FROM escalation WHERE call_id = ?", [call_id]).fetchone()
+    return found[0] if found else None
+
+
+def recording_path(conn, call_id: str) -> str | None:
+    found = conn.execute("SELECT path FROM calls WHERE call_id = ?", [call_id]).fetchone()
+    return found[0] if found else None
+
+
+def qa_export_rows(conn, sample_id: str) -> list[dict]:
+    return rows(conn, "SELECT q.sample_id, q.call_id, q.agent_id, c.customer_id, c.started_at, q.stratum, "
+                      "q.reason, e.call_score, r.reviewer, r.reviewed_at, r.scores, r.comment "
+                      "FROM qa_samples q JOIN calls c USING (call_id) LEFT JOIN escalation e USING (call_id) "
+                      "LEFT JOIN qa_reviews r USING (sample_id, call_id) WHERE q.sample_id = ? "
+                      "ORDER BY q.call_id, r.reviewer", [sample_id])
+
+
+# --- search -----------------------------------------------------------------------------------
+
+def search(conn, words: str = "", customer: str = "", agent: str = "", case: str = "", flag: str = "",
+           category: str = "", date_from=None, date_to=None, min_escalation: float | None = None,
+           limit: int = 200) -> list[dict]:
+    """Matching turns (or calls, when no words are given), newest call first."""
+    where, params = ["c.status = 'ok'"], []
+    for column, value in (("c.customer_id", customer), ("c.agent_id", agent), ("c.case_id", case)):
+        if value.strip():
+            where.append(f"lower({column}) = lower(?)")
+            params.append(value.strip())
+    if category.strip():
+        where.append("s.category = ?")
+        params.append(category.strip())
+    if flag.strip():
+        where.append("list_contains(CAST(coalesce(e.flags, '[]') AS VARCHAR[]), ?)")
+        params.append(flag.strip())
+    if date_from:
+        where.append("c.started_at >= ?")
+        params.append(date_from)
+    if date_to:
+        where.append("c.started_at < ?")
+        params.append(date_to)
+    if min_escalation is not None:
+        where.append("e.call_score >= ?")
+        params.append(min_escalation)
+    wanted = query_tokens(words)
+    base = ("FROM calls c LEFT JOIN escalation e USING (call_id) LEFT JOIN summaries s USING (call_id) "
+            f"WHERE {' AND '.join(where)}")
+    if not wanted:
+        return rows(conn, "SELECT c.call_id, c.customer_id, c.agent_id, c.case_id, c.started_at, s.category, "
+                          f"e.call_score, e.flags, NULL AS seq, NULL AS start, NULL AS role, s.summary AS text {base} "
+                          "ORDER BY c.started_at DESC NULLS LAST, c.call_id LIMIT ?", params + [limit])
+    if not has_table(conn, "search_tokens"):
+        return []
+    hits = ("SELECT call_id, seq FROM search_tokens WHERE token IN (SELECT unnest(?)) "
+            "GROUP BY call_id, seq HAVING count(DISTINCT token) = ?")
+    return rows(conn, f"WITH hits AS ({hits}) SELECT c.call_id, c.customer_id, c.agent_id, c.case_id, c.started_at, "
+                      "s.category, e.call_score, e.flags, t.seq, t.start, t.role, t.redacted_text AS text "
+                      f"FROM hits h JOIN turns t USING (call_id, seq) JOIN (SELECT c.*, e.call_score AS _s {base}) c "
+                      "USING (call_id) LEFT JOIN escalation e USING (call_id) LEFT JOIN summaries s USING (call_id) "
+                      "ORDER BY c.started_at DESC NULLS LAST, c.call_id, t.seq LIMIT ?",
+                [wanted, len(wanted)] + params + [limit])

@@ -1,0 +1,19 @@
+"""Callbacks a handler marked done (the web app's worklist drops a customer called back since
+their last complaint)."""
+from __future__ import annotations
+
+from pipeline.store.calls import utcnow
+
+
+class CallbacksTable:
+    """Mixed into `Store`: the callbacks table."""
+
+    def record_callback(self, customer_id: str, handler: str, outcome: str, note: str) -> str | None:
+        """Mark a customer called back; returns the customer id as stored, None for an unknown customer."""
+        with self.transaction() as conn:
+            found = conn.execute("SELECT customer_id FROM calls WHERE lower(customer_id) = lower(?) LIMIT 1",
+                                 [customer_id.strip()]).fetchone()
+            if not found:
+                return None
+            conn.execute("INSERT INTO callbacks VALUES (?, ?, ?, ?, ?)", [found[0], utcnow(), handler, outcome, note])
+        return found[0]

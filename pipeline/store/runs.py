@@ -1,0 +1,70 @@
+"""Runs: a row when a run starts, completed at its end; a run whose process died is found by the
+next one (same host: the process id; elsewhere: a stale heartbeat) and marked interrupted."""
+from __future__ import annotations
+
+import os
+import socket
+
+import pandas as pd
+
+from pipeline.records import RunRecord
+from pipeline.store.calls import insert, utcnow
+from pipeline.version import __version__ as PIPELINE_VERSION
+
+
+class RunsTable:
+    """Mixed into `Store`: the runs table."""
+
+    def start_run(self, run: RunRecord) -> None:
+        self.record_run(run, status="running")
+
+    def record_run(self, run: RunRecord, status: str | None = None) -> None:
+        row = {**run.__dict__, "status": status or run.status, "pipeline_version": PIPELINE_VERSION,
+               "pid": os.getpid(), "host": socket.gethostname(), "heartbeat_at": utcnow()}
+        with self.transaction() as conn:
+            refreshed = conn.execute("SELECT briefings_refreshed FROM runs WHERE run_id = ?", [run.run_id]).fetchone()
+            conn.execute("DELETE FROM runs WHERE run_id = ?", [run.run_id])
+            row["briefings_refreshed"] = bool(refreshed and refreshed[0])
+            insert(conn, "runs", pd.DataFrame([row]))
+
+    def heartbeat(self, run_id: str) -> None:
+        self.execute("UPDATE runs SET heartbeat_at = ? WHERE run_id = ?", [utcnow(), run_id])
+
+    def mark_briefings_refreshed(self, run_ids: list[str]) -> None:
+        if run_ids:
+            self.execute("UPDATE runs SET briefings_refreshed = true WHERE run_id IN (SELECT unnest(?))", [run_ids])
+
+    def mark_interrupted(self, stale_after_s: float = 1800.0) -> list[str]:
+        """Runs left 'running' by a process that is gone (killed, machine restarted) become
+        'interrupted'. Same host: the process id tells; another host: no heartbeat for
+        `stale_after_s`. Returns their run ids."""
+        host, now = socket.gethostname(), utcnow()
+        running = self.query("SELECT run_id, pid, host, heartbeat_at FROM runs WHERE status = 'running'")
+        dead = [r.run_id for r in running.itertuples()
+                if (r.host == host and not _alive(r.pid) and r.pid != os.getpid())
+                or (r.host != host and (pd.isna(r.heartbeat_at) or (now - r.heartbeat_at).total_seconds() > stale_after_s))]
+        if dead:
+            self.execute("UPDATE runs SET status = 'interrupted', message = 'the process running it stopped "
+                         "before it finished (found by a later run)' WHERE run_id IN (SELECT unnest(?))", [dead])
+        return dead
+
+    def customers_to_refresh(self) -> tuple[list[str], list[str]]:
+        """Customers with calls written by interrupted runs whose briefings were never refreshed,
+        and those runs' ids."""
+        runs = self.query("SELECT run_id FROM runs WHERE status = 'interrupted' "
+                          "AND NOT coalesce(briefings_refreshed, false)")["run_id"].tolist()
+        if not runs:
+            return [], []
+        customers = self.query("SELECT DISTINCT customer_id FROM calls WHERE status = 'ok' AND customer_id IS NOT NULL "
+                               "AND run_id IN (SELECT unnest(?)) ORDER BY 1", [runs])["customer_id"].tolist()
+        return customers, runs
+
+
+def _alive(pid) -> bool:
+    try:
+        os.kill(int(pid), 0)
+    except (ProcessLookupError, TypeError, ValueError):
+        return False
+    except PermissionError:
+        return True
+    return True

@@ -1,0 +1,139 @@
+"""Every table of the database, the pipeline's and the web app's, in one schema; created, and
+extended with the columns added since a table was first released, when a writer opens the file.
+"""
+from __future__ import annotations
+
+import duckdb
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS calls (
+    call_id VARCHAR PRIMARY KEY,
+    customer_id VARCHAR, agent_id VARCHAR, case_id VARCHAR, started_at TIMESTAMP,
+    path VARCHAR, sha256 VARCHAR, size_bytes BIGINT,
+    duration DOUBLE, channels INTEGER, sample_rate INTEGER, channel_layout VARCHAR,
+    language VARCHAR, language_probability DOUBLE,
+    status VARCHAR NOT NULL CHECK (status IN ('ok', 'failed')), error VARCHAR,
+    engine VARCHAR, model_id VARCHAR, pipeline_version VARCHAR,
+    dropped_hallucinations INTEGER, stage_seconds JSON,
+    diarization_method VARCHAR, n_speakers INTEGER, roles JSON,
+    processed_at TIMESTAMP, run_id VARCHAR,
+    error_stage VARCHAR, error_class VARCHAR, attempts INTEGER, settings_hash VARCHAR
+);
+CREATE TABLE IF NOT EXISTS words (
+    call_id VARCHAR, seq INTEGER, segment INTEGER, channel INTEGER,
+    start DOUBLE, "end" DOUBLE, text VARCHAR, probability DOUBLE, speaker VARCHAR, role VARCHAR,
+    PRIMARY KEY (call_id, seq)
+);
+CREATE TABLE IF NOT EXISTS turns (
+    call_id VARCHAR, seq INTEGER, role VARCHAR, speaker VARCHAR,
+    start DOUBLE, "end" DOUBLE, text VARCHAR, redacted_text VARCHAR, n_words INTEGER, score DOUBLE,
+    score_parts JSON, signals JSON,
+    PRIMARY KEY (call_id, seq)
+);
+CREATE TABLE IF NOT EXISTS escalation (
+    call_id VARCHAR PRIMARY KEY, call_score DOUBLE, trend VARCHAR, quarter_scores JSON,
+    peak_time DOUBLE, flags JSON, evidence JSON, de_escalation JSON, plot_path VARCHAR
+);
+CREATE TABLE IF NOT EXISTS dynamics (
+    call_id VARCHAR PRIMARY KEY,
+    agent_talk_s DOUBLE, customer_talk_s DOUBLE, silence_s DOUBLE,
+    longest_silence_s DOUBLE, longest_silence_at DOUBLE, overlap_s DOUBLE,
+    agent_interruptions INTEGER, customer_interruptions INTEGER,
+    agent_rate DOUBLE, customer_rate DOUBLE, rate_unit VARCHAR
+);
+CREATE TABLE IF NOT EXISTS summaries (
+    call_id VARCHAR PRIMARY KEY, language VARCHAR, category VARCHAR, outcome VARCHAR,
+    demands JSON, promises JSON, deadline_promises JSON, open_items JSON, key_quotes JSON, summary VARCHAR
+);
+CREATE TABLE IF NOT EXISTS briefings (
+    customer_id VARCHAR, created_at TIMESTAMP, language VARCHAR, n_calls INTEGER,
+    markdown VARCHAR, json JSON, PRIMARY KEY (customer_id, created_at)
+);
+CREATE TABLE IF NOT EXISTS qa_samples (
+    sample_id VARCHAR, call_id VARCHAR, agent_id VARCHAR, stratum VARCHAR, reason VARCHAR, seed BIGINT,
+    plan JSON, drawn_at TIMESTAMP, scorecard JSON, PRIMARY KEY (call_id)  -- a call is sampled once, ever
+);
+CREATE TABLE IF NOT EXISTS qa_reviews (
+    sample_id VARCHAR, call_id VARCHAR, reviewer VARCHAR, reviewed_at TIMESTAMP, scores JSON, comment VARCHAR,
+    PRIMARY KEY (call_id, reviewer)  -- one review per reviewer per call; a second one replaces it
+);
+CREATE TABLE IF NOT EXISTS file_hashes (  -- planning reads a file again only if its size or mtime changed
+    path VARCHAR PRIMARY KEY, size BIGINT, mtime_ns BIGINT, sha256 VARCHAR
+);
+CREATE TABLE IF NOT EXISTS runs (
+    run_id VARCHAR PRIMARY KEY, flow VARCHAR, input_dir VARCHAR, engine VARCHAR, model_id VARCHAR,
+    started_at TIMESTAMP, finished_at TIMESTAMP,
+    n_found INTEGER, n_processed INTEGER, n_skipped INTEGER, n_failed INTEGER, n_missing INTEGER,
+    audio_seconds DOUBLE, wall_seconds DOUBLE, pipeline_version VARCHAR,
+    status VARCHAR, message VARCHAR, n_rejected INTEGER, pid INTEGER, host VARCHAR,
+    heartbeat_at TIMESTAMP, briefings_refreshed BOOLEAN
+);
+-- Alerts (pipeline/alerts.py): alert_id is derived from call + kind, so a rerun never duplicates.
+CREATE TABLE IF NOT EXISTS alerts (
+    alert_id VARCHAR PRIMARY KEY, kind VARCHAR, customer_id VARCHAR, call_id VARCHAR, case_id VARCHAR,
+    agent_id VARCHAR, call_started_at TIMESTAMP, evidence_time DOUBLE, evidence VARCHAR, due_at TIMESTAMP,
+    raised_at TIMESTAMP
+);
+-- The outbox: one row per alert and channel; delivery_id is the idempotency key receivers see.
+CREATE TABLE IF NOT EXISTS alert_deliveries (
+    delivery_id VARCHAR PRIMARY KEY, alert_id VARCHAR, channel VARCHAR,
+    status VARCHAR NOT NULL CHECK (status IN ('pending', 'sending', 'delivered')),
+    attempts INTEGER, next_attempt_at TIMESTAMP, claimed_at TIMESTAMP, delivered_at TIMESTAMP,
+    last_error VARCHAR, created_at TIMESTAMP
+);
+-- The web app's: users, the audit log, callbacks marked done, and the search token index.
+CREATE TABLE IF NOT EXISTS users (
+    username VARCHAR PRIMARY KEY, role VARCHAR NOT NULL CHECK (role IN ('handler', 'qa', 'lead', 'admin')),
+    password_hash VARCHAR NOT NULL, disabled BOOLEAN NOT NULL DEFAULT FALSE,
+    failed_logins INTEGER NOT NULL DEFAULT 0, locked_until TIMESTAMP,
+    session_epoch INTEGER NOT NULL DEFAULT 0,  -- bumped by logout/passwd/disable: older cookies stop working
+    created_at TIMESTAMP, password_changed_at TIMESTAMP
+);
+CREATE TABLE IF NOT EXISTS audit_log (
+    logged_at TIMESTAMP NOT NULL, username VARCHAR, role VARCHAR, action VARCHAR NOT NULL,
+    target VARCHAR, detail VARCHAR, client VARCHAR
+);
+CREATE TABLE IF NOT EXISTS callbacks (
+    customer_id VARCHAR NOT NULL, done_at TIMESTAMP NOT NULL, handler VARCHAR NOT NULL,
+    outcome VARCHAR NOT NULL, note VARCHAR, PRIMARY KEY (customer_id, done_at)
+);
+CREATE TABLE IF NOT EXISTS search_tokens (
+    call_id VARCHAR, seq INTEGER, token VARCHAR
+);
+CREATE TABLE IF NOT EXISTS search_indexed (
+    call_id VARCHAR PRIMARY KEY, processed_at TIMESTAMP
+);
+-- Agent voiceprints (biometric: deletable with `callbrief agents forget`, never exported).
+-- One row per source (an enrolment file, or one stereo call's agent channel).
+CREATE TABLE IF NOT EXISTS voiceprints (
+    agent_id VARCHAR, source VARCHAR, embedding FLOAT[], seconds DOUBLE, added_at TIMESTAMP,
+    PRIMARY KEY (agent_id, source)
+);
+-- What the vocabulary correction changed in Whisper's text (pipeline/vocabulary.py), for review.
+CREATE TABLE IF NOT EXISTS corrections (
+    call_id VARCHAR, seq INTEGER, start DOUBLE, "end" DOUBLE, original VARCHAR, corrected VARCHAR, kind VARCHAR,
+    PRIMARY KEY (call_id, seq)
+);
+"""
+
+# Columns added after a table was first released: added to existing databases on open.
+ADDED_COLUMNS = (
+    ("calls", "error_stage", "VARCHAR"), ("calls", "error_class", "VARCHAR"), ("calls", "attempts", "INTEGER"),
+    ("calls", "settings_hash", "VARCHAR"),
+    ("runs", "status", "VARCHAR"), ("runs", "message", "VARCHAR"), ("runs", "n_rejected", "INTEGER"),
+    ("runs", "pid", "INTEGER"), ("runs", "host", "VARCHAR"), ("runs", "heartbeat_at", "TIMESTAMP"),
+    ("runs", "briefings_refreshed", "BOOLEAN"),
+    # How many speakers were chosen and why, how roles were decided (confidence, voiceprint similarity).
+    ("calls", "speaker_evidence", "JSON"),
+    # The language each turn was transcribed in (a call may switch language; calls.language is the main one).
+    ("turns", "language", "VARCHAR"),
+    # How sure a correction was: phonetic similarity with bonuses (homophone), 1.0 (hotline), or the log
+    # probability Whisper gained with the term (rescored).
+    ("corrections", "score", "DOUBLE"),
+)
+
+def migrate(conn: duckdb.DuckDBPyConnection) -> None:
+    """Create what is missing; never drops or rewrites a row."""
+    conn.execute(SCHEMA)
+    for table, column, kind in ADDED_COLUMNS:
+        conn.execute(f"ALTER TABLE {table} ADD COLUMN IF NOT EXISTS {column} {kind}")

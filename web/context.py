@@ -1,0 +1,171 @@
+"""What every route shares: the store, the settings, the session signer and the templates (one
+`WebContext` per app, on `app.state.web`), and the dependencies that say who is asking and
+whether their role may (`role`), with CSRF checked on every POST."""
+from __future__ import annotations
+
+import hmac
+import json
+import re
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+from fastapi import Depends, HTTPException, Request
+from fastapi.responses import HTMLResponse
+from fastapi.templating import Jinja2Templates
+from markupsafe import Markup, escape
+
+from pipeline.analysis.i18n import mmss
+from pipeline.config.settings import Settings
+from pipeline.outputs.briefing import facts_by_sentence
+from pipeline.outputs.qa import item_values
+from pipeline.store import Store, StoreBusy
+
+from . import auth
+from .labels import label
+from .timefmt import call_time, clock, utc_time
+
+HERE = Path(__file__).resolve().parent
+PLAY_LEAD_SECONDS = 3.0  # a play button starts this much before the moment, so the context is heard
+SESSION_COOKIE, LOGIN_COOKIE = "cb_session", "cb_login"
+USER_TTL = 3.0  # seconds a user's role/epoch is trusted without asking the database again
+CALLBACK_OUTCOMES = ("resolved", "follow_up", "no_answer", "escalated")
+
+# Who may open what. A handler calls customers back; QA reviews calls; a lead sees everything.
+CALLS = ("handler", "qa", "lead", "admin")
+HANDLING = ("handler", "lead", "admin")
+QA = ("qa", "lead", "admin")
+LEADS = ("lead", "admin")
+HOME = {"handler": "/worklist", "qa": "/qa", "lead": "/dashboard", "admin": "/dashboard"}
+
+
+class NotLoggedIn(Exception):
+    pass
+
+
+@dataclass(frozen=True)
+class Viewer:
+    username: str
+    role: str
+    csrf: str
+
+
+@dataclass
+class WebContext:
+    store: Store
+    settings: Settings
+    sessions: auth.Sessions
+    templates: Jinja2Templates
+    # Who a cookie's user is now (role, disabled, session epoch), kept a few seconds so a page does
+    # not pay an extra database connection; logout here clears it at once, a `callbrief users`
+    # change made elsewhere applies within USER_TTL.
+    user_cache: dict[str, tuple[float, tuple | None]] = field(default_factory=dict)
+
+    @property
+    def tz(self):
+        return self.settings.tz
+
+    @property
+    def target(self) -> int:
+        return self.settings.callback_target_minutes
+
+    @property
+    def db_path(self) -> Path:
+        return self.store.path
+
+    def now_local(self) -> datetime:
+        return datetime.now(timezone.utc).astimezone(self.tz)
+
+    def user_state(self, username: str) -> tuple | None:
+        hit = self.user_cache.get(username)
+        if hit and hit[0] > time.monotonic():
+            return hit[1]
+        found = self.store.user_session_state(username)
+        self.user_cache[username] = (time.monotonic() + USER_TTL, found)
+        return found
+
+    def audit(self, request: Request, user: str | None, user_role: str | None, action: str, target_id: str,
+              detail: str = "") -> None:
+        self.store.audit(user, user_role, action, target_id, detail, request.client.host if request.client else None)
+
+    def page(self, request: Request, name: str, user: Viewer | None, status_code: int = 200, **context) -> HTMLResponse:
+        return self.templates.TemplateResponse(request, name, {"user": user, **context}, status_code=status_code)
+
+
+def build_templates(settings: Settings) -> Jinja2Templates:
+    tz = settings.tz
+    templates = Jinja2Templates(directory=HERE / "templates")
+    templates.env.globals.update(label=label, mmss=mmss, clock=clock, target=settings.callback_target_minutes,
+                                 tzname=settings.timezone, lead=PLAY_LEAD_SECONDS, outcomes=CALLBACK_OUTCOMES,
+                                 item_values=item_values, told=facts_by_sentence)
+    templates.env.filters["local"] = lambda v: clock(utc_time(v, tz))
+    templates.env.filters["calltime"] = lambda v: clock(call_time(v, tz))
+    templates.env.filters["highlight"] = highlight
+    templates.env.filters["span"] = span
+    templates.env.filters["tojson_pretty"] = lambda v: json.dumps(v, ensure_ascii=False, indent=1, default=str)
+    return templates
+
+
+def web(request: Request) -> WebContext:
+    return request.app.state.web
+
+
+def viewer(request: Request) -> Viewer:
+    ctx = web(request)
+    data = ctx.sessions.read(request.cookies.get(SESSION_COOKIE))
+    if not data:
+        raise NotLoggedIn()
+    found = ctx.user_state(data["u"])
+    if not found or found[1] or found[2] != data["e"]:
+        raise NotLoggedIn()
+    return Viewer(data["u"], found[0], data["c"])
+
+
+def signed_in(request: Request) -> Viewer | None:
+    """The viewer if the request carries a valid session: error pages keep the navigation bar."""
+    try:
+        return viewer(request)
+    except (NotLoggedIn, StoreBusy):
+        return None
+
+
+def role(*allowed: str):
+    """A dependency: the logged-in viewer, if their role is one of `allowed`; on a POST, the form's
+    or header's CSRF token must be theirs."""
+    async def check(request: Request, v: Viewer = Depends(viewer)) -> Viewer:
+        if v.role not in allowed:
+            raise HTTPException(403, f"your role ({v.role}) cannot open this page; it is for: {', '.join(allowed)}")
+        if request.method == "POST":
+            sent = request.headers.get("x-csrf-token")
+            if not sent and request.headers.get("content-type", "").startswith(
+                    ("application/x-www-form-urlencoded", "multipart/form-data")):
+                sent = (await request.form()).get("csrf_token")  # Starlette caches the parsed form
+            if not sent or not hmac.compare_digest(str(sent), v.csrf):
+                raise HTTPException(403, "the form has expired or did not come from this site (CSRF check); reload the page")
+        return v
+    return check
+
+
+def span(minutes: float) -> str:
+    """75 -> '1 h 15 min', 4935 -> '3 d 10 h'."""
+    m = int(round(abs(minutes)))
+    if m < 120:
+        return f"{m} min"
+    if m < 48 * 60:
+        return f"{m // 60} h {m % 60} min"
+    return f"{m // 1440} d {m % 1440 // 60} h"
+
+
+def highlight(text: str | None, words: list[str]) -> Markup:
+    """Escaped text with the searched words marked."""
+    escaped = str(escape(text or ""))
+    words = [str(escape(w)) for w in sorted(words, key=len, reverse=True) if w]
+    if words:
+        escaped = re.sub("|".join(re.escape(w) for w in words), lambda m: f"<mark>{m.group(0)}</mark>", escaped,
+                         flags=re.IGNORECASE)
+    return Markup(escaped)
+
+
+def jsonable(value):
+    return json.loads(json.dumps(value, default=str, ensure_ascii=False))

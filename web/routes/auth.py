@@ -1,0 +1,62 @@
+"""Logging in and out: a signed login form, password checks with back-off, session cookies."""
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends, Form, Request
+from fastapi.responses import RedirectResponse
+
+from .. import auth
+from ..context import CALLS, HOME, LOGIN_COOKIE, SESSION_COOKIE, Viewer, role, web
+
+router = APIRouter(include_in_schema=False)
+
+
+def safe_next(nxt: str | None) -> str | None:
+    return nxt if nxt and nxt.startswith("/") and not nxt.startswith("//") else None
+
+
+@router.get("/login")
+def login_form(request: Request, next: str | None = None, error: str | None = None):
+    ctx = web(request)
+    token = ctx.sessions.login_token()
+    response = ctx.page(request, "login.html", None, csrf=token, next=safe_next(next) or "", error=error)
+    response.set_cookie(LOGIN_COOKIE, token, max_age=3600, httponly=True, samesite="strict",
+                        secure=ctx.settings.web_cookie_secure)
+    return response
+
+
+@router.post("/login")
+def login_submit(request: Request, username: str = Form(""), password: str = Form(""),
+                 csrf_token: str = Form(""), next: str = Form("")):
+    ctx = web(request)
+    if not ctx.sessions.check_login_token(request.cookies.get(LOGIN_COOKIE), csrf_token):
+        return login_form(request, next, "The login form expired; please try again.")
+    result = auth.login(ctx.store, username, password)
+    ctx.user_cache.pop(username.strip(), None)
+    if not result.user:
+        ctx.audit(request, username[:40], None, "login_failed", username[:40], result.error or "")
+        response = login_form(request, next, result.error)
+        response.status_code = 401
+        return response
+    ctx.audit(request, result.user.username, result.user.role, "login", result.user.username)
+    cookie, _ = ctx.sessions.issue(result.user)
+    response = RedirectResponse(safe_next(next) or HOME[result.user.role], status_code=303)
+    response.set_cookie(SESSION_COOKIE, cookie, max_age=ctx.settings.web_session_minutes * 60, httponly=True,
+                        samesite="strict", secure=ctx.settings.web_cookie_secure)
+    response.delete_cookie(LOGIN_COOKIE)
+    return response
+
+
+@router.post("/logout")
+def logout(request: Request, user: Viewer = Depends(role(*CALLS))):
+    ctx = web(request)
+    ctx.store.end_user_sessions(user.username)
+    ctx.user_cache.pop(user.username, None)
+    ctx.audit(request, user.username, user.role, "logout", user.username)
+    response = RedirectResponse("/login", status_code=303)
+    response.delete_cookie(SESSION_COOKIE)
+    return response
+
+
+@router.get("/")
+def home(user: Viewer = Depends(role(*CALLS))):
+    return RedirectResponse(HOME[user.role], status_code=303)

@@ -1,0 +1,41 @@
+"""For handlers (and leads): the worklist, a customer's briefing, marking a callback done."""
+from __future__ import annotations
+
+from urllib.parse import quote
+
+from fastapi import APIRouter, Depends, Form, Request
+from fastapi.responses import RedirectResponse
+
+from pipeline.outputs.plots import escalation_svg
+
+from .. import views
+from ..context import HANDLING, Viewer, role, web
+from ..labels import label
+
+router = APIRouter(include_in_schema=False)
+WORKLIST_ROWS = 200  # the most urgent; a longer list is not worked from one page
+
+
+@router.get("/worklist")
+def worklist_page(request: Request, user: Viewer = Depends(role(*HANDLING))):
+    ctx = web(request)
+    items = views.worklist(ctx)
+    return ctx.page(request, "worklist.html", user, items=items[:WORKLIST_ROWS], n_items=len(items),
+                    now=ctx.now_local())
+
+
+@router.post("/customers/{customer_id}/callback")
+def callback_submit(request: Request, customer_id: str, outcome: str = Form(...), note: str = Form(""),
+                    user: Viewer = Depends(role(*HANDLING))):
+    views.mark_callback(web(request), request, user, customer_id, outcome, note)
+    return RedirectResponse(f"/customers/{quote(customer_id)}?done=1", status_code=303)
+
+
+@router.get("/customers/{customer_id}")
+def briefing_page(request: Request, customer_id: str, user: Viewer = Depends(role(*HANDLING))):
+    ctx = web(request)
+    data = views.briefing(ctx, customer_id)
+    ctx.audit(request, user.username, user.role, "view_briefing", data["customer_id"])
+    latest = data["latest"]
+    plot = escalation_svg(data["turns"], latest["duration"] or 0, latest["call_id"], label=label)
+    return ctx.page(request, "briefing.html", user, plot=plot, now=ctx.now_local(), **data)

@@ -1,0 +1,90 @@
+"""For QA reviewers (and leads): the queue of sampled calls, a call's review beside its scorecard,
+the CSV export of a sample, the roll-up per agent."""
+from __future__ import annotations
+
+import csv
+import io
+from urllib.parse import quote
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import RedirectResponse, Response
+from starlette.concurrency import run_in_threadpool
+
+from pipeline.outputs.plots import escalation_svg
+from pipeline.outputs.qa import scorecard_items
+
+from .. import store as reads
+from .. import views
+from ..context import QA, Viewer, role, web
+from ..labels import label
+
+router = APIRouter(include_in_schema=False)
+
+
+@router.get("/qa")
+def qa_page(request: Request, user: Viewer = Depends(role(*QA))):
+    ctx = web(request)
+    with ctx.store.reading() as conn:
+        queue = reads.qa_queue(conn, user.username)
+    return ctx.page(request, "qa_queue.html", user, queue=queue)
+
+
+@router.get("/qa/rollup")
+def rollup_page(request: Request, user: Viewer = Depends(role(*QA))):
+    ctx = web(request)
+    return ctx.page(request, "qa_rollup.html", user, agents=views.rollup(ctx), items=scorecard_items())
+
+
+@router.get("/qa/export/{sample_id}.csv")
+def qa_export(request: Request, sample_id: str, user: Viewer = Depends(role(*QA))):
+    ctx = web(request)
+    items = [i["id"] for i in scorecard_items()]
+    found = views.qa_export_rows(ctx, sample_id)
+    out = io.StringIO()
+    writer = csv.writer(out)
+    head = ["sample_id", "call_id", "agent_id", "customer_id", "started_at", "stratum", "reason", "escalation",
+            "reviewer", "reviewed_at", "comment"]
+    writer.writerow(head + items)
+    for r in found:
+        scores = reads._json(r["scores"], {})
+        writer.writerow([r["sample_id"], r["call_id"], r["agent_id"], r["customer_id"], r["started_at"],
+                         r["stratum"], r["reason"], r["call_score"], r["reviewer"], r["reviewed_at"],
+                         r["comment"]] + [scores.get(i, "") for i in items])
+    ctx.audit(request, user.username, user.role, "qa_export", sample_id)
+    return Response("\ufeff" + out.getvalue(), media_type="text/csv; charset=utf-8",  # BOM: Excel reads UTF-8
+                    headers={"Content-Disposition": f'attachment; filename="{sample_id}.csv"'})
+
+
+def _review_page(request: Request, user: Viewer, sample_id: str, call_id: str, card: dict, error: str | None,
+                 saved: int, status_code: int = 200):
+    ctx = web(request)
+    call = views.call(ctx, call_id)
+    return ctx.page(request, "qa_review.html", user, status_code=status_code, call=call, start_at=None, error=error,
+                    saved=saved, plot=escalation_svg(call["turns"], call["duration"] or 0, call_id, label=label),
+                    **card)
+
+
+@router.get("/qa/{sample_id}/{call_id}")
+def qa_review_page(request: Request, sample_id: str, call_id: str, error: str | None = None,
+                   saved: int = 0, user: Viewer = Depends(role(*QA))):
+    ctx = web(request)
+    card = views.qa_card(ctx, sample_id, call_id, user.username)
+    response = _review_page(request, user, sample_id, call_id, card, error, saved)
+    ctx.audit(request, user.username, user.role, "view_call", call_id, f"qa {sample_id}")
+    return response
+
+
+@router.post("/qa/{sample_id}/{call_id}")
+async def qa_review_submit(request: Request, sample_id: str, call_id: str, user: Viewer = Depends(role(*QA))):
+    ctx = web(request)
+    form = await request.form()
+    scores = {i["id"]: str(form.get(i["id"], "")) for i in scorecard_items()}
+    try:  # database work off the event loop
+        await run_in_threadpool(views.store_review, ctx, request, user, sample_id, call_id, scores,
+                                str(form.get("comment", "")))
+    except ValueError as exc:
+        card = await run_in_threadpool(views.qa_card, ctx, sample_id, call_id, user.username)
+        for item in card["items"]:
+            item["answer"] = scores.get(item["id"]) or item["answer"]
+        return await run_in_threadpool(_review_page, request, user, sample_id, call_id, card, str(exc), 0, 422)
+    return RedirectResponse(f"/qa/{quote(sample_id)}/{quote(call_id)}?saved=1", status_code=303)

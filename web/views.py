@@ -1,0 +1,153 @@
+"""What a page and its API twin show, gathered once: each function reads through web.store on
+one read-only connection (or writes through pipeline.store) and returns plain data."""
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from fastapi import HTTPException, Request
+
+from pipeline.outputs.qa import QAError, record_review, scorecard_items
+
+from . import search
+from . import store as reads
+from .context import CALLBACK_OUTCOMES, Viewer, WebContext
+
+
+def worklist(ctx: WebContext) -> list[dict]:
+    with ctx.store.reading() as conn:
+        return reads.worklist(conn, ctx.tz, ctx.target, ctx.now_local(), ctx.settings.policy.levels)
+
+
+def briefing(ctx: WebContext, customer_id: str) -> dict:
+    with ctx.store.reading() as conn:
+        calls = reads.customer_calls(conn, customer_id)
+        if not calls:
+            raise HTTPException(404, f"no processed calls for customer {customer_id.strip()}")
+        cid = reads.stored_customer_id(conn, calls[0]["call_id"])
+        brief = reads.latest_briefings(conn, [cid]).get(cid)
+        latest = calls[0]
+        turns = reads.latest_call_turns(conn, latest["call_id"])
+        callbacks = reads.callbacks_of(conn, cid)
+    for t in turns:
+        t["flags"] = [c for c in reads._json(t.pop("signals"), {}).get("categories", [])
+                      if c in ctx.settings.policy.reported_flags]
+    for c in calls:
+        c["flags"] = reads._json(c["flags"], [])
+    return {"customer_id": cid, "briefing": brief, "calls": calls, "latest": latest, "turns": turns,
+            "callbacks": callbacks, "deadlines": reads.deadlines_view(brief or {}, ctx.tz, ctx.now_local())}
+
+
+def call(ctx: WebContext, call_id: str) -> dict:
+    with ctx.store.reading() as conn:
+        found = reads.call_detail(conn, call_id, ctx.settings.policy.reported_flags)
+    if not found:
+        raise HTTPException(404, f"no call {call_id}")
+    return found
+
+
+def search_params(request: Request) -> dict:
+    q = request.query_params
+    parse = lambda v: datetime.fromisoformat(v) if v else None  # noqa: E731
+    try:
+        date_from, date_to = parse(q.get("date_from")), parse(q.get("date_to"))
+        if date_to and len(q.get("date_to", "")) <= 10:
+            date_to += timedelta(days=1)  # a date "to" includes that whole day
+        min_esc = float(q["min_escalation"]) if q.get("min_escalation") else None
+    except ValueError as exc:
+        raise HTTPException(422, f"bad search filter: {exc}") from None
+    return {"words": q.get("q", ""), "customer": q.get("customer", ""), "agent": q.get("agent", ""),
+            "case": q.get("case", ""), "flag": q.get("flag", ""), "category": q.get("category", ""),
+            "date_from": date_from, "date_to": date_to, "min_escalation": min_esc}
+
+
+def search_hits(ctx: WebContext, params: dict) -> list[dict]:
+    if params["words"].strip():
+        search.refresh_index(ctx.store)
+    with ctx.store.reading() as conn:
+        hits = reads.search(conn, **params)
+    for h in hits:
+        h["flags"] = reads._json(h["flags"], [])
+    return hits
+
+
+def categories(ctx: WebContext) -> list[str]:
+    with ctx.store.reading() as conn:
+        return reads.categories(conn)
+
+
+def qa_card(ctx: WebContext, sample_id: str, call_id: str, reviewer: str) -> dict:
+    sampled = ctx.store.qa_sampled(sample_id, call_id)
+    if sampled is None:
+        raise HTTPException(404, f"call {call_id} is not in QA sample {sample_id}")
+    review = ctx.store.qa_review_of(sample_id, call_id, reviewer)
+    prefill = {c["item"]: c for c in reads._json(sampled["scorecard"], [])}
+    answers = reads._json(review["scores"], {}) if review else {}
+    items = [{**i, "prefill": prefill.get(i["id"], {}).get("prefill"),
+              "evidence": prefill.get(i["id"], {}).get("evidence", []),
+              "answer": answers.get(i["id"]) or prefill.get(i["id"], {}).get("prefill")} for i in scorecard_items()]
+    return {"sample": sampled, "items": items, "review": review}
+
+
+def store_review(ctx: WebContext, request: Request, user: Viewer, sample_id: str, call_id: str, scores: dict,
+                 comment: str) -> None:
+    """One review per reviewer per call: a second submission replaces the first. The scorecard's
+    one validator (pipeline.outputs.qa) refuses what the CLI refuses, as a ValueError."""
+    if ctx.store.qa_sampled(sample_id, call_id) is None:
+        raise HTTPException(404, f"call {call_id} is not in QA sample {sample_id}")
+    try:
+        record_review(ctx.store, sample_id, call_id, user.username, scores, comment)
+    except QAError as exc:
+        raise ValueError(str(exc)) from None
+    ctx.audit(request, user.username, user.role, "qa_review", call_id, sample_id)
+
+
+def rollup(ctx: WebContext) -> list[dict]:
+    with ctx.store.reading() as conn:
+        return reads.qa_rollup(conn, scorecard_items())
+
+
+def dashboard(ctx: WebContext, group: str) -> list[dict]:
+    if group not in reads.GROUPS:
+        raise HTTPException(422, f"group by one of {', '.join(reads.GROUPS)}")
+    with ctx.store.reading() as conn:
+        return reads.dashboard(conn, group, ctx.tz, ctx.target, levels=ctx.settings.policy.levels)
+
+
+def mark_callback(ctx: WebContext, request: Request, user: Viewer, customer_id: str, outcome: str, note: str) -> None:
+    if outcome not in CALLBACK_OUTCOMES:
+        raise HTTPException(422, f"outcome must be one of {', '.join(CALLBACK_OUTCOMES)}")
+    if ctx.store.record_callback(customer_id, user.username, outcome, note[:2000]) is None:
+        raise HTTPException(404, f"no customer {customer_id}")
+    ctx.audit(request, user.username, user.role, "callback_done", customer_id, outcome)
+
+
+def audio_path(ctx: WebContext, call_id: str) -> Path:
+    with ctx.store.reading() as conn:
+        found = reads.recording_path(conn, call_id)
+    if not found:
+        raise HTTPException(404, f"no recording for call {call_id}")
+    path = Path(found)
+    path = path if path.is_absolute() else ctx.db_path.parent / path
+    if not path.is_file():
+        raise HTTPException(404, f"the recording of {call_id} is no longer at {path.name}")
+    return path
+
+
+def plot_file(ctx: WebContext, call_id: str) -> Path:
+    with ctx.store.reading() as conn:
+        found = reads.plot_path(conn, call_id)
+    path = Path(found) if found else None
+    if path is not None and not path.is_absolute():
+        path = ctx.db_path.parent / path
+    if path is None or not path.is_file():
+        raise HTTPException(404, f"no escalation plot for call {call_id}")
+    return path
+
+
+def qa_export_rows(ctx: WebContext, sample_id: str) -> list[dict]:
+    with ctx.store.reading() as conn:
+        found = reads.qa_export_rows(conn, sample_id)
+    if not found:
+        raise HTTPException(404, f"no QA sample {sample_id}")
+    return found
