@@ -10,7 +10,7 @@ export HF_HUB_OFFLINE := 1
 export PYANNOTE_METRICS_ENABLED := 0
 export PREFECT_SERVER_ANALYTICS_ENABLED := false
 
-.PHONY: setup system venv models test run bench eval eval-qa eval-speakers eval-asr intake samples clean web
+.PHONY: setup system venv models test test-fast lint run bench eval eval-qa eval-speakers eval-asr intake samples clean web
 
 setup: system venv models
 
@@ -38,8 +38,17 @@ venv: $(VENV)/bin/python
 models:
 	$(PY) -m pipeline.speech.weights
 
-test:
-	$(PY) -m pytest -q
+# The whole suite, as CI runs it: the linter and the layout checks first, then every test class.
+test: lint
+	$(PY) -m pytest -q tests
+
+# Unit and replay tests (no Whisper, no flows, no browser): under two minutes here.
+test-fast: lint
+	$(PY) -m pytest -q tests/unit tests/replay
+
+lint:
+	$(PY) -m ruff check .
+	$(PY) scripts/check_layout.py
 
 run:
 	$(PY) -m flows.nightly

@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import json
 import multiprocessing as mp
-import resource
 import statistics
 import tempfile
 import time
@@ -22,13 +21,14 @@ from pathlib import Path
 
 import numpy as np
 
+from evaluation.common import peak_mb, sample_truth
 from evaluation.metrics import diarization_error_rate, error_rate, join_turn_texts, turn_agreement
 from pipeline.engines import Engines
 from pipeline.intake.audio import SAMPLE_RATE, decode
 from pipeline.intake.ingest import discover
 from pipeline.outputs.briefing import write_briefing
 from pipeline.run.execute import write_result
-from pipeline.run.stages import process_recording
+from pipeline.run.stages import STAGES, process_recording
 from pipeline.speakers.diarize import diarize
 from pipeline.speech.asr import EngineSpec, TranscribeOptions
 from pipeline.speech.transcribe import load_engine
@@ -41,13 +41,6 @@ SAMPLES = ROOT / "data" / "samples"
 OUT = ROOT / "data" / "out"
 
 
-def _peak_mb() -> float:
-    """This process's peak resident memory. VmHWM belongs to the address space, unlike
-    ru_maxrss, which a spawned child inherits from its parent across fork + exec."""
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def _row(stage: str, audio_s: float, wall_s: float, note: str = "") -> dict:
@@ -74,7 +67,7 @@ def _openai_child(audio: np.ndarray, beam: int, queue) -> None:
     engine = load_engine(EngineSpec(engine="openai-whisper", model="base", cpu_threads=2))
     start = time.perf_counter()
     engine.transcribe(audio, _same_beam(beam))
-    queue.put((time.perf_counter() - start, _peak_mb()))
+    queue.put((time.perf_counter() - start, peak_mb()))
 
 
 def _openai_timing(audio: np.ndarray, beam: int) -> tuple[float, float]:
@@ -88,9 +81,6 @@ def _openai_timing(audio: np.ndarray, beam: int) -> tuple[float, float]:
     return wall, peak
 
 
-def _truth(call_id: str) -> dict | None:
-    path = SAMPLES / "truth" / f"{call_id}.json"
-    return json.loads(path.read_text(encoding="utf-8")) if path.exists() else None
 
 
 def _pipeline_pass(recordings, spec: EngineSpec, split: bool = True, workers: int = 1, engines: Engines | None = None,
@@ -106,7 +96,7 @@ def _pipeline_pass(recordings, spec: EngineSpec, split: bool = True, workers: in
 def _accuracy(results) -> dict[str, dict]:
     out = {}
     for r in results:
-        truth = _truth(r.call_id)
+        truth = sample_truth(r.call_id)
         if not truth or r.status != "ok":
             continue
         lang = truth["language"]
@@ -153,15 +143,11 @@ def run(compare_seconds: float = 120.0, long_minutes: float = 10.0) -> dict:
     for name in {t.stage for results, _ in passes for r in results for t in r.timings}:
         stage[name] = statistics.median(sum(t.seconds for r in results for t in r.timings if t.stage == name)
                                         for results, _ in passes)
-    rows.append(_row("decode (ffmpeg)", audio_s, stage["decode"]))
-    rows.append(_row("speakers (channel VAD / diarization)", audio_s, stage["speakers"]))
-    rows.append(_row("transcribe, per-speaker streams (default)", audio_s, stage["transcribe"],
-                     f"model load {load_s:.1f} s; warm-up pass over the calls {warmup_s:.1f} s"))
-    rows.append(_row("vocabulary + hotline correction", audio_s, stage.get("correct", 0.0)))
-    rows.append(_row("rescoring by Whisper (loose vocabulary matches)", audio_s, stage.get("rescore", 0.0)))
-    rows.append(_row("align + roles + dynamics", audio_s, stage["align"]))
-    rows.append(_row("escalation (voice, words, dynamics)", audio_s, stage["escalation"]))
-    rows.append(_row("summary", audio_s, stage["summary"]))
+    # One row per stage of the graph (pipeline.run.stages), in its order.
+    for graph_stage in STAGES:
+        note = (f"model load {load_s:.1f} s; warm-up pass over the calls {warmup_s:.1f} s"
+                if graph_stage.name == "transcribe" else "")
+        rows.append(_row(f"{graph_stage.name}: {graph_stage.doc}", audio_s, stage.get(graph_stage.name, 0.0), note))
     seq_total = statistics.median(wall for _, wall in passes)
     rows.append(_row("pipeline, 1 call at a time x 2 threads", audio_s, seq_total,
                      f"median of {MEASURED_PASSES} passes, as every row to the beam-1 one"))
@@ -204,7 +190,7 @@ def run(compare_seconds: float = 120.0, long_minutes: float = 10.0) -> dict:
     long_diar = diarize(long_audio, engines=engines)
     rows.append(_row(f"diarize {long_s / 60:.1f}-min recording", long_s, time.perf_counter() - start,
                      f"{long_diar.n_speakers} speakers found"))
-    main_rss = _peak_mb()
+    main_rss = peak_mb()
 
     # Engines head to head: same excerpt, weights, beam; no VAD and no temperature fallback,
     # so both decode exactly once per window.

@@ -25,16 +25,13 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
+from evaluation.common import peak_mb
+
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = ROOT / "data" / "samples"
 OUT = ROOT / "data" / "out"
 
 
-def _peak_mb() -> float:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
 
 
 def runners(folder: Path, tmp: Path) -> dict:
@@ -90,7 +87,7 @@ def _long_call_child(path: str, queue) -> None:
         stage_peaks[timing.stage] = round(max((mb for t, mb in samples if start <= t <= end), default=0.0))
         start = end
     queue.put({"status": result.status, "wall_s": round(wall, 1), "audio_s": round(result.recording.duration or 0, 1),
-               "peak_mb": round(_peak_mb()), "stage_peak_rss_mb": stage_peaks})
+               "peak_mb": round(peak_mb()), "stage_peak_rss_mb": stage_peaks})
 
 
 LONG_CALL_SOURCES = {"stereo": "zh-1001-a.wav", "mono": "zh-1001-b.flac"}  # channel split / diarization

@@ -28,7 +28,7 @@ TARGETS_MS = {"worklist": 300, "briefing": 300, "search": 1000}
 def sample_turns() -> list[dict]:
     """Turn texts and roles from the replayed sample calls (stored recognition, no Whisper)."""
     sys.path.insert(0, str(ROOT))
-    from tests.replay import replay_call, stored_ids
+    from evaluation.recognition import replay_call, stored_ids
 
     out = []
     for call_id in stored_ids():

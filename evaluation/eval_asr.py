@@ -22,10 +22,12 @@ import time
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
+from evaluation.common import sample_truth
 from evaluation.metrics import cer, normalise_zh, wer
+from evaluation.recognition import recognition_settings, record
 from pipeline.intake.audio import decode
 from pipeline.records import join_words
-from pipeline.run.serial import load_recognition, save_recognition, transcript_from_dict, transcript_to_dict
+from pipeline.run.serial import load_recognition, transcript_from_dict, transcript_to_dict
 from pipeline.speech.asr import EngineSpec, TranscribeOptions, postprocess
 from pipeline.speech.transcribe import load_engine
 from pipeline.vocabulary.correct import correct_transcript
@@ -207,13 +209,11 @@ def recognise_call(name: str, options: TranscribeOptions, spec: EngineSpec, call
         diarization = diarize(audio.samples, engines=engines)
         clock = time.perf_counter()
         transcript = transcribe_call(audio, diarization, spec, options, engines=engines)
-        save_recognition(path, transcript, diarization, call_id=call_id, config=name,
-                         seconds=time.perf_counter() - clock)
+        record(path, transcript, diarization, rec.path, recognition_settings(spec, options), call_id=call_id,
+               config=name, seconds=time.perf_counter() - clock)
     return rec, audio, diarization, transcript
 
 
-def _truth(call_id: str) -> dict:
-    return json.loads((SAMPLES / "truth" / f"{call_id}.json").read_text(encoding="utf-8"))
 
 
 def spoken_terms(text: str) -> list[str]:
@@ -236,7 +236,7 @@ def term_recall(call_id: str, turns) -> tuple[int, int, list[str]]:
     """(found, spoken, missed): each spoken term occurrence counts once; found when the
     pipeline's text of the call holds it as often (numbers normalised on both sides)."""
     spoken: dict[str, int] = {}
-    for turn in _truth(call_id)["turns"]:
+    for turn in sample_truth(call_id)["turns"]:
         for term in spoken_terms(turn["text"]):
             spoken[term] = spoken.get(term, 0) + 1
     heard = normalise_numbers(join_words([t.text for t in turns]))
@@ -260,7 +260,7 @@ def evaluate_calls(name: str, options: TranscribeOptions, spec: EngineSpec, corr
             found, spoken, missed = term_recall(call_id, result.turns)
             row |= {"terms_found": found, "terms_spoken": spoken, "missed": missed}
         else:
-            ref = " ".join(t["text"] for t in _truth(call_id)["turns"])
+            ref = " ".join(t["text"] for t in sample_truth(call_id)["turns"])
             row["wer"] = wer(ref, join_words([t.text for t in result.turns]))
         flags = sorted(result.escalation.flags) if result.escalation else []
         row["flags"] = flags

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
 import tempfile
 import time
 from dataclasses import dataclass, replace
@@ -26,6 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
+from evaluation.common import telephone
 from pipeline.analysis.escalation import RuleScorer, turn_features
 from pipeline.engines import Engines
 from pipeline.intake.audio import SAMPLE_RATE, decode
@@ -37,7 +37,6 @@ CALLS = DEV / "calls_zh"
 EMOTION = DEV / "emotion_zh" / "casia"
 RECOGNITION = ROOT / "tests" / "recognition"
 SAMPLE_CALLS = ("zh-1001-a", "zh-1001-b", "en-2001", "en-2002")
-TELEPHONE = ["sinc", "300-3400", "norm", "-1"]  # then 8 kHz mu-law: the recipe of calls_zh
 
 
 def auc(positive: list[float], negative: list[float]) -> float:
@@ -112,10 +111,10 @@ def _replay(name: str):
 
 def first_half_in_call(esc, duration: float) -> float:
     """The call score of the party's first-half stretches, as scored within the whole call."""
-    from pipeline.analysis.escalation import _call_score
+    from pipeline.analysis.escalation import call_score_of
 
     first = [s.score for s in esc.utterances if s.features.speaker == esc.party and (s.start + s.end) / 2 < duration / 2]
-    return _call_score(first) if first else 0.0
+    return call_score_of(first) if first else 0.0
 
 
 def first_half_score(result, audio) -> float:
@@ -218,18 +217,12 @@ def dev_names() -> list[str]:
 
 # --- the emotional set --------------------------------------------------------------------
 
-def telephone(path: Path, out: Path) -> Path:
-    """The telephone channel of calls_zh: band 300-3400 Hz, peak-normalised, 8 kHz mu-law."""
-    subprocess.run(["sox", "-q", str(path), "-r", "8000", "-e", "mu-law", str(out), *TELEPHONE], check=True)
-    return out
-
-
 def _clips(channel: bool, work: Path) -> list[tuple[str, str, np.ndarray]]:
     clips = []
     for path in sorted(EMOTION.glob("*/*/*.wav")):
         speaker, emotion = path.parts[-3], path.parts[-2]
         if channel:
-            path = telephone(path, work / f"{speaker}-{emotion}-{path.name}")
+            path = telephone(path, work / f"{speaker}-{emotion}-{path.name}", normalise=True)
         clips.append((speaker, emotion, decode(path).mono()))
     return clips
 
@@ -295,7 +288,7 @@ def sample_calls() -> dict:
     import sys
 
     sys.path.insert(0, str(ROOT))
-    from tests.replay import replay_call
+    from evaluation.recognition import replay_call
 
     return {c: (r.escalation.call_score, r.escalation.trend) for c in SAMPLE_CALLS for r in [replay_call(c)]}
 

@@ -33,7 +33,7 @@ def load_labels(path: Path = LABELS) -> dict[str, dict[str, str]]:
 
 def _script_transcript(call_id: str, transcript, diarization):
     """The script's turns as a transcript, each on the stored speaker that spoke most in its span."""
-    from pipeline.records import Segment, Word, label_channel, word_separator
+    from pipeline.records import Segment, Word, join_words, label_channel
 
     truth = json.loads((SAMPLES / "truth" / f"{call_id}.json").read_text(encoding="utf-8"))
     segments = []
@@ -45,8 +45,7 @@ def _script_transcript(call_id: str, transcript, diarization):
         tokens = list(turn["text"]) if truth["language"] == "zh" else turn["text"].split()
         step = (turn["end"] - turn["start"]) / max(1, len(tokens))
         words = tuple(Word(tok, turn["start"] + i * step, turn["start"] + (i + 1) * step, 1.0) for i, tok in enumerate(tokens))
-        sep = word_separator(truth["language"])
-        segments.append(Segment(turn["start"], turn["end"], sep.join(tokens), words, speaker=speaker,
+        segments.append(Segment(turn["start"], turn["end"], join_words(tokens), words, speaker=speaker,
                                 channel=label_channel(speaker)))
     return replace(transcript, segments=tuple(segments), language=truth["language"])
 

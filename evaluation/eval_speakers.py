@@ -20,14 +20,10 @@ from pathlib import Path
 
 import numpy as np
 
+from evaluation.common import CACHE, DEV, ROOT, SAMPLES, SHARED_AUDIO, telephone_samples
 from pipeline.intake.audio import SAMPLE_RATE, decode
 from pipeline.records import channel_label
 
-ROOT = Path(__file__).resolve().parent.parent
-DEV = ROOT.parent / "shared" / "dev"
-SHARED_AUDIO = ROOT.parent / "shared" / "audio"
-SAMPLES = ROOT / "data" / "samples"
-CACHE = ROOT / "data" / "cache"
 FIXTURES = ROOT / "tests" / "recognition"
 
 
@@ -120,17 +116,33 @@ def recognition_path(call: EvalCall) -> Path:
     return fixture if fixture.exists() else CACHE / "recognition" / f"dev-{_slug(call)}.json"
 
 
-def record_recognition(call: EvalCall, spec=None) -> Path:
-    """Whisper over the down-mix (mono) or over each channel (stereo), once; words keep their
-    recording times, so any diarization can be scored against them later without Whisper."""
-    from pipeline.run.serial import save_recognition
+def dev_settings(call: EvalCall) -> str:
+    """The settings a dev call's run is recorded with: transcribed whole (each channel of a stereo
+    file), not per diarized speaker, in the call's known language."""
+    from evaluation.recognition import recognition_settings
+    from pipeline.speech.asr import TranscribeOptions
+
+    return recognition_settings(options=TranscribeOptions(language=call.language), split=False)
+
+
+def stored_dev_runs() -> list[tuple[Path, Path, str]]:
+    """(stored run, audio, settings) of the dev calls' runs kept in tests/recognition."""
+    return [(FIXTURES / f"dev-{_slug(c)}.json", c.path, dev_settings(c)) for c in eval_calls()
+            if c.truth_kind != "sample" and (FIXTURES / f"dev-{_slug(c)}.json").exists()]
+
+
+def record_recognition(call: EvalCall, spec=None, again: bool = False) -> Path:
+    """Whisper over the down-mix (mono) or over each channel (stereo), once (`again`: once more,
+    in place); words keep their recording times, so any diarization can be scored against them
+    later without Whisper."""
+    from evaluation.recognition import record
     from pipeline.speakers.diarize import diarize
     from pipeline.speech.asr import EngineSpec, TranscribeOptions
     from pipeline.speech.transcribe import load_engine
 
-    path = CACHE / "recognition" / f"dev-{_slug(call)}.json"
-    if path.exists() or call.truth_kind == "sample":
-        return recognition_path(call)
+    path = recognition_path(call)
+    if call.truth_kind == "sample" or (path.exists() and not again):
+        return path
     spec = spec or EngineSpec()
     engine = load_engine(spec)
     audio = decode(call.path)
@@ -143,24 +155,12 @@ def record_recognition(call: EvalCall, spec=None) -> Path:
     else:
         transcript = engine.transcribe(audio.mono(), options)
     path.parent.mkdir(parents=True, exist_ok=True)
-    save_recognition(path, transcript, diarize(audio.samples), call=call.name, model=spec.model_id)
+    # Transcribed whole (each channel of a stereo file), not per diarized speaker: split=False.
+    record(path, transcript, diarize(audio.samples), call.path, dev_settings(call), call=call.name, model=spec.model_id)
     return path
 
 
 # --- stitched calls from real voices: for the count choice (1, 2 or 3 people) ------------------
-
-def telephone(samples: np.ndarray) -> np.ndarray:
-    """A telephone channel, as call centres store calls: 8 kHz mu-law, 300-3400 Hz (sox), back at 16 kHz."""
-    import tempfile
-
-    import soundfile as sf
-
-    with tempfile.TemporaryDirectory() as tmp:
-        src, dst = Path(tmp) / "in.wav", Path(tmp) / "out.wav"
-        sf.write(src, samples, SAMPLE_RATE, subtype="FLOAT")
-        subprocess.run(["sox", str(src), "-r", "8000", "-e", "mu-law", str(dst), "sinc", "300-3400"], check=True)
-        return decode(dst).mono()
-
 
 def _clips(voice: str) -> list[np.ndarray]:
     """Real utterances of one voice: a CASIA speaker (neutral and angry) or the Magic Data agent."""
@@ -192,7 +192,7 @@ def stitched_calls() -> list[tuple[str, np.ndarray, list[dict], int]]:
     out = []
     for v, clips in voices.items():
         audio, truth = stitch([(v, c) for c in clips[:12]])
-        out.append((f"1 voice: {v}", telephone(audio), truth, 1))
+        out.append((f"1 voice: {v}", telephone_samples(audio), truth, 1))
     folder = DEV / "calls_en" / "aws_auto_repairs_49"
     for side in ("agent", "caller"):
         from pipeline.speakers.vad import speech_regions
@@ -203,7 +203,7 @@ def stitched_calls() -> list[tuple[str, np.ndarray, list[dict], int]]:
     a, b, c = voices["liuchanhg"], voices["wangzhe"], voices["magicdata"]
     audio, truth = stitch([x for pair in zip([("liuchanhg", x) for x in a[:8]], [("wangzhe", x) for x in b[:8]])
                            for x in pair])
-    out.append(("2 voices: liuchanhg+wangzhe", telephone(audio), truth, 2))
+    out.append(("2 voices: liuchanhg+wangzhe", telephone_samples(audio), truth, 2))
     aishell = decode(SHARED_AUDIO / "zh_BAC009S0764W0121.wav").mono()
     seq = []
     for i in range(6):
@@ -211,11 +211,11 @@ def stitched_calls() -> list[tuple[str, np.ndarray, list[dict], int]]:
         if i in (2, 3, 4):  # a transfer: a second staff member speaks for a while
             seq += [("wangzhe", b[i]), ("wangzhe", b[i + 6])]
     audio, truth = stitch(seq)
-    out.append(("3 voices: magicdata+liuchanhg+wangzhe", telephone(audio), truth, 3))
+    out.append(("3 voices: magicdata+liuchanhg+wangzhe", telephone_samples(audio), truth, 3))
     seq = [x for i in range(5) for x in (("magicdata", c[i]), ("wangzhe", b[i]))] + [("aishell", aishell)] * 2 + \
           [x for i in range(5, 8) for x in (("magicdata", c[i]), ("wangzhe", b[i]))]
     audio, truth = stitch(seq)
-    out.append(("3 voices: magicdata+wangzhe+aishell", telephone(audio), truth, 3))
+    out.append(("3 voices: magicdata+wangzhe+aishell", telephone_samples(audio), truth, 3))
     return out
 
 
@@ -315,7 +315,7 @@ def score_call(call: EvalCall, voiceprint=None, diarization_cache: dict | None =
     import time
 
     from evaluation.metrics import diarization_error_rate
-    from pipeline.records import CallMetadata, Recording, label_channel, word_separator
+    from pipeline.records import CallMetadata, Recording, join_words, label_channel
     from pipeline.run.serial import load_recognition
     from pipeline.speakers.align import assign_speakers
     from pipeline.speakers.diarize import diarize
@@ -342,8 +342,7 @@ def score_call(call: EvalCall, voiceprint=None, diarization_cache: dict | None =
     texts: dict[str, list[str]] = {}
     for word, speaker in zip(transcript.words, speakers):
         texts.setdefault(speaker or "", []).append(word.text)
-    sep = word_separator(transcript.language)
-    decision, evidence, _ = assign_roles(rec, audio, diarization, {k: sep.join(v) for k, v in texts.items()},
+    decision, evidence, _ = assign_roles(rec, audio, diarization, {k: join_words(v) for k, v in texts.items()},
                                          voiceprint)
     if truth is not None:
         accuracy = role_accuracy(transcript, speakers, decision.roles, truth)
@@ -420,6 +419,7 @@ def stage_share(path: Path, language: str | None = None) -> dict:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m evaluation.eval_speakers", description=__doc__.splitlines()[0])
     parser.add_argument("--record", action="store_true", help="run Whisper on files without a stored run (slow; nice it)")
+    parser.add_argument("--record-again", action="store_true", help="record every dev call's run again, in place")
     parser.add_argument("--no-voiceprints", action="store_true")
     parser.add_argument("--stitched", action="store_true", help="also the count choice on stitched 1/2/3-voice calls")
     parser.add_argument("--time", metavar="FILE", help="only time Whisper vs the speaker stages on FILE (runs Whisper)")
@@ -427,9 +427,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.time:
         print(stage_share(Path(args.time)))
         return 0
-    if args.record:
+    if args.record or args.record_again:
         for call in eval_calls():
-            record_recognition(call)
+            record_recognition(call, again=args.record_again)
     print(report(evaluate(not args.no_voiceprints)))
     if args.stitched:
         from evaluation.metrics import diarization_error_rate

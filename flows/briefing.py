@@ -1,7 +1,7 @@
 """On-demand briefing flow: process the customer's unprocessed recordings, then write the briefing.
 
 A handler asks for it right before calling back; the work is in `pipeline.run.execute.execute` and
-`pipeline.briefing`, this only orders it and publishes the result as a markdown artifact.
+`pipeline.outputs.briefing`, this only orders it and publishes the result as a markdown artifact.
 """
 from __future__ import annotations
 

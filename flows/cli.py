@@ -19,19 +19,14 @@ from pipeline.outputs.briefing import NoCalls, write_briefing
 from pipeline.outputs.qa import (
     QAError,
     SamplingPlan,
-    draw_sample,
     export_sample,
-    prefill_scorecard,
     record_review,
+    sample_for_qa,
     sample_rows,
-    store_sample,
     why_empty,
 )
-from pipeline.run.execute import run_batch
-from pipeline.run.watch import watch
 from pipeline.speakers.voiceprints import EnrolmentError, enrol
 from pipeline.store import DEFAULT_DB, Store
-from web import auth
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -47,6 +42,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         return 0
 
     from tqdm import tqdm  # the progress bar: only for `run`
+
+    from pipeline.run.execute import run_batch  # the recognition libraries: only for the verbs that process calls
 
 
     settings = load_settings(args.settings)  # the centre's zone, policy, models; errors reported by main()
@@ -94,6 +91,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_brief(args: argparse.Namespace) -> int:
+    from pipeline.run.execute import run_batch  # the recognition libraries: only for the verbs that process calls
 
     settings = load_settings(args.settings)  # a SettingsError is reported by main()
     customer = args.customer.strip()
@@ -115,8 +113,6 @@ def cmd_brief(args: argparse.Namespace) -> int:
 
 def cmd_qa(args: argparse.Namespace) -> int:
     """QA verbs; bad input (dates, JSON, items, values, ids) ends in one line on stderr, exit 2."""
-
-
     def fail(message: str) -> int:
         print(f"callbrief qa {args.qa_verb}: {message}", file=sys.stderr)
         return 2
@@ -143,11 +139,10 @@ def cmd_qa(args: argparse.Namespace) -> int:
                 # The policy's review level and threat flags; a SettingsError is reported by main().
                 policy = load_settings(args.settings).policy
                 plan = SamplingPlan.for_policy(policy, n=args.n, seed=args.seed, start=start, end=end)
-                sample = draw_sample(store, plan)
+                sample = sample_for_qa(store, plan)
                 if not sample.calls:
                     print(f"0 of {sample.n_candidates} candidate calls: {why_empty(store, plan)}")
                     return 0
-                store_sample(store, sample, {c.call_id: prefill_scorecard(store, c.call_id) for c in sample.calls})
                 print(f"{sample.sample_id}: {len(sample.calls)} of {sample.n_candidates} candidate calls (seed {args.seed})")
                 for row in sample_rows(sample):
                     print(f"  {row['call_id']:20} {row['agent_id']:8} {row['stratum']:16} {row['reason']}")
@@ -164,7 +159,7 @@ def cmd_qa(args: argparse.Namespace) -> int:
 
 
 def cmd_intake(args: argparse.Namespace) -> int:
-
+    from pipeline.run.watch import watch  # the recognition libraries: only for the verbs that process calls
 
     settings = load_settings(args.settings)  # a SettingsError is reported by main()
     folder = args.input or settings.intake_dir
@@ -190,7 +185,6 @@ def cmd_intake(args: argparse.Namespace) -> int:
 
 
 def cmd_alerts(args: argparse.Namespace) -> int:
-
     settings = load_settings(args.settings)  # a SettingsError is reported by main()
     with Store(Path(args.db)) as store:
         if args.alerts_verb == "deliver":
@@ -212,7 +206,6 @@ def cmd_alerts(args: argparse.Namespace) -> int:
 
 def cmd_agents(args: argparse.Namespace) -> int:
     """Agent voiceprints: enrol from a recording, list who has one, forget one (biometric data)."""
-
     with Store(Path(args.db)) as store:
         if args.agents_verb == "enroll":
             try:
@@ -258,7 +251,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
 
 def cmd_users(args: argparse.Namespace) -> int:
-
+    from web import auth  # argon2 and the web app's sessions: only for `users`
 
     def new_password() -> str:
         if args.password_stdin:
@@ -346,7 +339,7 @@ def build_parser() -> argparse.ArgumentParser:
     intake.add_argument("--input", help="arrival folder (default: the intake_dir setting)")
     intake.add_argument("--db", default=str(DEFAULT_DB))
     intake.add_argument("--model", default="base")
-    intake.add_argument("--settings", help="settings TOML (see pipeline/settings.py)")
+    intake.add_argument("--settings", help="settings TOML (see pipeline/config/settings.py)")
     intake.add_argument("--once", action="store_true", help="one pass, then exit")
     intake.add_argument("--serve", action="store_true", help="as a Prefect deployment on the intake interval")
     intake.set_defaults(func=cmd_intake)

@@ -1,7 +1,7 @@
 """Intake flow: one pass over the arrival folder (new complete recordings processed, alerts raised
 and delivered). Deployed on a short interval (`callbrief intake --serve`, needs a Prefect server);
 `callbrief intake` runs the same pass in a polling loop without Prefect. The work is in
-`pipeline.intake`."""
+`pipeline.run.watch`."""
 from __future__ import annotations
 
 from pathlib import Path

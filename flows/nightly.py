@@ -4,7 +4,7 @@ Reads like a table of contents; the loop is `pipeline.run.execute.execute`, shar
 the briefing flow. Calls run as Prefect tasks: in threads that share one loaded model by default,
 or on a Dask cluster (`run_nightly(dask_address=...)`, or a local cluster of `dask_workers`
 processes), where each worker process loads the model once. Every call's results come back as a
-compact versioned record (`pipeline.serial`) to this flow, the single DuckDB writer.
+compact versioned record (`pipeline.run.serial`) to this flow, the single DuckDB writer.
 """
 from __future__ import annotations
 
@@ -29,7 +29,7 @@ from pipeline.outputs.alerts import raise_and_deliver
 from pipeline.records import CallResult, Recording
 from pipeline.run.execute import Processor, collect, engine_for_workers, execute, result_rows
 from pipeline.run.serial import from_record, to_record
-from pipeline.run.stages import CallProgress, process_recording
+from pipeline.run.stages import STAGE_NAMES, CallProgress, process_recording
 from pipeline.speakers.voiceprints import stored_voiceprints
 from pipeline.speech.asr import EngineSpec
 from pipeline.store import DEFAULT_DB, Store
@@ -40,11 +40,18 @@ WORKERS = 2  # measured by `make bench`: 2 concurrent calls x 1 thread beat 1 ca
 # process_recording never raises (a failure comes back as a failed result), so a retry only
 # ever repeats work that hit something transient in Prefect itself. Idempotency lives in DuckDB
 # (sha256 + version + model), so no Prefect result cache: its keys could not hash a model anyway.
-@task(retries=1, retry_delay_seconds=5, cache_policy=NO_CACHE, task_run_name="process-{recording.call_id}")
+# The task's description names the stage graph it walks, and each stage is logged as it
+# finishes (a call's stages run in one process: its audio never travels between tasks).
+@task(retries=1, retry_delay_seconds=5, cache_policy=NO_CACHE, task_run_name="process-{recording.call_id}",
+      description=" -> ".join(STAGE_NAMES))
 def process_call(recording: Recording, spec: EngineSpec, voiceprint=None,
                  config: EngineConfig = EngineConfig(), policy: Policy | None = None) -> dict:
     return to_record(process_recording(recording, worker_spec(spec), voiceprint=voiceprint, engines=process_engines(config),
-                                       on_progress=logged_progress(), policy=policy))
+                                       on_progress=logged_progress(), policy=policy, on_stage=logged_stage))
+
+
+def logged_stage(rec: Recording, stage: str, seconds: float) -> None:
+    get_run_logger().info("%s: %s done in %.2f s", rec.call_id, stage, seconds)
 
 
 # The loaded models of this process, one set per config. A registry at module level, and only

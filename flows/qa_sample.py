@@ -10,11 +10,9 @@ from prefect.artifacts import create_table_artifact
 from pipeline.config.settings import load_settings
 from pipeline.outputs.qa import (
     SamplingPlan,
-    draw_sample,
     export_sample,
-    prefill_scorecard,
+    sample_for_qa,
     sample_rows,
-    store_sample,
     why_empty,
 )
 from pipeline.store import DEFAULT_DB, Store
@@ -30,14 +28,12 @@ def qa_sample(n: int = 20, seed: int = 0, start: str | None = None, end: str | N
                                    end=datetime.fromisoformat(end) if end else None)
     export = Path(export_dir) if export_dir else Path(db_path).resolve().parent / "out" / "qa"
     with Store(db_path) as store:
-        sample = draw_sample(store, plan)
+        sample = sample_for_qa(store, plan)
         if not sample.calls:
             reason = why_empty(store, plan)
             create_table_artifact(key="qa-sample", table=[{"call_id": "", "stratum": "none drawn", "reason": reason}],
                                   description=f"0 of {sample.n_candidates} candidate calls: {reason}")
             return {"sample_id": None, "n": 0, "why_empty": reason, "calls": []}
-        cards = {c.call_id: prefill_scorecard(store, c.call_id) for c in sample.calls}
-        store_sample(store, sample, cards)
         csv_path, parquet_path = export_sample(store, sample.sample_id, export)
     create_table_artifact(key="qa-sample", table=sample_rows(sample) or [{"call_id": "", "stratum": "none drawn"}],
                           description=f"{sample.sample_id}: {len(sample.calls)} of {sample.n_candidates} candidate calls")

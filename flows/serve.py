@@ -8,6 +8,7 @@ in PREFECT_HOME, analytics off) and stopped when serving stops.
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -56,12 +57,22 @@ def prefect_server(port: int = 4200, wait_seconds: float = 180.0) -> Iterator[st
             time.sleep(1)
         yield url
     finally:
-        server.terminate()
-        try:
-            server.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            server.kill()
+        # The server runs in its own session (its workers too): stop the whole group, not one process.
+        _stop_group(server)
         log_file.close()
+
+
+def _stop_group(process: subprocess.Popen, timeout: float = 20.0) -> None:
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        try:
+            os.killpg(process.pid, sig)
+        except ProcessLookupError:
+            return
+        try:
+            process.wait(timeout=timeout)
+            return
+        except subprocess.TimeoutExpired:
+            continue
 
 
 def serve_nightly(cron: str, timezone: str, parameters: dict, port: int = 4200) -> None:

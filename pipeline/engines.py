@@ -4,7 +4,7 @@ the speaker encoder.
 An `Engines` is built once at an entry point from `Settings` (CLI run, a flow, the intake, a
 Dask worker) and passed down to the stages; each model is loaded on first use and then shared
 by the calls the entry point runs in its threads. It knows no model itself: each stage says how
-its model is built (`speech.asr.load_engine`, `speakers.diarize.vad_model`,
+its model is built (`speech.transcribe.load_engine`, `speakers.vad.vad_model`,
 `speakers.embeddings.voice_encoder`), so this module sits below every stage and imports none.
 Stages called on their own (a test, an eval script) build a default one, so every stage still
 runs standalone: that reloads the models, so callers that run many calls pass one.

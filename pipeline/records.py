@@ -75,11 +75,6 @@ def join_words(texts) -> str:
     return "".join(out)
 
 
-def word_separator(language: str | None) -> str:
-    """Deprecated: the separator depends on the neighbouring words, not the language. Use
-    `join_words`."""
-    return "" if language == "zh" else " "
-
 
 @dataclass(frozen=True)
 class CallMetadata:
@@ -127,7 +122,7 @@ class Segment:
     no_speech_prob: float = 0.0
     channel: int | None = None  # set when the segment comes from one channel of a stereo call
     speaker: str | None = None  # set when the segment was transcribed from one speaker's stream
-    language: str | None = None  # set when the stream was transcribed stretch by stretch (pipeline/language.py)
+    language: str | None = None  # set when the stream was transcribed stretch by stretch (pipeline/speech/language.py)
 
 
 @dataclass(frozen=True)
@@ -235,7 +230,7 @@ class Correction:
     end: float
     original: str
     corrected: str
-    kind: str  # "homophone" | "hotline" | "rescored" (pipeline/rescore.py)
+    kind: str  # "homophone" | "hotline" | "rescored" (vocabulary/rescore.py)
     # homophone: similarity plus length and doubt bonuses; hotline: 1.0; rescored: log probability gained
     score: float = 0.0
 
@@ -245,7 +240,7 @@ class Correction:
 
 @dataclass(frozen=True)
 class VoiceFeatures:
-    """Measured in the telephone band (pipeline/prosody.py), so clean and 8 kHz audio compare."""
+    """Measured in the telephone band (pipeline/analysis/prosody.py), so clean and 8 kHz audio compare."""
 
     loudness_db: float  # median band energy of speech frames, dB (only compared within a speaker)
     pitch_st: float  # median F0 in semitones re 100 Hz (nan when unvoiced)

@@ -2,8 +2,8 @@
 
 CPU time, best of 15 passes of 40 repetitions, so other load on a shared machine matters less.
 Usage, from the repository root:
-    python scripts/bench_redact.py                       # this checkout's pipeline/redact.py
-    git show beae484:pipeline/redact.py > /tmp/redact_old.py
+    python scripts/bench_redact.py                       # this checkout's pipeline/analysis/redact.py
+    git show beae484:pipeline/analysis/redact.py > /tmp/redact_old.py
     python scripts/bench_redact.py /tmp/redact_old.py    # an older version, same texts
 """
 from __future__ import annotations
@@ -53,7 +53,7 @@ def chars_per_second(module, texts: list[str], reps: int = 40) -> float:
 
 def main(argv: list[str]) -> None:
     module = load(argv[0] if argv else None)
-    from tests.test_redact import ISSUE_9_LEAKS  # importable once load() put the root on the path
+    from tests.unit.test_redact import ISSUE_9_LEAKS  # importable once load() put the root on the path
 
     texts = sample_texts()
     print(f"{module.__file__}: sample transcripts ({len(texts)} texts, {sum(map(len, texts))} chars) "

@@ -107,6 +107,9 @@ def imports(modules: dict[str, Path]) -> list[Import]:
                     targets = {}
                     for name in _names(child, module, is_package):
                         targets.setdefault(_resolve(name, modules), name)  # one entry per module imported
+                    # `from package import module` names the module, not the package as well.
+                    targets = {t: n for t, n in targets.items()
+                               if not any(o != t and o.startswith(t + ".") for o in targets)}
                     out.extend(Import(module, target, name, child.lineno, in_function, reason)
                                for target, name in targets.items())
                 visit(child, inside)

@@ -1,7 +1,13 @@
 """Shared fixtures: real audio, the real offline model, a real DuckDB file, flows run by Prefect.
 
+The suite is four classes by what a test needs (`make test` runs them all, `make test-fast` the
+first two): tests/unit (no recognition), tests/replay (later stages on stored recognition runs),
+tests/integration (Whisper, flows, processes, servers) and tests/browser (Chromium).
+
 The nightly flow runs once per session over the sample calls plus a set of bad inputs; many
-tests then assert on what it stored, so Whisper runs over each sample call only once.
+tests then assert on what it stored, so Whisper runs over each sample call only once. A test
+that needs the shared data beside the checkout (../shared) says so when it skips, and the
+session fails if any process a test started is still running when it ends.
 """
 from __future__ import annotations
 
@@ -10,6 +16,7 @@ import json
 import os
 import shutil
 import subprocess
+import time
 from pathlib import Path
 
 import numpy as np
@@ -18,7 +25,15 @@ import soundfile as sf
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = ROOT / "data" / "samples"
-SHARED_AUDIO = ROOT.parent / "shared" / "audio"
+SHARED = ROOT.parent / "shared"
+SHARED_AUDIO = SHARED / "audio"
+SHARED_DEV = SHARED / "dev"
+
+
+def needs_shared(*parts: str):
+    """Skip, saying what is missing, when the shared data beside the checkout is not there."""
+    path = SHARED.joinpath(*parts)
+    return pytest.mark.skipif(not path.exists(), reason=f"needs {path} (the shared data beside the checkout)")
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("PREFECT_HOME", str(ROOT / ".prefect"))
@@ -99,3 +114,78 @@ def read_db(nightly_db):
 def ffmpeg_convert(src: Path, dst: Path, *args: str) -> Path:
     subprocess.run(["ffmpeg", "-y", "-v", "error", "-i", str(src), *args, str(dst)], check=True)
     return dst
+
+
+@pytest.fixture(scope="session")
+def replayed(tmp_path_factory) -> Path:
+    """A real DuckDB file with the sample calls replayed from their stored recognition runs."""
+    from evaluation.recognition import replay_db
+
+    return replay_db(tmp_path_factory.mktemp("replay") / "calls.duckdb")
+
+
+# --- no process left behind ----------------------------------------------------------------------
+
+def pytest_configure(config):
+    """Make this process the reaper of its descendants (Linux: PR_SET_CHILD_SUBREAPER), so a
+    server a test's subprocess started in a new session is still found here if it outlives
+    its parent, instead of being handed to init."""
+    try:
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(36, 1, 0, 0, 0)
+    except (OSError, AttributeError):
+        pass
+
+
+def _children(pid: int) -> list[tuple[int, str]]:
+    """Processes descended from `pid` (pid, command line), from /proc."""
+    parent_of = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+                parent_of[int(entry.name)] = int(stat[stat.rindex(")") + 2:].split()[1])
+            except (OSError, ValueError):
+                continue
+    found, frontier = [], [pid]
+    while frontier:
+        parent = frontier.pop()
+        for child, ppid in parent_of.items():
+            if ppid == parent:
+                try:
+                    cmd = (Path("/proc") / str(child) / "cmdline").read_bytes().replace(b"\0", b" ").decode().strip()
+                except OSError:
+                    continue
+                found.append((child, cmd))
+                frontier.append(child)
+    return found
+
+
+def left_running() -> list[tuple[int, str]]:
+    """This session's child processes that are still running, after a grace period for those
+    that are stopping. multiprocessing's resource tracker is the interpreter's own helper: it
+    exits with the interpreter."""
+    deadline = time.monotonic() + 15
+    while True:
+        running = [(pid, cmd) for pid, cmd in _children(os.getpid())
+                   if "multiprocessing.resource_tracker" not in cmd and not _zombie(pid)]
+        if not running or time.monotonic() > deadline:
+            return running
+        time.sleep(0.5)
+
+
+def _zombie(pid: int) -> bool:
+    try:
+        stat = (Path("/proc") / str(pid) / "stat").read_text()
+    except OSError:
+        return True
+    return stat[stat.rindex(")") + 2] == "Z"
+
+
+def pytest_sessionfinish(session, exitstatus):
+    running = left_running()
+    if running:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+        lines = "\n".join(f"  pid {pid}: {cmd[:200]}" for pid, cmd in running)
+        session.config.get_terminal_writer().line(f"processes left running by the tests:\n{lines}", red=True)

@@ -1,5 +1,5 @@
 """Every accepted container, as the ffmpeg arguments that write it: shared by the truncation tests
-(tests/test_audio.py) and the sweep that measures how often a cut recording is caught
+(tests/unit/test_audio.py) and the sweep that measures how often a cut recording is caught
 (scripts/truncation_sweep.py), so both always cover the same containers."""
 
 ENCODINGS = {

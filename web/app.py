@@ -24,10 +24,14 @@ from .context import HERE, SESSION_COOKIE, NotLoggedIn, WebContext, build_templa
 from .routes import api, calls, handler, lead, qa
 from .routes import auth as login_routes
 
+BUSY_WAIT_SECONDS = 15.0
+
 
 def create_app(db_path: Path | str, settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
-    store = Store(db_path)  # creates the schema (the pipeline's tables and the app's) on a new file
+    # Creates the schema (the pipeline's tables and the app's) on a new file. A page waits at most
+    # this long for a batch that holds the file (it frees it between calls), then says "busy".
+    store = Store(db_path, wait_seconds=BUSY_WAIT_SECONDS)
     secret_file = Path(settings.web_secret_file) if settings.web_secret_file else store.path.parent / "web-secret.key"
     ctx = WebContext(store, settings, auth.Sessions(auth.load_secret(secret_file), settings.web_session_minutes * 60),
                      build_templates(settings))
@@ -55,9 +59,9 @@ def create_app(db_path: Path | str, settings: Settings | None = None) -> FastAPI
     def is_api(request: Request) -> bool:
         return request.url.path.startswith("/api/") and request.url.path != "/api/docs"  # docs is a page
 
-    def error_page(request: Request, status: int, message: str, headers: dict | None = None) -> HTMLResponse:
-        response = ctx.page(request, "error.html", signed_in(request), status_code=status, status=status,
-                            message=message)
+    def error_page(request: Request, status: int, message: str, headers: dict | None = None,
+                   user=None) -> HTMLResponse:
+        response = ctx.page(request, "error.html", user, status_code=status, status=status, message=message)
         response.headers.update(headers or {})
         return response
 
@@ -74,7 +78,7 @@ def create_app(db_path: Path | str, settings: Settings | None = None) -> FastAPI
     async def http_error(request: Request, exc: HTTPException):
         if is_api(request):
             return JSONResponse({"detail": exc.detail}, status_code=exc.status_code)
-        return error_page(request, exc.status_code, exc.detail)
+        return error_page(request, exc.status_code, exc.detail, user=signed_in(request))
 
     @app.exception_handler(RequestValidationError)
     async def bad_request(request: Request, exc: RequestValidationError):
@@ -82,12 +86,12 @@ def create_app(db_path: Path | str, settings: Settings | None = None) -> FastAPI
         message = f"missing or invalid field(s): {fields}"
         if is_api(request):
             return JSONResponse({"detail": message}, status_code=422)
-        return error_page(request, 422, message)
+        return error_page(request, 422, message, user=signed_in(request))
 
     @app.exception_handler(StoreBusy)
     async def busy(request: Request, exc: StoreBusy):
         if is_api(request):
             return JSONResponse({"detail": str(exc)}, status_code=503, headers={"Retry-After": "5"})
-        return error_page(request, 503, str(exc), {"Retry-After": "5"})
+        return error_page(request, 503, str(exc), {"Retry-After": "5"})  # no user: the database is busy
 
     return app

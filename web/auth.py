@@ -12,6 +12,7 @@ import re
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
+from functools import lru_cache
 from pathlib import Path
 
 from argon2 import PasswordHasher
@@ -21,7 +22,6 @@ from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from pipeline.store import Store
 
 HASHER = PasswordHasher()
-_DUMMY_HASH = HASHER.hash("not a password")  # verified for unknown names, so timing says nothing
 MIN_PASSWORD = 10
 FREE_FAILURES = 3  # then each failure doubles the wait: 30 s, 60 s, 2 min ... capped at 15 min
 MAX_LOCK_SECONDS = 15 * 60
@@ -92,7 +92,7 @@ def login(store: Store, username: str, password: str) -> LoginResult:
     with store.transaction():  # the check and its counting are one step
         u = store.user(username.strip())
         if u is None:
-            _verify(_DUMMY_HASH, password)
+            _verify(_dummy_hash(), password)  # an unknown name takes as long as a wrong password
             return LoginResult(None, generic)
         if u["locked_until"] and u["locked_until"] > now():
             wait = int((u["locked_until"] - now()).total_seconds()) + 1
@@ -106,6 +106,11 @@ def login(store: Store, username: str, password: str) -> LoginResult:
             return LoginResult(None, "this account is disabled")
         store.clear_login_failures(u["username"])
         return LoginResult(User(u["username"], u["role"], u["session_epoch"]))
+
+
+@lru_cache(maxsize=1)
+def _dummy_hash() -> str:
+    return HASHER.hash("not a password")
 
 
 def _verify(hashed: str, password: str) -> bool:

@@ -19,7 +19,8 @@ from .search import query_tokens
 from .timefmt import call_time, parse_iso
 
 
-def _json(value, default):
+def parse_json(value, default):
+    """A JSON column's value as Python (already parsed, or `default` when missing or unreadable)."""
     if value is None:
         return default
     if isinstance(value, (list, dict)):
@@ -36,7 +37,7 @@ def latest_briefings(conn, customer_ids: list[str]) -> dict[str, dict]:
     found = conn.execute(
         "SELECT customer_id, arg_max(json, created_at), max(created_at) FROM briefings "
         "WHERE customer_id IN (SELECT unnest(?)) GROUP BY customer_id", [customer_ids]).fetchall()
-    return {c: {**_json(j, {}), "_stored_at": at} for c, j, at in found}
+    return {c: {**parse_json(j, {}), "_stored_at": at} for c, j, at in found}
 
 
 def deadlines_view(briefing: dict, tz: ZoneInfo, now: datetime) -> list[dict]:
@@ -71,7 +72,7 @@ def alerts_by_customer(conn) -> dict[str, list[dict]]:
 
 def worklist(conn, tz: ZoneInfo, target_minutes: int, now: datetime, levels: ScoreLevels | None = None) -> list[dict]:
     """Customers with a complaint call not called back since, most urgent first. A complaint
-    call, as in pipeline.briefing: at or above the policy's complaint level, or flagged."""
+    call, as in pipeline.outputs.briefing: at or above the policy's complaint level, or flagged."""
     complaint = float((levels or default_policy().levels).complaint)
     has_callbacks = has_table(conn, "callbacks")
     done = "(SELECT customer_id, max(done_at) AS done_at FROM callbacks GROUP BY customer_id)" if has_callbacks \
@@ -100,7 +101,7 @@ def worklist(conn, tz: ZoneInfo, target_minutes: int, now: datetime, levels: Sco
     for r in found:
         started = call_time(r["last_complaint"], tz)
         due = started + timedelta(minutes=target_minutes) if started else None
-        flags = sorted({f for fl in r["flag_lists"] for f in _json(fl, [])})
+        flags = sorted({f for fl in r["flag_lists"] for f in parse_json(fl, [])})
         if r["n_calls"] > 1:
             flags.append("repeat_complaint")
         brief = briefs.get(r["customer_id"], {})
@@ -138,12 +139,12 @@ def call_detail(conn, call_id: str, reported_flags: tuple[Flag, ...] | None = No
     if not found:
         return None
     call = found[0]
-    call["flags"] = _json(call["flags"], [])
-    call["evidence"] = _json(call["evidence"], [])
+    call["flags"] = parse_json(call["flags"], [])
+    call["evidence"] = parse_json(call["evidence"], [])
     call["turns"] = rows(conn, 'SELECT seq, role, speaker, start, "end", redacted_text AS text, score, signals '
                                "FROM turns WHERE call_id = ? ORDER BY seq", [call_id])
     for t in call["turns"]:
-        signals = _json(t.pop("signals"), {})
+        signals = parse_json(t.pop("signals"), {})
         t["flags"] = [c for c in signals.get("categories", []) if c in reported]
         t["terms"] = signals.get("terms", [])
     call["corrections"] = []
@@ -175,7 +176,7 @@ def qa_rollup(conn, items: list[dict]) -> list[dict]:
         a = agents.setdefault(r["agent_id"] or "—", {"agent_id": r["agent_id"] or "—", "n_reviews": 0,
                                                      "items": {i["id"]: [0, 0] for i in items}})
         a["n_reviews"] += 1
-        for key, value in _json(r["scores"], {}).items():
+        for key, value in parse_json(r["scores"], {}).items():
             if key in a["items"] and value in ("pass", "fail"):
                 a["items"][key][1] += 1
                 a["items"][key][0] += value == "pass"

@@ -30,10 +30,10 @@ def briefing(ctx: WebContext, customer_id: str) -> dict:
         turns = reads.latest_call_turns(conn, latest["call_id"])
         callbacks = reads.callbacks_of(conn, cid)
     for t in turns:
-        t["flags"] = [c for c in reads._json(t.pop("signals"), {}).get("categories", [])
+        t["flags"] = [c for c in reads.parse_json(t.pop("signals"), {}).get("categories", [])
                       if c in ctx.settings.policy.reported_flags]
     for c in calls:
-        c["flags"] = reads._json(c["flags"], [])
+        c["flags"] = reads.parse_json(c["flags"], [])
     return {"customer_id": cid, "briefing": brief, "calls": calls, "latest": latest, "turns": turns,
             "callbacks": callbacks, "deadlines": reads.deadlines_view(brief or {}, ctx.tz, ctx.now_local())}
 
@@ -67,7 +67,7 @@ def search_hits(ctx: WebContext, params: dict) -> list[dict]:
     with ctx.store.reading() as conn:
         hits = reads.search(conn, **params)
     for h in hits:
-        h["flags"] = reads._json(h["flags"], [])
+        h["flags"] = reads.parse_json(h["flags"], [])
     return hits
 
 
@@ -81,8 +81,8 @@ def qa_card(ctx: WebContext, sample_id: str, call_id: str, reviewer: str) -> dic
     if sampled is None:
         raise HTTPException(404, f"call {call_id} is not in QA sample {sample_id}")
     review = ctx.store.qa_review_of(sample_id, call_id, reviewer)
-    prefill = {c["item"]: c for c in reads._json(sampled["scorecard"], [])}
-    answers = reads._json(review["scores"], {}) if review else {}
+    prefill = {c["item"]: c for c in reads.parse_json(sampled["scorecard"], [])}
+    answers = reads.parse_json(review["scores"], {}) if review else {}
     items = [{**i, "prefill": prefill.get(i["id"], {}).get("prefill"),
               "evidence": prefill.get(i["id"], {}).get("evidence", []),
               "answer": answers.get(i["id"]) or prefill.get(i["id"], {}).get("prefill")} for i in scorecard_items()]

@@ -2,7 +2,7 @@
 
 Every turn is cut to its speaker's speech segments and every stretch of every speaker is scored
 the same way, whatever their role. Signals: voice measured inside the telephone band (loudness,
-pitch, spectral tilt, pace; pipeline/prosody.py), each against the same speaker's own calm
+pitch, spectral tilt, pace; pipeline/analysis/prosody.py), each against the same speaker's own calm
 reference (the lower half of their stretches, wherever in the call it came), so a naturally loud
 voice is not "angry" and the first turns need not be calm; words (lexicon kept as data:
 complaints, threats, supervisor requests, profanity, dissatisfaction, repetition of an earlier
@@ -79,7 +79,6 @@ def _parse_lexicon(text: str) -> tuple[LexiconTerm, ...]:
 
 
 def lexicon_hits(text: str, policy: Policy | None = None) -> list[LexiconTerm]:
-
     low = text.lower()
     spoken = normalise_numbers(low)
     return [t for t in lexicon(policy) if t.pattern.search(low) or t.pattern.search(spoken)]
@@ -282,7 +281,7 @@ def score_call(features: list[TurnFeatures], duration: float, scorer: Scorer | N
     if not party:
         return Escalation(0.0, Trend.FLAT, (None,) * 4, None, (), (), per_turn, _de_escalation(scored, policy), tuple(scored), None)
     customer = party
-    call_score = _call_score([s.score for s in customer])
+    call_score = call_score_of([s.score for s in customer])
     quarters: list[float | None] = []
     for q in range(4):
         lo, hi = duration * q / 4, duration * (q + 1) / 4
@@ -309,7 +308,7 @@ def score_call(features: list[TurnFeatures], duration: float, scorer: Scorer | N
                       _de_escalation(scored, policy), tuple(scored), customer[0].features.speaker)
 
 
-def _call_score(values: list[float]) -> float:
+def call_score_of(values: list[float]) -> float:
     return round(0.6 * max(values) + 0.4 * float(np.mean(values)), 1)
 
 
@@ -333,7 +332,7 @@ def _party(scored: list[TurnScore], roles_certain: bool) -> list[TurnScore]:
     if not by_speaker:
         return []
     # Ties (e.g. two calm speakers) go to the one labelled customer.
-    return max(by_speaker.values(), key=lambda group: (_call_score([s.score for s in group]),
+    return max(by_speaker.values(), key=lambda group: (call_score_of([s.score for s in group]),
                                                        any(s.role == Role.CUSTOMER for s in group)))
 
 

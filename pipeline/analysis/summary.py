@@ -38,7 +38,6 @@ def markers() -> dict[str, tuple[str, ...]]:
 
 
 def _has(text: str, kind: str) -> bool:
-
     low = text.lower()
     spoken = normalise_numbers(low)
     return any(m in low or m in spoken for m in markers()[kind])

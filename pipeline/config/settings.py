@@ -4,7 +4,7 @@ Sources, later ones winning: the defaults below, a TOML file (`--settings`, or t
 CALLBRIEF_SETTINGS, or `callbrief.toml` in the working folder), then CALLBRIEF_<FIELD>
 environment variables. Nothing in `pipeline` reads the environment at import time.
 The centre's policy (score levels, flag sets, weights, trend rules, callback target, default
-time zone) is a data file of its own (pipeline/policy.py), named by `policy_file` and loaded here.
+time zone) is a data file of its own (pipeline/config/policy.py), named by `policy_file` and loaded here.
 """
 from __future__ import annotations
 
@@ -38,14 +38,14 @@ class Settings:
     # handler sees is shown in it. Empty: the policy's.
     timezone: str = ""
     callback_target_minutes: int = 0  # a complaint is called back within this; 0: the policy's
-    # Alerts (pipeline/alerts.py): a channel is on when it is configured.
+    # Alerts (pipeline/outputs/alerts.py): a channel is on when it is configured.
     alert_webhook_url: str = ""  # JSON POST of each alert
     smtp_host: str = ""  # e-mail of each alert
     smtp_port: int = 25
     smtp_from: str = "callbrief@localhost"
     smtp_to: str = ""  # comma-separated recipients
     alert_retry_seconds: float = 30.0  # first retry after a failed delivery; doubles, capped at an hour
-    # Continuous intake (pipeline/intake.py, flows/intake.py).
+    # Continuous intake (pipeline/run/watch.py, flows/intake.py).
     intake_dir: str = ""  # the folder recordings arrive in
     intake_interval_seconds: float = 30.0  # between passes over it
     intake_settle_seconds: float = 5.0  # a file unchanged this long is complete
@@ -56,7 +56,7 @@ class Settings:
     web_secret_file: str = ""
     web_session_minutes: int = 480  # one shift; then log in again
     web_cookie_secure: bool = False  # set true when served over HTTPS (behind a proxy)
-    # Models (pipeline/models.py, pipeline/engines.py). Empty cache: the checkout's data/models
+    # Models (pipeline/speech/weights.py, pipeline/engines.py). Empty cache: the checkout's data/models
     # when running from one, else the per-user data folder.
     model_cache: str = ""
     allow_download: bool = False  # fetch models missing offline from the hub (needs internet)

@@ -103,7 +103,7 @@ def deadline_alert(customer_id: str, call_id: str, due: datetime, text: str, now
                    lead: timedelta | None = None, case_id: str | None = None) -> Alert | None:
     """An alert when a deadline the customer set is due within `lead` (or already passed), else None.
 
-    For `pipeline.facts` deadlines: `due` is timezone-aware (naive is read as UTC); `text` is
+    For `pipeline.analysis.facts` deadlines: `due` is timezone-aware (naive is read as UTC); `text` is
     the customer's words, masked here."""
     lead = lead if lead is not None else timedelta(minutes=alert_rules()["deadline_due"]["lead_minutes"])
     due_utc = (due.astimezone(timezone.utc) if due.tzinfo else due.replace(tzinfo=timezone.utc)).replace(tzinfo=None)
@@ -118,7 +118,7 @@ def deadline_alert(customer_id: str, call_id: str, due: datetime, text: str, now
 
 
 def deadline_alerts(store: Store, settings, now: datetime | None = None) -> list[Alert]:
-    """Deadline alerts due now for the customers' deadlines in recent calls (pipeline.facts reads
+    """Deadline alerts due now for the customers' deadlines in recent calls (pipeline.analysis.facts reads
     them from the customer's turns, against the call's start in the centre's time zone)."""
     now = now or utcnow()
     days = alert_rules()["deadline_due"]["window_days"]

@@ -154,6 +154,11 @@ def render_evidence(signals: dict | None, role: str, at: float, quote: str, lang
                 at=mmss(at), quote=quote)
 
 
+def turn_at(turns: list[dict], time: float, role: str) -> dict | None:
+    """The turn of `role` that holds `time` (its start to its end, 10 ms of slack)."""
+    return next((t for t in turns if t["role"] == role and t["start"] - 0.01 <= time <= t["end"] + 0.01), None)
+
+
 def build_briefing(store: Store, customer_id: str, now: datetime | None = None, settings: Settings | None = None,
                    language: str | None = None) -> Briefing:
     settings = settings or Settings()
@@ -210,10 +215,12 @@ def build_briefing(store: Store, customer_id: str, now: datetime | None = None, 
                              "due": due["due"] if due else None, "due_status": due["status"] if due else None})
     moments = []
     for r in reversed(rows):
-        signals = {round(float(t["start"]), 2): (t["role"], json.loads(t["signals"]) if t["signals"] else None)
-                   for t in by_call.get(r["call_id"], [])}
         for ev in json.loads(r["evidence"] or "[]"):
-            role, sig = signals.get(round(ev["time"], 2), (ev["role"], None))
+            # Evidence is timed at the stretch of speech it scored, which starts inside its turn
+            # (at or after the turn's start): the turn's stored signals render it.
+            turn = turn_at(by_call.get(r["call_id"], []), ev["time"], ev["role"])
+            role = turn["role"] if turn else ev["role"]
+            sig = json.loads(turn["signals"]) if turn and turn["signals"] else None
             moments.append({"call_id": r["call_id"], "time": ev["time"], "at": mmss(ev["time"]), "score": ev["score"],
                             "detail": redact(render_evidence(sig, role, ev["time"], ev.get("quote", ""), language))})
     moments = sorted(moments, key=lambda m: -m["score"])[:5]

@@ -425,7 +425,7 @@ def validate_review(scores) -> dict[str, str]:
     for key, value in scores.items():
         if key not in items:
             raise QAError(f"unknown scorecard item {key!r}; known: {', '.join(items)}")
-        if value not in item_values(items[key]):
+        if value and value not in item_values(items[key]):  # an empty answer is a missing one
             raise QAError(f"{key}: {value!r} is not allowed; use one of {', '.join(item_values(items[key]))}")
     missing = [i for i in items if not scores.get(i)]
     if missing:
@@ -448,6 +448,15 @@ def record_review(store: Store, sample_id: str, call_id: str, reviewer: str, sco
     if store.qa_sampled(sample_id, call_id) is None:
         raise QAError(f"call {call_id!r} is not in sample {sample_id}")
     return store.replace_qa_review(sample_id, call_id, reviewer, scores, comment[:MAX_COMMENT])
+
+
+def sample_for_qa(store: Store, plan: SamplingPlan) -> Sample:
+    """Draw a sample, prefill each call's scorecard and store it; an empty sample is not stored
+    (`why_empty` says why)."""
+    sample = draw_sample(store, plan)
+    if sample.calls:
+        store_sample(store, sample, {c.call_id: prefill_scorecard(store, c.call_id) for c in sample.calls})
+    return sample
 
 
 def sample_rows(sample: Sample) -> list[dict]:

@@ -22,7 +22,7 @@ from pipeline.outputs.briefing import write_briefing
 from pipeline.outputs.plots import write_call_plot
 from pipeline.records import CallResult, Recording, RunRecord
 from pipeline.run.plan import BatchPlan, plan_batch
-from pipeline.run.stages import CallProgress, StageClock, failed_result, process_recording
+from pipeline.run.stages import STAGE_NAMES, CallProgress, StageClock, failed_result, process_recording
 from pipeline.speakers.voiceprints import stored_voiceprints
 from pipeline.speech.asr import EngineSpec, TranscribeOptions
 from pipeline.speech.transcribe import SPLIT_SPEAKERS, load_engine
@@ -74,10 +74,15 @@ def refresh_briefings(store: Store, results: list[CallResult], also: Iterable[st
 
 
 def result_rows(results: Iterable[CallResult]) -> list[dict]:
-    """One line per call for tables (Prefect artifact, CLI output)."""
-    return [{"call_id": r.call_id, "status": r.status, "language": r.transcript.language if r.transcript else "",
-             "duration_s": round(r.recording.duration or 0, 1), "turns": len(r.turns), "error": r.error or ""}
-            for r in results]
+    """One line per call for tables (the Prefect run's artifact): status, and seconds per stage of the graph."""
+    rows = []
+    for r in results:
+        seconds = {t.stage: t.seconds for t in r.timings}
+        rows.append({"call_id": r.call_id, "status": r.status, "language": r.transcript.language if r.transcript else "",
+                     "duration_s": round(r.recording.duration or 0, 1), "turns": len(r.turns),
+                     **{f"{name}_s": round(seconds[name], 2) for name in STAGE_NAMES if name in seconds},
+                     "error": r.error or ""})
+    return rows
 
 
 # How a caller processes the planned recordings concurrently: recordings in, results out as

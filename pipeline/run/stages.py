@@ -47,6 +47,8 @@ log = logging.getLogger(__name__)
 # A call's progress: the recording (its duration known, once decoded) and the seconds of it
 # transcribed so far, increasing.
 CallProgress = Callable[[Recording, float], None]
+# A stage of a call finished: the recording, the stage's name, its seconds.
+StageDone = Callable[[Recording, str, float], None]
 
 
 @dataclass
@@ -81,6 +83,7 @@ class CallContext:
     engines: Engines | None = None
     policy: Policy | None = None
     on_progress: CallProgress | None = None
+    on_stage: StageDone | None = None
     correct: bool = True  # vocabulary correction and rescoring
     scorer: object = None  # a Whisper engine that can `score` (rescoring); None: correction by sound only
     load_scorer: bool = False  # no scorer given: rescore with the call's own engine (loaded when needed)
@@ -201,7 +204,6 @@ STAGES: tuple[Stage, ...] = (
           "card, ID and phone numbers masked in every text a person reads (analysis.redact)"),
 )
 STAGE_NAMES = tuple(stage.name for stage in STAGES)
-RECOGNITION = STAGE_NAMES[:STAGE_NAMES.index("correct")]  # what a stored recognition run replaces
 
 
 class StageClock:
@@ -221,6 +223,12 @@ class StageClock:
         self.current = following[0] if following else "finish"
 
 
+def _lap(clock: StageClock, name: str, state: CallState, context: CallContext) -> None:
+    clock.lap(name)
+    if context.on_stage:
+        context.on_stage(state.recording, name, clock.timings[-1].seconds)
+
+
 def run_stages(state: CallState, context: CallContext, first: str, clock: StageClock) -> CallResult:
     """Walk the graph from `first` to the end; a stage's exception propagates (NoSpeech becomes a
     failed call of its own kind)."""
@@ -228,12 +236,12 @@ def run_stages(state: CallState, context: CallContext, first: str, clock: StageC
         try:
             stage.run(state, context)
         except NoSpeech as exc:
-            clock.lap(stage.name)
+            _lap(clock, stage.name, state, context)
             return CallResult(recording=state.recording, status="failed", transcript=state.transcript,
                               timings=tuple(clock.timings), diarization=state.diarization,
                               error_stage="transcribe", error_class="NoSpeech", corrections=state.corrections,
                               error=str(exc))
-        clock.lap(stage.name)
+        _lap(clock, stage.name, state, context)
     return CallResult(recording=state.recording, status="ok", transcript=state.transcript, turns=state.turns,
                       timings=tuple(clock.timings), word_speakers=state.word_speakers, roles=state.roles.roles,
                       diarization=state.diarization, dynamics=state.dynamics, escalation=state.escalation,
@@ -243,17 +251,19 @@ def run_stages(state: CallState, context: CallContext, first: str, clock: StageC
 
 def process_recording(rec: Recording, spec: EngineSpec, options: TranscribeOptions | None = None,
                       split: bool = SPLIT_SPEAKERS, voiceprint=None, engines: Engines | None = None,
-                      on_progress: CallProgress | None = None, policy: Policy | None = None) -> CallResult:
+                      on_progress: CallProgress | None = None, policy: Policy | None = None,
+                      on_stage: StageDone | None = None) -> CallResult:
     """Every stage of one recording, from decoding to masking. Never raises.
 
     With `split`, each speaker (stereo channel, or diarized mono speaker) is transcribed on
     their own and words come out attributed; without it the down-mix is transcribed and words
     are attributed by time overlap with the speakers' segments. `engines`: the loaded models
-    (a default set is built when None); `on_progress`: the call's seconds transcribed so far.
+    (a default set is built when None); `on_progress`: the call's seconds transcribed so far;
+    `on_stage`: each stage as it finishes.
     """
     options = options or TranscribeOptions()
     engines = or_default(engines)
-    context = CallContext(spec, options, split, voiceprint, engines, policy, on_progress,
+    context = CallContext(spec, options, split, voiceprint, engines, policy, on_progress, on_stage,
                           load_scorer=options.rescore_vocabulary)
     state, clock = CallState(rec), StageClock()
     try:

@@ -6,7 +6,7 @@ Prefect deployment on an interval (`flows/intake.py`):
 1. look at the folder: a file is complete once it has not changed for `intake_settle_seconds`
    (copies and uploads keep touching it while they write); a complete file is new when no
    call row for its path was processed after it last changed;
-2. if anything is new, the run loop (`batch.execute`, as the nightly run and the CLI) over the
+2. if anything is new, the run loop (`run.execute.execute`, as the nightly run and the CLI) over the
    folder, keeping only complete files: skip by sha256, one transaction per call, centre time
    zone from the settings, briefings refreshed;
 3. raise alerts for the calls just processed, and work the whole alert outbox, so deliveries

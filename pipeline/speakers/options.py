@@ -18,7 +18,7 @@ class DiarizationOptions:
     # The second term: halves of one voice differ by sampling noise, which shrinks as 1/sqrt(n).
     # Calibrated on one-voice recordings (split halves 0.69-0.97) against two-voice calls
     # (0.62-0.89), telephone band included; every two-voice call measured stays below the line by
-    # 0.03 or more, so a call is called one voice only on clear evidence (README "Speakers").
+    # 0.03 or more, so a call is called one voice only on clear evidence (docs/speakers.md).
     same_voice_similarity: float = 0.93
     same_voice_sampling: float = 0.2
     # A third speaker: all three voices of the three-way split unlike each other (every pair's
@@ -33,7 +33,7 @@ class DiarizationOptions:
     min_segment: float = 0.6  # runs shorter than this are merged into a neighbour
     # Fine re-segmentation after clustering (`fine_resegment`); fine_window 0 turns it off.
     # 1 s windows every 0.25 s: 0.5 s windows were too noisy to score (real Mandarin call 8.3 ->
-    # 17.9 % DER), 0.8 s every 0.4 s too coarse to place back-channels (README "Speakers").
+    # 17.9 % DER), 0.8 s every 0.4 s too coarse to place back-channels (docs/speakers.md).
     fine_window: float = 1.0
     fine_hop: float = 0.25
     mean_turn: float = 2.0  # seconds a speaker holds the floor on average, back-channels included

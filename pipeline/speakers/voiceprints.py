@@ -28,7 +28,7 @@ from pipeline.speakers.vad import speech_regions
 TELEPHONE_BAND = (300.0, 3400.0)
 # The cluster most like the agent's voiceprint is the agent when its similarity is at least
 # MATCH_THRESHOLD and beats every other speaker by MATCH_MARGIN. Calibrated on measured
-# similarities (README "Speakers"): same agent 0.976-0.985 (0.89 for one speaker neutral vs
+# similarities (docs/speakers.md): same agent 0.976-0.985 (0.89 for one speaker neutral vs
 # angry), different people 0.59-0.90 on the same telephone channel.
 MATCH_THRESHOLD = 0.93
 MATCH_MARGIN = 0.03

@@ -34,21 +34,21 @@ class TranscribeOptions:
     log_prob_threshold: float = -1.0
     # A window that decodes too repetitive or too unsure is decoded again once per temperature
     # above 0. faster-whisper would sample at these temperatures; callbrief's faster-whisper engine
-    # retries deterministically instead (pipeline/whisper_fallback.py, at most three retries), so a
+    # retries deterministically instead (pipeline/speech/backends/fallback.py, at most three retries), so a
     # call's transcript does not depend on what the process decoded before. openai-whisper samples,
     # seeded per call. (0.0,): no retry.
     temperature: tuple[float, ...] = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)
     patience: float = 1.0
     # Mandarin decodes with a wider, more patient beam: chosen on the seen half of ../shared/audio
-    # and confirmed on the held-out half (README "Mandarin domain vocabulary"); on English it made
+    # and confirmed on the held-out half (docs/vocabulary.md); on English it made
     # en-2002 worse, so other languages keep beam_size / patience. None: as for other languages.
     mandarin_beam_size: int | None = 8
     mandarin_patience: float | None = 2.0
     simplified_chinese: bool = True
-    # Domain terms offered to the decoder (faster-whisper only; see pipeline/vocabulary.py).
+    # Domain terms offered to the decoder (faster-whisper only; see pipeline/vocabulary/terms.py).
     hotwords: str | None = None
     initial_prompt: str | None = None
-    # After recognition, Whisper judges loose vocabulary matches on the audio (pipeline/rescore.py):
+    # After recognition, Whisper judges loose vocabulary matches on the audio (vocabulary/rescore.py):
     # 4 more of the sample calls' 31 domain terms, ~6% of transcription time on Mandarin calls.
     rescore_vocabulary: bool = True
 

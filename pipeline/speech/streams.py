@@ -138,7 +138,7 @@ def transcribe_streams(engine: AsrEngine, streams: list[SpeakerStream], options:
                        per_stretch: bool = True, on_progress: Progress | None = None) -> Transcript:
     """Each speaker in their own language, stretch by stretch: unless the manifest fixes the
     language, every stream is cut at its pauses and each stretch's language detected
-    (pipeline/language.py); unsure stretches take their sure neighbours' language, and a stream
+    (pipeline/speech/language.py); unsure stretches take their sure neighbours' language, and a stream
     with no sure stretch takes the call's (the longest stream's) language. The call's language
     is the one with most speech. The streams are speech already (from our voice activity), so
     Whisper's own VAD pass is not repeated. No streams (voice activity found no speech, e.g. a

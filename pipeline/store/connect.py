@@ -21,14 +21,16 @@ import threading
 import time
 import uuid
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
 import duckdb
 import pandas as pd
 
-# Another process (or a concurrent attachment) holding the file shows as one of these.
-_LOCK_MESSAGES = ("lock", "already attached", "different configuration", "unique file handle")
+# Another process holding the file (or this process's own attachment of it) shows as one of these.
+_LOCK_MESSAGES = ("could not set lock", "conflicting lock", "different configuration", "already attached",
+                  "unique file handle")
 
 
 class StoreBusy(RuntimeError):
@@ -44,40 +46,36 @@ def _quoted(path: Path) -> str:
     return "'" + str(path).replace("'", "''") + "'"
 
 
+def _busy(path: Path, wait_seconds: float) -> StoreBusy:
+    return StoreBusy(f"database {path.name} is busy: another process held it for more than {wait_seconds:g} s; "
+                     "try again in a moment")
+
+
+@dataclass
+class _File:
+    """What this process is doing with one file."""
+
+    alias: str | None = None  # the read-only attachment the readers share
+    readers: int = 0
+    attaching: bool = False  # a reader is attaching it (the others wait for that one)
+    writer: bool = False
+    waiting_writers: int = 0  # readers let a waiting writer go first, so writes are not starved
+
+
 class _Attachments:
-    """The process's in-memory instance; a file is attached while anyone in the process uses it."""
+    """The process's in-memory instance; a file is attached while anyone in the process uses it.
+    Every wait, in this process or for another one, ends at the caller's deadline with StoreBusy."""
 
     def __init__(self) -> None:
         self._base: duckdb.DuckDBPyConnection | None = None
         self._cond = threading.Condition()
-        self._readers: dict[Path, tuple[str, int]] = {}  # path -> (alias, readers)
-        self._writing: set[Path] = set()
+        self._files: dict[Path, _File] = {}
 
     def _base_connection(self) -> duckdb.DuckDBPyConnection:
         with self._cond:
             if self._base is None:
                 self._base = duckdb.connect(":memory:")
             return self._base
-
-    def _attach(self, path: Path, read_only: bool, wait_seconds: float) -> str:
-        alias = f"cb_{uuid.uuid4().hex[:12]}"
-        mode = " (READ_ONLY)" if read_only else ""
-        deadline, delay = time.monotonic() + wait_seconds, 0.01
-        while True:
-            try:
-                self._execute(f"ATTACH {_quoted(path)} AS {alias}{mode}")
-                return alias
-            except duckdb.Error as exc:
-                if not _is_lock_error(exc):
-                    raise
-                if time.monotonic() > deadline:
-                    raise StoreBusy(f"database {path.name} is busy: another process held it for more than "
-                                    f"{wait_seconds:g} s; try again in a moment") from None
-            time.sleep(delay * (0.5 + random.random()))
-            delay = min(delay * 2, 0.1)  # short polls: a batch frees the file between calls
-
-    def _detach(self, alias: str) -> None:
-        self._execute(f"DETACH {alias}")
 
     def _execute(self, sql: str) -> None:
         """On a cursor of its own: threads attach and detach at once, and one connection object
@@ -88,52 +86,105 @@ class _Attachments:
         finally:
             cursor.close()
 
+    def _attach(self, path: Path, read_only: bool, deadline: float, wait_seconds: float) -> str:
+        """Attach the file, retrying with jittered backoff while another process holds it."""
+        alias = f"cb_{uuid.uuid4().hex[:12]}"
+        mode = " (READ_ONLY)" if read_only else ""
+        delay = 0.01
+        while True:
+            try:
+                self._execute(f"ATTACH {_quoted(path)} AS {alias}{mode}")
+                return alias
+            except duckdb.Error as exc:
+                if not _is_lock_error(exc):
+                    raise
+                if time.monotonic() > deadline:
+                    raise _busy(path, wait_seconds) from None
+            time.sleep(delay * (0.5 + random.random()))
+            delay = min(delay * 2, 0.1)  # short polls: a batch frees the file between calls
+
+    def _wait(self, ready, deadline: float, path: Path, wait_seconds: float) -> None:
+        """Wait (holding the condition) until `ready()`, at most until the deadline."""
+        if not self._cond.wait_for(ready, timeout=max(0.0, deadline - time.monotonic())):
+            raise _busy(path, wait_seconds)
+
+    def _enter_reader(self, path: Path, deadline: float, wait_seconds: float) -> str:
+        with self._cond:
+            f = self._files.setdefault(path, _File())
+            self._wait(lambda: not f.writer and not f.waiting_writers and not f.attaching, deadline, path, wait_seconds)
+            if f.alias is not None:
+                f.readers += 1
+                return f.alias
+            f.attaching = True
+        try:  # outside the lock: the other threads go on while another process holds the file
+            alias = self._attach(path, True, deadline, wait_seconds)
+        except BaseException:
+            with self._cond:
+                f.attaching = False
+                self._cond.notify_all()
+            raise
+        with self._cond:
+            f.attaching, f.alias = False, alias
+            f.readers += 1
+            self._cond.notify_all()
+            return alias
+
+    def _leave_reader(self, path: Path) -> None:
+        with self._cond:
+            f = self._files[path]
+            f.readers -= 1
+            if f.readers == 0:
+                try:
+                    self._execute(f"DETACH {f.alias}")
+                    f.alias = None
+                except duckdb.Error:  # still attached: the next reader uses it, a writer detaches it
+                    pass
+            self._cond.notify_all()
+
+    def _enter_writer(self, path: Path, deadline: float, wait_seconds: float) -> str:
+        with self._cond:
+            f = self._files.setdefault(path, _File())
+            f.waiting_writers += 1
+            try:
+                self._wait(lambda: not f.writer and not f.readers and not f.attaching, deadline, path, wait_seconds)
+            finally:
+                f.waiting_writers -= 1
+            if f.alias is not None:  # a read-only attachment whose detach failed earlier
+                self._execute(f"DETACH {f.alias}")
+                f.alias = None
+            f.writer = True
+        try:
+            return self._attach(path, False, deadline, wait_seconds)
+        except BaseException:
+            self._leave_writer(path, None)
+            raise
+
+    def _leave_writer(self, path: Path, alias: str | None) -> None:
+        try:
+            if alias is not None:
+                self._execute(f"DETACH {alias}")
+        finally:
+            with self._cond:
+                self._files[path].writer = False
+                self._cond.notify_all()
+
     @contextmanager
     def attached(self, path: Path, read_only: bool, wait_seconds: float) -> Iterator[duckdb.DuckDBPyConnection]:
         """A cursor on `path` (its own connection to the process's instance, for this thread)."""
-        if read_only:
-            with self._cond:
-                self._cond.wait_for(lambda: path not in self._writing)
-                if path in self._readers:
-                    alias, n = self._readers[path]
-                    self._readers[path] = (alias, n + 1)
-                else:
-                    alias = self._attach(path, True, wait_seconds)  # under the lock: one attachment per file
-                    self._readers[path] = (alias, 1)
-        else:
-            with self._cond:
-                self._cond.wait_for(lambda: path not in self._writing and path not in self._readers)
-                self._writing.add(path)
-            try:
-                alias = self._attach(path, False, wait_seconds)
-            except BaseException:
-                self._release_writer(path)
-                raise
-        cursor = self._base_connection().cursor()
+        deadline = time.monotonic() + wait_seconds
+        alias = (self._enter_reader if read_only else self._enter_writer)(path, deadline, wait_seconds)
         try:
-            cursor.execute(f"USE {alias}")
-            yield cursor
+            cursor = self._base_connection().cursor()
+            try:
+                cursor.execute(f"USE {alias}")
+                yield cursor
+            finally:
+                cursor.close()
         finally:
-            cursor.close()
             if read_only:
-                with self._cond:
-                    alias, n = self._readers[path]
-                    if n == 1:
-                        del self._readers[path]
-                        self._detach(alias)
-                    else:
-                        self._readers[path] = (alias, n - 1)
-                    self._cond.notify_all()
+                self._leave_reader(path)
             else:
-                try:
-                    self._detach(alias)
-                finally:
-                    self._release_writer(path)
-
-    def _release_writer(self, path: Path) -> None:
-        with self._cond:
-            self._writing.discard(path)
-            self._cond.notify_all()
+                self._leave_writer(path, alias)
 
 
 _FILES = _Attachments()
@@ -194,11 +245,13 @@ class Database:
                 raise
 
     def query(self, sql: str, params: list | dict | None = None) -> pd.DataFrame:
-        with self.session() as conn:
+        """A read, on the read-only attachment the process's readers share (or this thread's session)."""
+        with self.reading() as conn:
             return conn.execute(sql, params or []).df()
 
     def rows(self, sql: str, params: list | dict | None = None) -> list[dict]:
-        with self.session() as conn:
+        """A read as a list of dicts (see `query`)."""
+        with self.reading() as conn:
             return rows(conn, sql, params)
 
     def execute(self, sql: str, params: list | None = None) -> None:

@@ -68,7 +68,7 @@ CREATE TABLE IF NOT EXISTS runs (
     status VARCHAR, message VARCHAR, n_rejected INTEGER, pid INTEGER, host VARCHAR,
     heartbeat_at TIMESTAMP, briefings_refreshed BOOLEAN
 );
--- Alerts (pipeline/alerts.py): alert_id is derived from call + kind, so a rerun never duplicates.
+-- Alerts (pipeline/outputs/alerts.py): alert_id is derived from call + kind, so a rerun never duplicates.
 CREATE TABLE IF NOT EXISTS alerts (
     alert_id VARCHAR PRIMARY KEY, kind VARCHAR, customer_id VARCHAR, call_id VARCHAR, case_id VARCHAR,
     agent_id VARCHAR, call_started_at TIMESTAMP, evidence_time DOUBLE, evidence VARCHAR, due_at TIMESTAMP,
@@ -109,7 +109,7 @@ CREATE TABLE IF NOT EXISTS voiceprints (
     agent_id VARCHAR, source VARCHAR, embedding FLOAT[], seconds DOUBLE, added_at TIMESTAMP,
     PRIMARY KEY (agent_id, source)
 );
--- What the vocabulary correction changed in Whisper's text (pipeline/vocabulary.py), for review.
+-- What the vocabulary correction changed in Whisper's text (pipeline/vocabulary/terms.py), for review.
 CREATE TABLE IF NOT EXISTS corrections (
     call_id VARCHAR, seq INTEGER, start DOUBLE, "end" DOUBLE, original VARCHAR, corrected VARCHAR, kind VARCHAR,
     PRIMARY KEY (call_id, seq)

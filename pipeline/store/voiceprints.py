@@ -15,10 +15,8 @@ class VoiceprintsTable:
     def add_voiceprint_source(self, agent_id: str, source: str, embedding, seconds: float) -> None:
         """Add (or replace) one source of an agent's voiceprint. Idempotent per (agent, source);
         inside a call's transaction when one is open in this thread."""
-        with self.session() as conn:
-            conn.execute("DELETE FROM voiceprints WHERE agent_id = ? AND source = ?", [agent_id, source])
-            conn.execute("INSERT INTO voiceprints (agent_id, source, embedding, seconds, added_at) VALUES (?, ?, ?, ?, ?)",
-                         [agent_id, source, [float(x) for x in embedding], float(seconds), utcnow()])
+        self.execute("INSERT OR REPLACE INTO voiceprints (agent_id, source, embedding, seconds, added_at) "
+                     "VALUES (?, ?, ?, ?, ?)", [agent_id, source, [float(x) for x in embedding], float(seconds), utcnow()])
 
     def voiceprint_sources(self, agent_ids: list[str] | None = None) -> dict[str, list[tuple[np.ndarray, float]]]:
         """agent_id -> [(embedding, seconds of speech)] per source."""

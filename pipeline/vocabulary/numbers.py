@@ -10,7 +10,8 @@ Mandarin (`zh_numbers`):
   下午五点 -> 下午5点, 两个工作日 -> 2个工作日, 3千块 -> 3000块); without a unit it stays
   (十分抱歉 is "very sorry", 一下 is "a moment", 万一 is "in case"), as does a weekday (星期五);
 - a lone 一 only before a unit of time or count that it can only mean one of (一个小时, 一天,
-  一块), and before 点 only as a clock time (下午一点), so 快一点 ("a bit faster") stays;
+  一块), and before 点 as a clock time (下午一点, 星期五一点之前), not as "a bit" (快一点,
+  好一点, 一点儿);
 - minutes and quarters after a clock hour: 三点十分 -> 3点10分, 三点一刻 -> 3点1刻.
 English (`en_numbers`): number words as digits ("twenty four hours" -> "24 hours").
 Every rule writes only digits, so reading a text twice changes nothing more.
@@ -27,7 +28,7 @@ from pipeline.config.datafiles import read_json
 # Spoken digits as Arabic ones, one character each (so positions in a text hold).
 SPOKEN_DIGITS = {"零": "0", "〇": "0", "幺": "1", "一": "1", "二": "2", "两": "2", "三": "3", "四": "4", "五": "5",
                  "六": "6", "七": "7", "八": "8", "九": "9"}
-_DIGIT_RUN = re.compile(r"[0-9零〇幺一二三四五六七八九]{3,}")
+_DIGIT_RUN = re.compile(r"(?<![期周拜])[0-9零〇幺一二三四五六七八九]{3,}")  # 星期二 is a day, not a digit
 _PERCENT = re.compile(r"百分之([零一二三四五六七八九十百点]+)")
 _NUMERAL = "零〇一二三四五六七八九十百千两"
 _UNIT = (r"(?:万|亿)?(?:[元块天个次笔张期岁倍周遍份家位条时刻镑美欧港]|小时|钟头|分钟|点|号|日|月|年|星期|礼拜"
@@ -35,10 +36,13 @@ _UNIT = (r"(?:万|亿)?(?:[元块天个次笔张期岁倍周遍份家位条时�
 # Not after another numeral or digit (part of a longer number), nor after 期/周/拜 (星期五 is a day).
 _PLACE_NUMERAL = re.compile(
     rf"(?<![0-9{_NUMERAL}万亿幺期周拜])([{_NUMERAL}]+(?:[万亿][{_NUMERAL}]*)*)(?={_UNIT})")
+# A clock hour right after a weekday (星期五一点, 周一十点).
+_WEEKDAY_CLOCK = re.compile(r"(?<=[期周拜][一二三四五六日天])([一二两三四五六七八九十]+)(?=[点时])")
 _MIXED = re.compile(rf"(?<![0-9.{_NUMERAL}万亿幺])(\d+(?:\.\d+)?)([十百千万亿]+)(?={_UNIT})")
 # What a lone 一 before a unit can only mean "one" of.
 _ONE_UNITS = re.compile(r"个|天|周|小时|钟头|分钟|星期|礼拜|月|年|号|日|块|元|笔|次|工作日")
-_CLOCK_CONTEXT = re.compile(r"(?:上午|下午|晚上|早上|中午|凌晨|傍晚|今天|明天|后天|今晚|明早|明晚|早|晚)$")
+# 一点 is "a bit" after these (快一点, 好一点) and before 儿 or another 点 (一点儿, 一点点).
+_A_BIT_BEFORE = re.compile(r"(?:快|慢|好|多|少|大|小|高|低|轻|重|近|远|便宜|贵|清楚|仔细|耐心|注意|简单|方便|有)$")
 _MINUTES = re.compile(rf"(?<=\d[点时])([{_NUMERAL}]+)(?=分)|(?<=\d[点时])([一三])(?=刻)")
 
 
@@ -55,7 +59,7 @@ def _place(m: re.Match) -> str:
     if numeral == "一":
         after = text[end:]
         if after.startswith("点"):
-            if not (_CLOCK_CONTEXT.search(text[:m.start(1)]) or re.match(rf"点(?:钟|半|整|\d|[{_NUMERAL}])", after)):
+            if _A_BIT_BEFORE.search(text[:m.start(1)]) or re.match(r"点(?:儿|点)", after):
                 return numeral
         elif not _ONE_UNITS.match(after):
             return numeral
@@ -74,6 +78,7 @@ def zh_numbers(text: str) -> str:
     text = _DIGIT_RUN.sub(lambda m: "".join(SPOKEN_DIGITS.get(c, c) for c in m.group(0)), text)
     text = _MIXED.sub(_mixed, text)
     text = _PLACE_NUMERAL.sub(_place, text)
+    text = _WEEKDAY_CLOCK.sub(lambda m: _value(m.group(1)) or m.group(1), text)
     return _MINUTES.sub(lambda m: _value(m.group(1)) or m.group(1) if m.group(1) else SPOKEN_DIGITS[m.group(2)], text)
 
 
@@ -121,6 +126,6 @@ def en_numbers(text: str) -> str:
 
 
 def normalise_numbers(text: str, language: str | None = None) -> str:
-    """Numbers in `text` as digits: English number words when `language` is "en", Chinese
-    numerals and spoken digits otherwise (a Mandarin call, or text of unknown language)."""
-    return en_numbers(text) if language == "en" else zh_numbers(text)
+    """Numbers in `text` as digits: Chinese numerals and spoken digits for Mandarin (and text of
+    unknown language, None), English number words for any other language."""
+    return zh_numbers(text) if language in (None, "zh") else en_numbers(text)

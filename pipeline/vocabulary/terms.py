@@ -251,11 +251,11 @@ def find_corrections(text: str, probabilities: list[float] | None = None,
     return sorted(chosen, key=lambda m: m.start)
 
 
-# --- 2b. loose matches, for Whisper to judge (pipeline/rescore.py) --------------------------
+# --- 2b. loose matches, for Whisper to judge (vocabulary/rescore.py) --------------------------
 
 # A syllable sharing only its initial or only its final with the term's (看 kan for 卡 ka, 乐 le
 # for 额 e) is too far to correct on sound alone. Such loose matches of longer terms are only
-# candidates: Whisper reads the audio again with the term in mind and decides (rescore.py).
+# candidates: Whisper reads the audio again with the term in mind and decides (vocabulary/rescore.py).
 PARTIAL_COST = 0.7
 LOOSE_MIN_SYLLABLES = 3  # two-syllable terms match loosely almost anywhere
 LOOSE_MIN_SIMILARITY = 0.55

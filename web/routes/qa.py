@@ -46,7 +46,7 @@ def qa_export(request: Request, sample_id: str, user: Viewer = Depends(role(*QA)
             "reviewer", "reviewed_at", "comment"]
     writer.writerow(head + items)
     for r in found:
-        scores = reads._json(r["scores"], {})
+        scores = reads.parse_json(r["scores"], {})
         writer.writerow([r["sample_id"], r["call_id"], r["agent_id"], r["customer_id"], r["started_at"],
                          r["stratum"], r["reason"], r["call_score"], r["reviewer"], r["reviewed_at"],
                          r["comment"]] + [scores.get(i, "") for i in items])

@@ -26,7 +26,7 @@ class FasterWhisperEngine:
 
     def transcribe(self, audio: np.ndarray, options: TranscribeOptions,
                    on_progress: Progress | None = None) -> Transcript:
-        # No sampling: a window that decodes badly is retried deterministically (whisper_fallback.py).
+        # No sampling: a window that decodes badly is retried deterministically (speech/backends/fallback.py).
         detected = None
         if options.language is None and options.mandarin_beam_size is not None:
             # The language decides the beam: detect it first (what transcribe would do on its own).
@@ -69,7 +69,7 @@ class FasterWhisperEngine:
         frames = min(features.shape[-1] - 1, self.model.feature_extractor.nb_max_frames)
         frames -= frames % 2  # the encoder halves the frames
         # The clip's own frames, not padded to 30 s: ~5x faster on a few seconds of speech, and
-        # the same decisions on the eval (as for language detection, pipeline/language.py).
+        # the same decisions on the eval (as for language detection, pipeline/speech/language.py).
         encoded = np.asarray(self.model.encode(np.ascontiguousarray(features[:, :frames])))
         scores: list[float] = [0.0] * len(texts)
         by_prompt: dict[str | None, list[int]] = {}

@@ -1,0 +1,561 @@
+"""The web app against a real DuckDB file of the replayed sample calls (stored recognition, real
+audio), through Starlette's TestClient: logins, roles on every route, CSRF, lockout, audit rows,
+range requests, search, QA validation, worklist and dashboard numbers."""
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+import shutil
+import subprocess
+import sys
+import time
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import duckdb
+import pytest
+from fastapi.routing import APIRoute
+from fastapi.testclient import TestClient
+
+from pipeline.config.settings import Settings
+from tests.webdb import PASSWORDS, ROLE_USER, make_web_db
+
+
+@pytest.fixture(scope="module")
+def pristine_db(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("web") / "callbrief.duckdb"
+    make_web_db(path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def settings(pristine_db) -> Settings:
+    return Settings(web_secret_file=str(pristine_db.parent / "web-secret.key"))
+
+
+@pytest.fixture(scope="module")
+def sessions(pristine_db, settings) -> dict[str, str]:
+    """One real login per user (argon2 is slow by design); each test's copy of the database keeps
+    the users and the signing key, so these cookies are valid there too."""
+    from web.app import create_app
+
+    app = create_app(pristine_db, settings)
+    app.state.indexer.join()  # copies of the file start with the search index built
+    cookies = {}
+    for name in PASSWORDS:
+        client = TestClient(app)
+        assert login(client, name).status_code == 303
+        cookies[name] = client.cookies.get("cb_session")
+    return cookies
+
+
+@pytest.fixture
+def db(pristine_db, sessions, tmp_path) -> Path:
+    """A fresh copy per test, so writes (callbacks, reviews, lockouts) never leak between tests."""
+    path = tmp_path / "callbrief.duckdb"
+    shutil.copy(pristine_db, path)
+    return path
+
+
+@pytest.fixture
+def app(db, settings, sessions):
+    from web.app import create_app
+
+    app = create_app(db, settings)
+    app.state.indexer.join()  # the start-up search indexing is done before the test writes to the file itself
+    app.state.cookies = sessions
+    return app
+
+
+def login(client: TestClient, username: str, password: str | None = None):
+    form = client.get("/login")
+    token = re.search(r'name="csrf_token" value="([^"]+)"', form.text).group(1)
+    return client.post("/login", data={"username": username, "password": password or PASSWORDS[username][1],
+                                       "csrf_token": token, "next": ""}, follow_redirects=False)
+
+
+def client_as(app, username: str) -> TestClient:
+    client = TestClient(app)
+    client.cookies.set("cb_session", app.state.cookies[username])
+    return client
+
+
+def csrf_of(client: TestClient) -> str:
+    return client.get("/api/me").json()["csrf_token"]
+
+
+def query(db: Path, sql: str, params=None) -> list[tuple]:
+    with duckdb.connect(str(db), read_only=True) as conn:
+        return conn.execute(sql, params or []).fetchall()
+
+
+def sample_ids(db: Path) -> tuple[str, str]:
+    return query(db, "SELECT sample_id, call_id FROM qa_samples ORDER BY call_id LIMIT 1")[0]
+
+
+# Which roles may use each route (the app's contract; the test checks the app keeps it).
+ALLOWED = {
+    "/": "handler qa lead admin", "/logout": "handler qa lead admin",
+    "/worklist": "handler lead admin", "/customers/{customer_id}": "handler lead admin",
+    "/customers/{customer_id}/callback": "handler lead admin",
+    "/calls/{call_id}": "handler qa lead admin", "/calls/{call_id}/audio": "handler qa lead admin",
+    "/calls/{call_id}/plot.svg": "handler qa lead admin",
+    "/search": "handler qa lead admin",
+    "/qa": "qa lead admin", "/qa/rollup": "qa lead admin", "/qa/export/{sample_id}.csv": "qa lead admin",
+    "/qa/{sample_id}/{call_id}": "qa lead admin", "/dashboard": "lead admin",
+    "/api/me": "handler qa lead admin", "/api/worklist": "handler lead admin",
+    "/api/customers/{customer_id}": "handler lead admin", "/api/customers/{customer_id}/callback": "handler lead admin",
+    "/api/calls/{call_id}": "handler qa lead admin", "/api/search": "handler qa lead admin",
+    "/api/qa/queue": "qa lead admin", "/api/qa/{sample_id}/{call_id}": "qa lead admin",
+    "/api/qa/rollup": "qa lead admin", "/api/dashboard": "lead admin",
+    "/api/openapi.json": "handler qa lead admin", "/api/docs": "handler qa lead admin",
+}
+PUBLIC = {"/login"}
+
+
+def routes(app, db) -> list[tuple[str, str]]:
+    """(method, concrete url) for every route of the app."""
+    sample_id, call_id = sample_ids(db)
+    values = {"customer_id": "C1001", "call_id": call_id, "sample_id": sample_id}
+    out = []
+    for route in _api_routes(app.routes):
+        url = re.sub(r"\{(\w+)\}", lambda m: values[m.group(1)], route.path)
+        out += [(method, route.path, url) for method in sorted(route.methods)]
+    return out
+
+
+def _api_routes(routes):
+    """Every APIRoute, also those of the routers the app includes (kept apart by FastAPI 0.150)."""
+    for route in routes:
+        if isinstance(route, APIRoute):
+            yield route
+        elif hasattr(route, "original_router"):
+            yield from _api_routes(route.original_router.routes)
+
+
+def test_every_route_has_a_role_rule_and_only_login_is_public(app, db):
+    paths = {path for _, path, _ in routes(app, db)}
+    assert paths - PUBLIC == set(ALLOWED), "a route was added without deciding who may use it"
+    # Besides the login form, only the stylesheet and script are served without a login: no data.
+    static = Path(__file__).resolve().parents[2] / "web" / "static"
+    assert {p.name for p in static.iterdir()} == {"app.css", "app.js"}
+
+
+def test_nothing_is_reachable_without_login(app, db):
+    anonymous = TestClient(app)
+    for method, path, url in routes(app, db):
+        if path in PUBLIC:
+            continue
+        r = anonymous.request(method, url, follow_redirects=False)
+        if path.startswith("/api/") and path != "/api/docs":  # the docs are a page
+            assert r.status_code == 401, (method, url, r.status_code)
+        else:
+            assert r.status_code == 303 and r.headers["location"].startswith("/login"), (method, url, r.status_code)
+    # A forged or tampered cookie is the same as none.
+    anonymous.cookies.set("cb_session", "eyJ1IjoibGVlIiwiZSI6MCwiYyI6IngifQ.AAAAAA.forged")
+    assert anonymous.get("/api/dashboard").status_code == 401
+
+
+def test_every_route_checks_the_role(app, db):
+    clients = {role: client_as(app, user) for role, user in ROLE_USER.items()}
+    tokens = {role: csrf_of(c) for role, c in clients.items()}
+    for method, path, url in routes(app, db):
+        if path in PUBLIC or path == "/logout":
+            continue
+        allowed = ALLOWED[path].split()
+        for role, client in clients.items():
+            if role in allowed[1:]:
+                continue  # the least privileged allowed role stands for the others (pages are slow to render)
+            r = client.request(method, url, headers={"X-CSRF-Token": tokens[role]}, follow_redirects=False)
+            if role in allowed:
+                assert r.status_code != 403, (role, method, url, r.text[:200])
+            else:
+                assert r.status_code == 403, (role, method, url, r.status_code)
+                assert "cannot open this page" in r.text
+
+
+def test_login_sets_a_hardened_cookie_and_logout_ends_it(app):
+    client = TestClient(app)
+    r = login(client, "hana")
+    cookie = [h for h in r.headers.get_list("set-cookie") if h.startswith("cb_session=")][0].lower()
+    assert "httponly" in cookie and "samesite=strict" in cookie and "max-age=28800" in cookie
+    stolen = client.cookies.get("cb_session")
+    assert client.get("/worklist").status_code == 200
+    client.post("/logout", data={"csrf_token": csrf_of(client)}, follow_redirects=False)
+    replay = TestClient(app)
+    replay.cookies.set("cb_session", stolen)
+    assert replay.get("/worklist", follow_redirects=False).status_code == 303  # the old cookie no longer works
+
+
+def test_session_expires():
+    from web.auth import Sessions, User
+
+    sessions = Sessions(b"k" * 32, max_age_seconds=1)
+    cookie, _ = sessions.issue(User("hana", "handler", 0))
+    assert sessions.read(cookie)["u"] == "hana"
+    time.sleep(2.1)
+    assert sessions.read(cookie) is None
+
+
+def test_login_form_needs_its_csrf_token(app):
+    client = TestClient(app)
+    client.get("/login")
+    r = client.post("/login", data={"username": "hana", "password": PASSWORDS["hana"][1], "csrf_token": "made-up"},
+                    follow_redirects=False)
+    assert r.status_code == 200 and "expired" in r.text and "cb_session" not in client.cookies
+
+
+def test_forms_and_api_posts_need_the_session_csrf_token(app, db):
+    client = client_as(app, "hana")
+    for token in (None, "wrong-token"):
+        data = {"outcome": "resolved", "note": "x", **({"csrf_token": token} if token else {})}
+        r = client.post("/customers/C1001/callback", data=data, follow_redirects=False)
+        assert r.status_code == 403 and "CSRF" in r.text
+        assert client.post("/api/customers/C1001/callback", json={"outcome": "resolved"},
+                           headers={"X-CSRF-Token": token or ""}).status_code == 403
+    assert query(db, "SELECT count(*) FROM callbacks")[0][0] == 0
+    # Another user's token does not work either.
+    other = csrf_of(client_as(app, "hugo"))
+    assert client.post("/customers/C1001/callback", data={"outcome": "resolved", "csrf_token": other},
+                       follow_redirects=False).status_code == 403
+    r = client.post("/customers/C1001/callback", data={"outcome": "resolved", "note": "回访完成",
+                                                        "csrf_token": csrf_of(client)}, follow_redirects=False)
+    assert r.status_code == 303
+    assert query(db, "SELECT customer_id, handler, outcome, note FROM callbacks") == [("C1001", "hana", "resolved", "回访完成")]
+
+
+def test_repeated_failures_lock_the_account_with_growing_back_off(app, db):
+    from web.auth import FREE_FAILURES, lock_seconds
+
+    client = TestClient(app)
+    for _ in range(FREE_FAILURES):
+        r = login(client, "hana", "wrong password!")
+        assert r.status_code == 401
+    assert "locked for 30 s" in r.text
+    # While locked, even the right password is refused, and says how long to wait.
+    r = login(client, "hana")
+    assert r.status_code == 401 and "try again in" in r.text
+    locked_until = query(db, "SELECT locked_until FROM users WHERE username = 'hana'")[0][0]
+    assert locked_until > datetime.utcnow() + timedelta(seconds=20)
+    assert [lock_seconds(n) for n in range(FREE_FAILURES, FREE_FAILURES + 3)] == [30, 60, 120]
+    assert lock_seconds(50) == 15 * 60
+    # Unknown names get the same answer as wrong passwords.
+    assert "wrong user name or password" in login(client, "nobody", "whatever-pass").text
+    actions = [r[0] for r in query(db, "SELECT action FROM audit_log WHERE target = 'hana'")]
+    assert actions.count("login_failed") == FREE_FAILURES + 1
+    # Another account is not affected.
+    assert login(client, "hugo").status_code == 303
+
+
+def test_users_cli_add_passwd_disable(db, settings, monkeypatch, capsys):
+    from flows.cli import main
+
+    monkeypatch.setattr(sys, "stdin", io.StringIO("a-long-password\n"))
+    assert main(["users", "add", "neo", "--role", "qa", "--db", str(db), "--password-stdin"]) == 0
+    monkeypatch.setattr(sys, "stdin", io.StringIO("a-long-password\n"))
+    assert main(["users", "add", "neo", "--role", "qa", "--db", str(db), "--password-stdin"]) == 1
+    assert "exists" in capsys.readouterr().err
+    monkeypatch.setattr(sys, "stdin", io.StringIO("short\n"))
+    assert main(["users", "passwd", "neo", "--db", str(db), "--password-stdin"]) == 1
+    assert "too short" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["users", "add", "zed", "--role", "boss", "--db", str(db), "--password-stdin"])
+    from web.app import create_app
+
+    def fresh() -> TestClient:  # an app started after the change
+        app = create_app(db, settings)
+        app.state.indexer.join()
+        return TestClient(app, cookies=client.cookies)
+
+    first = create_app(db, settings)
+    first.state.indexer.join()
+    client = TestClient(first)
+    assert login(client, "neo", "a-long-password").headers["location"] == "/qa"
+    monkeypatch.setattr(sys, "stdin", io.StringIO("another-password\n"))
+    assert main(["users", "passwd", "neo", "--db", str(db), "--password-stdin"]) == 0
+    assert fresh().get("/qa", follow_redirects=False).status_code == 303  # a new password ends old sessions
+    client = fresh()
+    assert login(client, "neo", "another-password").status_code == 303
+    assert main(["users", "disable", "neo", "--db", str(db)]) == 0
+    client = fresh()
+    assert client.get("/qa", follow_redirects=False).status_code == 303
+    r = login(client, "neo", "another-password")
+    assert r.status_code == 401 and "disabled" in r.text
+    hashes = query(db, "SELECT password_hash FROM users WHERE username = 'neo'")[0][0]
+    assert hashes.startswith("$argon2") and "another-password" not in hashes
+
+
+def test_views_of_briefing_call_and_audio_are_audited(app, db):
+    client = client_as(app, "hana")
+    assert client.get("/customers/c1001 ").status_code == 200  # ids are matched case-insensitively, trimmed
+    assert client.get("/calls/zh-1001-b").status_code == 200
+    assert client.get("/calls/zh-1001-b/audio", headers={"Range": "bytes=0-99"}).status_code == 206
+    assert client.get("/api/calls/en-2001").status_code == 200
+    logged = query(db, "SELECT username, role, action, target FROM audit_log WHERE action LIKE 'view%' "
+                       "OR action = 'play_audio' ORDER BY logged_at")
+    assert logged == [("hana", "handler", "view_briefing", "C1001"), ("hana", "handler", "view_call", "zh-1001-b"),
+                      ("hana", "handler", "play_audio", "zh-1001-b"), ("hana", "handler", "view_call", "en-2001")]
+
+
+def test_audio_answers_range_requests(app, db):
+    client = client_as(app, "quinn")
+    path = Path(query(db, "SELECT path FROM calls WHERE call_id = 'zh-1001-b'")[0][0])
+    whole = path.read_bytes()
+    r = client.get("/calls/zh-1001-b/audio", headers={"Range": "bytes=5000-5999"})
+    assert r.status_code == 206 and r.headers["content-range"] == f"bytes 5000-5999/{len(whole)}"
+    assert r.content == whole[5000:6000] and r.headers["content-type"] == "audio/flac"
+    r = client.get("/calls/zh-1001-b/audio", headers={"Range": f"bytes={len(whole) - 10}-"})
+    assert r.status_code == 206 and r.content == whole[-10:]
+    assert client.get("/calls/zh-1001-b/audio", headers={"Range": f"bytes={len(whole) + 5}-"}).status_code == 416
+    full = client.get("/calls/zh-1001-b/audio")
+    assert full.status_code == 200 and full.headers["accept-ranges"] == "bytes" and full.content == whole
+    assert client.get("/calls/no-such-call/audio").status_code == 404
+    plot = client.get("/calls/zh-1001-b/plot.svg")  # the pipeline's plot file, served behind the login
+    assert plot.status_code == 200 and plot.text.lstrip().startswith("<svg")
+
+
+def test_worklist_orders_flags_and_clears_after_callback(app, db):
+    client = client_as(app, "hana")
+    items = client.get("/api/worklist").json()
+    complaints = {r[0] for r in query(db, "SELECT DISTINCT c.customer_id FROM calls c JOIN escalation e USING (call_id) "
+                                          "WHERE e.call_score >= 40 OR json_array_length(e.flags) > 0")}
+    assert {i["customer_id"] for i in items} == complaints and "C1001" in complaints
+    lefts = [i["minutes_left"] for i in items]
+    assert lefts == sorted(lefts)
+    c1001 = next(i for i in items if i["customer_id"] == "C1001")
+    assert "regulator_threat" in c1001["flags"] and "repeat_complaint" in c1001["flags"]
+    # 30 minutes after the complaint call's start, read in the centre's zone (16:40 Beijing = 08:40 UTC).
+    assert c1001["due_local"].startswith("2026-11-20 17:10:00+08:00")
+    page = client.get("/worklist").text
+    assert "C1001" in page and "监管投诉威胁" in page and "overdue" in page
+    client.post("/customers/C1001/callback", data={"outcome": "follow_up", "csrf_token": csrf_of(client)})
+    assert "C1001" not in {i["customer_id"] for i in client.get("/api/worklist").json()}
+    briefing = client.get("/customers/C1001").text
+    assert "hana" in briefing and "Follow-up needed" in briefing  # the callback is on the briefing
+
+
+def test_customer_deadlines_show_as_clock_times_passed_or_open(app, db):
+    """Briefings carrying `deadlines` (the briefing interface of issue 12) are shown as clock times."""
+    now = datetime.now(timezone.utc)
+    payload = json.loads(query(db, "SELECT json FROM briefings WHERE customer_id = 'C1001'")[0][0])
+    payload["deadlines"] = [
+        {"text": "今天下午五点之前", "due": (now - timedelta(hours=2)).isoformat(), "status": "passed",
+         "call_id": "zh-1001-b", "time": 35.79},
+        {"text": "within 24 hours", "due": (now + timedelta(hours=5)).isoformat(), "status": "open",
+         "call_id": "zh-1001-b", "time": 35.79}]
+    with duckdb.connect(str(db)) as conn:
+        conn.execute("INSERT INTO briefings VALUES ('C1001', now()::TIMESTAMP + INTERVAL 1 HOUR, 'zh', 2, '', ?)",
+                     [json.dumps(payload, ensure_ascii=False)])
+    client = client_as(app, "hana")
+    item = next(i for i in client.get("/api/worklist").json() if i["customer_id"] == "C1001")
+    passed, open_ = item["deadlines"]
+    assert passed["passed"] and not open_["passed"] and 4.9 < open_["hours_left"] < 5.0
+    local = (now + timedelta(hours=5)).astimezone(Settings().tz)
+    page = client.get("/customers/C1001").text
+    assert local.strftime("%Y-%m-%d %H:%M") in page and "passed · 已过" in page and "h left" in page
+    # Each deadline has a play button 3 s before the moment it was said.
+    assert 'data-call="zh-1001-b" data-t="32.79"' in page
+
+
+def test_briefing_page_has_plot_and_play_buttons_before_each_moment(app, db):
+    client = client_as(app, "hana")
+    page = client.get("/customers/C1001").text
+    assert '<svg class="timeline"' in page and "监管投诉" in page  # the flag is labelled on the plot
+    payload = json.loads(query(db, "SELECT json FROM briefings WHERE customer_id = 'C1001' "
+                                   "ORDER BY created_at DESC LIMIT 1")[0][0])
+    for moment in payload["demands"] + payload["moments"] + payload["promises"]:
+        start = max(moment["time"] - 3.0, 0)
+        assert f'data-call="{moment["call_id"]}" data-t="{start:.2f}"' in page
+    assert "12278" in page or "金融监管总局" in page  # masked text still keeps what matters
+
+
+def test_call_view_shows_masked_turns_roles_scores_and_corrections(app, db):
+    turns = query(db, 'SELECT seq, role, redacted_text, text, score FROM turns WHERE call_id = ? ORDER BY seq', ["en-2001"])
+    with duckdb.connect(str(db)) as conn:  # one correction of the kind the vocabulary stage stores
+        conn.execute("INSERT INTO corrections (call_id, seq, start, \"end\", original, corrected, kind) "
+                     "VALUES ('en-2001', 3, 20.8, 22.0, 'arrest', 'address', 'vocabulary')")
+    client = client_as(app, "quinn")
+    page = client.get("/calls/en-2001").text
+    for seq, role, redacted, text, score in turns:
+        assert f'id="turn-{seq}" class="turn {role}"' in page
+        assert str(re.sub(r"[&<>\"']", "", redacted)[:20]) in page.replace("&#39;", "'").replace("&quot;", '"')
+    assert "<del>arrest</del>" in page and "<ins>address</ins>" in page
+    masked = query(db, "SELECT call_id, text, redacted_text FROM turns WHERE text <> redacted_text")
+    assert masked, "a sample call has masked turns"
+    for call_id, text, redacted in masked:
+        digits = [d for d in re.findall(r"\d{4,}", text) if d not in redacted]
+        page = client.get(f"/calls/{call_id}").text
+        assert digits and not any(d in page for d in digits)  # the planted digits never reach the page
+
+
+def test_search_in_chinese_and_english_with_filters(app, db):
+    from web.search import tokens
+
+    client = client_as(app, "quinn")
+    # A word said in each stored sample call: the first two-character token of a customer turn.
+    for call_id in ("zh-1001-b", "en-2002"):
+        seq, text = query(db, "SELECT seq, redacted_text FROM turns WHERE call_id = ? AND role = 'customer' "
+                              "ORDER BY seq LIMIT 1", [call_id])[0]
+        word = max(tokens(text), key=len)
+        hits = client.get("/api/search", params={"q": word}).json()
+        assert any(h["call_id"] == call_id and h["seq"] == seq for h in hits), (word, hits)
+        assert all(word.lower() in h["text"].lower() for h in hits)
+        page = client.get("/search", params={"q": word}).text
+        assert f'href="/calls/{call_id}?t=' in page and f"#turn-{seq}" in page and "<mark>" in page
+    regulator = client.get("/api/search", params={"flag": "regulator_threat"}).json()
+    assert {h["call_id"] for h in regulator} == {r[0] for r in query(
+        db, "SELECT call_id FROM escalation WHERE list_contains(CAST(flags AS VARCHAR[]), 'regulator_threat')")}
+    high = client.get("/api/search", params={"min_escalation": 50}).json()
+    assert {h["call_id"] for h in high} == {r[0] for r in query(db, "SELECT call_id FROM escalation WHERE call_score >= 50")}
+    assert client.get("/api/search", params={"customer": "c2001", "date_from": "2026-11-20",
+                                             "date_to": "2026-11-20"}).json()[0]["call_id"] == "en-2001"
+    assert client.get("/api/search", params={"customer": "C2001", "date_from": "2026-11-21"}).json() == []
+    r = client.get("/api/search", params={"date_from": "yesterday"})
+    assert r.status_code == 422 and "bad search filter" in r.json()["detail"]
+    # Reprocessing a call re-indexes it: the index follows calls.processed_at.
+    with duckdb.connect(str(db)) as conn:
+        conn.execute("UPDATE turns SET redacted_text = 'zebra crossing' WHERE call_id = 'en-2001' AND seq = 0")
+        conn.execute("UPDATE calls SET processed_at = now()::TIMESTAMP WHERE call_id = 'en-2001'")
+    assert [(h["call_id"], h["seq"]) for h in client.get("/api/search", params={"q": "zebra"}).json()] == [("en-2001", 0)]
+
+
+def test_qa_review_is_validated_stored_once_per_reviewer_and_rolled_up(app, db):
+    from pipeline.config.datafiles import read_json
+
+    items = [i["id"] for i in read_json("qa_scorecard.json")["items"]]
+    sample_id, call_id = sample_ids(db)
+    client = client_as(app, "quinn")
+    page = client.get(f"/qa/{sample_id}/{call_id}").text
+    assert 'id="scorecard"' in page and 'id="turns"' in page  # the call view beside the scorecard
+    prefill = {c["item"]: c["prefill"] for c in json.loads(
+        query(db, "SELECT scorecard FROM qa_samples WHERE call_id = ?", [call_id])[0][0])}
+    for item, value in prefill.items():
+        assert re.search(rf'name="{item}" value="{re.escape(value)}" checked', page), item
+    token = csrf_of(client)
+    bad = {**{i: "pass" for i in items}, "greeting": "meh"}
+    r = client.post(f"/qa/{sample_id}/{call_id}", data={**bad, "csrf_token": token})
+    assert r.status_code == 422 and "greeting: &#39;meh&#39; is not allowed" in r.text
+    r = client.post(f"/api/qa/{sample_id}/{call_id}", json={"scores": {"listening": 7}}, headers={"X-CSRF-Token": token})
+    assert r.status_code == 422
+    r = client.post(f"/api/qa/{sample_id}/{call_id}", json={"scores": {**{i: "pass" for i in items}, "tone": "pass"}},
+                    headers={"X-CSRF-Token": token})
+    assert r.status_code == 422 and "unknown scorecard item" in r.json()["detail"]
+    assert query(db, "SELECT count(*) FROM qa_reviews")[0][0] == 0
+    good = {i: "pass" for i in items}
+    assert client.post(f"/qa/{sample_id}/{call_id}", data={**good, "csrf_token": token,
+                                                            "comment": "ok"}).status_code == 200
+    good["closing"] = "fail"
+    client.post(f"/qa/{sample_id}/{call_id}", data={**good, "csrf_token": token, "comment": "edited"})
+    stored = query(db, "SELECT reviewer, scores, comment FROM qa_reviews")
+    assert len(stored) == 1 and json.loads(stored[0][1])["closing"] == "fail" and stored[0][2] == "edited"
+    lead = client_as(app, "lee")  # a second reviewer adds their own review
+    lead.post(f"/api/qa/{sample_id}/{call_id}", json={"scores": {i: "pass" for i in items}},
+              headers={"X-CSRF-Token": csrf_of(lead)})
+    agent = query(db, "SELECT agent_id FROM calls WHERE call_id = ?", [call_id])[0][0]
+    rollup = {a["agent_id"]: a for a in client.get("/api/qa/rollup").json()}
+    assert rollup[agent]["n_reviews"] == 2 and rollup[agent]["pass_rate"]["closing"] == 0.5
+    assert rollup[agent]["pass_rate"]["greeting"] == 1.0
+    export = client.get(f"/qa/export/{sample_id}.csv")
+    table = list(csv.DictReader(io.StringIO(export.content.decode("utf-8-sig"))))
+    assert set(items) <= set(table[0]) and "scorecard" not in table[0]
+    quinn = next(r for r in table if r["reviewer"] == "quinn")
+    assert quinn["call_id"] == call_id and quinn["closing"] == "fail" and quinn["greeting"] == "pass"
+    assert len({r["call_id"] for r in table}) == query(db, "SELECT count(*) FROM qa_samples WHERE sample_id = ?",
+                                                       [sample_id])[0][0]
+
+
+def test_dashboard_numbers_match_the_database(app, db):
+    client = client_as(app, "lee")
+    by_agent = {r["grp"]: r for r in client.get("/api/dashboard", params={"group": "agent"}).json()}
+    expected = query(db, "SELECT agent_id, count(*), count(*) FILTER (e.call_score >= 40 OR json_array_length(e.flags) > 0), "
+                         "round(avg(e.call_score), 1) FROM calls c JOIN escalation e USING (call_id) GROUP BY agent_id")
+    assert {a: (r["calls"], r["complaints"], r["mean_escalation"]) for a, r in by_agent.items()} == \
+        {a: (n, c, m) for a, n, c, m in expected}
+    assert all(r["callbacks_in_time"] == 0 for r in by_agent.values())
+    page = client.get("/dashboard?group=category").text
+    assert page.count('<svg class="bars"') == 6 and 'href="/search?category=' in page
+    assert client.get("/api/dashboard", params={"group": "planet"}).status_code == 422
+
+
+def test_callback_within_target_counts_on_dashboard(app, db):
+    """A callback 20 min after the complaint call started (16:40 Beijing) counts as in time."""
+    with duckdb.connect(str(db)) as conn:
+        conn.execute("INSERT INTO callbacks VALUES ('C1001', TIMESTAMP '2026-11-20 09:00:00', 'hana', 'resolved', '')")
+    client = client_as(app, "lee")
+    day = {r["grp"]: r for r in client.get("/api/dashboard", params={"group": "day"}).json()}["2026-11-20"]
+    assert day["callbacks_in_time"] == 1
+
+
+def test_clear_errors_for_unknown_things(app):
+    client = client_as(app, "lee")
+    r = client.get("/customers/C404")
+    assert r.status_code == 404 and "no processed calls for customer C404" in r.text
+    assert 'href="/dashboard"' in r.text and "lee" in r.text  # the error page keeps the signed-in navigation
+    r = client.get("/no-such-page")
+    assert r.status_code == 404 and "text/html" in r.headers["content-type"] and 'href="/dashboard"' in r.text
+    logged_out = TestClient(app).get("/no-such-page")
+    assert logged_out.status_code == 404 and "text/html" in logged_out.headers["content-type"]
+    assert 'href="/dashboard"' not in logged_out.text
+    assert client.get("/api/no-such-thing").json() == {"detail": "Not Found"}
+    assert client.get("/api/calls/nope").json() == {"detail": "no call nope"}
+    r = client.post("/api/customers/C1001/callback", json={"outcome": "maybe"}, headers={"X-CSRF-Token": csrf_of(client)})
+    assert r.status_code == 422 and "outcome must be one of" in r.json()["detail"]
+
+
+def test_openapi_page_lists_the_api_behind_login(app):
+    client = client_as(app, "quinn")
+    schema = client.get("/api/openapi.json").json()
+    assert {"/api/worklist", "/api/search", "/api/qa/rollup", "/api/dashboard"} <= set(schema["paths"])
+    assert all(p.startswith("/api/") for p in schema["paths"])
+    assert "/api/search" in client.get("/api/docs").text
+
+
+def test_a_held_database_gives_a_clear_busy_error_after_retrying(db):
+    """Another process holding the file for writing: reads retry, then say the database is busy."""
+    from pipeline.store import Store, StoreBusy
+
+    holder = subprocess.Popen([sys.executable, "-c", f"import duckdb, time; c = duckdb.connect({str(db)!r}); "
+                               "print('held', flush=True); time.sleep(30)"], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        started = time.monotonic()
+        with pytest.raises(StoreBusy, match="busy"):
+            with Store(db, read_only=True, wait_seconds=0.5).reading():
+                pass
+        assert 0.4 < time.monotonic() - started < 3
+    finally:
+        holder.kill()
+        holder.wait()
+    with Store(db, read_only=True, wait_seconds=5).reading() as conn:  # free again: reads work
+        assert conn.execute("SELECT count(*) FROM calls").fetchone()[0] == 4
+
+
+
+
+def test_web_command_rejects_bad_settings_in_one_line(tmp_path, capsys):
+    from flows.cli import main
+
+    bad = tmp_path / "callbrief.toml"
+    bad.write_text('web_port = "eighty"\n')
+    assert main(["web", "--db", str(tmp_path / "x.duckdb"), "--settings", str(bad)]) == 2  # as every command
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "web_port" in err and "is not a int" in err
+
+
+def test_a_new_empty_database_gives_empty_pages_not_errors(tmp_path):
+    from web import auth
+    from web.app import create_app
+
+    db = tmp_path / "new" / "callbrief.duckdb"
+    auth.add_user(db, "lee", "lead", PASSWORDS["lee"][1])
+    auth.add_user(db, "hana", "handler", PASSWORDS["hana"][1])
+    app = create_app(db, Settings(web_secret_file=str(tmp_path / "key")))
+    app.state.indexer.join()
+    lead, handler = TestClient(app), TestClient(app)
+    login(lead, "lee")
+    login(handler, "hana")
+    assert "Nobody is waiting" in handler.get("/worklist").text
+    for url in ("/dashboard", "/qa", "/qa/rollup", "/search?q=卡"):
+        assert lead.get(url).status_code == 200, url
