@@ -45,7 +45,9 @@ def _aws_file(kind: str) -> Path:
     out = CACHE / "audio" / f"aws_auto_repairs_49_{kind}.wav"
     if not out.exists():
         out.parent.mkdir(parents=True, exist_ok=True)
-        args = ["sox", "-M", str(folder / "agent.wav"), str(folder / "caller.wav"), str(out)]
+        # -D: no dither, which is random: the mix must be the same file on every machine, or its
+        # stored recognition run (tests/recognition) goes stale on a fresh clone.
+        args = ["sox", "-D", "-M", str(folder / "agent.wav"), str(folder / "caller.wav"), str(out)]
         subprocess.run(args + (["remix", "1,2"] if kind == "mono" else []), check=True)
     return out
 
