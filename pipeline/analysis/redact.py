@@ -226,7 +226,7 @@ def _classify(run: _Run, text: str, rules: _Rules) -> Redaction | None:
         if m:
             digits += "X"
             end += m.end()
-    if len(digits) < 3 or _kept(run, text, rules):
+    if len(digits) < 3 or _DATE_TIME.fullmatch(run.shadow):  # a date or a clock time, as a whole
         return None
     # A "+" or an opening bracket directly before belongs to the number: no "(0770) [PHONE]" leftovers.
     while start > 0 and text[start - 1] in "+(（":
@@ -234,11 +234,15 @@ def _classify(run: _Run, text: str, rules: _Rules) -> Redaction | None:
     if text[run.start - 1:run.start] in "(（" and text[end:end + 1] in ")）" and run.start > 0:
         end += 1
     n = len(digits)
-    before = text[max(0, start - _CUE_WINDOW):start]
+    # A resident ID or a card number is masked whatever word follows it: "卡号6222...5678元" and
+    # "card 4111... dollars" are no amounts (the amount rule below keeps only what an amount can be).
     if _is_resident_id(digits):
         return Redaction("id", start, end, "[ID]")
     if digits.isdigit() and 13 <= n <= 19 and (_luhn(digits) or n == 16):
         return Redaction("card", start, end, f"[CARD ****{digits[-4:]}]")
+    if _kept(run, text, rules):
+        return None
+    before = text[max(0, start - _CUE_WINDOW):start]
     if n >= 7:
         # Phones, and any other long number a caller reads out (accounts, references):
         # 7+ digits that are not a date, time or amount are never harmless in a call.

@@ -179,6 +179,30 @@ def test_planted_numbers_cannot_be_recovered(data, kind):
     assert redact(masked) == masked
 
 
+# A currency word or sign right after (or before) a card or ID number does not make it an amount.
+_CURRENCY_TEMPLATES = ["卡号{}元", "card {} dollars", "${}", "身份证{}块", "{} dollars", "我的卡{}块钱", "£{} please",
+                       "卡号是{}人民币", "{} yuan", "USD {}"]
+
+
+@PROPERTY
+@given(data=st.data(), kind=st.sampled_from(["card", "id"]))
+def test_card_and_id_numbers_beside_a_currency_word_are_masked(data, kind):
+    number, secret = data.draw({"card": cards(), "id": resident_ids()}[kind])
+    rendering = data.draw(rendered(number))
+    assume(not _is_date_shaped(rendering))
+    sentence = data.draw(st.sampled_from(_CURRENCY_TEMPLATES)).format(rendering)
+    masked = redact(sentence)
+    assert secret not in recover_digits(masked), (sentence, masked)
+
+
+@pytest.mark.parametrize("sentence, secret", [
+    ("卡号6222021012345678元", "62220210123"), ("card 4111111111111111 dollars", "41111111111"),
+    ("$4111111111111111", "41111111111"), ("身份证110105194912310021块", "110105194912"),
+    ("4,111,111,111,111,111 dollars", "41111111111")])
+def test_the_issue_23_forms_are_masked(sentence, secret):
+    assert secret not in recover_digits(redact(sentence))
+
+
 @settings(PROPERTY, max_examples=100)
 @given(data=st.data())
 def test_two_numbers_in_one_sentence(data):
