@@ -122,11 +122,27 @@ def decode(path: Path, sample_rate: int = SAMPLE_RATE, info: AudioInfo | None = 
     if reason := incomplete(path, info.format_name or path.suffix.lstrip(".").lower()):
         raise BadRecording(reason)
     channels = max(info.channels, 1)
-    proc = subprocess.run(
-        [_require("ffmpeg"), "-nostdin", "-loglevel", "level+warning", "-i", str(path), "-map", "0:a:0",
-         "-ac", str(channels), "-ar", str(sample_rate), "-f", "f32le", "-"],
-        capture_output=True,
-    )
+    resample = ["-ar", str(sample_rate)]
+    stdin = None
+    if info.codec.startswith("pcm_f") and info.sample_rate and info.sample_rate != sample_rate:
+        # Float PCM may hold inf/NaN, and resampling would smear each over its neighbours: read
+        # them at the file's own rate first (counted and zeroed), then resample the clean samples.
+        native = _ffmpeg_f32(path, channels, [])
+        if native.size and not np.isfinite(native).all():
+            zero_nonfinite(native)
+            stdin = native.tobytes()
+    if stdin is None:
+        proc = subprocess.run(
+            [_require("ffmpeg"), "-nostdin", "-loglevel", "level+warning", "-i", str(path), "-map", "0:a:0",
+             "-ac", str(channels), *resample, "-f", "f32le", "-"],
+            capture_output=True,
+        )
+    else:
+        proc = subprocess.run(
+            [_require("ffmpeg"), "-loglevel", "level+warning", "-f", "f32le", "-ac", str(channels), "-ar",
+             str(info.sample_rate), "-i", "-", *resample, "-f", "f32le", "-"],
+            input=stdin, capture_output=True,
+        )
     messages = proc.stderr.decode(errors="replace")
     if proc.returncode != 0:
         raise BadRecording(f"cannot decode audio: {_clean(_last_line(messages))}")
@@ -150,6 +166,14 @@ def decode(path: Path, sample_rate: int = SAMPLE_RATE, info: AudioInfo | None = 
     if peak < SILENCE_PEAK_DBFS:
         raise BadRecording(f"silent recording (peak {peak:.0f} dBFS, threshold {SILENCE_PEAK_DBFS:.0f})")
     return audio
+
+
+def _ffmpeg_f32(path: Path, channels: int, resample: list[str]) -> np.ndarray:
+    """The first audio stream as interleaved float32 (an empty array when ffmpeg fails: the
+    decode that follows reports why)."""
+    proc = subprocess.run([_require("ffmpeg"), "-nostdin", "-loglevel", "error", "-i", str(path), "-map", "0:a:0",
+                           "-ac", str(channels), *resample, "-f", "f32le", "-"], capture_output=True)
+    return np.frombuffer(proc.stdout, dtype=np.float32).copy() if proc.returncode == 0 else np.zeros(0, np.float32)
 
 
 def decoder_damage(messages: str) -> str | None:

@@ -296,19 +296,37 @@ def read_manifest(path: Path, source: str | None = None) -> Manifest:
 def _csv_items(path: Path) -> tuple[list[dict], list[int]]:
     with path.open(newline="", encoding="utf-8-sig") as fh:
         reader = csv.DictReader(fh)
+        if reader.fieldnames is None:  # read while the file is open: DictReader reads the header lazily
+            raise ValueError("it is empty (no header row): write the header line "
+                             "(call_id,file,customer_id,...) and one row per recording")
         items, lines = [], []
         for item in reader:
             items.append(item)
             lines.append(reader.line_num)
-    if reader.fieldnames is None:
-        raise ValueError("it is empty (no header row)")
     return items, lines
 
 
 def find_manifest(folder: Path) -> tuple[Path | None, list[Rejection]]:
-    """The folder's manifest; a second one is reported, not silently ignored."""
-    present = [folder / name for name in MANIFEST_NAMES if (folder / name).is_file()]
+    """The folder's manifest; a second one is reported, not silently ignored. Like every
+    recording, the manifest must resolve (after symlinks) inside the folder: one that leads out is
+    refused and never read."""
+    root = folder.resolve()
+    present, refused = [], []
+    for name in MANIFEST_NAMES:
+        candidate = folder / name
+        if not (candidate.is_file() or candidate.is_symlink()):
+            continue
+        try:
+            inside = candidate.resolve().is_relative_to(root) and candidate.resolve().is_file()
+        except (OSError, RuntimeError):
+            inside = False
+        if inside:
+            present.append(candidate)
+        else:
+            refused.append(Rejection(name, None, None, "is a symlink to a file outside the input folder (or to "
+                                                       "nothing): refused, not read; no row used"))
     if not present:
-        return None, []
-    return present[0], [Rejection(p.name, None, None, f"ignored: {present[0].name} is the manifest used "
-                                                      "(keep one manifest per folder)") for p in present[1:]]
+        return None, refused
+    return present[0], refused + [Rejection(p.name, None, None, f"ignored: {present[0].name} is the manifest "
+                                                                "used (keep one manifest per folder)")
+                                  for p in present[1:]]

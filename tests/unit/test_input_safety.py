@@ -113,6 +113,36 @@ def test_a_csv_that_is_not_utf8_is_reported_not_raised(tmp_path):
     assert len(found.rejected) == 1 and "UTF-8" in found.rejected[0].reason and len(found.recordings) == 4
 
 
+
+def test_an_empty_manifest_is_one_line_that_says_so(tmp_path):
+    """It was "I/O operation on closed file." (the header was read after the file was closed)."""
+    folder = _folder(tmp_path, "")
+    found = discover(folder)
+    assert len(found.recordings) == 4
+    (reason,) = [r.reason for r in found.rejected if r.source == "manifest.csv"]
+    assert "empty" in reason and "header" in reason and "closed file" not in reason and "\n" not in reason
+
+
+def test_a_manifest_that_leads_outside_the_folder_is_refused_and_not_read(tmp_path):
+    """Recordings are contained, and so is the manifest: a symlink to a manifest elsewhere (or a
+    FIFO that would block) must not give the folder's audio someone else's ids and customers."""
+    outside = tmp_path / "elsewhere"
+    outside.mkdir()
+    (outside / "manifest.csv").write_text("call_id,file,customer_id\nplanted,a.ogg,VICTIM\n", encoding="utf-8")
+    folder = _folder(tmp_path)
+    os.symlink(outside / "manifest.csv", folder / "manifest.csv")
+    found = discover(folder)
+    assert "planted" not in _by_file(found).values()
+    assert all(r.metadata.customer_id != "VICTIM" for r in found.recordings) and len(found.recordings) == 4
+    (reason,) = [r.reason for r in found.rejected if r.source == "manifest.csv"]
+    assert "outside the input folder" in reason
+    # A symlink that stays inside the folder is the manifest it points to.
+    (folder / "manifest.csv").unlink()
+    (folder / "meta").mkdir()
+    (folder / "meta" / "rows.csv").write_text("call_id,file,customer_id\nk1,a.ogg,C1\n", encoding="utf-8")
+    os.symlink("meta/rows.csv", folder / "manifest.csv")
+    assert _by_file(discover(folder))["a.ogg"] == "k1"
+
 def test_times_accepted_are_unambiguous_only():
     assert parse_time("2026-11-20T09:30:00Z").utcoffset().total_seconds() == 0
     assert parse_time("2026-11-20 09:30").isoformat() == "2026-11-20T09:30:00"
@@ -237,3 +267,19 @@ def test_manifest_times_with_a_zone_are_stored_in_the_centre_zone(tmp_path):
     london = plan_batch(tmp_path, store, EngineSpec(), settings=Settings(timezone="Europe/London")).todo[0]
     assert beijing.metadata.started_at == datetime(2026, 11, 20, 16, 40)
     assert london.metadata.started_at == datetime(2026, 11, 20, 8, 40)
+
+
+def test_nan_samples_are_counted_at_the_files_own_rate_before_resampling(tmp_path):
+    """A 22.05 kHz float recording with 0.02 % NaN samples is a glitch to zero, not damage: counted
+    after resampling, each NaN spread over its neighbours and the file failed as 1 % not finite."""
+    from pipeline.intake.audio import MAX_NONFINITE_SHARE, decode
+
+    samples, rate = sf.read(SAMPLES / "zh-1001-b.flac", dtype="float32")
+    at_22k = np.interp(np.arange(0, len(samples), rate / 22050), np.arange(len(samples)), samples).astype(np.float32)
+    bad = np.random.default_rng(0).choice(len(at_22k), size=int(len(at_22k) * 0.0002), replace=False)
+    at_22k[bad] = np.nan
+    assert len(bad) < MAX_NONFINITE_SHARE * at_22k.size
+    sf.write(tmp_path / "glitch.wav", at_22k, 22050, subtype="FLOAT")
+    audio = decode(tmp_path / "glitch.wav")
+    assert audio.sample_rate == 16_000 and np.isfinite(audio.samples).all()
+    assert abs(audio.duration - len(at_22k) / 22050) < 0.05
