@@ -97,8 +97,11 @@ def _is_ct2_dir(path: Path) -> bool:
 
 
 def _verified(target: Path, spec: PackagedModel) -> bool:
+    """Assembled and checked once (the marker), and still whole (its size: a file cut since, on a
+    full disk or by a crash, is assembled again instead of failing to load)."""
     marker = target / ".verified"
-    return _is_ct2_dir(target) and marker.exists() and marker.read_text().strip() == spec.sha256
+    return (_is_ct2_dir(target) and marker.exists() and marker.read_text().strip() == spec.sha256
+            and (target / "model.bin").stat().st_size == spec.size)
 
 
 def assemble(spec: PackagedModel, cache: Path | None = None) -> Path:

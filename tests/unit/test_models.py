@@ -22,6 +22,24 @@ def test_a_damaged_cache_is_rebuilt(tmp_path):
     assert resolve_whisper("base", cache=tmp_path).source == "package"
 
 
+def test_a_cut_model_file_is_rebuilt_or_named_with_how_to_rebuild_it(tmp_path):
+    """A model.bin cut after it was verified (a full disk, a crash) loaded as CTranslate2's
+    'invalid payload size' with no path: the cache assembles it again, and an explicit model
+    directory that is damaged is named, with how to rebuild it."""
+    from pipeline.speech.asr import EngineSpec
+    from pipeline.speech.transcribe import build_engine
+
+    path = assemble(PACKAGED_MODELS["base"], cache=tmp_path)
+    with (path / "model.bin").open("r+b") as fh:
+        fh.truncate(PACKAGED_MODELS["base"].size // 2)
+    assert resolve_whisper("base", cache=tmp_path).source == "package"
+    assert (path / "model.bin").stat().st_size == PACKAGED_MODELS["base"].size
+    with (path / "model.bin").open("r+b") as fh:
+        fh.truncate(PACKAGED_MODELS["base"].size // 2)
+    with pytest.raises(ModelNotFound, match=f"damaged .*delete {path}"):
+        build_engine(EngineSpec(model=str(path)))
+
+
 def test_wrong_checksum_is_refused(tmp_path):
     bad = dataclasses.replace(PACKAGED_MODELS["base"], sha256="0" * 64)
     with pytest.raises(ModelNotFound, match="sha256"):

@@ -12,7 +12,7 @@ from pipeline.intake.audio import SAMPLE_RATE
 from pipeline.records import Segment, Transcript, Word
 from pipeline.speech.asr import EngineSpec, Progress, TranscribeOptions, postprocess
 from pipeline.speech.backends.fallback import DeterministicWhisperModel
-from pipeline.speech.weights import resolve_whisper
+from pipeline.speech.weights import ModelNotFound, resolve_whisper
 
 
 class FasterWhisperEngine:
@@ -21,8 +21,12 @@ class FasterWhisperEngine:
     def __init__(self, spec: EngineSpec, model_cache: Path | None = None, allow_download: bool = False):
         resolved = resolve_whisper(spec.model, model_cache, allow_download)
         self.model_id = spec.model_id
-        self.model = DeterministicWhisperModel(str(resolved.path), device="cpu", compute_type=spec.compute_type,
-                                  cpu_threads=spec.cpu_threads, num_workers=spec.num_workers)
+        try:
+            self.model = DeterministicWhisperModel(str(resolved.path), device="cpu", compute_type=spec.compute_type,
+                                                   cpu_threads=spec.cpu_threads, num_workers=spec.num_workers)
+        except (RuntimeError, ValueError) as exc:  # CTranslate2 on a damaged model.bin: "invalid payload size"
+            raise ModelNotFound(f"the Whisper model in {resolved.path} is damaged ({exc}): delete {resolved.path} "
+                                "and run `make models` (or the command again) to rebuild it") from None
 
     def transcribe(self, audio: np.ndarray, options: TranscribeOptions,
                    on_progress: Progress | None = None) -> Transcript:
