@@ -4,6 +4,7 @@ lock layer (`connect`), one module per table group, gathered in `Store`."""
 from __future__ import annotations
 
 import copy
+import os
 from pathlib import Path
 
 import pandas as pd
@@ -13,7 +14,7 @@ from pipeline.store.alerts import AlertsTable
 from pipeline.store.briefings import BriefingsTable
 from pipeline.store.callbacks import CallbacksTable
 from pipeline.store.calls import CallsTable, StoredCall, insert, utcnow
-from pipeline.store.connect import Database, StoreBusy, has_table, rows
+from pipeline.store.connect import Database, StoreBusy, StoreError, explained, has_table, rows
 from pipeline.store.qa import QATable
 from pipeline.store.runs import RunsTable
 from pipeline.store.schema import migrate
@@ -21,7 +22,7 @@ from pipeline.store.search import SearchIndexTable
 from pipeline.store.users import UsersTable
 from pipeline.store.voiceprints import VoiceprintsTable
 
-__all__ = ["DEFAULT_DB", "Store", "StoreBusy", "StoredCall", "has_table", "rows", "utcnow"]
+__all__ = ["DEFAULT_DB", "Store", "StoreBusy", "StoreError", "StoredCall", "has_table", "rows", "utcnow"]
 
 
 class Store(Database, CallsTable, RunsTable, BriefingsTable, AlertsTable, QATable, VoiceprintsTable, UsersTable,
@@ -33,6 +34,8 @@ class Store(Database, CallsTable, RunsTable, BriefingsTable, AlertsTable, QATabl
         super().__init__(path, read_only, wait_seconds)
         if not read_only:
             self.path.parent.mkdir(parents=True, exist_ok=True)
+            if not os.access(self.path.parent, os.W_OK):  # DuckDB would fail later, naming a rollback
+                raise explained(PermissionError("Permission denied"), self.path)
             with self.transaction() as conn:
                 migrate(conn)
 

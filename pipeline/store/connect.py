@@ -16,6 +16,7 @@ reuses its attachment, so nested operations never wait for themselves.
 """
 from __future__ import annotations
 
+import errno
 import random
 import threading
 import time
@@ -33,8 +34,27 @@ _LOCK_MESSAGES = ("could not set lock", "conflicting lock", "different configura
                   "unique file handle")
 
 
-class StoreBusy(RuntimeError):
+class StoreError(RuntimeError):
+    """The database file cannot be written where it is (its disk is full, its folder read-only):
+    a one-line message that names the cause and the fix. Fatal for a run: every later write would
+    fail the same way."""
+
+
+class StoreBusy(StoreError):
     """Another process held the database for longer than we were willing to wait."""
+
+
+def explained(exc: BaseException, path: Path) -> StoreError | None:
+    """What a DuckDB or OS error on `path` means for a person, when it is one we can name."""
+    text = str(exc)
+    if "No space left on device" in text or getattr(exc, "errno", None) == errno.ENOSPC:
+        return StoreError(f"disk full: {path} could not be written; free space on the disk that holds "
+                          f"{path.parent} and run again (what was being written was rolled back)")
+    if "Permission denied" in text or "Read-only file system" in text:
+        return StoreError(f"cannot write {path}: its folder {path.parent} is read-only for this user, and DuckDB "
+                          f"must create its log {path.name}.wal beside the database; make the folder writable or "
+                          "move the database")
+    return None
 
 
 def _is_lock_error(exc: Exception) -> bool:
@@ -213,12 +233,17 @@ class Database:
                 raise RuntimeError(f"{self.path.name}: a write inside a read-only session of the same thread")
             yield cursor
             return
-        with _FILES.attached(self.path, read_only, self.wait_seconds) as cursor:
-            held[self.path] = (cursor, read_only)
-            try:
-                yield cursor
-            finally:
-                del held[self.path]
+        try:
+            with _FILES.attached(self.path, read_only, self.wait_seconds) as cursor:
+                held[self.path] = (cursor, read_only)
+                try:
+                    yield cursor
+                finally:
+                    del held[self.path]
+        except (duckdb.Error, OSError) as exc:
+            if (named := explained(exc, self.path)) is not None:
+                raise named from exc
+            raise
 
     @contextmanager
     def session(self) -> Iterator[duckdb.DuckDBPyConnection]:
@@ -241,7 +266,10 @@ class Database:
                 yield conn
                 conn.execute("COMMIT")
             except BaseException:
-                conn.execute("ROLLBACK")
+                try:
+                    conn.execute("ROLLBACK")
+                except duckdb.Error:  # the failure already ended the transaction: its own error is the one to tell
+                    pass
                 raise
 
     def query(self, sql: str, params: list | dict | None = None) -> pd.DataFrame:
