@@ -98,6 +98,7 @@ class Recording:
     sha256: str
     metadata: CallMetadata
     size_bytes: int = 0
+    derived_id: bool = False  # the id was made from path and contents (no manifest call_id)
     # Filled once the audio has been probed; None before that or when probing failed.
     duration: float | None = None
     channels: int | None = None

@@ -257,8 +257,10 @@ def _recording(root: Path, path: str, metadata: CallMetadata, rejected: list[Rej
     except OSError as exc:  # unreadable, or gone since the folder was listed
         rejected.append(Rejection(_display(root, Path(path)), None, None, f"cannot be read ({exc.strerror or exc})"))
         return None
-    if not metadata.call_id:
+    derived = not metadata.call_id
+    if derived:
         call_id = derived_call_id(_relative(root, path), digest)
         # A file no manifest row names has no metadata: build it directly (replace() costs per file).
         metadata = CallMetadata(call_id=call_id) if metadata == _NO_METADATA else replace(metadata, call_id=call_id)
-    return Recording(call_id=metadata.call_id, path=Path(path), sha256=digest, metadata=metadata, size_bytes=size)
+    return Recording(call_id=metadata.call_id, path=Path(path), sha256=digest, metadata=metadata, size_bytes=size,
+                     derived_id=derived)

@@ -25,10 +25,13 @@ class BatchPlan:
     rejected: list = field(default_factory=list)  # manifest rows or files refused, with the reason
     attempts: dict[str, int] = field(default_factory=dict)  # call_id -> the try this run makes
     fingerprint: str = ""  # of the settings this run produces rows with (part of the skip key)
+    # A new name for audio already processed (a renamed or copied file): (recording, its call's id).
+    copies: list[tuple[Recording, str]] = field(default_factory=list)
+    claimed: list[Recording] = field(default_factory=list)  # left to the running run that claimed them
 
     @property
     def n_found(self) -> int:
-        return len(self.todo) + len(self.skipped)
+        return len(self.todo) + len(self.skipped) + len(self.copies) + len(self.claimed)
 
 
 def call_fingerprint(spec: EngineSpec, settings: Settings | None = None,
@@ -50,18 +53,26 @@ def plan_batch(input_dir: Path, store: Store, spec: EngineSpec, reprocess: bool 
     tz = (settings or Settings()).tz
     recordings = [in_centre_time(r, tz) for r in found.recordings
                   if customer_id is None or _same_customer(r.metadata.customer_id, customer_id)]
-    done = store.processed_keys()
-    todo, skipped, attempts = [], [], {}
+    done, audio = store.processed_keys(), store.stored_audio()
+    todo, skipped, attempts, copies = [], [], {}, []
     for rec in recordings:
         stored = done.get(rec.call_id)
         same = stored is not None and stored.key == (rec.sha256, fingerprint)
         if same and not reprocess and (stored.status == "ok" or stored.attempts >= MAX_ATTEMPTS):
             skipped.append(rec)
             continue
+        # One recording is one call: known audio under a new derived id (the file was renamed or
+        # copied) is another path of its call. (Known audio under a manifest id that the call did
+        # not have is processed: writing it replaces the derived-id call.)
+        twin = audio.get(rec.sha256)
+        if (stored is None and rec.derived_id and twin is not None and twin.status == "ok" and not reprocess
+                and twin.key[1] == fingerprint):
+            copies.append((rec, twin.call_id))
+            continue
         # A failed call with the same contents counts its tries; anything new starts again at 1.
         attempts[rec.call_id] = stored.attempts + 1 if same and stored.status == "failed" and not reprocess else 1
         todo.append(rec)
-    return BatchPlan(Path(input_dir), todo, skipped, found.missing, found.rejected, attempts, fingerprint)
+    return BatchPlan(Path(input_dir), todo, skipped, found.missing, found.rejected, attempts, fingerprint, copies)
 
 
 def in_centre_time(rec: Recording, tz) -> Recording:

@@ -1,6 +1,9 @@
 """The calls and their rows: one transaction per call (delete + insert), so reprocessing a call
-replaces its rows and a rerun never duplicates or loses any. Bulk rows go in from pandas frames
-BY NAME. Also the planning reads: what is stored per call (the skip key) and per file."""
+replaces its rows and a rerun never duplicates or loses any. One recording is one call: writing a
+call also replaces the derived-id call it supersedes: the call of its path (a changed file, a
+complete upload after a cut one), and the call its audio was stored under before its manifest
+id arrived. Bulk rows go in from pandas frames BY NAME. Also the planning reads: what is stored per
+call (the skip key), per audio and per file."""
 from __future__ import annotations
 
 import json
@@ -26,6 +29,9 @@ class StoredCall:
     key: tuple[str, str | None]  # (sha256 of the audio, fingerprint of the settings that produced the rows)
     status: str
     attempts: int
+    call_id: str = ""
+    derived_id: bool = False
+    path: str = ""
 
 
 def insert(conn: duckdb.DuckDBPyConnection, table: str, frame: pd.DataFrame) -> None:
@@ -42,9 +48,43 @@ class CallsTable:
 
     def processed_keys(self) -> dict[str, StoredCall]:
         """call_id -> what is stored for it: the skip key, its status and how often it was tried."""
-        rows = self.query("SELECT call_id, sha256, settings_hash, status, coalesce(attempts, 1) "
-                          "FROM calls").itertuples(index=False)
-        return {r[0]: StoredCall((r[1], r[2]), r[3], int(r[4])) for r in rows}
+        return {c.call_id: c for c in self._stored_calls()}
+
+    def stored_audio(self) -> dict[str, StoredCall]:
+        """sha256 -> the call that audio was processed as (an ok one first): a new name for
+        known audio is another path of that call, not a second call."""
+        out: dict[str, StoredCall] = {}
+        for c in self._stored_calls():
+            if c.key[0] not in out or (c.status == "ok" and out[c.key[0]].status != "ok"):
+                out[c.key[0]] = c
+        return out
+
+    def _stored_calls(self) -> list[StoredCall]:
+        rows = self.query("SELECT call_id, sha256, settings_hash, status, coalesce(attempts, 1), "
+                          "coalesce(derived_id, false), path FROM calls ORDER BY call_id").itertuples(index=False)
+        return [StoredCall((r[1], r[2]), r[3], int(r[4]), r[0], bool(r[5]), r[6]) for r in rows]
+
+    def add_call_path(self, call_id: str, path: str, sha256: str) -> None:
+        """Record another path the audio of `call_id` was found at."""
+        self.execute("INSERT OR REPLACE INTO call_paths VALUES (?, ?, ?, ?)", [call_id, path, sha256, utcnow()])
+
+    def run_counts(self, run_id: str) -> tuple[int, int, float]:
+        """(calls stored ok, calls stored failed, seconds of audio) by a run: what its row counts."""
+        n_ok, n_failed, seconds = self.query(
+            "SELECT count(*) FILTER (WHERE status = 'ok'), count(*) FILTER (WHERE status = 'failed'), "
+            "coalesce(sum(duration), 0) FROM calls WHERE run_id = ?", [run_id]).iloc[0].tolist()
+        return int(n_ok), int(n_failed), float(seconds)
+
+    def run_failures(self, run_id: str) -> list[str]:
+        """One line per call a run stored as failed: its id and its reason."""
+        return [f"{r.call_id}: {r.error}" for r in self.query(
+            "SELECT call_id, error FROM calls WHERE run_id = ? AND status = 'failed' ORDER BY call_id",
+            [run_id]).itertuples()]
+
+    def run_customers(self, run_id: str) -> list[str]:
+        """The customers of the calls a run stored ok."""
+        return self.query("SELECT DISTINCT customer_id FROM calls WHERE run_id = ? AND status = 'ok' "
+                          "AND customer_id IS NOT NULL ORDER BY 1", [run_id])["customer_id"].tolist()
 
     def processed_paths(self) -> dict[str, tuple[datetime, str]]:
         """path -> (when its newest call was processed, that call's sha256): the intake's look at a folder."""
@@ -80,13 +120,29 @@ class CallsTable:
             "speaker_evidence": json.dumps(result.speaker_evidence) if result.speaker_evidence else None,
             "processed_at": utcnow(), "run_id": run_id,
             "error_stage": result.error_stage, "error_class": result.error_class, "attempts": attempts,
-            "settings_hash": settings_hash,
+            "settings_hash": settings_hash, "derived_id": rec.derived_id,
         }
         words = _word_rows(result)
         turns = _turn_rows(result)
         with self.transaction() as conn:
+            # The calls this one supersedes, when their id was derived from path and contents (a
+            # manifest's id is the manifest's to give): the call of the same path (the file
+            # changed, or a complete upload follows a cut one), and the call of the same audio
+            # when this one has the manifest's id. Their other paths stay known as this call's.
+            superseded = [r[0] for r in conn.execute(
+                "SELECT call_id FROM calls WHERE call_id <> ? AND coalesce(derived_id, false) "
+                "AND (path = ? OR (sha256 = ? AND ?))", [rec.call_id, str(rec.path), rec.sha256,
+                                                         not rec.derived_id]).fetchall()]
+            if superseded:
+                conn.execute("INSERT OR IGNORE INTO call_paths SELECT ?, path, sha256, seen_at FROM call_paths "
+                             "WHERE call_id IN (SELECT unnest(?))", [rec.call_id, superseded])
+                conn.execute("INSERT OR IGNORE INTO call_paths SELECT ?, path, sha256, processed_at FROM calls "
+                             "WHERE call_id IN (SELECT unnest(?)) AND path <> ? AND sha256 = ?",
+                             [rec.call_id, superseded, str(rec.path), rec.sha256])
+                conn.execute("DELETE FROM call_paths WHERE call_id IN (SELECT unnest(?))", [superseded])
             for table in ("calls", *PER_CALL_TABLES):
-                conn.execute(f"DELETE FROM {table} WHERE call_id = ?", [rec.call_id])
+                conn.execute(f"DELETE FROM {table} WHERE call_id IN (SELECT unnest(?))", [[rec.call_id, *superseded]])
+            conn.execute("DELETE FROM claims WHERE call_id = ?", [rec.call_id])
             insert(conn, "calls", pd.DataFrame([call_row]))
             if words:
                 insert(conn, "words", pd.DataFrame(words))

@@ -48,16 +48,34 @@ class RunsTable:
                          "before it finished (found by a later run)' WHERE run_id IN (SELECT unnest(?))", [dead])
         return dead
 
-    def customers_to_refresh(self) -> tuple[list[str], list[str]]:
-        """Customers with calls written by interrupted runs whose briefings were never refreshed,
-        and those runs' ids."""
-        runs = self.query("SELECT run_id FROM runs WHERE status = 'interrupted' "
-                          "AND NOT coalesce(briefings_refreshed, false)")["run_id"].tolist()
+    def customers_to_refresh(self, current_run: str | None = None) -> tuple[list[str], list[str]]:
+        """Customers with calls written by runs that ended without refreshing their briefings
+        (interrupted, failed, cancelled, or a refresh that failed), and those runs' ids."""
+        runs = self.query("SELECT run_id FROM runs WHERE status <> 'running' AND run_id IS DISTINCT FROM ? "
+                          "AND NOT coalesce(briefings_refreshed, false)", [current_run])["run_id"].tolist()
         if not runs:
             return [], []
         customers = self.query("SELECT DISTINCT customer_id FROM calls WHERE status = 'ok' AND customer_id IS NOT NULL "
                                "AND run_id IN (SELECT unnest(?)) ORDER BY 1", [runs])["customer_id"].tolist()
         return customers, runs
+
+    # --- claims: the calls a running run has taken on -------------------------------------------
+
+    def claim_calls(self, run_id: str, calls: list[tuple[str, str, str]]) -> set[str]:
+        """Take on (call_id, sha256, path) for `run_id`; returns the ids that another running run
+        has taken (left to it). Claims of runs no longer running lapse first."""
+        if not calls:
+            return set()
+        with self.transaction() as conn:
+            conn.execute("DELETE FROM claims WHERE run_id NOT IN (SELECT run_id FROM runs WHERE status = 'running')")
+            conn.executemany("INSERT OR IGNORE INTO claims VALUES (?, ?, ?, ?, ?)",
+                             [[c, run_id, sha, path, utcnow()] for c, sha, path in calls])
+            taken = conn.execute("SELECT call_id FROM claims WHERE run_id <> ? AND call_id IN (SELECT unnest(?))",
+                                 [run_id, [c for c, _, _ in calls]]).fetchall()
+        return {r[0] for r in taken}
+
+    def release_claims(self, run_id: str) -> None:
+        self.execute("DELETE FROM claims WHERE run_id = ?", [run_id])
 
 
 def _alive(pid) -> bool:

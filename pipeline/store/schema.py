@@ -109,6 +109,14 @@ CREATE TABLE IF NOT EXISTS voiceprints (
     agent_id VARCHAR, source VARCHAR, embedding FLOAT[], seconds DOUBLE, added_at TIMESTAMP,
     PRIMARY KEY (agent_id, source)
 );
+-- One recording is one call: other paths the same audio was found at (a renamed or copied file).
+CREATE TABLE IF NOT EXISTS call_paths (
+    call_id VARCHAR, path VARCHAR, sha256 VARCHAR, seen_at TIMESTAMP, PRIMARY KEY (call_id, path)
+);
+-- Calls a running run has taken on: another run (a handler's brief, a second batch) leaves them to it.
+CREATE TABLE IF NOT EXISTS claims (
+    call_id VARCHAR PRIMARY KEY, run_id VARCHAR, sha256 VARCHAR, path VARCHAR, claimed_at TIMESTAMP
+);
 -- What the vocabulary correction changed in Whisper's text (pipeline/vocabulary/terms.py), for review.
 CREATE TABLE IF NOT EXISTS corrections (
     call_id VARCHAR, seq INTEGER, start DOUBLE, "end" DOUBLE, original VARCHAR, corrected VARCHAR, kind VARCHAR,
@@ -130,6 +138,9 @@ ADDED_COLUMNS = (
     # How sure a correction was: phonetic similarity with bonuses (homophone), 1.0 (hotline), or the log
     # probability Whisper gained with the term (rescored).
     ("corrections", "score", "DOUBLE"),
+    # The call id was made from path and contents, not given by a manifest (a manifest id that
+    # arrives later for the same audio replaces the derived call).
+    ("calls", "derived_id", "BOOLEAN"),
 )
 
 def migrate(conn: duckdb.DuckDBPyConnection) -> None:
