@@ -38,8 +38,8 @@ def briefing(customer_id: str, input_dir: str = str(DEFAULT_INPUT), db_path: str
                    flow="briefing", customer_id=customer_id, refresh=False, settings=settings,
                    engines=process_engines(config))
     processing_s = time.perf_counter() - clock
-    with store.session():
-        brief, markdown = write_briefing(store, customer_id, settings=settings)
+    with store.session():  # the calls a running batch has claimed are said, not processed twice
+        brief, markdown = write_briefing(store, customer_id, settings=settings, pending=len(done.plan.claimed))
     logger.info("%s: %d new call(s) processed in %.1f s; briefing over %d calls", customer_id, len(done.results),
                 processing_s, brief.n_calls)
     create_markdown_artifact(key=artifact_key(customer_id), markdown=markdown,

@@ -6,6 +6,7 @@ import getpass
 import json
 import logging
 import os
+import signal
 import subprocess
 import sys
 import threading
@@ -28,6 +29,10 @@ from pipeline.outputs.qa import (
 from pipeline.speakers.voiceprints import EnrolmentError, enrol
 from pipeline.store import DEFAULT_DB, Store
 
+# What `callbrief run` exits with, so a scheduler can tell a clean night from a bad one.
+EXIT_CODES = {"completed": 0, "completed_with_failures": 3, "failed": 2, "cancelled": 130}
+WAIT_FOR_BATCH_SECONDS = 12 * 3600.0  # `run --wait`: another batch on the database finishes first
+
 
 def cmd_run(args: argparse.Namespace) -> int:
     if args.dask_address or args.dask_workers > 1:
@@ -39,12 +44,11 @@ def cmd_run(args: argparse.Namespace) -> int:
                           db_path=args.db, model=args.model, reprocess=args.reprocess, settings_path=args.settings)
         print(f"run {run['run_id']} {run['status']}: {run['n_processed']} processed, {run['n_failed']} failed, "
               f"{run['n_skipped']} skipped on Dask -> {args.db}")
-        return 0
+        return EXIT_CODES.get(run["status"], 2)
 
     from tqdm import tqdm  # the progress bar: only for `run`
 
     from pipeline.run.execute import run_batch  # the recognition libraries: only for the verbs that process calls
-
 
     settings = load_settings(args.settings)  # the centre's zone, policy, models; errors reported by main()
     bars = []  # made once the plan knows how many calls there are
@@ -73,12 +77,16 @@ def cmd_run(args: argparse.Namespace) -> int:
             print(f"refused: {line}", file=sys.stderr)
         print(f"{plan.n_found} recordings: {len(plan.todo)} to process "
               f"({sum(r.size_bytes for r in plan.todo) / 1e6:.1f} MB), {len(plan.skipped)} already done", file=sys.stderr)
+        for rec, call_id in plan.copies:
+            print(f"same audio as call {call_id}: {rec.path.name} (recorded as another path of it)", file=sys.stderr)
+        for rec in plan.claimed:
+            print(f"left to the run processing it now: {rec.call_id}", file=sys.stderr)
         bars.append(tqdm(total=len(plan.todo), desc="calls", unit="call", unit_scale=True,
                          bar_format="{l_bar}{bar}| {n:.1f}/{total_fmt} [{elapsed}<{remaining}{postfix}]"))
 
     run, results = run_batch(Path(args.input), Path(args.db), model=args.model, workers=args.workers,
                              reprocess=args.reprocess, on_result=progress, on_plan=planned, settings=settings,
-                             on_progress=transcribing)
+                             on_progress=transcribing, wait_seconds=WAIT_FOR_BATCH_SECONDS if args.wait else 0.0)
     for bar in bars:
         bar.close()
     for r in sorted(results, key=lambda r: r.call_id):
@@ -87,7 +95,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     print(f"run {run.run_id} {run.status}: {run.n_processed} processed, {run.n_failed} failed, {run.n_skipped} "
           f"skipped, {run.n_missing} missing manifest files, {run.n_rejected} refused; {run.audio_seconds:.0f} s "
           f"audio in {run.wall_seconds:.1f} s -> {args.db}")
-    return 0
+    if run.status in ("failed", "cancelled"):
+        print(f"callbrief: {run.message.splitlines()[0] if run.message else run.status}", file=sys.stderr)
+    return EXIT_CODES.get(run.status, 2)
 
 
 def cmd_brief(args: argparse.Namespace) -> int:
@@ -95,17 +105,24 @@ def cmd_brief(args: argparse.Namespace) -> int:
 
     settings = load_settings(args.settings)  # a SettingsError is reported by main()
     customer = args.customer.strip()
-    # The customer's calls not processed yet come first; the briefing is written once, below.
+    # The customer's calls not processed yet come first (but those a running batch has claimed:
+    # it is processing them now); the briefing is written once, below.
+    claimed: list = []
     run, results = run_batch(Path(args.input), Path(args.db), model=args.model, workers=1, flow="brief",
-                             customer_id=customer, refresh=False, settings=settings)
+                             customer_id=customer, refresh=False, settings=settings,
+                             on_plan=lambda plan: claimed.extend(plan.claimed))
     if results:
         print(f"processed {len(results)} new call(s) in {run.wall_seconds:.1f} s", file=sys.stderr)
+    if claimed:
+        print(f"{len(claimed)} newer call(s) are being processed by the running batch", file=sys.stderr)
     store = Store(Path(args.db))
     with store.session():
         try:
-            brief, markdown = write_briefing(store, customer, settings=settings, language=args.lang)
+            brief, markdown = write_briefing(store, customer, settings=settings, language=args.lang,
+                                             pending=len(claimed))
         except NoCalls as exc:
-            print(f"callbrief: {exc}", file=sys.stderr)
+            pending = f"; {len(claimed)} call(s) are being processed by the running batch" if claimed else ""
+            print(f"callbrief: {exc}{pending}", file=sys.stderr)
             return 1
     print(brief.to_json() if args.json else markdown)
     return 0
@@ -302,6 +319,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--model", default="base", help="Whisper model name or CTranslate2 directory")
     run.add_argument("--workers", type=int, default=2, help="calls transcribed at once")
     run.add_argument("--reprocess", action="store_true", help="process again what is already stored")
+    run.add_argument("--wait", action="store_true", help="wait for another batch running on the database "
+                                                          "(default: exit saying which run holds it)")
     run.add_argument("--dask-address", help="run on an existing Dask cluster, e.g. tcp://scheduler:8786")
     run.add_argument("--dask-workers", type=int, default=0, help="run on a local Dask cluster of N processes")
     run.add_argument("--settings", help="settings TOML (time zone, policy file, model cache...); default callbrief.toml")
@@ -401,8 +420,20 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _stop_on_sigterm() -> None:
+    """SIGTERM (a scheduler or service manager stopping us) stops a run as Ctrl-C does: the run
+    ends cancelled within seconds instead of being killed mid-write. Once: a second one is ignored
+    while the run records itself."""
+    def stop(signum, frame):
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        raise KeyboardInterrupt
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, stop)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    _stop_on_sigterm()
     try:
         return args.func(args)
     except KeyboardInterrupt:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import threading
 import time
+import uuid
 from dataclasses import replace
 from pathlib import Path
 from typing import Iterator
@@ -18,7 +19,6 @@ from typing import Iterator
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_table_artifact
 from prefect.cache_policies import NO_CACHE
-from prefect.states import Completed
 from prefect.task_runners import ThreadPoolTaskRunner
 
 from pipeline.config.paths import DEFAULT_INPUT  # noqa: E402
@@ -29,7 +29,7 @@ from pipeline.outputs.alerts import raise_and_deliver
 from pipeline.records import CallResult, Recording
 from pipeline.run.execute import Processor, collect, engine_for_workers, execute, result_rows
 from pipeline.run.serial import from_record, to_record
-from pipeline.run.stages import STAGE_NAMES, CallProgress, process_recording
+from pipeline.run.stages import STAGE_NAMES, CallCancelled, CallProgress, process_recording
 from pipeline.speakers.voiceprints import stored_voiceprints
 from pipeline.speech.asr import EngineSpec
 from pipeline.store import DEFAULT_DB, Store
@@ -45,9 +45,25 @@ WORKERS = 2  # measured by `make bench`: 2 concurrent calls x 1 thread beat 1 ca
 @task(retries=1, retry_delay_seconds=5, cache_policy=NO_CACHE, task_run_name="process-{recording.call_id}",
       description=" -> ".join(STAGE_NAMES))
 def process_call(recording: Recording, spec: EngineSpec, voiceprint=None,
-                 config: EngineConfig = EngineConfig(), policy: Policy | None = None) -> dict:
-    return to_record(process_recording(recording, worker_spec(spec), voiceprint=voiceprint, engines=process_engines(config),
-                                       on_progress=logged_progress(), policy=policy, on_stage=logged_stage))
+                 config: EngineConfig = EngineConfig(), policy: Policy | None = None, stop_key: str = "") -> dict | None:
+    """One call's record; None when its run was asked to stop (the call is left for the next run)."""
+    try:
+        return to_record(process_recording(recording, worker_spec(spec), voiceprint=voiceprint,
+                                           engines=process_engines(config), on_progress=logged_progress(),
+                                           policy=policy, on_stage=logged_stage, stop=run_stop(stop_key)))
+    except CallCancelled:
+        return None
+
+
+# A run's stop signal, found by its tasks in this process (the thread runner's); a Dask worker's
+# tasks run their call to the end.
+_STOPS: dict[str, threading.Event] = {}
+
+
+def run_stop(key: str) -> threading.Event | None:
+    # A function, not the dict in the task's body: a task pickled by value for Dask would carry
+    # the dict, and its events' locks do not pickle.
+    return _STOPS.get(key)
 
 
 def logged_stage(rec: Recording, stage: str, seconds: float) -> None:
@@ -107,22 +123,35 @@ def prefect_processor(spec: EngineSpec, store: Store, config: EngineConfig = Eng
     on a mono call) and the config its process loads models from; results in submission order."""
     prints = stored_voiceprints(store)
 
-    def run(recordings: list[Recording]) -> Iterator[CallResult]:
-        futures = [(process_call.submit(rec, spec, prints.get(rec.metadata.agent_id or ""), config, policy), rec)
+    def run(recordings: list[Recording], stop: threading.Event) -> Iterator[CallResult]:
+        key = uuid.uuid4().hex
+        _STOPS[key] = stop
+        futures = [(process_call.submit(rec, spec, prints.get(rec.metadata.agent_id or ""), config, policy, key), rec)
                    for rec in recordings]
-        for future, rec in futures:
-            yield collect(lambda: from_record(future.result()), rec)
+        try:
+            for future, rec in futures:
+                result = collect(lambda: _record(future.result()), rec)
+                if result is not None:
+                    yield result
+        finally:
+            stop.set()  # queued tasks are cancelled, running ones stop at their next segment
+            for future, _ in futures:
+                wrapped = getattr(future, "wrapped_future", None)
+                if wrapped is not None:
+                    wrapped.cancel()
+            for future, _ in futures:
+                try:
+                    future.wait(timeout=60)
+                except Exception:  # noqa: BLE001 - a cancelled or failed task: nothing to wait for
+                    pass
+            _STOPS.pop(key, None)
     return run
 
 
-def finish_state(done, what: str):
-    """A run with failed, missing or refused files completes, with a message that says so."""
-    run = done.run
-    text = (f"{what}: {run.n_processed} processed, {run.n_failed} failed, {run.n_skipped} skipped, "
-            f"{run.n_missing} missing, {run.n_rejected} refused")
-    if run.status == "completed_with_failures":
-        return Completed(message=f"completed with failures. {text}", data=run.__dict__)
-    return Completed(message=text, data=run.__dict__)
+def _record(record: dict | None) -> CallResult:
+    if record is None:
+        raise CallCancelled()
+    return from_record(record)
 
 
 @flow(name="nightly", task_runner=ThreadPoolTaskRunner(max_workers=WORKERS), log_prints=True)

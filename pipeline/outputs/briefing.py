@@ -53,6 +53,7 @@ class Briefing:
     moments: list[dict]
     latest_plot: str | None  # relative to the database's folder
     approach: list[str] = field(default_factory=list)
+    pending_calls: int = 0  # the customer's newer calls a running batch is processing now (not in here yet)
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), ensure_ascii=False, indent=1, default=str)
@@ -160,7 +161,8 @@ def turn_at(turns: list[dict], time: float, role: str) -> dict | None:
 
 
 def build_briefing(store: Store, customer_id: str, now: datetime | None = None, settings: Settings | None = None,
-                   language: str | None = None) -> Briefing:
+                   language: str | None = None, pending: int = 0) -> Briefing:
+    """`pending`: the customer's newer calls a running batch is processing now (said in the briefing)."""
     settings = settings or Settings()
     tz = settings.tz
     now = reading_time(now, tz)
@@ -259,6 +261,7 @@ def build_briefing(store: Store, customer_id: str, now: datetime | None = None, 
         escalation_level=latest["call_score"], escalation_trend=trend, latest_call_trend=latest["trend"],
         flags=flags, facts=fact_rows, deadlines=deadline_rows, demands=demands, promises=promises, calls=call_list,
         moments=moments, latest_plot=plot_link(latest["plot_path"], store.path.parent), approach=approach,
+        pending_calls=pending,
     )
 
 
@@ -320,7 +323,8 @@ def to_markdown(b: Briefing) -> str:
     lines = [f"# {text('label.title', lang)}{colon}{text('label.customer', lang)} {b.customer_id}", "",
              f"- {text('label.case', lang)}{colon}{comma.join(b.case_ids) or none}{sep}"
              f"{text('label.agents', lang)}{colon}{comma.join(b.agents) or none}",
-             f"- {text('label.calls', lang)}{colon}{b.n_calls}{sep}{text('label.complaints', lang)}{colon}{b.n_complaints}",
+             f"- {text('label.calls', lang)}{colon}{b.n_calls}{sep}{text('label.complaints', lang)}{colon}{b.n_complaints}"
+             + (f"{sep}{text('label.pending', lang, n=b.pending_calls)}" if b.pending_calls else ""),
              f"- {text('label.first', lang)}{colon}{_shown(b.first_contact, tz)}{sep}"
              f"{text('label.last', lang)}{colon}{_shown(b.last_contact, tz)}{par(b.timezone)}",
              f"- {text('label.since', lang)}{colon}{since}",
@@ -375,10 +379,10 @@ def to_markdown(b: Briefing) -> str:
 
 
 def write_briefing(store: Store, customer_id: str, now: datetime | None = None,
-                   settings: Settings | None = None, language: str | None = None) -> tuple[Briefing, str]:
+                   settings: Settings | None = None, language: str | None = None, pending: int = 0) -> tuple[Briefing, str]:
     """Build, render and store one customer's briefing; returns (briefing, markdown)."""
     with store.session():  # one connection for the reads and the write: each open costs ~15 ms
-        briefing = build_briefing(store, customer_id, now, settings, language)
+        briefing = build_briefing(store, customer_id, now, settings, language, pending)
         markdown = to_markdown(briefing)
         store.write_briefing(briefing.customer_id, briefing.language, briefing.n_calls, markdown, briefing.to_json())
     return briefing, markdown

@@ -9,6 +9,7 @@ never raises, so one recording never stops a batch.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -84,6 +85,7 @@ class CallContext:
     policy: Policy | None = None
     on_progress: CallProgress | None = None
     on_stage: StageDone | None = None
+    stop: threading.Event | None = None  # set when the run is asked to stop
     correct: bool = True  # vocabulary correction and rescoring
     scorer: object = None  # a Whisper engine that can `score` (rescoring); None: correction by sound only
     load_scorer: bool = False  # no scorer given: rescore with the call's own engine (loaded when needed)
@@ -91,6 +93,17 @@ class CallContext:
 
 class NoSpeech(Exception):
     """Recognition found no speech (voice activity found none, or only known hallucinations)."""
+
+
+class CallCancelled(BaseException):
+    """The run was asked to stop: the call is dropped where it is (nothing of it is written), at
+    the next stage or the next decoded segment. A BaseException: no stage's guard turns it into a
+    failed call."""
+
+
+def _check(c: "CallContext") -> None:
+    if c.stop is not None and c.stop.is_set():
+        raise CallCancelled()
 
 
 # --- the stages -------------------------------------------------------------------------------
@@ -110,8 +123,13 @@ def _speakers(s: CallState, c: CallContext) -> None:
 def _transcribe(s: CallState, c: CallContext) -> None:
     options = replace(c.options, language=s.recording.metadata.language) if s.recording.metadata.language else c.options
     rec = s.recording
-    report = (lambda seconds: c.on_progress(rec, seconds)) if c.on_progress else None
-    s.transcript = transcribe_call(s.audio, s.diarization, c.spec, options, c.split, c.engines, report)
+
+    def report(seconds: float) -> None:  # as each segment is decoded: a stop is heard within one
+        _check(c)
+        if c.on_progress:
+            c.on_progress(rec, seconds)
+    s.transcript = transcribe_call(s.audio, s.diarization, c.spec, options, c.split, c.engines,
+                                   report if c.on_progress or c.stop else None)
 
 
 def _correct(s: CallState, c: CallContext) -> None:
@@ -233,6 +251,7 @@ def run_stages(state: CallState, context: CallContext, first: str, clock: StageC
     """Walk the graph from `first` to the end; a stage's exception propagates (NoSpeech becomes a
     failed call of its own kind)."""
     for stage in STAGES[STAGE_NAMES.index(first):]:
+        _check(context)
         try:
             stage.run(state, context)
         except NoSpeech as exc:
@@ -252,8 +271,9 @@ def run_stages(state: CallState, context: CallContext, first: str, clock: StageC
 def process_recording(rec: Recording, spec: EngineSpec, options: TranscribeOptions | None = None,
                       split: bool = SPLIT_SPEAKERS, voiceprint=None, engines: Engines | None = None,
                       on_progress: CallProgress | None = None, policy: Policy | None = None,
-                      on_stage: StageDone | None = None) -> CallResult:
-    """Every stage of one recording, from decoding to masking. Never raises.
+                      on_stage: StageDone | None = None, stop: threading.Event | None = None) -> CallResult:
+    """Every stage of one recording, from decoding to masking. Never raises, but CallCancelled
+    once `stop` is set.
 
     With `split`, each speaker (stereo channel, or diarized mono speaker) is transcribed on
     their own and words come out attributed; without it the down-mix is transcribed and words
@@ -263,7 +283,7 @@ def process_recording(rec: Recording, spec: EngineSpec, options: TranscribeOptio
     """
     options = options or TranscribeOptions()
     engines = or_default(engines)
-    context = CallContext(spec, options, split, voiceprint, engines, policy, on_progress, on_stage,
+    context = CallContext(spec, options, split, voiceprint, engines, policy, on_progress, on_stage, stop,
                           load_scorer=options.rescore_vocabulary)
     state, clock = CallState(rec), StageClock()
     try:
