@@ -7,7 +7,6 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -15,25 +14,8 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from tests.conftest import SAMPLES, ffmpeg_convert
-
-ROOT = Path(__file__).resolve().parents[2]
-CLI = [sys.executable, "-m", "flows.cli"]
-
-
-def short_clips(folder: Path, n: int, seconds: float = 6.0) -> list[str]:
-    """n real recordings of a few seconds (cut from the sample calls), each with its own customer."""
-    sources = [SAMPLES / "zh-1001-a.wav", SAMPLES / "en-2001.mp3", SAMPLES / "en-2002.ogg", SAMPLES / "zh-1001-b.flac"]
-    rows = ["call_id,file,customer_id,agent_id,case_id,started_at"]
-    ids = []
-    for i in range(n):
-        src = sources[i % len(sources)]
-        name = f"clip{i}{src.suffix}"
-        ffmpeg_convert(src, folder / name, "-ss", str(2 + i), "-t", str(seconds))
-        ids.append(f"clip-{i}")
-        rows.append(f"clip-{i},{name},CU{i},A1,K{i},2026-11-20T09:0{i}:00")
-    (folder / "manifest.csv").write_text("\n".join(rows) + "\n")
-    return ids
+from tests.batches import CLI, ROOT, count_ok, short_clips, wait_for
+from tests.conftest import SAMPLES
 
 
 def ringback_stereo(path: Path) -> None:
@@ -88,29 +70,6 @@ def test_a_crash_inside_a_stage_is_a_failed_call_with_stage_and_class(tmp_path):
     assert result.status == "failed" and result.error_stage == "decode" and result.error_class
 
 
-def _wait_for(predicate, timeout: float, every: float = 0.2):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(every)
-    raise AssertionError("timed out")
-
-
-def _count_ok(db: Path, wait_seconds: float = 2.0, unreadable: int | None = 0) -> int | None:
-    """Calls written, or `unreadable` when the file cannot be read within `wait_seconds`."""
-    from pipeline.store import Store
-
-    if not db.exists():
-        return unreadable
-    try:
-        return int(Store(db, read_only=True, wait_seconds=wait_seconds).query(
-            "SELECT count(*) AS n FROM calls WHERE status = 'ok'").n[0])
-    except Exception:  # schema not written yet, or the writer holds the file: look again
-        return unreadable
-
-
 def test_kill_9_mid_batch_then_rerun_loses_nothing_duplicates_nothing(tmp_path):
     from pipeline.run.execute import run_batch
     from pipeline.store import Store
@@ -123,7 +82,7 @@ def test_kill_9_mid_batch_then_rerun_loses_nothing_duplicates_nothing(tmp_path):
     proc = subprocess.Popen(CLI + ["run", "--input", str(folder), "--db", str(db), "--workers", "1"], cwd=ROOT,
                             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     try:
-        _wait_for(lambda: _count_ok(db) >= 1, timeout=300)
+        wait_for(lambda: count_ok(db) >= 1, timeout=300)
     finally:
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
@@ -159,7 +118,7 @@ def _states_seen_while(running, db: Path, every: float = 0.05) -> set[int]:
     `running()`: a state the batch never let go of the file in is never seen."""
     seen = set()
     while running():
-        count = _count_ok(db, wait_seconds=0, unreadable=None)  # None: the batch is writing
+        count = count_ok(db, wait_seconds=0, unreadable=None)  # None: the batch is writing
         if count is not None:
             seen.add(count)
         time.sleep(every)
@@ -180,7 +139,7 @@ def test_briefing_and_qa_answer_while_a_batch_writes(tmp_path, briefed_db):
     empty = tmp_path / "nothing-new"
     empty.mkdir()
     env = os.environ | {"PYTHONPATH": str(ROOT)}
-    before = _count_ok(briefed_db)
+    before = count_ok(briefed_db)
     # The batch runs niced, as batch work should beside people's requests on a shared machine.
     batch = subprocess.Popen(["nice", "-n", "10"] + CLI + ["run", "--input", str(folder), "--db", str(briefed_db),
                                                           "--workers", "1"],
@@ -190,7 +149,7 @@ def test_briefing_and_qa_answer_while_a_batch_writes(tmp_path, briefed_db):
                                                                              briefed_db)))
     watcher.start()
     try:
-        _wait_for(lambda: _count_ok(briefed_db) >= before + 1, timeout=300)  # the batch has started writing
+        wait_for(lambda: count_ok(briefed_db) >= before + 1, timeout=300)  # the batch has started writing
         assert batch.poll() is None, "the batch must still be running during the requests"
         for customer in ("C1001", " c2002 "):
             done = subprocess.run(CLI + ["brief", customer, "--db", str(briefed_db), "--input", str(empty)],
@@ -204,6 +163,6 @@ def test_briefing_and_qa_answer_while_a_batch_writes(tmp_path, briefed_db):
         out = batch.communicate(timeout=600)[1]
         watcher.join()
     assert batch.returncode == 0, out[-2000:]
-    assert _count_ok(briefed_db) == before + 8
+    assert count_ok(briefed_db) == before + 8
     # Every state between the first call written and the last was readable at some moment.
     assert set(range(before + 1, before + 8)) <= seen, (sorted(seen), out[-2000:])
