@@ -35,7 +35,11 @@ class AlertsTable:
         new = []
         with self.transaction() as conn:
             for row in alerts:
-                if conn.execute("SELECT 1 FROM alerts WHERE alert_id = ?", [row["alert_id"]]).fetchone():
+                # Raised already: this alert, or the same kind on the same call (a call that took over
+                # another's alerts when it replaced it, see calls._supersede).
+                if conn.execute("SELECT 1 FROM alerts WHERE alert_id = ? OR (call_id = ? AND kind = ? AND "
+                                "due_at IS NOT DISTINCT FROM ?)", [row["alert_id"], row.get("call_id"), row.get("kind"),
+                                                                    row.get("due_at")]).fetchone():
                     continue
                 conn.execute(f"INSERT INTO alerts ({', '.join(row)}) VALUES ({', '.join('?' * len(row))})",
                              list(row.values()))

@@ -125,21 +125,7 @@ class CallsTable:
         words = _word_rows(result)
         turns = _turn_rows(result)
         with self.transaction() as conn:
-            # The calls this one supersedes, when their id was derived from path and contents (a
-            # manifest's id is the manifest's to give): the call of the same path (the file
-            # changed, or a complete upload follows a cut one), and the call of the same audio
-            # when this one has the manifest's id. Their other paths stay known as this call's.
-            superseded = [r[0] for r in conn.execute(
-                "SELECT call_id FROM calls WHERE call_id <> ? AND coalesce(derived_id, false) "
-                "AND (path = ? OR (sha256 = ? AND ?))", [rec.call_id, str(rec.path), rec.sha256,
-                                                         not rec.derived_id]).fetchall()]
-            if superseded:
-                conn.execute("INSERT OR IGNORE INTO call_paths SELECT ?, path, sha256, seen_at FROM call_paths "
-                             "WHERE call_id IN (SELECT unnest(?))", [rec.call_id, superseded])
-                conn.execute("INSERT OR IGNORE INTO call_paths SELECT ?, path, sha256, processed_at FROM calls "
-                             "WHERE call_id IN (SELECT unnest(?)) AND path <> ? AND sha256 = ?",
-                             [rec.call_id, superseded, str(rec.path), rec.sha256])
-                conn.execute("DELETE FROM call_paths WHERE call_id IN (SELECT unnest(?))", [superseded])
+            superseded = _supersede(conn, rec)
             for table in ("calls", *PER_CALL_TABLES):
                 conn.execute(f"DELETE FROM {table} WHERE call_id IN (SELECT unnest(?))", [[rec.call_id, *superseded]])
             conn.execute("DELETE FROM claims WHERE call_id = ?", [rec.call_id])
@@ -229,3 +215,34 @@ def _escalation_row(result: CallResult, plot_path: str | None) -> dict:
             "evidence": json.dumps([asdict(e) for e in esc.evidence], ensure_ascii=False),
             "de_escalation": json.dumps(esc.de_escalation, ensure_ascii=False),
             "plot_path": str(plot_path) if plot_path else None}
+
+
+def _supersede(conn: duckdb.DuckDBPyConnection, rec) -> list[str]:
+    """The calls that writing `rec` replaces, when their id was derived from path and contents (a
+    manifest's id is the manifest's to give): the call of the same path (the file changed, or a
+    complete upload follows a cut one), and the call of the same audio when `rec` has the
+    manifest's id. Their paths of the same audio become `rec`'s, their alerts too (so a threat
+    is not alerted again under the new id). A call whose path now holds other audio but whose
+    own audio is still found elsewhere (a copy) is not replaced: it moves to that copy."""
+    path, sha = str(rec.path), rec.sha256
+    candidates = conn.execute(
+        "SELECT call_id, path, sha256 FROM calls WHERE call_id <> ? AND coalesce(derived_id, false) "
+        "AND (path = ? OR (sha256 = ? AND ?))", [rec.call_id, path, sha, not rec.derived_id]).fetchall()
+    superseded = []
+    for call_id, old_path, old_sha in candidates:
+        if old_path == path and old_sha != sha:
+            other = conn.execute("SELECT path FROM call_paths WHERE call_id = ? AND sha256 = ? AND path <> ? "
+                                 "ORDER BY seen_at DESC LIMIT 1", [call_id, old_sha, path]).fetchone()
+            if other is not None:
+                conn.execute("UPDATE calls SET path = ? WHERE call_id = ?", [other[0], call_id])
+                conn.execute("DELETE FROM call_paths WHERE call_id = ? AND path = ?", [call_id, other[0]])
+                continue
+        superseded.append(call_id)
+    if superseded:
+        conn.execute("INSERT OR IGNORE INTO call_paths SELECT ?, path, sha256, seen_at FROM call_paths "
+                     "WHERE call_id IN (SELECT unnest(?)) AND sha256 = ? AND path <> ?", [rec.call_id, superseded, sha, path])
+        conn.execute("INSERT OR IGNORE INTO call_paths SELECT ?, path, sha256, processed_at FROM calls "
+                     "WHERE call_id IN (SELECT unnest(?)) AND path <> ? AND sha256 = ?", [rec.call_id, superseded, path, sha])
+        conn.execute("DELETE FROM call_paths WHERE call_id IN (SELECT unnest(?))", [superseded])
+        conn.execute("UPDATE alerts SET call_id = ? WHERE call_id IN (SELECT unnest(?))", [rec.call_id, superseded])
+    return superseded

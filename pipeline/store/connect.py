@@ -17,7 +17,9 @@ reuses its attachment, so nested operations never wait for themselves.
 from __future__ import annotations
 
 import errno
+import os
 import random
+import re
 import threading
 import time
 import uuid
@@ -45,15 +47,25 @@ class StoreBusy(StoreError):
 
 
 def explained(exc: BaseException, path: Path) -> StoreError | None:
-    """What a DuckDB or OS error on `path` means for a person, when it is one we can name."""
+    """What a DuckDB or OS error on the database at `path` (or a file beside it) means for a
+    person, when it is one we can name: the file it names, the cause, the fix."""
     text = str(exc)
-    if "No space left on device" in text or getattr(exc, "errno", None) == errno.ENOSPC:
-        return StoreError(f"disk full: {path} could not be written; free space on the disk that holds "
-                          f"{path.parent} and run again (what was being written was rolled back)")
-    if "Permission denied" in text or "Read-only file system" in text:
-        return StoreError(f"cannot write {path}: its folder {path.parent} is read-only for this user, and DuckDB "
-                          f"must create its log {path.name}.wal beside the database; make the folder writable or "
-                          "move the database")
+    code = getattr(exc, "errno", None)
+    named = getattr(exc, "filename", None) or next(iter(re.findall(r'"(/[^"]+)"', text)), None)
+    where = Path(named) if named else path
+    if code == errno.ENOSPC or "No space left on device" in text:
+        return StoreError(f"disk full: {where} could not be written; free space on the disk that holds "
+                          f"{where.parent} and run again (what was being written was rolled back)")
+    if code == errno.EROFS or "Read-only file system" in text:
+        return StoreError(f"cannot write {where}: the file system that holds {where.parent} is mounted read-only; "
+                          "move the database to a writable disk")
+    if code in (errno.EACCES, errno.EPERM) or "Permission denied" in text:
+        if where in (path, path.with_name(path.name + ".wal")) and not os.access(path.parent, os.W_OK):
+            return StoreError(f"cannot write {path}: its folder {path.parent} is read-only for this user, and "
+                              f"DuckDB must create its log {path.name}.wal beside the database; make the folder "
+                              "writable or move the database")
+        return StoreError(f"cannot write {where}: permission denied for this user (is it owned by another "
+                          "user?); give this user write access to it")
     return None
 
 

@@ -43,9 +43,14 @@ class RunsTable:
         dead = [r.run_id for r in running.itertuples()
                 if (r.host == host and not _alive(r.pid) and r.pid != os.getpid())
                 or (r.host != host and (pd.isna(r.heartbeat_at) or (now - r.heartbeat_at).total_seconds() > stale_after_s))]
-        if dead:
-            self.execute("UPDATE runs SET status = 'interrupted', message = 'the process running it stopped "
-                         "before it finished (found by a later run)' WHERE run_id IN (SELECT unnest(?))", [dead])
+        if dead:  # its counts, which it could not write itself, are what the calls table holds for it
+            self.execute(
+                "UPDATE runs SET status = 'interrupted', message = 'the process running it stopped before it "
+                "finished (found by a later run)', n_processed = c.ok, n_failed = c.failed, audio_seconds = c.seconds "
+                "FROM (SELECT r.run_id, count(*) FILTER (WHERE k.status = 'ok') AS ok, "
+                "count(*) FILTER (WHERE k.status = 'failed') AS failed, coalesce(sum(k.duration), 0) AS seconds "
+                "FROM (SELECT unnest(?) AS run_id) r LEFT JOIN calls k USING (run_id) GROUP BY r.run_id) c "
+                "WHERE runs.run_id = c.run_id", [dead])
         return dead
 
     def customers_to_refresh(self, current_run: str | None = None) -> tuple[list[str], list[str]]:
@@ -62,17 +67,25 @@ class RunsTable:
     # --- claims: the calls a running run has taken on -------------------------------------------
 
     def claim_calls(self, run_id: str, calls: list[tuple[str, str, str]]) -> set[str]:
-        """Take on (call_id, sha256, path) for `run_id`; returns the ids that another running run
-        has taken (left to it). Claims of runs no longer running lapse first."""
+        """Take on (call_id, sha256, path) for `run_id`; returns the ids left to another run: taken
+        by a running run, or stored with this audio by another run since this one started (a
+        handler's brief that finished between this run's plan and its claim). Claims of runs no longer running lapse first."""
         if not calls:
             return set()
+        ids, shas, paths = (list(x) for x in zip(*calls))
+        wanted = "(SELECT unnest(?::VARCHAR[]) AS call_id, unnest(?::VARCHAR[]) AS sha256, unnest(?::VARCHAR[]) AS path)"
         with self.transaction() as conn:
             conn.execute("DELETE FROM claims WHERE run_id NOT IN (SELECT run_id FROM runs WHERE status = 'running')")
-            conn.executemany("INSERT OR IGNORE INTO claims VALUES (?, ?, ?, ?, ?)",
-                             [[c, run_id, sha, path, utcnow()] for c, sha, path in calls])
-            taken = conn.execute("SELECT call_id FROM claims WHERE run_id <> ? AND call_id IN (SELECT unnest(?))",
-                                 [run_id, [c for c, _, _ in calls]]).fetchall()
-        return {r[0] for r in taken}
+            done = {r[0] for r in conn.execute(
+                f"SELECT w.call_id FROM {wanted} w JOIN calls c USING (call_id) WHERE c.sha256 = w.sha256 "
+                "AND c.status = 'ok' AND c.run_id IS DISTINCT FROM ? "
+                "AND c.processed_at >= (SELECT started_at FROM runs WHERE run_id = ?)",
+                [ids, shas, paths, run_id, run_id]).fetchall()}
+            conn.execute(f"INSERT OR IGNORE INTO claims SELECT call_id, ?, sha256, path, ? FROM {wanted} "
+                         "WHERE NOT list_contains(?::VARCHAR[], call_id)", [run_id, utcnow(), ids, shas, paths, sorted(done)])
+            taken = conn.execute("SELECT call_id FROM claims WHERE run_id <> ? AND list_contains(?::VARCHAR[], call_id)",
+                                 [run_id, ids]).fetchall()
+        return done | {r[0] for r in taken}
 
     def release_claims(self, run_id: str) -> None:
         self.execute("DELETE FROM claims WHERE run_id = ?", [run_id])

@@ -3,7 +3,11 @@ extended with the columns added since a table was first released, when a writer 
 """
 from __future__ import annotations
 
+from pathlib import Path, PurePath
+
 import duckdb
+
+from pipeline.intake.identity import derived_call_id
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS calls (
@@ -144,7 +148,28 @@ ADDED_COLUMNS = (
 )
 
 def migrate(conn: duckdb.DuckDBPyConnection) -> None:
-    """Create what is missing; never drops or rewrites a row."""
+    """Create what is missing; never drops or rewrites a row (but fills a column added since)."""
     conn.execute(SCHEMA)
     for table, column, kind in ADDED_COLUMNS:
         conn.execute(f"ALTER TABLE {table} ADD COLUMN IF NOT EXISTS {column} {kind}")
+    _mark_derived_ids(conn)
+
+
+def _mark_derived_ids(conn: duckdb.DuckDBPyConnection) -> None:
+    """Calls stored before `derived_id` existed: an id is derived when it is the id the call's
+    path inside its run's input folder and its audio make (so such calls are replaced like newer
+    ones when their manifest id arrives)."""
+    rows = conn.execute("SELECT c.call_id, c.path, c.sha256, r.input_dir FROM calls c LEFT JOIN runs r USING (run_id) "
+                        "WHERE c.derived_id IS NULL").fetchall()
+    if not rows:
+        return
+    derived = []
+    for call_id, path, sha, input_dir in rows:
+        try:
+            relative = PurePath(path).relative_to(Path(input_dir).resolve()).as_posix()
+        except (TypeError, ValueError):
+            relative = None
+        derived.append([call_id, relative is not None and sha is not None and derived_call_id(relative, sha) == call_id])
+    conn.execute("UPDATE calls SET derived_id = d.v FROM (SELECT unnest(?::VARCHAR[]) AS call_id, "
+                 "unnest(?::BOOLEAN[]) AS v) d WHERE calls.call_id = d.call_id",
+                 [[c for c, _ in derived], [d for _, d in derived]])
