@@ -54,20 +54,32 @@ def plan_batch(input_dir: Path, store: Store, spec: EngineSpec, reprocess: bool 
     recordings = [in_centre_time(r, tz) for r in found.recordings
                   if customer_id is None or _same_customer(r.metadata.customer_id, customer_id)]
     done, audio = store.processed_keys(), store.stored_audio()
+    present = {str(r.path) for r in found.recordings}
+    # One recording is one call. Audio found twice in this folder and new: processed once, under
+    # the manifest's id when a copy has one, the other names being its paths.
+    first_of: dict[str, Recording] = {}
+    for rec in recordings:
+        if rec.sha256 not in first_of or (first_of[rec.sha256].derived_id and not rec.derived_id):
+            first_of[rec.sha256] = rec
     todo, skipped, attempts, copies = [], [], {}, []
     for rec in recordings:
+        if rec.derived_id:
+            twin = audio.get(rec.sha256)
+            if twin is not None and twin.call_id != rec.call_id:
+                if not (twin.derived_id and twin.path not in present):
+                    copies.append((rec, twin.call_id))  # a copy of a call still found under its name
+                    continue
+                rec = replace(rec, call_id=twin.call_id)  # renamed or moved: the same call, its new name
+            elif twin is None and first_of[rec.sha256] is not rec:
+                copies.append((rec, first_of[rec.sha256].call_id))
+                continue
         stored = done.get(rec.call_id)
         same = stored is not None and stored.key == (rec.sha256, fingerprint)
         if same and not reprocess and (stored.status == "ok" or stored.attempts >= MAX_ATTEMPTS):
-            skipped.append(rec)
-            continue
-        # One recording is one call: known audio under a new derived id (the file was renamed or
-        # copied) is another path of its call. (Known audio under a manifest id that the call did
-        # not have is processed: writing it replaces the derived-id call.)
-        twin = audio.get(rec.sha256)
-        if (stored is None and rec.derived_id and twin is not None and twin.status == "ok" and not reprocess
-                and twin.key[1] == fingerprint):
-            copies.append((rec, twin.call_id))
+            if stored.path and stored.path != str(rec.path):
+                copies.append((rec, rec.call_id))  # done under another name: this one is recorded as its path
+            else:
+                skipped.append(rec)
             continue
         # A failed call with the same contents counts its tries; anything new starts again at 1.
         attempts[rec.call_id] = stored.attempts + 1 if same and stored.status == "failed" and not reprocess else 1
