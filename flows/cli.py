@@ -48,7 +48,10 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     from tqdm import tqdm  # the progress bar: only for `run`
 
-    from pipeline.run.execute import run_batch  # the recognition libraries: only for the verbs that process calls
+    from pipeline.run.execute import (  # the recognition libraries: only for verbs that process calls
+        RunStopped,
+        run_batch,
+    )
 
     settings = load_settings(args.settings)  # the centre's zone, policy, models; errors reported by main()
     bars = []  # made once the plan knows how many calls there are
@@ -84,9 +87,12 @@ def cmd_run(args: argparse.Namespace) -> int:
         bars.append(tqdm(total=len(plan.todo), desc="calls", unit="call", unit_scale=True,
                          bar_format="{l_bar}{bar}| {n:.1f}/{total_fmt} [{elapsed}<{remaining}{postfix}]"))
 
-    run, results = run_batch(Path(args.input), Path(args.db), model=args.model, workers=args.workers,
-                             reprocess=args.reprocess, on_result=progress, on_plan=planned, settings=settings,
-                             on_progress=transcribing, wait_seconds=WAIT_FOR_BATCH_SECONDS if args.wait else 0.0)
+    try:
+        run, results = run_batch(Path(args.input), Path(args.db), model=args.model, workers=args.workers,
+                                 reprocess=args.reprocess, on_result=progress, on_plan=planned, settings=settings,
+                                 on_progress=transcribing, wait_seconds=WAIT_FOR_BATCH_SECONDS if args.wait else 0.0)
+    except RunStopped as stopped:  # recorded as cancelled: say what was written, then exit 130
+        run, results = stopped.execution.run, stopped.execution.results
     for bar in bars:
         bar.close()
     for r in sorted(results, key=lambda r: r.call_id):

@@ -97,8 +97,10 @@ def refresh_briefings(store: Store, results: Iterable[CallResult] = (), also: It
             refreshed.append(customer)
         except NoCalls:
             continue
+        except StoreError:  # the database, not the customer: the caller stops refreshing
+            raise
         except Exception as exc:  # noqa: BLE001 - one customer's briefing never stops the others'
-            log.exception("briefing of %s failed", customer)
+            log.error("briefing of %s failed: %s: %s", customer, exc.__class__.__name__, exc)
             if problems is not None:
                 problems.append(f"briefing of customer {customer} not refreshed: {exc.__class__.__name__}: {exc}")
     return refreshed
@@ -178,17 +180,20 @@ def execute(input_dir: Path, store: Store, spec: EngineSpec, processor: Processo
             on_result: Callable[[CallResult], None] | None = None, on_plan: Callable[[BatchPlan], None] | None = None,
             settings=None, options: TranscribeOptions | None = None,
             select: Callable[[Recording], bool] | None = None, engines: Engines | None = None,
-            wait_seconds: float = 0.0, write_patience: float = WRITE_PATIENCE_SECONDS) -> Execution:
+            wait_seconds: float = 0.0, write_patience: float = WRITE_PATIENCE_SECONDS,
+            exclusive: bool | None = None) -> Execution:
     """The one loop behind every entry point: plan, process, write each call as it finishes
     (one writer), record the run (a row at the start, completed at the end; a killed run is
     marked interrupted by the next), refresh briefings (including those a run that did not finish
-    cleanly left stale). A run over one customer's recordings (a handler's brief) takes no batch
-    lock; any other waits `wait_seconds` for a batch already running on the database (BatchRunning
-    after). `engines`: the processor's loaded models, so the early model check loads the one it
-    will use. A stop (KeyboardInterrupt) ends the run as cancelled; the caller sees the run's
-    status, not the exception."""
+    cleanly left stale). A batch (`exclusive`; by default any run not limited to one customer)
+    holds the database's batch lock, waiting `wait_seconds` for a batch already running
+    (BatchRunning after); a handler's brief and an intake pass take none and rely on claims alone. `engines`: the processor's loaded models, so the early model check loads the one it
+    will use. A stop (KeyboardInterrupt) ends the run as cancelled, then raises RunStopped (a
+    KeyboardInterrupt that carries the recorded run), so the caller stops too."""
     run_id = new_run_id()
-    lock = nullcontext() if customer_id is not None else batch_lock(store.path, run_id, wait_seconds)
+    if exclusive is None:
+        exclusive = customer_id is None
+    lock = batch_lock(store.path, run_id, wait_seconds) if exclusive else nullcontext()
     with ExitStack() as held:
         try:
             held.enter_context(lock)
@@ -226,7 +231,7 @@ def _execute(run_id, input_dir, store: Store, spec, processor: Processor, flow, 
             write_result(store, result, run_id, plan.attempts.get(result.call_id, 1), plan.fingerprint,
                          settings.policy, write_patience)
             results.append(result)
-            store.heartbeat(run_id)  # a run on another host is alive while it writes
+            _heartbeat(store, run_id)
             if on_result:
                 on_result(result)
     except KeyboardInterrupt:
@@ -241,23 +246,61 @@ def _execute(run_id, input_dir, store: Store, spec, processor: Processor, flow, 
         close = getattr(stream, "close", None)
         if close:
             close()
-    run = _finish(store, run_id, flow, plan, spec, started_at, time.perf_counter() - clock, status, problem)
+    # The run's own bookkeeping waits for a busy database as long as a call's write does.
+    patient = store.waiting(write_patience)
+    run = _finish(patient, run_id, flow, plan, spec, started_at, time.perf_counter() - clock, status, problem)
     refreshed: list[str] = []
-    if refresh and status is None:
-        problems: list[str] = []
-        stale, stale_runs = store.customers_to_refresh(current_run=run_id)
-        refreshed = refresh_briefings(store, also=[*store.run_customers(run_id), *stale], settings=settings,
-                                      problems=problems)
-        if problems:
-            run = replace(run, status="completed_with_failures", message="\n".join(filter(None, [run.message, *problems])))
-            store.record_run(run)
-        else:
-            store.mark_briefings_refreshed([run_id, *stale_runs])
-    elif status is None:  # the caller writes the one briefing it runs for (a handler's brief)
-        store.mark_briefings_refreshed([run_id])
+    if status is None:
+        run, refreshed = _refresh(patient, run, refresh, settings)
     if raised is not None:
         raise raised
+    if status == "cancelled":  # the caller stops too (a watcher, a brief); the run is recorded
+        raise RunStopped(Execution(run, results, plan, refreshed))
     return Execution(run, results, plan, refreshed)
+
+
+class RunStopped(KeyboardInterrupt):
+    """A run stopped by Ctrl-C or SIGTERM, after it recorded itself as cancelled."""
+
+    def __init__(self, execution: Execution):
+        super().__init__(execution.run.message.splitlines()[0] if execution.run.message else "cancelled")
+        self.execution = execution
+
+
+def _heartbeat(store: Store, run_id: str) -> None:
+    """Say the run is alive (for a run on another host); a busy database only delays it."""
+    try:
+        store.waiting(1.0).heartbeat(run_id)
+    except StoreError as exc:
+        log.warning("heartbeat of run %s skipped: %s", run_id, exc)
+
+
+def _refresh(store: Store, run: RunRecord, refresh: bool, settings: Settings) -> tuple[RunRecord, list[str]]:
+    """Refresh the briefings a finished run owes (see `refresh_briefings`); a run that ends with
+    any not refreshed is completed_with_failures, and the next run tries them again."""
+    if not refresh:  # the caller writes the one briefing it runs for (a handler's brief)
+        try:
+            store.mark_briefings_refreshed([run.run_id])
+        except StoreError as exc:
+            log.error("run %s: %s", run.run_id, exc)
+        return run, []
+    problems: list[str] = []
+    refreshed: list[str] = []
+    try:
+        stale, stale_runs = store.customers_to_refresh(current_run=run.run_id)
+        refreshed = refresh_briefings(store, also=[*store.run_customers(run.run_id), *stale], settings=settings,
+                                      problems=problems)
+        if not problems:
+            store.mark_briefings_refreshed([run.run_id, *stale_runs])
+    except StoreError as exc:
+        problems.append(f"briefings not refreshed: {exc}")
+    if problems:
+        run = replace(run, status="completed_with_failures", message="\n".join(filter(None, [run.message, *problems])))
+        try:
+            store.record_run(run)
+        except StoreError as exc:
+            log.error("run %s could not be recorded: %s", run.run_id, exc)
+    return run, refreshed
 
 
 def _finish(store: Store, run_id: str, flow: str, plan: BatchPlan, spec: EngineSpec, started_at, wall: float,

@@ -105,8 +105,9 @@ def intake_pass(folder: Path, db_path: Path, settings, model: str = "base", work
             store = Store(db_path)
             engines = engines or Engines.from_settings(settings)
             processor = thread_processor(spec, workers, voiceprints=stored_voiceprints(store), engines=engines)
+            # No batch lock: the nightly batch may run beside the intake; claims keep them apart.
             done = execute(folder, store, spec, processor, flow="intake", settings=settings, select=complete,
-                           engines=engines)
+                           engines=engines, exclusive=False)
             run, results = done.run, done.results
         except Exception as exc:  # the outbox below still gets its pass
             error = f"{type(exc).__name__}: {exc}"
