@@ -32,6 +32,7 @@ _CUE_WINDOW = 30  # characters before a run in which an announcing word counts
 _MASK = re.compile(r"\[(?:CARD \*{4}\d{4}|ID|PHONE|NUMBER|CODE|EMAIL)\]")
 
 # Amounts are not written with a leading zero (phone numbers are: "07700 900123 pounds" is no amount).
+_MAX_AMOUNT_DIGITS = 9
 _AMOUNT = re.compile(r"[1-9]\d{0,2}(?:[, ]\d{3})+(?:\.\d+)?|(?:0|[1-9]\d*)(?:\.\d+)?")
 _MAX_COUNT_DIGITS = 4  # "30 minutes", "2026年", "19号": a count, a year or a day, never longer
 _DATE = (r"(?:(?:19|20)\d\d[-/.](?:0?[1-9]|1[0-2])[-/.](?:0?[1-9]|[12]\d|3[01])"
@@ -209,7 +210,9 @@ def _kept(run: _Run, text: str, rules: _Rules) -> bool:
     """A date, a clock time, or an amount beside its currency or unit: the whole run, nothing less."""
     if _DATE_TIME.fullmatch(run.shadow):
         return True
-    if _AMOUNT.fullmatch(run.shadow):
+    # An amount is what an amount can be: at most 9 digits before the decimal point (under a
+    # billion), so an account, phone or card-length run beside "元" or "dollars" is still masked.
+    if _AMOUNT.fullmatch(run.shadow) and len(re.sub(r"\D", "", run.shadow.split(".")[0])) <= _MAX_AMOUNT_DIGITS:
         after = text[run.end:run.end + 12]
         return bool(rules.amount_unit_after.match(after)
                     or rules.currency_before.search(text[max(0, run.start - 8):run.start])

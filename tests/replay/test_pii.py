@@ -198,9 +198,15 @@ def test_card_and_id_numbers_beside_a_currency_word_are_masked(data, kind):
 @pytest.mark.parametrize("sentence, secret", [
     ("卡号6222021012345678元", "62220210123"), ("card 4111111111111111 dollars", "41111111111"),
     ("$4111111111111111", "41111111111"), ("身份证110105194912310021块", "110105194912"),
-    ("4,111,111,111,111,111 dollars", "41111111111")])
+    ("4,111,111,111,111,111 dollars", "41111111111"), ("手机13812345678元", "13812345678"),
+    ("account 123456789012 dollars", "123456789012"), ("我的卡号是62220210123456789元", "62220210123456789")])
 def test_the_issue_23_forms_are_masked(sentence, secret):
     assert secret not in recover_digits(redact(sentence))
+
+
+@pytest.mark.parametrize("sentence", ["我要退1500元", "$1,200.50 please", "转了12345678元", "3000 dollars", "500块钱"])
+def test_amounts_stay_as_they_were_said(sentence):
+    assert redact(sentence) == sentence
 
 
 @settings(PROPERTY, max_examples=100)
