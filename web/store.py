@@ -240,9 +240,13 @@ def plot_path(conn, call_id: str) -> str | None:
     return found[0] if found else None
 
 
-def recording_path(conn, call_id: str) -> str | None:
-    found = conn.execute("SELECT path FROM calls WHERE call_id = ?", [call_id]).fetchone()
-    return found[0] if found else None
+def recording_paths(conn, call_id: str) -> list[str]:
+    """Where the call's audio was found: its path, then its other paths with the same audio (a
+    copy, or the new name of a renamed file)."""
+    return [r[0] for r in conn.execute(
+        "SELECT path FROM (SELECT path, 0 AS k, NULL AS seen_at FROM calls WHERE call_id = ? UNION ALL "
+        "SELECT p.path, 1, p.seen_at FROM call_paths p JOIN calls c USING (call_id, sha256) WHERE c.call_id = ?) "
+        "ORDER BY k, seen_at DESC", [call_id, call_id]).fetchall()]
 
 
 def qa_export_rows(conn, sample_id: str) -> list[dict]:

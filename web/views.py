@@ -124,14 +124,14 @@ def mark_callback(ctx: WebContext, request: Request, user: Viewer, customer_id: 
 
 def audio_path(ctx: WebContext, call_id: str) -> Path:
     with ctx.store.reading() as conn:
-        found = reads.recording_path(conn, call_id)
+        found = reads.recording_paths(conn, call_id)
     if not found:
         raise HTTPException(404, f"no recording for call {call_id}")
-    path = Path(found)
-    path = path if path.is_absolute() else ctx.db_path.parent / path
-    if not path.is_file():
-        raise HTTPException(404, f"the recording of {call_id} is no longer at {path.name}")
-    return path
+    paths = [p if p.is_absolute() else ctx.db_path.parent / p for p in map(Path, found)]
+    for path in paths:  # the file may have been renamed or moved since: any name of the same audio
+        if path.is_file():
+            return path
+    raise HTTPException(404, f"the recording of {call_id} is no longer at {paths[0].name}")
 
 
 def plot_file(ctx: WebContext, call_id: str) -> Path:
