@@ -17,6 +17,7 @@ reuses its attachment, so nested operations never wait for themselves.
 from __future__ import annotations
 
 import errno
+import importlib.util
 import os
 import random
 import re
@@ -69,6 +70,32 @@ def explained(exc: BaseException, path: Path) -> StoreError | None:
     return None
 
 
+# Never download an extension at run time: they come from PyPI wheels (duckdb-extension-*).
+OFFLINE = {"autoinstall_known_extensions": False, "autoload_known_extensions": False}
+EXTENSIONS = ("httpfs", "fts")  # httpfs: the OpenSSL that writing an encrypted file needs; fts: search
+
+
+def extension_path(name: str) -> Path:
+    """The signed extension binary inside its PyPI wheel (the wheels offer no path API)."""
+    spec = importlib.util.find_spec(f"duckdb_extension_{name}")
+    if spec is None or not spec.submodule_search_locations:
+        raise StoreError(f"the DuckDB extension {name} is not installed: run make setup "
+                         f"(pip install duckdb-extension-{name}=={duckdb.__version__})")
+    path = Path(list(spec.submodule_search_locations)[0]) / "extensions" / f"v{duckdb.__version__}" / f"{name}.duckdb_extension"
+    if not path.is_file():
+        raise StoreError(f"the DuckDB extension {name} does not match DuckDB {duckdb.__version__} ({path} is "
+                         f"missing): install duckdb-extension-{name}=={duckdb.__version__}")
+    return path
+
+
+def offline_instance() -> duckdb.DuckDBPyConnection:
+    """An in-memory DuckDB instance with the packaged extensions loaded and no downloads."""
+    conn = duckdb.connect(":memory:", config=OFFLINE)
+    for name in EXTENSIONS:
+        conn.execute(f"LOAD {_quoted(extension_path(name))}")
+    return conn
+
+
 def _is_lock_error(exc: Exception) -> bool:
     text = str(exc).lower()
     return any(m in text for m in _LOCK_MESSAGES)
@@ -106,7 +133,7 @@ class _Attachments:
     def _base_connection(self) -> duckdb.DuckDBPyConnection:
         with self._cond:
             if self._base is None:
-                self._base = duckdb.connect(":memory:")
+                self._base = offline_instance()
             return self._base
 
     def _execute(self, sql: str) -> None:
