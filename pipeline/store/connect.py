@@ -21,6 +21,7 @@ import importlib.util
 import os
 import random
 import re
+import shutil
 import threading
 import time
 import uuid
@@ -68,6 +69,24 @@ def explained(exc: BaseException, path: Path) -> StoreError | None:
         return StoreError(f"cannot write {where}: permission denied for this user (is it owned by another "
                           "user?); give this user write access to it")
     return None
+
+
+# DuckDB 1.5.5 aborts the whole process (std::terminate) when the disk fills during a commit and
+# the rollback of an indexed table then fails, so a write does not start with less free than this:
+# far more than one call's transaction and the checkpoint after it (a few MB).
+MIN_FREE_BYTES = 16 * 2**20
+
+
+def check_free_space(path: Path) -> None:
+    """Refuse a write, with the one-line disk-full message, while the database's disk is nearly full."""
+    try:
+        free = shutil.disk_usage(path.parent).free
+    except OSError:  # the folder is missing or unreadable: attaching says so more precisely
+        return
+    if free < MIN_FREE_BYTES:
+        raise StoreError(f"disk full: only {free // 2**20} MB free on the disk that holds {path.parent} "
+                         f"(a write needs {MIN_FREE_BYTES // 2**20} MB); free space and run again "
+                         "(nothing was written)")
 
 
 # Never download an extension at run time: they come from PyPI wheels (duckdb-extension-*).
@@ -272,6 +291,8 @@ class Database:
                 raise RuntimeError(f"{self.path.name}: a write inside a read-only session of the same thread")
             yield cursor
             return
+        if not read_only:
+            check_free_space(self.path)
         try:
             with _FILES.attached(self.path, read_only, self.wait_seconds) as cursor:
                 held[self.path] = (cursor, read_only)
