@@ -19,11 +19,15 @@ from pathlib import Path
 from typing import Mapping
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from pipeline.config import keys
 from pipeline.config.paths import default_model_cache
 from pipeline.config.policy import Policy, PolicyError, default_policy, load_policy
 from pipeline.version import __version__
 
 ENV_PREFIX = "CALLBRIEF_"
+
+
+EXPORT_FILES = ("encrypted", "plain", "none")
 
 
 class SettingsError(ValueError):
@@ -64,6 +68,14 @@ class Settings:
     # hub token, when empty, is HF_TOKEN (huggingface's own variable), read with the settings.
     pyannote_pipeline: str = ""
     pyannote_token: str = ""
+    # The database is encrypted at rest (pipeline/config/keys.py): the key file (empty: the user's
+    # config folder, ~/.config/callbrief/db.key), or the key itself in CALLBRIEF_DB_KEY.
+    encrypt_database: bool = True
+    db_key_file: str = ""
+    # Exported files (QA samples' CSV and Parquet): "encrypted" (sealed with the database key:
+    # `callbrief keys decrypt` opens one), "plain", or "none" (not written at all). Empty:
+    # encrypted when the database is.
+    export_files: str = ""
     # Loaded from policy_file by load_settings; not itself a setting.
     policy: Policy = field(default_factory=default_policy, repr=False, compare=False)
 
@@ -71,6 +83,8 @@ class Settings:
         # The policy's time zone and callback target apply unless the settings name others.
         if not self.timezone:
             object.__setattr__(self, "timezone", self.policy.timezone)
+        if not self.export_files:
+            object.__setattr__(self, "export_files", "encrypted" if self.encrypt_database else "plain")
         if not self.callback_target_minutes:
             object.__setattr__(self, "callback_target_minutes", self.policy.callback_target_minutes)
 
@@ -121,6 +135,13 @@ def load_settings(path: Path | str | None = None, environ: Mapping[str, str] | N
         settings.tz
     except (ZoneInfoNotFoundError, ValueError):
         raise SettingsError(f"unknown time zone {settings.timezone!r} (use an IANA name such as Asia/Shanghai)") from None
+    if settings.export_files not in EXPORT_FILES:
+        raise SettingsError(f"setting export_files: {settings.export_files!r} is not one of {', '.join(EXPORT_FILES)}")
+    if settings.export_files == "encrypted" and not settings.encrypt_database:
+        raise SettingsError("setting export_files = \"encrypted\" needs the database key (encrypt_database = true); "
+                            "choose \"plain\" or \"none\"")
+    if environ is os.environ:  # the process's own settings (not a test's or a caller's what-if)
+        keys.configure(settings.encrypt_database, settings.db_key_file)  # every store this process opens
     return settings
 
 

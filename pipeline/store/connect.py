@@ -22,6 +22,7 @@ import os
 import random
 import re
 import shutil
+import tempfile
 import threading
 import time
 import uuid
@@ -32,6 +33,8 @@ from typing import Iterator
 
 import duckdb
 import pandas as pd
+
+from pipeline.config import keys
 
 # Another process holding the file (or this process's own attachment of it) shows as one of these.
 _LOCK_MESSAGES = ("could not set lock", "conflicting lock", "different configuration", "already attached",
@@ -90,7 +93,10 @@ def check_free_space(path: Path) -> None:
 
 
 # Never download an extension at run time: they come from PyPI wheels (duckdb-extension-*).
-OFFLINE = {"autoinstall_known_extensions": False, "autoload_known_extensions": False}
+OFFLINE = {"autoinstall_known_extensions": False, "autoload_known_extensions": False,
+           # What DuckDB spills to disk in a big query is encrypted too (plain by default, even
+           # when the database is encrypted); httpfs, loaded below, gives it its OpenSSL.
+           "temp_file_encryption": True}
 EXTENSIONS = ("httpfs", "fts")  # httpfs: the OpenSSL that writing an encrypted file needs; fts: search
 
 
@@ -109,10 +115,35 @@ def extension_path(name: str) -> Path:
 
 def offline_instance() -> duckdb.DuckDBPyConnection:
     """An in-memory DuckDB instance with the packaged extensions loaded and no downloads."""
-    conn = duckdb.connect(":memory:", config=OFFLINE)
+    temp = Path(tempfile.gettempdir()) / f"callbrief-duckdb-{os.getuid()}"  # not ./.tmp wherever we run
+    conn = duckdb.connect(":memory:", config=OFFLINE | {"temp_directory": str(temp)})
     for name in EXTENSIONS:
         conn.execute(f"LOAD {_quoted(extension_path(name))}")
     return conn
+
+
+def _database_key(path: Path) -> keys.DatabaseKey:
+    try:
+        return keys.database_key()
+    except keys.KeyProblem as exc:
+        raise StoreError(f"cannot open {path.name}: {exc}") from None
+
+
+def _key_error(exc: Exception, path: Path, key: keys.DatabaseKey) -> StoreError | None:
+    """DuckDB's errors about encryption, as what to do about them."""
+    text = str(exc)
+    if "is not encrypted" in text:
+        return StoreError(f"the database {path} is not encrypted: run `callbrief keys encrypt-db --db {path}` to "
+                          "encrypt it (or set encrypt_database = false to keep it plain)")
+    if "without a key" in text:
+        return StoreError(f"the database {path} is encrypted and no key is set (encrypt_database is false): "
+                          f"set it to true and give the key ({keys.KEY_ENV} or a key file)")
+    if "Wrong encryption key" in text or "AES tag differs" in text:
+        return StoreError(f"the key from {key.source} does not open the database {path}: use the key it was "
+                          "written with (or the file is damaged: restore it from a backup)")
+    if "Could not read enough bytes" in text or "not a valid DuckDB database file" in text:
+        return StoreError(f"the database {path} is damaged (cut short or not a database): restore it from a backup")
+    return None
 
 
 def _is_lock_error(exc: Exception) -> bool:
@@ -155,27 +186,29 @@ class _Attachments:
                 self._base = offline_instance()
             return self._base
 
-    def _execute(self, sql: str) -> None:
+    def _execute(self, sql: str, params: list | None = None) -> None:
         """On a cursor of its own: threads attach and detach at once, and one connection object
         must not be used by two threads."""
         cursor = self._base_connection().cursor()
         try:
-            cursor.execute(sql)
+            cursor.execute(sql, params or [])
         finally:
             cursor.close()
 
     def _attach(self, path: Path, read_only: bool, deadline: float, wait_seconds: float) -> str:
         """Attach the file, retrying with jittered backoff while another process holds it."""
         alias = f"cb_{uuid.uuid4().hex[:12]}"
-        mode = " (READ_ONLY)" if read_only else ""
+        key = _database_key(path)
+        options = [*(["ENCRYPTION_KEY ?"] if key.key else []), *(["READ_ONLY"] if read_only else [])]
+        mode = f" ({', '.join(options)})" if options else ""
         delay = 0.01
         while True:
             try:
-                self._execute(f"ATTACH {_quoted(path)} AS {alias}{mode}")
+                self._execute(f"ATTACH {_quoted(path)} AS {alias}{mode}", [key.key] if key.key else None)
                 return alias
             except duckdb.Error as exc:
                 if not _is_lock_error(exc):
-                    raise
+                    raise _key_error(exc, path, key) or exc
                 if time.monotonic() > deadline:
                     raise _busy(path, wait_seconds) from None
             time.sleep(delay * (0.5 + random.random()))
