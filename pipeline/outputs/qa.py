@@ -9,6 +9,7 @@ every row says why the call was drawn.
 from __future__ import annotations
 
 import json
+import os
 import uuid
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
@@ -20,6 +21,7 @@ import numpy as np
 from pipeline.analysis.escalation import lexicon_hits
 from pipeline.analysis.redact import redact
 from pipeline.analysis.summary import categories, summarise
+from pipeline.config import keys
 from pipeline.config.datafiles import read_json
 from pipeline.config.policy import Policy, default_policy
 from pipeline.records import Flag, Role, Turn
@@ -380,9 +382,13 @@ class QAError(ValueError):
     """Bad input to a QA command: the message is one line for the user."""
 
 
-def export_sample(store: Store, sample_id: str, folder: Path) -> tuple[Path, Path]:
+def export_sample(store: Store, sample_id: str, folder: Path, files: str = "encrypted") -> tuple[Path, Path]:
     """The sample as CSV and Parquet: per call the prefill of each item (one column each, with its
-    first quote), and one row per review with the reviewer's value for each item."""
+    first quote), and one row per review with the reviewer's value for each item. `files` (the
+    export_files setting): "encrypted" seals both with the database key (`<name>.enc`), "plain"
+    writes them as they are, "none" refuses."""
+    if files == "none":
+        raise QAError("exports are off (export_files = \"none\"): read the sample in the web app")
     if not store.qa_sample_exists(sample_id):
         raise QAError(f"unknown sample {sample_id!r}")
     frame = store.qa_export_frame(sample_id)
@@ -397,10 +403,21 @@ def export_sample(store: Store, sample_id: str, folder: Path) -> tuple[Path, Pat
         frame[f"review_{item}"] = reviews.map(lambda r: r.get(item, ""))
     frame["review_comment"] = comments.fillna("")
     folder.mkdir(parents=True, exist_ok=True)
-    csv_path, parquet_path = folder / f"{sample_id}.csv", folder / f"{sample_id}.parquet"
-    frame.to_csv(csv_path, index=False)
-    frame.to_parquet(parquet_path, index=False)
-    return csv_path, parquet_path
+    return (_write(folder / f"{sample_id}.csv", frame.to_csv(index=False).encode("utf-8"), files),
+            _write(folder / f"{sample_id}.parquet", frame.to_parquet(index=False), files))
+
+
+def _write(path: Path, data: bytes, files: str) -> Path:
+    """One export file, sealed or plain, written whole (a half file is never left)."""
+    if files == "encrypted":
+        try:
+            return keys.write_sealed(path.with_name(path.name + ".enc"), data)
+        except keys.KeyProblem as exc:
+            raise QAError(str(exc)) from None
+    part = path.with_name(path.name + ".part")
+    part.write_bytes(data)
+    os.replace(part, path)
+    return path
 
 
 def _first_quote(answer: dict | None) -> str:
