@@ -11,11 +11,13 @@ session fails if any process a test started is still running when it ends.
 """
 from __future__ import annotations
 
+import atexit
 import csv
 import json
 import os
 import shutil
 import subprocess
+import tempfile
 import time
 from pathlib import Path
 
@@ -35,6 +37,21 @@ def needs_shared(*parts: str):
     path = SHARED.joinpath(*parts)
     return pytest.mark.skipif(not path.exists(), reason=f"needs {path} (the shared data beside the checkout)")
 
+def _session_key() -> None:
+    """The database key of this test session: a key file of its own (mode 600, outside the
+    checkout), named in the environment so every process a test starts inherits it. A key the
+    developer set (CALLBRIEF_DB_KEY / _FILE) is left as it is."""
+    if os.environ.get("CALLBRIEF_DB_KEY") or os.environ.get("CALLBRIEF_DB_KEY_FILE"):
+        return
+    folder = Path(tempfile.mkdtemp(prefix="callbrief-test-key-"))
+    from pipeline.config.keys import init_key
+
+    path, _ = init_key(folder / "db.key")
+    os.environ["CALLBRIEF_DB_KEY_FILE"] = str(path)
+    atexit.register(shutil.rmtree, folder, True)
+
+
+_session_key()
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("PREFECT_HOME", str(ROOT / ".prefect"))
 os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
@@ -104,11 +121,10 @@ def nightly_db(prefect_harness, batch_dir, tmp_path_factory):
 
 @pytest.fixture
 def read_db(nightly_db):
-    import duckdb
+    from pipeline.store.connect import Database
 
-    conn = duckdb.connect(str(nightly_db[0]), read_only=True)
-    yield conn
-    conn.close()
+    with Database(nightly_db[0], read_only=True).reading() as conn:
+        yield conn
 
 
 def ffmpeg_convert(src: Path, dst: Path, *args: str) -> Path:

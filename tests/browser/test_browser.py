@@ -15,6 +15,7 @@ import duckdb
 import pytest
 
 from evaluation.recognition import ROOT
+from pipeline.store.connect import Database
 from tests.webdb import PASSWORDS, make_web_db
 
 CHROMIUM, CHROMEDRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver")
@@ -179,7 +180,7 @@ def test_search_a_spoken_word_and_jump_to_the_turn(browser, server, db):
 
     from web.search import tokens
 
-    with duckdb.connect(str(db), read_only=True) as conn:
+    with Database(db, read_only=True).reading() as conn:
         seq, text = conn.execute("SELECT seq, redacted_text FROM turns WHERE call_id = 'zh-1001-a' AND role = 'customer' "
                                  "ORDER BY seq LIMIT 1").fetchone()
     word = max(tokens(text), key=len)  # a word said in the stored recognition of a sample call

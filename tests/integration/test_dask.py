@@ -19,8 +19,7 @@ import sys
 from importlib import resources
 from pathlib import Path
 
-import duckdb
-
+from pipeline.store.connect import Database
 from tests.conftest import SAMPLES, SHARED_AUDIO
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -32,7 +31,7 @@ TABLES = ("calls", "words", "turns", "escalation", "dynamics", "summaries", "cor
 
 
 def _rows(db: Path, table: str) -> list[tuple]:
-    with duckdb.connect(str(db), read_only=True) as conn:
+    with Database(db, read_only=True).reading() as conn:
         columns = [c for (c,) in conn.execute(
             "SELECT column_name FROM information_schema.columns WHERE table_name = ? ORDER BY ordinal_position",
             [table]).fetchall() if c not in VOLATILE]
@@ -90,7 +89,7 @@ def test_nightly_on_a_dask_local_cluster_stores_the_thread_runners_rows(prefect_
     own = call_fingerprint(EngineSpec(), load_settings(settings, environ={}))
     assert own != call_fingerprint(EngineSpec())
     assert len(_rows(dask_db, "calls")) == 4
-    with duckdb.connect(str(dask_db), read_only=True) as conn:
+    with Database(dask_db, read_only=True).reading() as conn:
         assert {h for (h,) in conn.execute("SELECT settings_hash FROM calls").fetchall()} == {own}
     for table in TABLES:
         assert _rows(dask_db, table) == _rows(threads_db, table), table

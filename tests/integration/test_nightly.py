@@ -98,10 +98,9 @@ def test_flow_publishes_a_table_artifact(nightly_db):
 def test_rerun_retries_only_failed_calls_and_duplicates_nothing(nightly_db, batch_dir):
     """Runs last in this module: more nightly runs over the same folder. Failed calls are tried
     again up to MAX_ATTEMPTS in all, then left with their reason; ok calls are skipped."""
-    import duckdb
-
     from flows.nightly import nightly
     from pipeline.run.plan import MAX_ATTEMPTS
+    from pipeline.store.connect import Database
 
     db_path = nightly_db[0]
     before = _counts(db_path)
@@ -112,13 +111,13 @@ def test_rerun_retries_only_failed_calls_and_duplicates_nothing(nightly_db, batc
     summary = nightly(input_dir=str(batch_dir), db_path=str(db_path))
     assert (summary["n_processed"], summary["n_failed"], summary["n_skipped"]) == (0, 0, 9)
     assert _counts(db_path) == before
-    with duckdb.connect(str(db_path), read_only=True) as conn:
+    with Database(db_path, read_only=True).reading() as conn:
         failed = conn.execute("SELECT DISTINCT attempts, error_stage FROM calls WHERE status = 'failed'").fetchall()
     assert failed == [(MAX_ATTEMPTS, "decode")]
 
 
 def _counts(db_path):
-    import duckdb
+    from pipeline.store.connect import Database
 
-    with duckdb.connect(str(db_path), read_only=True) as conn:
+    with Database(db_path, read_only=True).reading() as conn:
         return {t: conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in ("calls", "words", "turns")}

@@ -7,13 +7,13 @@ text given, as word timestamps would."""
 import re
 from pathlib import Path
 
-import duckdb
 import pytest
 
 from evaluation.recognition import replay_call
 from pipeline.intake.audio import decode
 from pipeline.records import Segment, Word
 from pipeline.store import Store
+from pipeline.store.connect import Database
 from pipeline.vocabulary.rescore import RescoreOptions, rescore_segment, segment_clip
 from pipeline.vocabulary.terms import (
     LOOSE_MIN_SIMILARITY,
@@ -152,7 +152,7 @@ def test_a_stored_call_gets_the_term_whisper_prefers_and_the_change_is_recorded(
     assert [c.seq for c in rescored.corrections] == list(range(len(rescored.corrections)))
     with Store(tmp_path / "calls.duckdb") as store:
         store.write_call(rescored)
-    with duckdb.connect(str(tmp_path / "calls.duckdb"), read_only=True) as conn:
+    with Database(tmp_path / "calls.duckdb", read_only=True).reading() as conn:
         rows = conn.execute("SELECT original, corrected, kind, score FROM corrections WHERE call_id = 'zh-1001-a' "
                             "ORDER BY seq").fetchall()
     assert ("处去看", "储蓄卡", "rescored") in [r[:3] for r in rows]

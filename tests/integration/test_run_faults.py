@@ -22,6 +22,7 @@ from pathlib import Path
 import pytest
 
 from tests.batches import CLI, ENV, ROOT, clip, count_ok, read, run_cli, short_clips, start_cli, stop, wait_for
+from tests.dbfile import HOLD
 
 
 def _now() -> datetime:
@@ -39,21 +40,6 @@ def _run_rows_match_calls(db: Path) -> None:
 
 # --- 1. briefings after every failure, and run rows that tell the truth -------------------------------
 
-HOLD = """
-import sys, time, duckdb
-deadline = time.monotonic() + 120
-while True:  # the batch holds the file only while it writes a call: take it between two writes
-    try:
-        con = duckdb.connect(sys.argv[1], read_only=True)
-        break
-    except duckdb.Error:
-        if time.monotonic() > deadline:
-            raise
-        time.sleep(0.05)
-print("held", flush=True)
-time.sleep(float(sys.argv[2]))
-con.close()
-"""
 
 
 def test_a_database_held_by_another_process_delays_the_batch_and_no_customer_loses_a_briefing(tmp_path):
@@ -68,7 +54,7 @@ def test_a_database_held_by_another_process_delays_the_batch_and_no_customer_los
     holder = None
     try:
         wait_for(lambda: count_ok(db) >= 1, timeout=300)
-        holder = subprocess.Popen([sys.executable, "-c", HOLD, str(db), "75"], stdout=subprocess.PIPE, text=True)
+        holder = subprocess.Popen([sys.executable, "-c", HOLD, str(db), "75"], cwd=ROOT, stdout=subprocess.PIPE, text=True)
         assert holder.stdout.readline().strip() == "held"
         holder.wait(timeout=200)
         assert batch.poll() is None, "the batch waits for the database, it does not end while it is held"

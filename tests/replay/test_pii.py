@@ -354,6 +354,17 @@ def planted_db(tmp_path_factory):
     return path, results
 
 
+def test_no_planted_number_is_on_disk_in_the_database_file(planted_db):
+    """`strings` on the database finds nothing: the raw turns and words hold every planted number
+    (the test below reads them back), and the encrypted file holds none of them."""
+    path, _ = planted_db
+    data = b"".join(p.read_bytes() for p in (path, path.with_name(path.name + ".wal")) if p.exists())
+    found = b"".join(re.findall(rb"[\x20-\x7e]{6,}", data)).decode()  # what `strings -n 6` prints
+    numbers = [s for c in SECRETS.values() for s in c if len(s) >= 6] + [s for *_, s in SPLITS.values()]
+    assert len(data) > 100_000 and not [n for n in numbers if n in found.replace(" ", "")]
+    assert not [n for n in numbers if n.encode() in data]
+
+
 def test_planted_numbers_reach_no_handler_field(planted_db):
     from pipeline.store import Store
 
@@ -414,7 +425,7 @@ def test_qa_export_carries_no_planted_number(planted_db, tmp_path):
         sample = draw_sample(store, SamplingPlan(n=4, seed=1))
         assert sample.calls
         store_sample(store, sample, {c.call_id: prefill_scorecard(store, c.call_id) for c in sample.calls})
-        csv_path, _ = export_sample(store, sample.sample_id, tmp_path / "export")
+        csv_path, _ = export_sample(store, sample.sample_id, tmp_path / "export", files="plain")
     exported = csv_path.read_text(encoding="utf-8")
     assert not _leaks({"export": exported}, [s for c in SECRETS.values() for s in c if len(s) >= 8])
     assert len(pd.read_csv(csv_path)) == len(sample.calls)

@@ -1,4 +1,5 @@
 """QA sampling on a real DuckDB file, and scorecard prefill on the analysed sample calls."""
+import io
 import json
 import re
 import shutil
@@ -8,6 +9,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from pipeline.config.keys import unseal
 from pipeline.outputs.qa import (
     CallView,
     QAError,
@@ -94,7 +96,7 @@ def test_export_and_review(populated, tmp_path):
     reviews = populated.query("SELECT reviewer, scores FROM qa_reviews ORDER BY reviewer")
     assert reviews.reviewer.tolist() == ["qa.kim", "qa.lee"]  # one per reviewer per call; the second updated
     assert json.loads(reviews.scores[1])["closing"] == "pass"
-    csv_path, parquet_path = export_sample(populated, sample.sample_id, tmp_path / "out")
+    csv_path, parquet_path = export_sample(populated, sample.sample_id, tmp_path / "out", files="plain")
     exported = pd.read_parquet(parquet_path)
     assert len(pd.read_csv(csv_path)) == len(exported) == len(sample.calls) + 1  # one row per review
     items = [i["id"] for i in scorecard_items()]
@@ -177,7 +179,8 @@ def test_cli_errors_are_one_line_and_export_goes_next_to_the_database(replayed, 
     code, out, _ = _cli(capsys, "export", sample_id, "--db", str(db))
     paths = [Path(line) for line in out.split()]
     assert code == 0 and all(p.parent == db.parent / "out" / "qa" and p.exists() for p in paths)
-    frame = pd.read_csv(paths[0])
+    assert [p.name for p in paths] == [f"{sample_id}.csv.enc", f"{sample_id}.parquet.enc"]  # sealed by default
+    frame = pd.read_csv(io.BytesIO(unseal(paths[0].read_bytes())))
     assert frame.loc[frame.call_id == "zh-1001-b", "review_solution"].tolist() == ["fail"]
     assert frame.loc[frame.call_id == "zh-1001-b", "prefill_solution"].tolist() == ["fail"]
 

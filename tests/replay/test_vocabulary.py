@@ -1,7 +1,6 @@
 """The Mandarin banking vocabulary: near-homophone correction, numbers, and their effect on a
 stored real recognition run (no live Whisper: these hold on any CPU)."""
 
-import duckdb
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -10,6 +9,7 @@ from evaluation.recognition import RECOGNITION, replay_call, replay_db
 from pipeline.analysis.escalation import lexicon_hits
 from pipeline.records import Segment, Transcript, Word
 from pipeline.run.serial import load_recognition
+from pipeline.store.connect import Database
 from pipeline.vocabulary.correct import correct_transcript
 from pipeline.vocabulary.numbers import normalise_numbers
 from pipeline.vocabulary.terms import correct_segment, correct_text, find_corrections, hotwords, similarity, vocabulary
@@ -148,7 +148,7 @@ def test_the_stored_zh_1001_b_run_gets_its_threat_words_back_and_both_flags():
 
 def test_corrections_are_stored_per_call_in_duckdb(tmp_path):
     db = replay_db(tmp_path / "calls.duckdb", ["zh-1001-b", "en-2001"])
-    with duckdb.connect(str(db), read_only=True) as conn:
+    with Database(db, read_only=True).reading() as conn:
         cols = [r[0] for r in conn.execute("DESCRIBE corrections").fetchall()]
         rows = conn.execute("SELECT call_id, seq, start, \"end\", original, corrected, kind, score FROM corrections "
                             "ORDER BY call_id, seq").fetchall()

@@ -14,13 +14,15 @@ import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-import duckdb
 import pytest
 from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
 
 from pipeline.config.settings import Settings
+from tests.dbfile import HOLD, execute, query
 from tests.webdb import PASSWORDS, ROLE_USER, make_web_db
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
@@ -84,11 +86,6 @@ def client_as(app, username: str) -> TestClient:
 
 def csrf_of(client: TestClient) -> str:
     return client.get("/api/me").json()["csrf_token"]
-
-
-def query(db: Path, sql: str, params=None) -> list[tuple]:
-    with duckdb.connect(str(db), read_only=True) as conn:
-        return conn.execute(sql, params or []).fetchall()
 
 
 def sample_ids(db: Path) -> tuple[str, str]:
@@ -345,9 +342,8 @@ def test_customer_deadlines_show_as_clock_times_passed_or_open(app, db):
          "call_id": "zh-1001-b", "time": 35.79},
         {"text": "within 24 hours", "due": (now + timedelta(hours=5)).isoformat(), "status": "open",
          "call_id": "zh-1001-b", "time": 35.79}]
-    with duckdb.connect(str(db)) as conn:
-        conn.execute("INSERT INTO briefings VALUES ('C1001', now()::TIMESTAMP + INTERVAL 1 HOUR, 'zh', 2, '', ?)",
-                     [json.dumps(payload, ensure_ascii=False)])
+    execute(db, ("INSERT INTO briefings VALUES ('C1001', now()::TIMESTAMP + INTERVAL 1 HOUR, 'zh', 2, '', ?)",
+                 [json.dumps(payload, ensure_ascii=False)]))
     client = client_as(app, "hana")
     item = next(i for i in client.get("/api/worklist").json() if i["customer_id"] == "C1001")
     passed, open_ = item["deadlines"]
@@ -373,9 +369,8 @@ def test_briefing_page_has_plot_and_play_buttons_before_each_moment(app, db):
 
 def test_call_view_shows_masked_turns_roles_scores_and_corrections(app, db):
     turns = query(db, 'SELECT seq, role, redacted_text, text, score FROM turns WHERE call_id = ? ORDER BY seq', ["en-2001"])
-    with duckdb.connect(str(db)) as conn:  # one correction of the kind the vocabulary stage stores
-        conn.execute("INSERT INTO corrections (call_id, seq, start, \"end\", original, corrected, kind) "
-                     "VALUES ('en-2001', 3, 20.8, 22.0, 'arrest', 'address', 'vocabulary')")
+    execute(db, "INSERT INTO corrections (call_id, seq, start, \"end\", original, corrected, kind) "  # as vocabulary stores
+                "VALUES ('en-2001', 3, 20.8, 22.0, 'arrest', 'address', 'vocabulary')")
     client = client_as(app, "quinn")
     page = client.get("/calls/en-2001").text
     for seq, role, redacted, text, score in turns:
@@ -415,9 +410,8 @@ def test_search_in_chinese_and_english_with_filters(app, db):
     r = client.get("/api/search", params={"date_from": "yesterday"})
     assert r.status_code == 422 and "bad search filter" in r.json()["detail"]
     # Reprocessing a call re-indexes it: the index follows calls.processed_at.
-    with duckdb.connect(str(db)) as conn:
-        conn.execute("UPDATE turns SET redacted_text = 'zebra crossing' WHERE call_id = 'en-2001' AND seq = 0")
-        conn.execute("UPDATE calls SET processed_at = now()::TIMESTAMP WHERE call_id = 'en-2001'")
+    execute(db, "UPDATE turns SET redacted_text = 'zebra crossing' WHERE call_id = 'en-2001' AND seq = 0",
+            "UPDATE calls SET processed_at = now()::TIMESTAMP WHERE call_id = 'en-2001'")
     assert [(h["call_id"], h["seq"]) for h in client.get("/api/search", params={"q": "zebra"}).json()] == [("en-2001", 0)]
 
 
@@ -481,8 +475,7 @@ def test_dashboard_numbers_match_the_database(app, db):
 
 def test_callback_within_target_counts_on_dashboard(app, db):
     """A callback 20 min after the complaint call started (16:40 Beijing) counts as in time."""
-    with duckdb.connect(str(db)) as conn:
-        conn.execute("INSERT INTO callbacks VALUES ('C1001', TIMESTAMP '2026-11-20 09:00:00', 'hana', 'resolved', '')")
+    execute(db, "INSERT INTO callbacks VALUES ('C1001', TIMESTAMP '2026-11-20 09:00:00', 'hana', 'resolved', '')")
     client = client_as(app, "lee")
     day = {r["grp"]: r for r in client.get("/api/dashboard", params={"group": "day"}).json()}["2026-11-20"]
     assert day["callbacks_in_time"] == 1
@@ -516,8 +509,8 @@ def test_a_held_database_gives_a_clear_busy_error_after_retrying(db):
     """Another process holding the file for writing: reads retry, then say the database is busy."""
     from pipeline.store import Store, StoreBusy
 
-    holder = subprocess.Popen([sys.executable, "-c", f"import duckdb, time; c = duckdb.connect({str(db)!r}); "
-                               "print('held', flush=True); time.sleep(30)"], stdout=subprocess.PIPE, text=True)
+    holder = subprocess.Popen([sys.executable, "-c", HOLD, str(db), "30", "write"], cwd=ROOT, stdout=subprocess.PIPE,
+                              text=True)
     try:
         assert holder.stdout.readline().strip() == "held"
         started = time.monotonic()
