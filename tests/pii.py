@@ -16,10 +16,15 @@ def recover_digits(text: str) -> str:
     return re.sub(r"\D", "", _digits_as_digits(text))
 
 
+# A time the system wrote (a briefing's generated_at, a quote's said_at): its microseconds are the
+# clock's, and a 3-digit code is in them by chance on one run in a few.
+_ISO_TIME = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?([+-]\d\d:\d\d|Z)?")
+
+
 def recover_numbers(text: str) -> list[str]:
     """The digits of each stretch of text that holds only digits and separators: for short secrets
     (a 3-digit CVV), which a whole field's digits (times, scores, dates) would hold by chance."""
-    chunks = re.split(r"[^\d\s,.\-/，、。．－／()（）:;]+", _digits_as_digits(text))
+    chunks = re.split(r"[^\d\s,.\-/，、。．－／()（）:;]+", _digits_as_digits(_ISO_TIME.sub(" ", text)))
     return [d for d in (re.sub(r"\D", "", c) for c in chunks) if d]
 
 
