@@ -103,6 +103,7 @@ def build_templates(settings: Settings) -> Jinja2Templates:
     templates.env.filters["calltime"] = lambda v: clock(call_time(v, tz))
     templates.env.filters["highlight"] = highlight
     templates.env.filters["span"] = span
+    templates.env.filters["band"] = band
     templates.env.filters["tojson_pretty"] = lambda v: json.dumps(v, ensure_ascii=False, indent=1, default=str)
     return templates
 
@@ -155,6 +156,12 @@ def span(minutes: float) -> str:
     if m < 48 * 60:
         return f"{m // 60} h {m % 60} min"
     return f"{m // 1440} d {m % 1440 // 60} h"
+
+
+def band(score: float | None) -> str:
+    """The CSS class of a 0-100 score's colour, by bands of ten ('s0'..'s10'): a class, since the
+    Content-Security-Policy allows no style attribute."""
+    return f"s{round(min(max(float(score or 0), 0.0), 100.0) / 10)}"
 
 
 def highlight(text: str | None, words: list[str]) -> Markup:

@@ -12,6 +12,7 @@ import subprocess
 import sys
 import time
 from datetime import datetime, timedelta, timezone
+from html.parser import HTMLParser
 from pathlib import Path
 
 import duckdb
@@ -559,3 +560,100 @@ def test_a_new_empty_database_gives_empty_pages_not_errors(tmp_path):
     assert "Nobody is waiting" in handler.get("/worklist").text
     for url in ("/dashboard", "/qa", "/qa/rollup", "/search?q=卡"):
         assert lead.get(url).status_code == 200, url
+
+
+# --- web hardening (issue 24, part 6) ---------------------------------------------------------
+
+def _csp(response) -> dict[str, list[str]]:
+    """The Content-Security-Policy header as directive -> sources."""
+    out = {}
+    for part in response.headers.get("content-security-policy", "").split(";"):
+        if part.strip():
+            name, *sources = part.split()
+            out[name] = sources
+    return out
+
+
+def test_every_response_carries_the_security_headers(app, db):
+    """Pages, static files, the API, redirects and every kind of error, a crash included."""
+    def crash():
+        raise RuntimeError("a bug")
+
+    app.add_api_route("/crash-for-test", crash)
+    app.add_api_route("/api/crash-for-test", crash)
+    hana, anonymous = client_as(app, "hana"), TestClient(app)
+    token = csrf_of(hana)
+    crashing = TestClient(app, raise_server_exceptions=False)  # as a browser sees a crash: a 500 answer
+    responses = {
+        "page": hana.get("/worklist"), "login page": anonymous.get("/login"),
+        "static script": anonymous.get("/static/app.js"), "static style": anonymous.get("/static/app.css"),
+        "missing static": anonymous.get("/static/none.js"),
+        "api": hana.get("/api/worklist"), "api not logged in": anonymous.get("/api/worklist"),
+        "redirect to login": anonymous.get("/worklist", follow_redirects=False),
+        "redirect after post": hana.post("/customers/C1001/callback", data={"outcome": "resolved", "csrf_token": token},
+                                         follow_redirects=False),
+        "not found page": hana.get("/no-such-page"), "forbidden page": hana.get("/dashboard"),
+        "invalid api": hana.post("/api/customers/C1001/callback", json={"outcome": "maybe"},
+                                 headers={"X-CSRF-Token": token}),
+        "csrf refused": hana.post("/customers/C1001/callback", data={"outcome": "resolved"}, follow_redirects=False),
+        "audio": hana.get("/calls/zh-1001-b/audio", headers={"Range": "bytes=0-9"}),
+        "plot file": hana.get("/calls/zh-1001-b/plot.svg"),
+        "crash page": crashing.get("/crash-for-test"), "crash api": crashing.get("/api/crash-for-test"),
+    }
+    assert responses["crash page"].status_code == 500 and "a bug" not in responses["crash page"].text
+    assert responses["crash api"].json() == {"detail": "internal error"}
+    assert responses["redirect after post"].status_code == 303 and responses["missing static"].status_code == 404
+    for what, r in responses.items():
+        assert _csp(r).get("frame-ancestors") == ["'none'"], (what, r.status_code, r.headers)
+        assert r.headers.get("x-content-type-options") == "nosniff", what
+        assert r.headers.get("referrer-policy") == "no-referrer", what
+    policy = _csp(responses["page"])
+    assert policy["script-src"] == ["'self'"] and policy["style-src"] == ["'self'"]  # nothing inline, nothing from elsewhere
+    assert policy["default-src"] == ["'none'"] and policy["media-src"] == ["'self'"]  # the player loads our audio
+
+
+class _Inline(HTMLParser):
+    """Collects what a Content-Security-Policy without 'unsafe-inline' would block."""
+
+    def __init__(self):
+        super().__init__()
+        self.found: list[str] = []
+        self._script = False
+
+    def handle_starttag(self, tag, attrs):
+        for name, value in attrs:
+            if name.startswith("on") or name == "style" or (value or "").strip().lower().startswith("javascript:"):
+                self.found.append(f"<{tag} {name}={value!r}>")
+        self._script = tag == "script" and not dict(attrs).get("src")
+
+    def handle_data(self, data):
+        if self._script and data.strip():
+            self.found.append(f"inline script {data.strip()[:40]!r}")
+
+    def handle_endtag(self, tag):
+        self._script = False
+
+    def handle_startendtag(self, tag, attrs):
+        self.handle_starttag(tag, attrs)
+        self._script = False
+
+
+def test_no_page_has_inline_script_handlers_or_style_attributes(app, db):
+    """Every page as rendered for its roles (the CSP would block these), and the templates themselves."""
+    sample_id, call_id = sample_ids(db)
+    pages = {"lee": ["/worklist", "/customers/C1001", "/calls/zh-1001-b", "/search?q=卡", f"/qa/{sample_id}/{call_id}",
+                     "/qa", "/qa/rollup", "/dashboard", "/dashboard?group=agent", "/api/docs", "/no-such-page"],
+             None: ["/login"]}
+    for user, urls in pages.items():
+        client = client_as(app, user) if user else TestClient(app)
+        for url in urls:
+            page = client.get(url)
+            assert "text/html" in page.headers["content-type"], url
+            parser = _Inline()
+            parser.feed(page.text)
+            assert parser.found == [], (url, parser.found[:5])
+            if url == "/customers/C1001":
+                assert re.search(r'class="score s\d+"', page.text)  # the score's colour is a class now
+    templates = Path(__file__).resolve().parents[2] / "web" / "templates"
+    for template in templates.glob("*.html"):
+        assert not re.search(r"\son\w+=|\sstyle=|<script(?![^>]*\ssrc=)|javascript:", template.read_text()), template
