@@ -22,6 +22,7 @@ from pipeline.analysis.redact import redact
 from pipeline.analysis.summary import categories, summarise
 from pipeline.config.datafiles import read_json
 from pipeline.config.policy import Policy, default_policy
+from pipeline.outputs.spreadsheet import safe_frame
 from pipeline.records import Flag, Role, Turn
 from pipeline.store import Store, utcnow
 
@@ -382,7 +383,8 @@ class QAError(ValueError):
 
 def export_sample(store: Store, sample_id: str, folder: Path) -> tuple[Path, Path]:
     """The sample as CSV and Parquet: per call the prefill of each item (one column each, with its
-    first quote), and one row per review with the reviewer's value for each item."""
+    first quote), and one row per review with the reviewer's value for each item. Text a
+    spreadsheet would run as a formula is quoted in the CSV (pipeline.outputs.spreadsheet)."""
     if not store.qa_sample_exists(sample_id):
         raise QAError(f"unknown sample {sample_id!r}")
     frame = store.qa_export_frame(sample_id)
@@ -398,7 +400,7 @@ def export_sample(store: Store, sample_id: str, folder: Path) -> tuple[Path, Pat
     frame["review_comment"] = comments.fillna("")
     folder.mkdir(parents=True, exist_ok=True)
     csv_path, parquet_path = folder / f"{sample_id}.csv", folder / f"{sample_id}.parquet"
-    frame.to_csv(csv_path, index=False)
+    safe_frame(frame).to_csv(csv_path, index=False)  # a comment "=..." must not run in a spreadsheet
     frame.to_parquet(parquet_path, index=False)
     return csv_path, parquet_path
 

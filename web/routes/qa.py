@@ -12,6 +12,7 @@ from starlette.concurrency import run_in_threadpool
 
 from pipeline.outputs.plots import escalation_svg
 from pipeline.outputs.qa import scorecard_items
+from pipeline.outputs.spreadsheet import safe_cell
 
 from .. import store as reads
 from .. import views
@@ -47,9 +48,10 @@ def qa_export(request: Request, sample_id: str, user: Viewer = Depends(role(*QA)
     writer.writerow(head + items)
     for r in found:
         scores = reads.parse_json(r["scores"], {})
-        writer.writerow([r["sample_id"], r["call_id"], r["agent_id"], r["customer_id"], r["started_at"],
-                         r["stratum"], r["reason"], r["call_score"], r["reviewer"], r["reviewed_at"],
-                         r["comment"]] + [scores.get(i, "") for i in items])
+        # Text a spreadsheet would run as a formula (a comment "=HYPERLINK(...)") is quoted.
+        writer.writerow([safe_cell(v) for v in [
+            r["sample_id"], r["call_id"], r["agent_id"], r["customer_id"], r["started_at"], r["stratum"], r["reason"],
+            r["call_score"], r["reviewer"], r["reviewed_at"], r["comment"]] + [scores.get(i, "") for i in items]])
     ctx.audit(request, user.username, user.role, "qa_export", sample_id)
     return Response("\ufeff" + out.getvalue(), media_type="text/csv; charset=utf-8",  # BOM: Excel reads UTF-8
                     headers={"Content-Disposition": f'attachment; filename="{sample_id}.csv"'})
