@@ -312,7 +312,9 @@ def cmd_web(args: argparse.Namespace) -> int:
     settings = load_settings(args.settings)  # a SettingsError is reported by main()
     host, port = args.host or settings.web_host, args.port or settings.web_port
     print(f"callbrief web on http://{host}:{port}/ (database {args.db}; Ctrl-C to stop)")
-    uvicorn.run(create_app(Path(args.db), settings), host=host, port=port, log_level="warning")
+    # proxy_headers off: uvicorn would take X-Forwarded-For from any local process as the client's
+    # address; the app reads it itself, only from the proxies named in web_trusted_proxies.
+    uvicorn.run(create_app(Path(args.db), settings), host=host, port=port, log_level="warning", proxy_headers=False)
     return 0
 
 

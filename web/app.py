@@ -20,7 +20,7 @@ from pipeline.config.settings import Settings
 from pipeline.store import Store, StoreBusy
 
 from . import auth, search
-from .context import HERE, SESSION_COOKIE, NotLoggedIn, WebContext, build_templates, signed_in
+from .context import HERE, SESSION_COOKIE, NotLoggedIn, WebContext, build_templates, signed_in, trusted_proxies
 from .routes import api, calls, handler, lead, qa
 from .routes import auth as login_routes
 
@@ -37,6 +37,7 @@ SECURITY_HEADERS = {"Content-Security-Policy": CONTENT_SECURITY_POLICY, "X-Conte
 
 def create_app(db_path: Path | str, settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
+    trusted_proxies(settings.web_trusted_proxies)  # a bad setting stops the start, in one line
     # Creates the schema (the pipeline's tables and the app's) on a new file. A page waits at most
     # this long for a batch that holds the file (it frees it between calls), then says "busy".
     store = Store(db_path, wait_seconds=BUSY_WAIT_SECONDS)

@@ -9,6 +9,8 @@ import re
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from functools import lru_cache
+from ipaddress import ip_address, ip_network
 from pathlib import Path
 
 from fastapi import Depends, HTTPException, Request
@@ -17,7 +19,7 @@ from fastapi.templating import Jinja2Templates
 from markupsafe import Markup, escape
 
 from pipeline.analysis.i18n import mmss
-from pipeline.config.settings import Settings
+from pipeline.config.settings import Settings, SettingsError
 from pipeline.outputs.briefing import facts_by_sentence
 from pipeline.outputs.qa import item_values
 from pipeline.store import Store, StoreBusy
@@ -85,12 +87,57 @@ class WebContext:
         self.user_cache[username] = (time.monotonic() + USER_TTL, found)
         return found
 
+    @property
+    def trusted_proxies(self) -> tuple:
+        return trusted_proxies(self.settings.web_trusted_proxies)
+
+    def client(self, request: Request) -> str | None:
+        """The address of the person asking (see `client_address`)."""
+        return client_address(request, self.trusted_proxies)
+
     def audit(self, request: Request, user: str | None, user_role: str | None, action: str, target_id: str,
               detail: str = "") -> None:
-        self.store.audit(user, user_role, action, target_id, detail, request.client.host if request.client else None)
+        self.store.audit(user, user_role, action, target_id, detail, self.client(request))
 
     def page(self, request: Request, name: str, user: Viewer | None, status_code: int = 200, **context) -> HTMLResponse:
         return self.templates.TemplateResponse(request, name, {"user": user, **context}, status_code=status_code)
+
+
+@lru_cache(maxsize=8)
+def trusted_proxies(setting: str) -> tuple:
+    """The `web_trusted_proxies` setting: comma-separated addresses or networks (10.0.0.5, 10.0.0.0/24)."""
+    try:
+        return tuple(ip_network(p.strip(), strict=False) for p in setting.split(",") if p.strip())
+    except ValueError as exc:
+        raise SettingsError(f"setting web_trusted_proxies: {exc} (use addresses or networks, comma-separated)") from None
+
+
+def client_address(request: Request, proxies: tuple) -> str | None:
+    """Who is asking: the address that connected, unless it is one of our reverse proxies
+    (`web_trusted_proxies`); then the right-most address in X-Forwarded-For that is not one of
+    them. Each proxy appends the address it got the request from, so that one is the client's;
+    addresses to its left were sent by the client and may be made up. With no proxy configured
+    the header is ignored (anyone can send it)."""
+    address = request.client.host if request.client else None
+    if not proxies or not _among(address, proxies):
+        return address
+    hops = [a.strip() for header in request.headers.getlist("x-forwarded-for") for a in header.split(",") if a.strip()]
+    for hop in reversed(hops):
+        try:
+            ip_address(hop)
+        except ValueError:
+            return address  # a malformed entry: stop at the last address we can trust
+        address = hop
+        if not _among(hop, proxies):
+            break
+    return address
+
+
+def _among(address: str | None, networks: tuple) -> bool:
+    try:
+        return address is not None and any(ip_address(address) in n for n in networks)
+    except ValueError:
+        return False
 
 
 def build_templates(settings: Settings) -> Jinja2Templates:

@@ -97,6 +97,13 @@ CREATE TABLE IF NOT EXISTS audit_log (
     logged_at TIMESTAMP NOT NULL, username VARCHAR, role VARCHAR, action VARCHAR NOT NULL,
     target VARCHAR, detail VARCHAR, client VARCHAR
 );
+-- Failed logins counted per client address, and per name that is no user's (a user's own count is
+-- in users), so an unknown name is answered and locked exactly as a known one (web/auth.py).
+CREATE TABLE IF NOT EXISTS login_failures (
+    scope VARCHAR NOT NULL CHECK (scope IN ('address', 'name')), key VARCHAR NOT NULL,
+    failures INTEGER NOT NULL, locked_until TIMESTAMP, last_failed_at TIMESTAMP NOT NULL,
+    PRIMARY KEY (scope, key)
+);
 CREATE TABLE IF NOT EXISTS callbacks (
     customer_id VARCHAR NOT NULL, done_at TIMESTAMP NOT NULL, handler VARCHAR NOT NULL,
     outcome VARCHAR NOT NULL, note VARCHAR, PRIMARY KEY (customer_id, done_at)
@@ -145,6 +152,8 @@ ADDED_COLUMNS = (
     # The call id was made from path and contents, not given by a manifest (a manifest id that
     # arrives later for the same audio replaces the derived call).
     ("calls", "derived_id", "BOOLEAN"),
+    # When a user's last failed login was: a name's failures are forgotten a day later, as an unknown name's are.
+    ("users", "last_failed_login", "TIMESTAMP"),
 )
 
 def migrate(conn: duckdb.DuckDBPyConnection) -> None:

@@ -672,3 +672,75 @@ def test_qa_csv_export_cells_cannot_run_as_formulas(app, db):
     quinn = next(r for r in csv.DictReader(io.StringIO(export.content.decode("utf-8-sig"))) if r["reviewer"] == "quinn")
     assert quinn["comment"] == "'" + formula and quinn["greeting"] == "pass"
     assert query(db, "SELECT comment FROM qa_reviews")[0][0] == formula  # stored as typed; quoted only in the CSV
+
+
+def _message(response) -> str:
+    found = re.search(r'<p class="error" role="alert">([^<]*)</p>', response.text)
+    return found.group(1) if found else ""
+
+
+def test_known_and_unknown_names_get_the_same_answers_and_the_same_lock(app, db):
+    """Names cannot be told apart: the same failures give the same messages, the lock message
+    included, for a user's name and for a name nobody has (each from its own address here)."""
+    known, unknown = TestClient(app, client=("10.1.0.1", 5000)), TestClient(app, client=("10.1.0.2", 5000))
+    answers = {"hana": [], "nobody": []}
+    for attempt in range(5):
+        for client, name in ((known, "hana"), (unknown, "nobody")):
+            r = login(client, name, "wrong password!" if attempt < 4 else PASSWORDS["hana"][1])  # last: hana's right one
+            answers[name].append((r.status_code, re.sub(r"again in \d+ s", "again in N s", _message(r))))
+    assert answers["hana"] == answers["nobody"], answers
+    assert answers["hana"][2] == (401, "wrong user name or password; locked for 30 s")
+    assert answers["hana"][3] == answers["hana"][4] == (401, "too many failed logins: try again in N s")
+    assert query(db, "SELECT failures FROM login_failures WHERE scope = 'name' AND key = 'nobody'") == [(3,)]
+    assert query(db, "SELECT failed_logins FROM users WHERE username = 'hana'") == [(3,)]  # the per-user lock as before
+
+
+def test_one_address_is_locked_after_failures_over_many_names(app, db):
+    from web.auth import FREE_ADDRESS_FAILURES
+
+    spray = TestClient(app, client=("10.2.0.1", 5000))
+    for i in range(FREE_ADDRESS_FAILURES):
+        r = login(spray, f"guess{i}", "Winter2026!")
+    assert _message(r) == "wrong user name or password; locked for 30 s"  # one failure per name: the address
+    r = login(spray, "hugo")
+    assert r.status_code == 401 and "try again in" in _message(r)  # even a right password, from there
+    assert login(TestClient(app, client=("10.2.0.2", 5000)), "hugo").status_code == 303  # hugo is not locked
+    assert query(db, "SELECT failures FROM login_failures WHERE scope = 'address' AND key = '10.2.0.1'") == \
+        [(FREE_ADDRESS_FAILURES,)]
+    assert {r[0] for r in query(db, "SELECT client FROM audit_log WHERE action = 'login_failed'")} == {"10.2.0.1"}
+
+
+def test_the_client_address_behind_a_trusted_proxy(db, settings, sessions):
+    """Behind the proxy named in web_trusted_proxies the address comes from X-Forwarded-For (its
+    right-most entry not a proxy); from anyone else that header is ignored."""
+    from dataclasses import replace
+
+    from web.app import create_app
+    from web.auth import FREE_ADDRESS_FAILURES
+
+    app = create_app(db, replace(settings, web_trusted_proxies="10.9.0.1, 10.8.0.0/24"))
+    app.state.indexer.join()
+    # One person behind the proxy tries many names; the left entry is made up by them, the right
+    # one is what the proxy saw.
+    proxy = TestClient(app, client=("10.9.0.1", 443), headers={"X-Forwarded-For": "203.0.113.9, 198.51.100.7"})
+    for i in range(FREE_ADDRESS_FAILURES):
+        login(proxy, f"guess{i}", "Winter2026!")
+    proxy.headers["X-Forwarded-For"] = "198.51.100.7"
+    assert "try again in" in _message(login(proxy, "hugo"))
+    proxy.headers["X-Forwarded-For"] = "198.51.100.8, 10.8.0.3"  # another person, through two of our proxies
+    assert login(proxy, "hugo").status_code == 303
+    direct = TestClient(app, client=("192.0.2.50", 5000), headers={"X-Forwarded-For": "198.51.100.99"})
+    login(direct, "hugo", "wrong password!")
+    clients = [r[0] for r in query(db, "SELECT client FROM audit_log WHERE action LIKE 'login%' "
+                                       "AND client <> 'testclient' ORDER BY logged_at")]  # not the fixture's logins
+    assert clients == ["198.51.100.7"] * (FREE_ADDRESS_FAILURES + 1) + ["198.51.100.8", "192.0.2.50"], clients
+
+
+def test_a_bad_trusted_proxies_setting_stops_the_start(db, settings):
+    from dataclasses import replace
+
+    from pipeline.config.settings import SettingsError
+    from web.app import create_app
+
+    with pytest.raises(SettingsError, match="web_trusted_proxies"):
+        create_app(db, replace(settings, web_trusted_proxies="10.0.0.300"))

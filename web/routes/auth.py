@@ -30,7 +30,7 @@ def login_submit(request: Request, username: str = Form(""), password: str = For
     ctx = web(request)
     if not ctx.sessions.check_login_token(request.cookies.get(LOGIN_COOKIE), csrf_token):
         return login_form(request, next, "The login form expired; please try again.")
-    result = auth.login(ctx.store, username, password)
+    result = auth.login(ctx.store, username, password, ctx.client(request))
     ctx.user_cache.pop(username.strip(), None)
     if not result.user:
         ctx.audit(request, username[:40], None, "login_failed", username[:40], result.error or "")
