@@ -173,6 +173,7 @@ class Sessions:
     def __init__(self, secret: bytes, max_age_seconds: int):
         self.serializer = URLSafeTimedSerializer(secret, salt="callbrief-session")
         self.pre = URLSafeTimedSerializer(secret, salt="callbrief-login-form")
+        self.flashes = URLSafeTimedSerializer(secret, salt="callbrief-flash")
         self.max_age = max_age_seconds
 
     def issue(self, user: User) -> tuple[str, str]:
@@ -186,6 +187,19 @@ class Sessions:
             return self.serializer.loads(cookie, max_age=self.max_age)
         except (BadSignature, SignatureExpired):
             return None
+
+    # A page's one-time message after a POST: a key, for one user and one page, signed.
+    def flash(self, key: str, username: str, path: str) -> str:
+        return self.flashes.dumps({"k": key, "u": username, "p": path})
+
+    def read_flash(self, cookie: str | None, username: str, path: str, max_age: int) -> str | None:
+        if not cookie:
+            return None
+        try:
+            data = self.flashes.loads(cookie, max_age=max_age)
+        except (BadSignature, SignatureExpired):
+            return None
+        return data.get("k") if data.get("u") == username and data.get("p") == path else None
 
     # The login form has no session yet: its CSRF token is a signed value in a short cookie.
     def login_token(self) -> str:

@@ -12,9 +12,10 @@ from datetime import datetime, timezone
 from functools import lru_cache
 from ipaddress import ip_address, ip_network
 from pathlib import Path
+from urllib.parse import quote
 
 from fastapi import Depends, HTTPException, Request
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.templating import Jinja2Templates
 from markupsafe import Markup, escape
 
@@ -30,7 +31,12 @@ from .timefmt import call_time, clock, utc_time
 
 HERE = Path(__file__).resolve().parent
 PLAY_LEAD_SECONDS = 3.0  # a play button starts this much before the moment, so the context is heard
-SESSION_COOKIE, LOGIN_COOKIE = "cb_session", "cb_login"
+SESSION_COOKIE, LOGIN_COOKIE, FLASH_COOKIE = "cb_session", "cb_login", "cb_flash"
+# What a page says after a POST redirected to it: fixed texts, picked by a key the server signed
+# for that user and page (never text from the URL), shown once.
+FLASHES = {"callback_recorded": "Callback recorded. · 已记录回访。", "review_saved": "Review saved. · 评审已保存。"}
+FLASH_SECONDS = 60
+ID_SHOWN = re.compile(r"[A-Za-z0-9._-]{1,64}")
 USER_TTL = 3.0  # seconds a user's role/epoch is trusted without asking the database again
 CALLBACK_OUTCOMES = ("resolved", "follow_up", "no_answer", "escalated")
 
@@ -100,7 +106,21 @@ class WebContext:
         self.store.audit(user, user_role, action, target_id, detail, self.client(request))
 
     def page(self, request: Request, name: str, user: Viewer | None, status_code: int = 200, **context) -> HTMLResponse:
-        return self.templates.TemplateResponse(request, name, {"user": user, **context}, status_code=status_code)
+        """A page; with the one-time message (FLASHES) a POST left for this user and this page."""
+        key = self.sessions.read_flash(request.cookies.get(FLASH_COOKIE), user.username, request.url.path,
+                                       FLASH_SECONDS) if user else None
+        response = self.templates.TemplateResponse(request, name, {"user": user, "flash": FLASHES.get(key), **context},
+                                                   status_code=status_code)
+        if FLASH_COOKIE in request.cookies:
+            response.delete_cookie(FLASH_COOKIE)
+        return response
+
+    def redirect(self, user: Viewer, path: str, flash: str) -> RedirectResponse:
+        """303 to `path` (a decoded path), whose page then says FLASHES[flash] once."""
+        response = RedirectResponse(quote(path), status_code=303)
+        response.set_cookie(FLASH_COOKIE, self.sessions.flash(flash, user.username, path), max_age=FLASH_SECONDS,
+                            httponly=True, samesite="strict", secure=self.settings.web_cookie_secure)
+        return response
 
 
 @lru_cache(maxsize=8)
@@ -193,6 +213,13 @@ def role(*allowed: str):
                 raise HTTPException(403, "the form has expired or did not come from this site (CSRF check); reload the page")
         return v
     return check
+
+
+def shown(value: str) -> str:
+    """An id from the URL, as a message may repeat it: only when it looks like an id, so a link
+    cannot put sentences of its own into the page's message box."""
+    value = str(value).strip()
+    return value if ID_SHOWN.fullmatch(value) else "(not a valid id)"
 
 
 def span(minutes: float) -> str:

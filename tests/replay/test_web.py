@@ -744,3 +744,48 @@ def test_a_bad_trusted_proxies_setting_stops_the_start(db, settings):
 
     with pytest.raises(SettingsError, match="web_trusted_proxies"):
         create_app(db, replace(settings, web_trusted_proxies="10.0.0.300"))
+
+
+def test_no_link_puts_its_own_text_or_a_false_confirmation_on_a_page(app, db):
+    """Messages come from fixed keys: ?error=, ?done=, ?saved= and made-up ids or filters in a link
+    show nothing of theirs."""
+    sample_id, call_id = sample_ids(db)
+    lure = "Your account is suspended: call 0800 424242"
+    anonymous, hana, quinn = TestClient(app), client_as(app, "hana"), client_as(app, "quinn")
+    pages = [anonymous.get("/login", params={"error": lure}),
+             hana.get("/customers/C1001", params={"done": "1", "error": lure}),
+             quinn.get(f"/qa/{sample_id}/{call_id}", params={"saved": "1", "error": lure}),
+             hana.get("/calls/" + lure), hana.get("/customers/" + lure),
+             hana.get("/search", params={"date_from": lure}), hana.get("/api/search", params={"min_escalation": lure})]
+    for page in pages:
+        assert "suspended" not in page.text and "424242" not in page.text, page.url
+        assert "Callback recorded" not in page.text and "Review saved" not in page.text, page.url
+    assert 'class="error"' not in pages[0].text and 'role="status"' not in pages[1].text + pages[2].text
+    assert pages[3].status_code == 404 and "no call (not a valid id)" in pages[3].text
+    assert "no call zh-404" in hana.get("/calls/zh-404").text  # an id is still named
+
+
+def test_a_confirmation_shows_once_and_only_after_the_post_did_it(app, db):
+    from pipeline.outputs.qa import scorecard_items
+
+    sample_id, call_id = sample_ids(db)
+    hana = client_as(app, "hana")
+    done = hana.post("/customers/C1001/callback", data={"outcome": "resolved", "csrf_token": csrf_of(hana)},
+                     follow_redirects=False)
+    assert done.status_code == 303 and done.headers["location"] == "/customers/C1001"
+    assert query(db, "SELECT count(*) FROM callbacks")[0][0] == 1
+    flash = hana.cookies.get("cb_flash")
+    for user, page in (("hugo", "/customers/C1001"), ("hana", "/customers/C2001")):  # not another user's or page's
+        other = TestClient(app, cookies={"cb_session": app.state.cookies[user], "cb_flash": flash})
+        assert "Callback recorded" not in other.get(page).text
+    shown = hana.get("/customers/C1001")
+    assert "Callback recorded. · 已记录回访。" in shown.text and "cb_flash" not in hana.cookies
+    assert "Callback recorded" not in hana.get("/customers/C1001").text  # once
+    # A refused callback (an unknown customer) confirms nothing.
+    refused = hana.post("/customers/C404/callback", data={"outcome": "resolved", "csrf_token": csrf_of(hana)})
+    assert refused.status_code == 404 and "cb_flash" not in hana.cookies
+    quinn = client_as(app, "quinn")
+    scores = {i["id"]: "pass" for i in scorecard_items()}
+    saved = quinn.post(f"/qa/{sample_id}/{call_id}", data={**scores, "csrf_token": csrf_of(quinn)})
+    assert saved.status_code == 200 and "Review saved. · 评审已保存。" in saved.text
+    assert "Review saved" not in quinn.get(f"/qa/{sample_id}/{call_id}").text
