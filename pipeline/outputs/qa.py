@@ -420,7 +420,8 @@ def item_values(item: dict) -> list[str]:
 
 def validate_review(scores) -> dict[str, str]:
     """A reviewer's scores, checked against the scorecard: the one rule for the CLI, the web pages
-    and the API. Every item answered (n/a where it does not apply), each with an allowed value."""
+    and the API. Every item answered (n/a where it does not apply), each with an allowed value;
+    every value the prefill gives is one, so a prefilled card can be confirmed as it is."""
     if not isinstance(scores, dict) or not scores:
         raise QAError('scores must be a JSON object such as {"greeting": "pass"}')
     items = {i["id"]: i for i in scorecard_items()}

@@ -789,3 +789,28 @@ def test_a_confirmation_shows_once_and_only_after_the_post_did_it(app, db):
     saved = quinn.post(f"/qa/{sample_id}/{call_id}", data={**scores, "csrf_token": csrf_of(quinn)})
     assert saved.status_code == 200 and "Review saved. · 评审已保存。" in saved.text
     assert "Review saved" not in quinn.get(f"/qa/{sample_id}/{call_id}").text
+
+
+def test_the_api_and_the_cli_accept_what_the_prefill_returns(app, db, capsys):
+    """A card read from the API and sent back as it is, "no evidence" answers included, is stored;
+    the page offers the same answers, and the CLI takes them through the same validator."""
+    from flows.cli import main
+
+    sample_id, call_id = query(db, "SELECT sample_id, call_id FROM qa_samples WHERE scorecard::VARCHAR "
+                                   "LIKE '%no evidence%' ORDER BY call_id LIMIT 1")[0]
+    client = client_as(app, "quinn")
+    card = client.get(f"/api/qa/{sample_id}/{call_id}").json()
+    scores = {i["id"]: i["answer"] for i in card["items"]}
+    assert "no evidence" in scores.values()
+    r = client.post(f"/api/qa/{sample_id}/{call_id}", json={"scores": scores}, headers={"X-CSRF-Token": csrf_of(client)})
+    assert r.status_code == 200, r.text
+    assert json.loads(query(db, "SELECT scores FROM qa_reviews WHERE reviewer = 'quinn'")[0][0]) == scores
+    page = client.get(f"/qa/{sample_id}/{call_id}").text
+    for item, value in scores.items():
+        assert re.search(rf'name="{item}" value="{re.escape(value)}" checked', page), item
+    assert main(["qa", "review", sample_id, call_id, "--reviewer", "lee", "--scores", json.dumps(scores),
+                 "--db", str(db)]) == 0, capsys.readouterr().err
+    rollup = {a["agent_id"]: a for a in client.get("/api/qa/rollup").json()}
+    agent = query(db, "SELECT agent_id FROM calls WHERE call_id = ?", [call_id])[0][0]
+    unjudged = [i for i, v in scores.items() if v == "no evidence"]
+    assert all(rollup[agent]["pass_rate"][i] is None for i in unjudged)  # neither pass nor fail
