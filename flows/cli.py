@@ -403,7 +403,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.set_defaults(func=cmd_serve)
     users = sub.add_parser("users", help="web app users: add, passwd, disable, list")
     users_sub = users.add_subparsers(dest="users_verb", required=True)
-    u_add = users_sub.add_parser("add", help="add a user (asks for the password)")
+    u_add = users_sub.add_parser("add", help="add a user (asks for the password: 12+ characters, not a common one)")
     u_add.add_argument("name")
     u_add.add_argument("--role", required=True, choices=["handler", "qa", "lead", "admin"])
     u_pw = users_sub.add_parser("passwd", help="set a new password (ends the user's sessions)")

@@ -21,8 +21,10 @@ from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 
 from pipeline.store import Store
 
+from . import passwords
+
 HASHER = PasswordHasher()
-MIN_PASSWORD = 10
+MIN_PASSWORD = passwords.MIN_LENGTH
 FREE_FAILURES = 3  # per name; then each failure doubles the wait: 30 s, 60 s, 2 min ... capped at 15 min
 FREE_ADDRESS_FAILURES = 10  # per client address, over any names; then the same growing waits
 MAX_LOCK_SECONDS = 15 * 60
@@ -47,9 +49,10 @@ def now() -> datetime:
     return datetime.now(timezone.utc).replace(tzinfo=None)  # naive UTC, like every timestamp the pipeline writes
 
 
-def check_password_rules(password: str) -> None:
-    if len(password) < MIN_PASSWORD:
-        raise UserError(f"password too short: use at least {MIN_PASSWORD} characters")
+def check_password_rules(password: str, username: str = "") -> None:
+    """Every password that is set goes through here (web.passwords says what is refused)."""
+    if (refused := passwords.problem(password, username)) is not None:
+        raise UserError(refused)
 
 
 def add_user(db_path: Path, username: str, role: str, password: str) -> None:
@@ -57,13 +60,13 @@ def add_user(db_path: Path, username: str, role: str, password: str) -> None:
         raise UserError(f"bad user name {username!r}: 2-40 letters, digits, '.', '_' or '-'")
     if role not in ROLES:
         raise UserError(f"unknown role {role!r}: use one of {', '.join(ROLES)}")
-    check_password_rules(password)
+    check_password_rules(password, username)
     if not Store(db_path).add_user(username, role, HASHER.hash(password)):
         raise UserError(f"user {username} exists (use `callbrief users passwd {username}`)")
 
 
 def set_password(db_path: Path, username: str, password: str) -> None:
-    check_password_rules(password)
+    check_password_rules(password, username)
     if not Store(db_path).set_password_hash(username, HASHER.hash(password)):
         raise UserError(f"no user {username}")
 
