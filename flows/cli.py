@@ -250,6 +250,22 @@ def cmd_agents(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_audit(args: argparse.Namespace) -> int:
+    """`audit verify`: recompute the audit log's chain (pipeline/store/audit.py)."""
+    db = Path(args.db)
+    if not db.is_file():
+        print(f"callbrief: no database at {db}", file=sys.stderr)
+        return 2
+    check = Store(db).verify_audit()  # a writer: an audit log from before the chain is chained first
+    if check.ok:
+        last = f"; last hash {check.last_hash}" if check.last_hash else ""
+        print(f"audit log OK: {check.rows} rows, chain verified{last}")
+        return 0
+    where = f"at row {check.broken_id}" if check.broken_id is not None else f"after row {check.rows}"
+    print(f"callbrief: audit log BROKEN {where}: {check.reason}", file=sys.stderr)
+    return 1
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     from flows.serve import serve_nightly  # Prefect (seconds of import): only for `serve`
 
@@ -390,6 +406,12 @@ def build_parser() -> argparse.ArgumentParser:
     for p in (a_e, a_l, a_f):
         p.add_argument("--db", default=str(DEFAULT_DB))
     agents.set_defaults(func=cmd_agents)
+    audit = sub.add_parser("audit", help="the audit log: verify its hash chain")
+    audit_sub = audit.add_subparsers(dest="audit_verb", required=True)
+    audit_v = audit_sub.add_parser("verify", help="recompute the chain: OK with the row count, or the first broken "
+                                                  "row (exit 1)")
+    audit_v.add_argument("--db", default=str(DEFAULT_DB))
+    audit.set_defaults(func=cmd_audit)
     serve = sub.add_parser("serve", help="run the nightly flow on a schedule")
     serve.add_argument("--cron", default="0 2 * * *", help="cron schedule (default 02:00 daily)")
     serve.add_argument("--timezone", help="zone of the cron (default: the centre's, from settings)")

@@ -1,5 +1,5 @@
-"""The web app's users and its audit log (web.auth hashes passwords and signs sessions; this
-only keeps the rows). Timestamps are naive UTC like every other the pipeline writes."""
+"""The web app's users and their failed logins (web.auth hashes passwords and signs sessions;
+this only keeps the rows; the audit log is pipeline/store/audit.py). Timestamps are naive UTC like every other the pipeline writes."""
 from __future__ import annotations
 
 from datetime import datetime
@@ -8,7 +8,7 @@ from pipeline.store.calls import utcnow
 
 
 class UsersTable:
-    """Mixed into `Store`: users and audit_log."""
+    """Mixed into `Store`: users and login_failures."""
 
     def user(self, username: str) -> dict | None:
         """Every column of a user's row, None for an unknown name."""
@@ -82,10 +82,3 @@ class UsersTable:
             conn.execute("INSERT INTO login_failures VALUES (?, ?, ?, ?, ?) ON CONFLICT (scope, key) DO UPDATE SET "
                          "failures = excluded.failures, locked_until = excluded.locked_until, "
                          "last_failed_at = excluded.last_failed_at", [scope, key, failures, locked_until, at])
-
-    def audit(self, username: str | None, role: str | None, action: str, target: str, detail: str = "",
-              client: str | None = None) -> None:
-        """One row of the audit log: who did what to which record, and from where."""
-        with self.transaction() as conn:
-            conn.execute("INSERT INTO audit_log VALUES (?, ?, ?, ?, ?, ?, ?)",
-                         [utcnow(), username, role, action, target, detail, client])
