@@ -354,3 +354,18 @@ def test_pages_work_under_the_content_security_policy(browser, server, db):
                            " document.body.appendChild(s)")
     assert browser.execute_script("return window.__ran") is None
     assert any(v.startswith("script-src") for v in wait_for(lambda: csp_violations(browser), what="violation"))
+
+
+def test_the_audit_log_written_by_the_server_verifies(browser, server, db):
+    """Everything the browser tests did through `callbrief web` (its threads writing audit rows
+    while a batch wrote calls) left one unbroken chain; `callbrief audit verify`, another process
+    beside the running server, says so."""
+    log_in(browser, server, "hana")
+    browser.get(server + "/calls/zh-1001-b")  # one more audited view, just before
+    with duckdb.connect(str(db), read_only=True) as conn:  # the server lets go of the file between requests
+        rows, hashed, actions = conn.execute("SELECT count(*), count(hash), list(DISTINCT action) FROM audit_log").fetchone()
+    assert rows == hashed > 20 and {"login", "view_call", "view_briefing", "play_audio"} <= set(actions), actions
+    done = subprocess.run([sys.executable, "-m", "flows.cli", "audit", "verify", "--db", str(db)], cwd=ROOT,
+                          env={**os.environ, "PYTHONPATH": str(ROOT)}, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and done.stdout.startswith("audit log OK: "), done.stdout + done.stderr
+    assert int(done.stdout.split()[3]) >= rows

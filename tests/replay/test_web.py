@@ -300,6 +300,33 @@ def test_views_of_briefing_call_and_audio_are_audited(app, db):
                       ("hana", "handler", "play_audio", "zh-1001-b"), ("hana", "handler", "view_call", "en-2001")]
 
 
+def test_the_audit_log_of_a_working_session_is_one_verified_chain(app, db, capsys):
+    """Logins (a failed one too), views, audio, a callback, a QA review and export, a logout: every
+    row is chained, and `callbrief audit verify` says OK with the row count."""
+    from flows.cli import main
+    from pipeline.outputs.qa import scorecard_items
+
+    sample_id, call_id = sample_ids(db)
+    anonymous, hana, quinn = TestClient(app), TestClient(app), TestClient(app)
+    assert login(anonymous, "hana", "not her password").status_code == 401
+    assert login(hana, "hana").status_code == 303 and login(quinn, "quinn").status_code == 303
+    for url in ("/customers/C1001", "/calls/zh-1001-b", "/api/calls/en-2001"):
+        assert hana.get(url).status_code == 200, url
+    assert hana.get("/calls/zh-1001-b/audio", headers={"Range": "bytes=0-9"}).status_code == 206
+    assert hana.post("/customers/C1001/callback", data={"outcome": "resolved", "csrf_token": csrf_of(hana)}).status_code == 200
+    assert quinn.post(f"/qa/{sample_id}/{call_id}", data={**{i["id"]: "pass" for i in scorecard_items()},
+                                                         "csrf_token": csrf_of(quinn)}).status_code == 200
+    assert quinn.get(f"/qa/export/{sample_id}.csv").status_code == 200
+    assert hana.post("/logout", data={"csrf_token": csrf_of(hana)}, follow_redirects=False).status_code == 303
+    actions = {r[0] for r in query(db, "SELECT action FROM audit_log")}
+    assert {"login_failed", "login", "view_briefing", "view_call", "play_audio", "callback_done", "qa_review",
+            "qa_export", "logout"} <= actions, actions
+    total = query(db, "SELECT count(*), count(hash), max(id) FROM audit_log")[0]
+    assert total[0] == total[1] == total[2] > 10
+    assert main(["audit", "verify", "--db", str(db)]) == 0
+    assert capsys.readouterr().out.startswith(f"audit log OK: {total[0]} rows")
+
+
 def test_audio_answers_range_requests(app, db):
     client = client_as(app, "quinn")
     path = Path(query(db, "SELECT path FROM calls WHERE call_id = 'zh-1001-b'")[0][0])
