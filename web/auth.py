@@ -99,9 +99,11 @@ LOCKED = "too many failed logins: try again in {} s"
 def _count(failures: int, locked_until: datetime | None, last: datetime | None, memory: timedelta,
            at: datetime) -> tuple[int, int]:
     """(failures still counted, seconds of lock left): failures are forgotten `memory` after the
-    last one, unless a lock still runs."""
+    last one, unless a lock still runs. A count with no time of its last failure (a user's, kept
+    before that time was) is forgotten too: an unknown name has no such old count, and the
+    answers must not differ."""
     wait = int((locked_until - at).total_seconds()) + 1 if locked_until and locked_until > at else 0
-    if not wait and last is not None and last < at - memory:
+    if not wait and (last is None or last < at - memory):
         failures = 0
     return failures, wait
 

@@ -722,6 +722,19 @@ def test_known_and_unknown_names_get_the_same_answers_and_the_same_lock(app, db)
     assert query(db, "SELECT failed_logins FROM users WHERE username = 'hana'") == [(3,)]  # the per-user lock as before
 
 
+def test_a_failure_count_from_before_the_upgrade_does_not_tell_a_name_apart(app, db):
+    """A user's failures counted before their time was kept (no last_failed_login) would lock the
+    name at its next failure, where an unknown name only gets "wrong": they are forgotten."""
+    from pipeline.store.connect import Database
+
+    Database(db).execute("UPDATE users SET failed_logins = 5, locked_until = now()::TIMESTAMP - INTERVAL 1 HOUR, "
+                         "last_failed_login = NULL WHERE username = 'hugo'")
+    app.state.web.user_cache.clear()
+    answers = [_message(login(TestClient(app, client=(f"10.3.0.{i}", 5000)), name, "wrong password!"))
+               for i, name in enumerate(("hugo", "nobody-at-all"))]
+    assert answers == ["wrong user name or password"] * 2, answers
+
+
 def test_one_address_is_locked_after_failures_over_many_names(app, db):
     from web.auth import FREE_ADDRESS_FAILURES
 
