@@ -259,7 +259,7 @@ def cmd_audit(args: argparse.Namespace) -> int:
     check = Store(db).verify_audit()  # a writer: an audit log from before the chain is chained first
     if check.ok:
         last = f"; last hash {check.last_hash}" if check.last_hash else ""
-        print(f"audit log OK: {check.rows} rows, chain verified{last}")
+        print(f"audit log OK: {check.rows} row{'' if check.rows == 1 else 's'}, chain verified{last}")
         return 0
     where = f"at row {check.broken_id}" if check.broken_id is not None else f"after row {check.rows}"
     print(f"callbrief: audit log BROKEN {where}: {check.reason}", file=sys.stderr)
