@@ -250,6 +250,22 @@ def cmd_agents(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_audit(args: argparse.Namespace) -> int:
+    """`audit verify`: recompute the audit log's chain (pipeline/store/audit.py)."""
+    db = Path(args.db)
+    if not db.is_file():
+        print(f"callbrief: no database at {db}", file=sys.stderr)
+        return 2
+    check = Store(db).verify_audit()  # a writer: an audit log from before the chain is chained first
+    if check.ok:
+        last = f"; last hash {check.last_hash}" if check.last_hash else ""
+        print(f"audit log OK: {check.rows} row{'' if check.rows == 1 else 's'}, chain verified{last}")
+        return 0
+    where = f"at row {check.broken_id}" if check.broken_id is not None else f"after row {check.rows}"
+    print(f"callbrief: audit log BROKEN {where}: {check.reason}", file=sys.stderr)
+    return 1
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     from flows.serve import serve_nightly  # Prefect (seconds of import): only for `serve`
 
@@ -350,7 +366,9 @@ def cmd_web(args: argparse.Namespace) -> int:
     settings = load_settings(args.settings)  # a SettingsError is reported by main()
     host, port = args.host or settings.web_host, args.port or settings.web_port
     print(f"callbrief web on http://{host}:{port}/ (database {args.db}; Ctrl-C to stop)")
-    uvicorn.run(create_app(Path(args.db), settings), host=host, port=port, log_level="warning")
+    # proxy_headers off: uvicorn would take X-Forwarded-For from any local process as the client's
+    # address; the app reads it itself, only from the proxies named in web_trusted_proxies.
+    uvicorn.run(create_app(Path(args.db), settings), host=host, port=port, log_level="warning", proxy_headers=False)
     return 0
 
 
@@ -426,6 +444,12 @@ def build_parser() -> argparse.ArgumentParser:
     for p in (a_e, a_l, a_f):
         p.add_argument("--db", default=str(DEFAULT_DB))
     agents.set_defaults(func=cmd_agents)
+    audit = sub.add_parser("audit", help="the audit log: verify its hash chain")
+    audit_sub = audit.add_subparsers(dest="audit_verb", required=True)
+    audit_v = audit_sub.add_parser("verify", help="recompute the chain: OK with the row count, or the first broken "
+                                                  "row (exit 1)")
+    audit_v.add_argument("--db", default=str(DEFAULT_DB))
+    audit.set_defaults(func=cmd_audit)
     serve = sub.add_parser("serve", help="run the nightly flow on a schedule")
     serve.add_argument("--cron", default="0 2 * * *", help="cron schedule (default 02:00 daily)")
     serve.add_argument("--timezone", help="zone of the cron (default: the centre's, from settings)")
@@ -439,7 +463,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.set_defaults(func=cmd_serve)
     users = sub.add_parser("users", help="web app users: add, passwd, disable, list")
     users_sub = users.add_subparsers(dest="users_verb", required=True)
-    u_add = users_sub.add_parser("add", help="add a user (asks for the password)")
+    u_add = users_sub.add_parser("add", help="add a user (asks for the password: 12+ characters, not a common one)")
     u_add.add_argument("name")
     u_add.add_argument("--role", required=True, choices=["handler", "qa", "lead", "admin"])
     u_pw = users_sub.add_parser("passwd", help="set a new password (ends the user's sessions)")

@@ -12,7 +12,7 @@ from urllib.parse import quote
 
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -20,15 +20,24 @@ from pipeline.config.settings import Settings
 from pipeline.store import Store, StoreBusy
 
 from . import auth, search
-from .context import HERE, SESSION_COOKIE, NotLoggedIn, WebContext, build_templates, signed_in
+from .context import HERE, SESSION_COOKIE, NotLoggedIn, WebContext, build_templates, signed_in, trusted_proxies
 from .routes import api, calls, handler, lead, qa
 from .routes import auth as login_routes
 
 BUSY_WAIT_SECONDS = 15.0
+# Sent with every response (pages, static files, the API, errors, redirects). Scripts and styles
+# only from the app's own files: no inline script, event-handler attribute or style attribute
+# (templates use classes, web/static/app.js binds the events); no framing; no Referer sent on.
+CONTENT_SECURITY_POLICY = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "
+                           "media-src 'self'; connect-src 'self'; form-action 'self'; base-uri 'none'; "
+                           "frame-ancestors 'none'")
+SECURITY_HEADERS = {"Content-Security-Policy": CONTENT_SECURITY_POLICY, "X-Content-Type-Options": "nosniff",
+                    "Referrer-Policy": "no-referrer", "X-Frame-Options": "DENY"}
 
 
 def create_app(db_path: Path | str, settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
+    trusted_proxies(settings.web_trusted_proxies)  # a bad setting stops the start, in one line
     # Creates the schema (the pipeline's tables and the app's) on a new file. A page waits at most
     # this long for a batch that holds the file (it frees it between calls), then says "busy".
     store = Store(db_path, wait_seconds=BUSY_WAIT_SECONDS)
@@ -50,11 +59,7 @@ def create_app(db_path: Path | str, settings: Settings | None = None) -> FastAPI
 
     @app.middleware("http")
     async def headers(request: Request, call_next):
-        response = await call_next(request)
-        response.headers.setdefault("X-Frame-Options", "DENY")
-        response.headers.setdefault("Referrer-Policy", "same-origin")
-        response.headers.setdefault("Cache-Control", "no-store")
-        return response
+        return secured(await call_next(request))
 
     def is_api(request: Request) -> bool:
         return request.url.path.startswith("/api/") and request.url.path != "/api/docs"  # docs is a page
@@ -88,6 +93,12 @@ def create_app(db_path: Path | str, settings: Settings | None = None) -> FastAPI
             return JSONResponse({"detail": message}, status_code=422)
         return error_page(request, 422, message, user=signed_in(request))
 
+    @app.exception_handler(Exception)  # answered outside the middleware, so it adds the headers itself
+    async def crashed(request: Request, exc: Exception):
+        if is_api(request):
+            return secured(JSONResponse({"detail": "internal error"}, status_code=500))
+        return secured(error_page(request, 500, "Something went wrong on the server; it has been logged."))
+
     @app.exception_handler(StoreBusy)
     async def busy(request: Request, exc: StoreBusy):
         if is_api(request):
@@ -95,3 +106,11 @@ def create_app(db_path: Path | str, settings: Settings | None = None) -> FastAPI
         return error_page(request, 503, str(exc), {"Retry-After": "5"})  # no user: the database is busy
 
     return app
+
+
+def secured(response: Response) -> Response:
+    """The security headers; a response that sets its own policy (the plot file) keeps it."""
+    for name, value in SECURITY_HEADERS.items():
+        response.headers.setdefault(name, value)
+    response.headers.setdefault("Cache-Control", "no-store")
+    return response

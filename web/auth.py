@@ -21,10 +21,15 @@ from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 
 from pipeline.store import Store
 
+from . import passwords
+
 HASHER = PasswordHasher()
-MIN_PASSWORD = 10
-FREE_FAILURES = 3  # then each failure doubles the wait: 30 s, 60 s, 2 min ... capped at 15 min
+MIN_PASSWORD = passwords.MIN_LENGTH
+FREE_FAILURES = 3  # per name; then each failure doubles the wait: 30 s, 60 s, 2 min ... capped at 15 min
+FREE_ADDRESS_FAILURES = 10  # per client address, over any names; then the same growing waits
 MAX_LOCK_SECONDS = 15 * 60
+NAME_MEMORY = timedelta(days=1)  # a name's failures are forgotten a day after the last one (or at a login)
+ADDRESS_MEMORY = timedelta(hours=1)  # an address's an hour after its last one (a login does not clear them)
 USERNAME = re.compile(r"^[A-Za-z0-9_.-]{2,40}$")
 ROLES = ("handler", "qa", "lead", "admin")  # the users table's CHECK names the same (pipeline.store.schema)
 
@@ -44,9 +49,10 @@ def now() -> datetime:
     return datetime.now(timezone.utc).replace(tzinfo=None)  # naive UTC, like every timestamp the pipeline writes
 
 
-def check_password_rules(password: str) -> None:
-    if len(password) < MIN_PASSWORD:
-        raise UserError(f"password too short: use at least {MIN_PASSWORD} characters")
+def check_password_rules(password: str, username: str = "") -> None:
+    """Every password that is set goes through here (web.passwords says what is refused)."""
+    if (refused := passwords.problem(password, username)) is not None:
+        raise UserError(refused)
 
 
 def add_user(db_path: Path, username: str, role: str, password: str) -> None:
@@ -54,13 +60,13 @@ def add_user(db_path: Path, username: str, role: str, password: str) -> None:
         raise UserError(f"bad user name {username!r}: 2-40 letters, digits, '.', '_' or '-'")
     if role not in ROLES:
         raise UserError(f"unknown role {role!r}: use one of {', '.join(ROLES)}")
-    check_password_rules(password)
+    check_password_rules(password, username)
     if not Store(db_path).add_user(username, role, HASHER.hash(password)):
         raise UserError(f"user {username} exists (use `callbrief users passwd {username}`)")
 
 
 def set_password(db_path: Path, username: str, password: str) -> None:
-    check_password_rules(password)
+    check_password_rules(password, username)
     if not Store(db_path).set_password_hash(username, HASHER.hash(password)):
         raise UserError(f"no user {username}")
 
@@ -80,28 +86,63 @@ class LoginResult:
     error: str | None = None
 
 
-def lock_seconds(failures: int) -> int:
-    if failures < FREE_FAILURES:
+def lock_seconds(failures: int, free: int = FREE_FAILURES) -> int:
+    if failures < free:
         return 0
-    return min(30 * 2 ** (failures - FREE_FAILURES), MAX_LOCK_SECONDS)
+    return min(30 * 2 ** (failures - free), MAX_LOCK_SECONDS)
 
 
-def login(store: Store, username: str, password: str) -> LoginResult:
-    """Check a password; count failures and lock the name for a growing time after repeated ones."""
-    generic = "wrong user name or password"
+WRONG = "wrong user name or password"
+LOCKED = "too many failed logins: try again in {} s"
+
+
+def _count(failures: int, locked_until: datetime | None, last: datetime | None, memory: timedelta,
+           at: datetime) -> tuple[int, int]:
+    """(failures still counted, seconds of lock left): failures are forgotten `memory` after the
+    last one, unless a lock still runs. A count with no time of its last failure (a user's, kept
+    before that time was) is forgotten too: an unknown name has no such old count, and the
+    answers must not differ."""
+    wait = int((locked_until - at).total_seconds()) + 1 if locked_until and locked_until > at else 0
+    if not wait and (last is None or last < at - memory):
+        failures = 0
+    return failures, wait
+
+
+def login(store: Store, username: str, password: str, client: str | None = None) -> LoginResult:
+    """Check a password. Failures are counted per name and per client address (`client`, see
+    web.context.client_address), each locking for a growing time after repeated ones. A name that
+    is no user's is counted, answered and locked exactly as a user's, so the answers never tell
+    which names exist; a locked name or address is refused before the password is checked."""
+    name = username.strip()
     with store.transaction():  # the check and its counting are one step
-        u = store.user(username.strip())
-        if u is None:
-            _verify(_dummy_hash(), password)  # an unknown name takes as long as a wrong password
-            return LoginResult(None, generic)
-        if u["locked_until"] and u["locked_until"] > now():
-            wait = int((u["locked_until"] - now()).total_seconds()) + 1
-            return LoginResult(None, f"too many failed logins: try again in {wait} s")
-        if not _verify(u["password_hash"], password):
-            failures = u["failed_logins"] + 1
+        at = now()
+        u = store.user(name)
+        if u is not None:
+            by_name = _count(u["failed_logins"], u["locked_until"], u["last_failed_login"], NAME_MEMORY, at)
+        else:
+            row = store.login_failures("name", name) or {}
+            by_name = _count(row.get("failures", 0), row.get("locked_until"), row.get("last_failed_at"), NAME_MEMORY, at)
+        row = (store.login_failures("address", client) if client else None) or {}
+        by_address = _count(row.get("failures", 0), row.get("locked_until"), row.get("last_failed_at"),
+                            ADDRESS_MEMORY, at)
+        if by_name[1] or by_address[1]:
+            return LoginResult(None, LOCKED.format(max(by_name[1], by_address[1])))
+        # An unknown name is checked against a dummy hash: it takes as long as a wrong password.
+        if not _verify(u["password_hash"] if u else _dummy_hash(), password) or u is None:
+            failures = by_name[0] + 1
             wait = lock_seconds(failures)
-            store.record_login_failure(u["username"], failures, now() + timedelta(seconds=wait) if wait else None)
-            return LoginResult(None, generic + (f"; locked for {wait} s" if wait else ""))
+            until = at + timedelta(seconds=wait) if wait else None
+            if u is not None:
+                store.record_login_failure(u["username"], failures, until, at)
+            else:
+                store.record_failed_login("name", name, failures, until, at, at - NAME_MEMORY)
+            if client:
+                address_wait = lock_seconds(by_address[0] + 1, FREE_ADDRESS_FAILURES)
+                store.record_failed_login("address", client, by_address[0] + 1,
+                                          at + timedelta(seconds=address_wait) if address_wait else None, at,
+                                          at - ADDRESS_MEMORY)
+                wait = max(wait, address_wait)
+            return LoginResult(None, WRONG + (f"; locked for {wait} s" if wait else ""))
         if u["disabled"]:
             return LoginResult(None, "this account is disabled")
         store.clear_login_failures(u["username"])
@@ -137,6 +178,7 @@ class Sessions:
     def __init__(self, secret: bytes, max_age_seconds: int):
         self.serializer = URLSafeTimedSerializer(secret, salt="callbrief-session")
         self.pre = URLSafeTimedSerializer(secret, salt="callbrief-login-form")
+        self.flashes = URLSafeTimedSerializer(secret, salt="callbrief-flash")
         self.max_age = max_age_seconds
 
     def issue(self, user: User) -> tuple[str, str]:
@@ -150,6 +192,19 @@ class Sessions:
             return self.serializer.loads(cookie, max_age=self.max_age)
         except (BadSignature, SignatureExpired):
             return None
+
+    # A page's one-time message after a POST: a key, for one user and one page, signed.
+    def flash(self, key: str, username: str, path: str) -> str:
+        return self.flashes.dumps({"k": key, "u": username, "p": path})
+
+    def read_flash(self, cookie: str | None, username: str, path: str, max_age: int) -> str | None:
+        if not cookie:
+            return None
+        try:
+            data = self.flashes.loads(cookie, max_age=max_age)
+        except (BadSignature, SignatureExpired):
+            return None
+        return data.get("k") if data.get("u") == username and data.get("p") == path else None
 
     # The login form has no session yet: its CSRF token is a signed value in a short cookie.
     def login_token(self) -> str:

@@ -9,15 +9,18 @@ import re
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from functools import lru_cache
+from ipaddress import ip_address, ip_network
 from pathlib import Path
+from urllib.parse import quote
 
 from fastapi import Depends, HTTPException, Request
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.templating import Jinja2Templates
 from markupsafe import Markup, escape
 
 from pipeline.analysis.i18n import mmss
-from pipeline.config.settings import Settings
+from pipeline.config.settings import Settings, SettingsError
 from pipeline.outputs.briefing import facts_by_sentence
 from pipeline.outputs.qa import item_values
 from pipeline.store import Store, StoreBusy
@@ -28,7 +31,12 @@ from .timefmt import call_time, clock, utc_time
 
 HERE = Path(__file__).resolve().parent
 PLAY_LEAD_SECONDS = 3.0  # a play button starts this much before the moment, so the context is heard
-SESSION_COOKIE, LOGIN_COOKIE = "cb_session", "cb_login"
+SESSION_COOKIE, LOGIN_COOKIE, FLASH_COOKIE = "cb_session", "cb_login", "cb_flash"
+# What a page says after a POST redirected to it: fixed texts, picked by a key the server signed
+# for that user and page (never text from the URL), shown once.
+FLASHES = {"callback_recorded": "Callback recorded. · 已记录回访。", "review_saved": "Review saved. · 评审已保存。"}
+FLASH_SECONDS = 60
+ID_SHOWN = re.compile(r"[A-Za-z0-9._-]{1,64}")
 USER_TTL = 3.0  # seconds a user's role/epoch is trusted without asking the database again
 CALLBACK_OUTCOMES = ("resolved", "follow_up", "no_answer", "escalated")
 
@@ -85,12 +93,71 @@ class WebContext:
         self.user_cache[username] = (time.monotonic() + USER_TTL, found)
         return found
 
+    @property
+    def trusted_proxies(self) -> tuple:
+        return trusted_proxies(self.settings.web_trusted_proxies)
+
+    def client(self, request: Request) -> str | None:
+        """The address of the person asking (see `client_address`)."""
+        return client_address(request, self.trusted_proxies)
+
     def audit(self, request: Request, user: str | None, user_role: str | None, action: str, target_id: str,
               detail: str = "") -> None:
-        self.store.audit(user, user_role, action, target_id, detail, request.client.host if request.client else None)
+        self.store.audit(user, user_role, action, target_id, detail, self.client(request))
 
     def page(self, request: Request, name: str, user: Viewer | None, status_code: int = 200, **context) -> HTMLResponse:
-        return self.templates.TemplateResponse(request, name, {"user": user, **context}, status_code=status_code)
+        """A page; with the one-time message (FLASHES) a POST left for this user and this page."""
+        key = self.sessions.read_flash(request.cookies.get(FLASH_COOKIE), user.username, request.url.path,
+                                       FLASH_SECONDS) if user else None
+        response = self.templates.TemplateResponse(request, name, {"user": user, "flash": FLASHES.get(key), **context},
+                                                   status_code=status_code)
+        if FLASH_COOKIE in request.cookies:
+            response.delete_cookie(FLASH_COOKIE)
+        return response
+
+    def redirect(self, user: Viewer, path: str, flash: str) -> RedirectResponse:
+        """303 to `path` (a decoded path), whose page then says FLASHES[flash] once."""
+        response = RedirectResponse(quote(path), status_code=303)
+        response.set_cookie(FLASH_COOKIE, self.sessions.flash(flash, user.username, path), max_age=FLASH_SECONDS,
+                            httponly=True, samesite="strict", secure=self.settings.web_cookie_secure)
+        return response
+
+
+@lru_cache(maxsize=8)
+def trusted_proxies(setting: str) -> tuple:
+    """The `web_trusted_proxies` setting: comma-separated addresses or networks (10.0.0.5, 10.0.0.0/24)."""
+    try:
+        return tuple(ip_network(p.strip(), strict=False) for p in setting.split(",") if p.strip())
+    except ValueError as exc:
+        raise SettingsError(f"setting web_trusted_proxies: {exc} (use addresses or networks, comma-separated)") from None
+
+
+def client_address(request: Request, proxies: tuple) -> str | None:
+    """Who is asking: the address that connected, unless it is one of our reverse proxies
+    (`web_trusted_proxies`); then the right-most address in X-Forwarded-For that is not one of
+    them. Each proxy appends the address it got the request from, so that one is the client's;
+    addresses to its left were sent by the client and may be made up. With no proxy configured
+    the header is ignored (anyone can send it)."""
+    address = request.client.host if request.client else None
+    if not proxies or not _among(address, proxies):
+        return address
+    hops = [a.strip() for header in request.headers.getlist("x-forwarded-for") for a in header.split(",") if a.strip()]
+    for hop in reversed(hops):
+        try:
+            ip_address(hop)
+        except ValueError:
+            return address  # a malformed entry: stop at the last address we can trust
+        address = hop
+        if not _among(hop, proxies):
+            break
+    return address
+
+
+def _among(address: str | None, networks: tuple) -> bool:
+    try:
+        return address is not None and any(ip_address(address) in n for n in networks)
+    except ValueError:
+        return False
 
 
 def build_templates(settings: Settings) -> Jinja2Templates:
@@ -103,6 +170,7 @@ def build_templates(settings: Settings) -> Jinja2Templates:
     templates.env.filters["calltime"] = lambda v: clock(call_time(v, tz))
     templates.env.filters["highlight"] = highlight
     templates.env.filters["span"] = span
+    templates.env.filters["band"] = band
     templates.env.filters["tojson_pretty"] = lambda v: json.dumps(v, ensure_ascii=False, indent=1, default=str)
     return templates
 
@@ -147,6 +215,13 @@ def role(*allowed: str):
     return check
 
 
+def shown(value: str) -> str:
+    """An id from the URL, as a message may repeat it: only when it looks like an id, so a link
+    cannot put sentences of its own into the page's message box."""
+    value = str(value).strip()
+    return value if ID_SHOWN.fullmatch(value) else "(not a valid id)"
+
+
 def span(minutes: float) -> str:
     """75 -> '1 h 15 min', 4935 -> '3 d 10 h'."""
     m = int(round(abs(minutes)))
@@ -155,6 +230,12 @@ def span(minutes: float) -> str:
     if m < 48 * 60:
         return f"{m // 60} h {m % 60} min"
     return f"{m // 1440} d {m % 1440 // 60} h"
+
+
+def band(score: float | None) -> str:
+    """The CSS class of a 0-100 score's colour, by bands of ten ('s0'..'s10'): a class, since the
+    Content-Security-Policy allows no style attribute."""
+    return f"s{round(min(max(float(score or 0), 0.0), 100.0) / 10)}"
 
 
 def highlight(text: str | None, words: list[str]) -> Markup:

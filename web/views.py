@@ -11,7 +11,7 @@ from pipeline.outputs.qa import QAError, record_review, scorecard_items
 
 from . import search
 from . import store as reads
-from .context import CALLBACK_OUTCOMES, Viewer, WebContext
+from .context import CALLBACK_OUTCOMES, Viewer, WebContext, shown
 
 
 def worklist(ctx: WebContext) -> list[dict]:
@@ -23,7 +23,7 @@ def briefing(ctx: WebContext, customer_id: str) -> dict:
     with ctx.store.reading() as conn:
         calls = reads.customer_calls(conn, customer_id)
         if not calls:
-            raise HTTPException(404, f"no processed calls for customer {customer_id.strip()}")
+            raise HTTPException(404, f"no processed calls for customer {shown(customer_id)}")
         cid = reads.stored_customer_id(conn, calls[0]["call_id"])
         brief = reads.latest_briefings(conn, [cid]).get(cid)
         latest = calls[0]
@@ -42,7 +42,7 @@ def call(ctx: WebContext, call_id: str) -> dict:
     with ctx.store.reading() as conn:
         found = reads.call_detail(conn, call_id, ctx.settings.policy.reported_flags)
     if not found:
-        raise HTTPException(404, f"no call {call_id}")
+        raise HTTPException(404, f"no call {shown(call_id)}")
     return found
 
 
@@ -54,8 +54,8 @@ def search_params(request: Request) -> dict:
         if date_to and len(q.get("date_to", "")) <= 10:
             date_to += timedelta(days=1)  # a date "to" includes that whole day
         min_esc = float(q["min_escalation"]) if q.get("min_escalation") else None
-    except ValueError as exc:
-        raise HTTPException(422, f"bad search filter: {exc}") from None
+    except ValueError:  # the message names the fields, never repeats what was typed
+        raise HTTPException(422, "bad search filter: dates as YYYY-MM-DD (or an ISO time), escalation as a number") from None
     return {"words": q.get("q", ""), "customer": q.get("customer", ""), "agent": q.get("agent", ""),
             "case": q.get("case", ""), "flag": q.get("flag", ""), "category": q.get("category", ""),
             "date_from": date_from, "date_to": date_to, "min_escalation": min_esc}
@@ -79,7 +79,7 @@ def categories(ctx: WebContext) -> list[str]:
 def qa_card(ctx: WebContext, sample_id: str, call_id: str, reviewer: str) -> dict:
     sampled = ctx.store.qa_sampled(sample_id, call_id)
     if sampled is None:
-        raise HTTPException(404, f"call {call_id} is not in QA sample {sample_id}")
+        raise HTTPException(404, f"call {shown(call_id)} is not in QA sample {shown(sample_id)}")
     review = ctx.store.qa_review_of(sample_id, call_id, reviewer)
     prefill = {c["item"]: c for c in reads.parse_json(sampled["scorecard"], [])}
     answers = reads.parse_json(review["scores"], {}) if review else {}
@@ -94,7 +94,7 @@ def store_review(ctx: WebContext, request: Request, user: Viewer, sample_id: str
     """One review per reviewer per call: a second submission replaces the first. The scorecard's
     one validator (pipeline.outputs.qa) refuses what the CLI refuses, as a ValueError."""
     if ctx.store.qa_sampled(sample_id, call_id) is None:
-        raise HTTPException(404, f"call {call_id} is not in QA sample {sample_id}")
+        raise HTTPException(404, f"call {shown(call_id)} is not in QA sample {shown(sample_id)}")
     try:
         record_review(ctx.store, sample_id, call_id, user.username, scores, comment)
     except QAError as exc:
@@ -118,7 +118,7 @@ def mark_callback(ctx: WebContext, request: Request, user: Viewer, customer_id: 
     if outcome not in CALLBACK_OUTCOMES:
         raise HTTPException(422, f"outcome must be one of {', '.join(CALLBACK_OUTCOMES)}")
     if ctx.store.record_callback(customer_id, user.username, outcome, note[:2000]) is None:
-        raise HTTPException(404, f"no customer {customer_id}")
+        raise HTTPException(404, f"no customer {shown(customer_id)}")
     ctx.audit(request, user.username, user.role, "callback_done", customer_id, outcome)
 
 
@@ -126,12 +126,12 @@ def audio_path(ctx: WebContext, call_id: str) -> Path:
     with ctx.store.reading() as conn:
         found = reads.recording_paths(conn, call_id)
     if not found:
-        raise HTTPException(404, f"no recording for call {call_id}")
+        raise HTTPException(404, f"no recording for call {shown(call_id)}")
     paths = [p if p.is_absolute() else ctx.db_path.parent / p for p in map(Path, found)]
     for path in paths:  # the file may have been renamed or moved since: any name of the same audio
         if path.is_file():
             return path
-    raise HTTPException(404, f"the recording of {call_id} is no longer at {paths[0].name}")
+    raise HTTPException(404, f"the recording of {shown(call_id)} is no longer at {paths[0].name}")
 
 
 def plot_file(ctx: WebContext, call_id: str) -> Path:
@@ -141,7 +141,7 @@ def plot_file(ctx: WebContext, call_id: str) -> Path:
     if path is not None and not path.is_absolute():
         path = ctx.db_path.parent / path
     if path is None or not path.is_file():
-        raise HTTPException(404, f"no escalation plot for call {call_id}")
+        raise HTTPException(404, f"no escalation plot for call {shown(call_id)}")
     return path
 
 
@@ -149,5 +149,5 @@ def qa_export_rows(ctx: WebContext, sample_id: str) -> list[dict]:
     with ctx.store.reading() as conn:
         found = reads.qa_export_rows(conn, sample_id)
     if not found:
-        raise HTTPException(404, f"no QA sample {sample_id}")
+        raise HTTPException(404, f"no QA sample {shown(sample_id)}")
     return found

@@ -60,6 +60,10 @@ class Settings:
     web_secret_file: str = ""
     web_session_minutes: int = 480  # one shift; then log in again
     web_cookie_secure: bool = False  # set true when served over HTTPS (behind a proxy)
+    # Reverse proxies in front of the app (addresses or networks, comma-separated): from them the
+    # client's address is read from X-Forwarded-For (web.context.client_address); from anyone else
+    # that header is ignored. Empty: the connecting address is the client's.
+    web_trusted_proxies: str = ""
     # Models (pipeline/speech/weights.py, pipeline/engines.py). Empty cache: the checkout's data/models
     # when running from one, else the per-user data folder.
     model_cache: str = ""

@@ -24,6 +24,7 @@ from pipeline.analysis.summary import categories, summarise
 from pipeline.config import keys
 from pipeline.config.datafiles import read_json
 from pipeline.config.policy import Policy, default_policy
+from pipeline.outputs.spreadsheet import safe_frame
 from pipeline.records import Flag, Role, Turn
 from pipeline.store import Store, utcnow
 
@@ -386,7 +387,8 @@ def export_sample(store: Store, sample_id: str, folder: Path, files: str = "encr
     """The sample as CSV and Parquet: per call the prefill of each item (one column each, with its
     first quote), and one row per review with the reviewer's value for each item. `files` (the
     export_files setting): "encrypted" seals both with the database key (`<name>.enc`), "plain"
-    writes them as they are, "none" refuses."""
+    writes them as they are, "none" refuses. Text a spreadsheet would run as a formula is quoted in
+    the CSV (pipeline.outputs.spreadsheet)."""
     if files == "none":
         raise QAError("exports are off (export_files = \"none\"): read the sample in the web app")
     if not store.qa_sample_exists(sample_id):
@@ -403,7 +405,8 @@ def export_sample(store: Store, sample_id: str, folder: Path, files: str = "encr
         frame[f"review_{item}"] = reviews.map(lambda r: r.get(item, ""))
     frame["review_comment"] = comments.fillna("")
     folder.mkdir(parents=True, exist_ok=True)
-    return (_write(folder / f"{sample_id}.csv", frame.to_csv(index=False).encode("utf-8"), files),
+    csv = safe_frame(frame).to_csv(index=False)  # a comment "=..." must not run in a spreadsheet
+    return (_write(folder / f"{sample_id}.csv", csv.encode("utf-8"), files),
             _write(folder / f"{sample_id}.parquet", frame.to_parquet(index=False), files))
 
 
@@ -435,7 +438,8 @@ def item_values(item: dict) -> list[str]:
 
 def validate_review(scores) -> dict[str, str]:
     """A reviewer's scores, checked against the scorecard: the one rule for the CLI, the web pages
-    and the API. Every item answered (n/a where it does not apply), each with an allowed value."""
+    and the API. Every item answered (n/a where it does not apply), each with an allowed value;
+    every value the prefill gives is one, so a prefilled card can be confirmed as it is."""
     if not isinstance(scores, dict) or not scores:
         raise QAError('scores must be a JSON object such as {"greeting": "pass"}')
     items = {i["id"]: i for i in scorecard_items()}

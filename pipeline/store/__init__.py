@@ -11,6 +11,7 @@ import pandas as pd
 
 from pipeline.config.paths import DEFAULT_DB
 from pipeline.store.alerts import AlertsTable
+from pipeline.store.audit import AuditCheck, AuditTable
 from pipeline.store.briefings import BriefingsTable
 from pipeline.store.callbacks import CallbacksTable
 from pipeline.store.calls import CallsTable, StoredCall, insert, utcnow
@@ -22,11 +23,11 @@ from pipeline.store.search import SearchIndexTable
 from pipeline.store.users import UsersTable
 from pipeline.store.voiceprints import VoiceprintsTable
 
-__all__ = ["DEFAULT_DB", "Store", "StoreBusy", "StoreError", "StoredCall", "has_table", "rows", "utcnow"]
+__all__ = ["DEFAULT_DB", "AuditCheck", "Store", "StoreBusy", "StoreError", "StoredCall", "has_table", "rows", "utcnow"]
 
 
 class Store(Database, CallsTable, RunsTable, BriefingsTable, AlertsTable, QATable, VoiceprintsTable, UsersTable,
-            CallbacksTable, SearchIndexTable):
+            AuditTable, CallbacksTable, SearchIndexTable):
     """The database file, opened briefly for each operation (see `connect`). A writer creates
     and extends the schema when it opens the file."""
 

@@ -8,6 +8,7 @@ from pathlib import Path, PurePath
 import duckdb
 
 from pipeline.intake.identity import derived_call_id
+from pipeline.store.audit import chain_legacy_rows
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS calls (
@@ -97,6 +98,15 @@ CREATE TABLE IF NOT EXISTS audit_log (
     logged_at TIMESTAMP NOT NULL, username VARCHAR, role VARCHAR, action VARCHAR NOT NULL,
     target VARCHAR, detail VARCHAR, client VARCHAR
 );
+-- The audit log's chain (pipeline/store/audit.py): the id and hash of its last row, one row.
+CREATE TABLE IF NOT EXISTS audit_head (id BIGINT NOT NULL, hash VARCHAR NOT NULL);
+-- Failed logins counted per client address, and per name that is no user's (a user's own count is
+-- in users), so an unknown name is answered and locked exactly as a known one (web/auth.py).
+CREATE TABLE IF NOT EXISTS login_failures (
+    scope VARCHAR NOT NULL CHECK (scope IN ('address', 'name')), key VARCHAR NOT NULL,
+    failures INTEGER NOT NULL, locked_until TIMESTAMP, last_failed_at TIMESTAMP NOT NULL,
+    PRIMARY KEY (scope, key)
+);
 CREATE TABLE IF NOT EXISTS callbacks (
     customer_id VARCHAR NOT NULL, done_at TIMESTAMP NOT NULL, handler VARCHAR NOT NULL,
     outcome VARCHAR NOT NULL, note VARCHAR, PRIMARY KEY (customer_id, done_at)
@@ -145,14 +155,21 @@ ADDED_COLUMNS = (
     # The call id was made from path and contents, not given by a manifest (a manifest id that
     # arrives later for the same audio replaces the derived call).
     ("calls", "derived_id", "BOOLEAN"),
+    # When a user's last failed login was: a name's failures are forgotten a day later, as an unknown name's are.
+    ("users", "last_failed_login", "TIMESTAMP"),
+    # The audit log is chained: each row's number, and SHA-256 over the row before's hash and its own
+    # content (pipeline/store/audit.py; rows written before are chained once, below).
+    ("audit_log", "id", "BIGINT"), ("audit_log", "hash", "VARCHAR"),
 )
 
 def migrate(conn: duckdb.DuckDBPyConnection) -> None:
-    """Create what is missing; never drops or rewrites a row (but fills a column added since)."""
+    """Create what is missing; never drops or rewrites a row (but fills a column added since, and
+    chains an audit log written before the chain existed)."""
     conn.execute(SCHEMA)
     for table, column, kind in ADDED_COLUMNS:
         conn.execute(f"ALTER TABLE {table} ADD COLUMN IF NOT EXISTS {column} {kind}")
     _mark_derived_ids(conn)
+    chain_legacy_rows(conn)
 
 
 def _mark_derived_ids(conn: duckdb.DuckDBPyConnection) -> None:

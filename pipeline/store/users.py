@@ -1,5 +1,5 @@
-"""The web app's users and its audit log (web.auth hashes passwords and signs sessions; this
-only keeps the rows). Timestamps are naive UTC like every other the pipeline writes."""
+"""The web app's users and their failed logins (web.auth hashes passwords and signs sessions;
+this only keeps the rows; the audit log is pipeline/store/audit.py). Timestamps are naive UTC like every other the pipeline writes."""
 from __future__ import annotations
 
 from datetime import datetime
@@ -8,7 +8,7 @@ from pipeline.store.calls import utcnow
 
 
 class UsersTable:
-    """Mixed into `Store`: users and audit_log."""
+    """Mixed into `Store`: users and login_failures."""
 
     def user(self, username: str) -> dict | None:
         """Every column of a user's row, None for an unknown name."""
@@ -56,16 +56,29 @@ class UsersTable:
     def end_user_sessions(self, username: str) -> None:
         self.execute("UPDATE users SET session_epoch = session_epoch + 1 WHERE username = ?", [username])
 
-    def record_login_failure(self, username: str, failures: int, locked_until: datetime | None) -> None:
-        self.execute("UPDATE users SET failed_logins = ?, locked_until = ? WHERE username = ?",
-                     [failures, locked_until, username])
+    def record_login_failure(self, username: str, failures: int, locked_until: datetime | None,
+                             at: datetime | None = None) -> None:
+        self.execute("UPDATE users SET failed_logins = ?, locked_until = ?, last_failed_login = ? WHERE username = ?",
+                     [failures, locked_until, at or utcnow(), username])
 
     def clear_login_failures(self, username: str) -> None:
         self.execute("UPDATE users SET failed_logins = 0, locked_until = NULL WHERE username = ?", [username])
 
-    def audit(self, username: str | None, role: str | None, action: str, target: str, detail: str = "",
-              client: str | None = None) -> None:
-        """One row of the audit log: who did what to which record, and from where."""
-        with self.transaction() as conn:
-            conn.execute("INSERT INTO audit_log VALUES (?, ?, ?, ?, ?, ?, ?)",
-                         [utcnow(), username, role, action, target, detail, client])
+    def login_failures(self, scope: str, key: str) -> dict | None:
+        """The failed-login count of a client address (scope 'address') or of a name that is no
+        user's (scope 'name'): failures, locked_until, last_failed_at; None when there is none."""
+        found = self.rows("SELECT failures, locked_until, last_failed_at FROM login_failures WHERE scope = ? AND key = ?",
+                          [scope, key])
+        return found[0] if found else None
+
+    def record_failed_login(self, scope: str, key: str, failures: int, locked_until: datetime | None, at: datetime,
+                            forget_before: datetime) -> None:
+        """Count a failed login against an address or an unknown name; counts whose last failure
+        was before `forget_before` and whose lock has ended are dropped (they would count as 0).
+        Runs inside the caller's transaction (web.auth.login counts in the one that checked)."""
+        with self.session() as conn:
+            conn.execute("DELETE FROM login_failures WHERE scope = ? AND last_failed_at < ? "
+                         "AND (locked_until IS NULL OR locked_until < ?)", [scope, forget_before, at])
+            conn.execute("INSERT INTO login_failures VALUES (?, ?, ?, ?, ?) ON CONFLICT (scope, key) DO UPDATE SET "
+                         "failures = excluded.failures, locked_until = excluded.locked_until, "
+                         "last_failed_at = excluded.last_failed_at", [scope, key, failures, locked_until, at])

@@ -77,9 +77,23 @@ def browser(tmp_path_factory):
         options.add_argument(flag)
     driver = webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options)
     driver.set_page_load_timeout(60)
+    # Every page records what its Content-Security-Policy blocked (this script is the browser's
+    # own, from DevTools, so the policy does not block it).
+    driver.execute_cdp_cmd("Page.addScriptToEvaluateOnNewDocument", {"source": CSP_RECORDER})
     SCREENS.mkdir(parents=True, exist_ok=True)
     yield driver
     driver.quit()
+
+
+CSP_RECORDER = """window.__csp = [];
+document.addEventListener('securitypolicyviolation',
+  e => window.__csp.push(e.violatedDirective + ' ' + e.blockedURI + ' ' + (e.sample || '')));"""
+
+
+def csp_violations(driver) -> list[str]:
+    found = driver.execute_script("return window.__csp")
+    assert found is not None, "the violation recorder did not run on this page"
+    return found
 
 
 def shot(driver, name: str) -> None:
@@ -171,6 +185,7 @@ def test_handler_worklist_briefing_plot_and_play_from_the_right_second(browser, 
                                      " return [a.currentTime, a.paused, a.src]")
     assert start <= playing[0] < start + 3, playing  # from the moment's lead-in, not from 0
     assert playing[2].endswith("/calls/" + button.get_attribute("data-call") + "/audio")
+    assert csp_violations(browser) == []  # the player and the plot work under the Content-Security-Policy
     shot(browser, "04-briefing-playing")
     browser.execute_script("document.getElementById('player').pause()")
 
@@ -306,3 +321,52 @@ def test_pages_keep_working_while_a_batch_writes(browser, server, replayed):
     assert not errors, errors
     assert len(writes) >= 5 and loads >= 10, (len(writes), loads)
     shot(browser, "12-during-batch")
+
+
+def test_pages_work_under_the_content_security_policy(browser, server, db):
+    """Every page as the lead sees it: the policy is sent, nothing on the page is blocked by it, the
+    score colours (classes, not style attributes) and the charts show; a script slipped into a
+    page is blocked."""
+    from selenium.webdriver.common.by import By
+
+    with duckdb.connect(str(db), read_only=True) as conn:
+        sample_id, call_id = conn.execute("SELECT sample_id, call_id FROM qa_samples ORDER BY call_id LIMIT 1").fetchone()
+    log_in(browser, server, "lee")
+    for path in ("/worklist", "/customers/C1001", "/calls/zh-1001-b", "/search?q=卡", "/qa", f"/qa/{sample_id}/{call_id}",
+                 "/qa/rollup", "/dashboard", "/api/docs"):
+        browser.get(server + path)
+        assert browser.find_elements(By.CSS_SELECTOR, "main h1"), path
+        policy = browser.execute_async_script(
+            "const done = arguments[0]; fetch(location.href).then(r => done(r.headers.get('content-security-policy')))")
+        assert "script-src 'self'" in policy and "frame-ancestors 'none'" in policy, (path, policy)
+        assert csp_violations(browser) == [], path
+        for score in browser.find_elements(By.CSS_SELECTOR, "span.score")[:5]:
+            colour = score.value_of_css_property("background-color")
+            assert colour not in ("rgba(0, 0, 0, 0)", "transparent"), (path, colour)
+    browser.get(server + "/dashboard")
+    assert len(browser.find_elements(By.CSS_SELECTOR, ".chart svg.bars rect")) >= 6
+    browser.get(server + "/calls/zh-1001-b")
+    turn = browser.find_elements(By.CSS_SELECTOR, "li.turn")[1]
+    turn.click()  # app.js, the only script, plays the turn
+    wait_for(lambda: browser.execute_script("return !document.getElementById('player').paused"), what="playing")
+    browser.execute_script("document.getElementById('player').pause()")
+    full_shot(browser, "13-call-under-csp")
+    browser.execute_script("const s = document.createElement('script'); s.textContent = 'window.__ran = 1';"
+                           " document.body.appendChild(s)")
+    assert browser.execute_script("return window.__ran") is None
+    assert any(v.startswith("script-src") for v in wait_for(lambda: csp_violations(browser), what="violation"))
+
+
+def test_the_audit_log_written_by_the_server_verifies(browser, server, db):
+    """Everything the browser tests did through `callbrief web` (its threads writing audit rows
+    while a batch wrote calls) left one unbroken chain; `callbrief audit verify`, another process
+    beside the running server, says so."""
+    log_in(browser, server, "hana")
+    browser.get(server + "/calls/zh-1001-b")  # one more audited view, just before
+    with duckdb.connect(str(db), read_only=True) as conn:  # the server lets go of the file between requests
+        rows, hashed, actions = conn.execute("SELECT count(*), count(hash), list(DISTINCT action) FROM audit_log").fetchone()
+    assert rows == hashed > 20 and {"login", "view_call", "view_briefing", "play_audio"} <= set(actions), actions
+    done = subprocess.run([sys.executable, "-m", "flows.cli", "audit", "verify", "--db", str(db)], cwd=ROOT,
+                          env={**os.environ, "PYTHONPATH": str(ROOT)}, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and done.stdout.startswith("audit log OK: "), done.stdout + done.stderr
+    assert int(done.stdout.split()[3]) >= rows

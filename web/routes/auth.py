@@ -15,7 +15,12 @@ def safe_next(nxt: str | None) -> str | None:
 
 
 @router.get("/login")
-def login_form(request: Request, next: str | None = None, error: str | None = None):
+def login_form(request: Request, next: str | None = None):
+    return _login_page(request, next)
+
+
+def _login_page(request: Request, next: str | None, error: str | None = None):
+    """`error`: what the login just posted got (web.auth's fixed answers), never text from the URL."""
     ctx = web(request)
     token = ctx.sessions.login_token()
     response = ctx.page(request, "login.html", None, csrf=token, next=safe_next(next) or "", error=error)
@@ -29,12 +34,12 @@ def login_submit(request: Request, username: str = Form(""), password: str = For
                  csrf_token: str = Form(""), next: str = Form("")):
     ctx = web(request)
     if not ctx.sessions.check_login_token(request.cookies.get(LOGIN_COOKIE), csrf_token):
-        return login_form(request, next, "The login form expired; please try again.")
-    result = auth.login(ctx.store, username, password)
+        return _login_page(request, next, "The login form expired; please try again.")
+    result = auth.login(ctx.store, username, password, ctx.client(request))
     ctx.user_cache.pop(username.strip(), None)
     if not result.user:
         ctx.audit(request, username[:40], None, "login_failed", username[:40], result.error or "")
-        response = login_form(request, next, result.error)
+        response = _login_page(request, next, result.error)
         response.status_code = 401
         return response
     ctx.audit(request, result.user.username, result.user.role, "login", result.user.username)

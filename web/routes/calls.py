@@ -39,7 +39,8 @@ def call_audio(request: Request, call_id: str, user: Viewer = Depends(role(*CALL
 def call_plot(request: Request, call_id: str, user: Viewer = Depends(role(*CALLS))):
     """The pipeline's own plot file (briefings link it relative to the database's folder)."""
     return FileResponse(views.plot_file(web(request), call_id), media_type="image/svg+xml",
-                        headers={"Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'"})
+                        headers={"Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; "
+                                                 "frame-ancestors 'none'"})
 
 
 @router.get("/search")

@@ -1,10 +1,7 @@
 """For handlers (and leads): the worklist, a customer's briefing, marking a callback done."""
 from __future__ import annotations
 
-from urllib.parse import quote
-
 from fastapi import APIRouter, Depends, Form, Request
-from fastapi.responses import RedirectResponse
 
 from pipeline.outputs.plots import escalation_svg
 
@@ -27,8 +24,8 @@ def worklist_page(request: Request, user: Viewer = Depends(role(*HANDLING))):
 @router.post("/customers/{customer_id}/callback")
 def callback_submit(request: Request, customer_id: str, outcome: str = Form(...), note: str = Form(""),
                     user: Viewer = Depends(role(*HANDLING))):
-    views.mark_callback(web(request), request, user, customer_id, outcome, note)
-    return RedirectResponse(f"/customers/{quote(customer_id)}?done=1", status_code=303)
+    views.mark_callback(web(request), request, user, customer_id, outcome, note)  # raises unless recorded
+    return web(request).redirect(user, f"/customers/{customer_id}", "callback_recorded")
 
 
 @router.get("/customers/{customer_id}")

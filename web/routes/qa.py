@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import csv
 import io
-from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Request
-from fastapi.responses import RedirectResponse, Response
+from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
 from pipeline.outputs.plots import escalation_svg
 from pipeline.outputs.qa import scorecard_items
+from pipeline.outputs.spreadsheet import safe_cell
 
 from .. import store as reads
 from .. import views
@@ -47,29 +47,30 @@ def qa_export(request: Request, sample_id: str, user: Viewer = Depends(role(*QA)
     writer.writerow(head + items)
     for r in found:
         scores = reads.parse_json(r["scores"], {})
-        writer.writerow([r["sample_id"], r["call_id"], r["agent_id"], r["customer_id"], r["started_at"],
-                         r["stratum"], r["reason"], r["call_score"], r["reviewer"], r["reviewed_at"],
-                         r["comment"]] + [scores.get(i, "") for i in items])
+        # Text a spreadsheet would run as a formula (a comment "=HYPERLINK(...)") is quoted.
+        writer.writerow([safe_cell(v) for v in [
+            r["sample_id"], r["call_id"], r["agent_id"], r["customer_id"], r["started_at"], r["stratum"], r["reason"],
+            r["call_score"], r["reviewer"], r["reviewed_at"], r["comment"]] + [scores.get(i, "") for i in items]])
     ctx.audit(request, user.username, user.role, "qa_export", sample_id)
     return Response("\ufeff" + out.getvalue(), media_type="text/csv; charset=utf-8",  # BOM: Excel reads UTF-8
                     headers={"Content-Disposition": f'attachment; filename="{sample_id}.csv"'})
 
 
 def _review_page(request: Request, user: Viewer, sample_id: str, call_id: str, card: dict, error: str | None,
-                 saved: int, status_code: int = 200):
+                 status_code: int = 200):
+    """`error`: the validator's answer to the form just posted (never text from the URL)."""
     ctx = web(request)
     call = views.call(ctx, call_id)
     return ctx.page(request, "qa_review.html", user, status_code=status_code, call=call, start_at=None, error=error,
-                    saved=saved, plot=escalation_svg(call["turns"], call["duration"] or 0, call_id, label=label),
+                    plot=escalation_svg(call["turns"], call["duration"] or 0, call_id, label=label),
                     **card)
 
 
 @router.get("/qa/{sample_id}/{call_id}")
-def qa_review_page(request: Request, sample_id: str, call_id: str, error: str | None = None,
-                   saved: int = 0, user: Viewer = Depends(role(*QA))):
+def qa_review_page(request: Request, sample_id: str, call_id: str, user: Viewer = Depends(role(*QA))):
     ctx = web(request)
     card = views.qa_card(ctx, sample_id, call_id, user.username)
-    response = _review_page(request, user, sample_id, call_id, card, error, saved)
+    response = _review_page(request, user, sample_id, call_id, card, None)
     ctx.audit(request, user.username, user.role, "view_call", call_id, f"qa {sample_id}")
     return response
 
@@ -86,5 +87,5 @@ async def qa_review_submit(request: Request, sample_id: str, call_id: str, user:
         card = await run_in_threadpool(views.qa_card, ctx, sample_id, call_id, user.username)
         for item in card["items"]:
             item["answer"] = scores.get(item["id"]) or item["answer"]
-        return await run_in_threadpool(_review_page, request, user, sample_id, call_id, card, str(exc), 0, 422)
-    return RedirectResponse(f"/qa/{quote(sample_id)}/{quote(call_id)}?saved=1", status_code=303)
+        return await run_in_threadpool(_review_page, request, user, sample_id, call_id, card, str(exc), 422)
+    return ctx.redirect(user, f"/qa/{sample_id}/{call_id}", "review_saved")
