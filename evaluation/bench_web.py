@@ -5,6 +5,10 @@ calls (turn texts drawn from the replayed sample calls, so search meets real Chi
 words; one customer with 50 calls), then times the worklist, that customer's briefing and
 searches through the real app (TestClient, a logged-in handler), each page opened `runs` times.
 Targets (issue 13): worklist and briefing < 300 ms, search < 1 s.
+
+Everything is measured twice in the same run, on an encrypted database (the default) and on a
+plain one, and `encryption_cost` gives the ratio of each page's median and of the time to write
+one call (the replayed sample calls written one by one, as a batch writes them).
 """
 from __future__ import annotations
 
@@ -137,6 +141,42 @@ def run(n_calls: int, runs: int, folder: Path) -> dict:
     return report
 
 
+def write_cost(folder: Path, rounds: int = 5) -> dict:
+    """Median time to write one processed call (its transaction and checkpoint), the replayed
+    sample calls written one by one into a new database each round."""
+    from evaluation.recognition import replay_call, stored_ids
+    from pipeline.run.execute import write_result
+
+    results = [replay_call(call_id) for call_id in stored_ids()]
+    times = []
+    for r in range(rounds):
+        store = Store(folder / f"write-{r}.duckdb")
+        for result in results:
+            t0 = time.perf_counter()
+            write_result(store, result)
+            times.append((time.perf_counter() - t0) * 1000)
+    return {"calls": len(times), "median_ms": round(statistics.median(times), 1)}
+
+
+def both(n_calls: int, runs: int, folder: Path) -> dict:
+    """The report on an encrypted and on a plain database, and what encryption costs."""
+    from pipeline.config import keys
+
+    report = {}
+    for mode in ("encrypted", "plain"):
+        keys.configure(mode == "encrypted")
+        (folder / mode).mkdir(exist_ok=True)
+        report[mode] = run(n_calls, runs, folder / mode) | {"write_call": write_cost(folder / mode)}
+    keys.configure(True)
+    enc, plain = report["encrypted"], report["plain"]
+    report["encryption_cost"] = {
+        "pages_ratio": {k: round(v["median_ms"] / max(plain["pages"][k]["median_ms"], 0.1), 2)
+                        for k, v in enc["pages"].items()},
+        "write_call_ratio": round(enc["write_call"]["median_ms"] / plain["write_call"]["median_ms"], 2)}
+    report["met"] = enc["met"]
+    return report
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--calls", type=int, default=10_000)
@@ -146,11 +186,12 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.keep:
         Path(args.keep).mkdir(parents=True, exist_ok=True)
-        (Path(args.keep) / "bench-web.duckdb").unlink(missing_ok=True)
-        report = run(args.calls, args.runs, Path(args.keep))
+        for old in Path(args.keep).glob("*/*.duckdb*"):
+            old.unlink()
+        report = both(args.calls, args.runs, Path(args.keep))
     else:
         with tempfile.TemporaryDirectory() as folder:
-            report = run(args.calls, args.runs, Path(folder))
+            report = both(args.calls, args.runs, Path(folder))
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(report, indent=1, ensure_ascii=False))
     print(json.dumps(report, indent=1, ensure_ascii=False))

@@ -329,7 +329,7 @@ def test_pages_work_under_the_content_security_policy(browser, server, db):
     page is blocked."""
     from selenium.webdriver.common.by import By
 
-    with duckdb.connect(str(db), read_only=True) as conn:
+    with Database(db, read_only=True).reading() as conn:
         sample_id, call_id = conn.execute("SELECT sample_id, call_id FROM qa_samples ORDER BY call_id LIMIT 1").fetchone()
     log_in(browser, server, "lee")
     for path in ("/worklist", "/customers/C1001", "/calls/zh-1001-b", "/search?q=卡", "/qa", f"/qa/{sample_id}/{call_id}",
@@ -363,7 +363,7 @@ def test_the_audit_log_written_by_the_server_verifies(browser, server, db):
     beside the running server, says so."""
     log_in(browser, server, "hana")
     browser.get(server + "/calls/zh-1001-b")  # one more audited view, just before
-    with duckdb.connect(str(db), read_only=True) as conn:  # the server lets go of the file between requests
+    with Database(db, read_only=True).reading() as conn:  # the server lets go of the file between requests
         rows, hashed, actions = conn.execute("SELECT count(*), count(hash), list(DISTINCT action) FROM audit_log").fetchone()
     assert rows == hashed > 20 and {"login", "view_call", "view_briefing", "play_audio"} <= set(actions), actions
     done = subprocess.run([sys.executable, "-m", "flows.cli", "audit", "verify", "--db", str(db)], cwd=ROOT,

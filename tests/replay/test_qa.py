@@ -310,7 +310,7 @@ def test_export_csv_cells_cannot_run_as_formulas(populated, tmp_path):
                 "qa.max": "@SUM(1+1)*cmd|' /C calc'!A0"}
     for reviewer, comment in comments.items():
         record_review(populated, sample.sample_id, sample.calls[0].call_id, reviewer, every, comment)
-    csv_path, parquet_path = export_sample(populated, sample.sample_id, tmp_path / "out")
+    csv_path, parquet_path = export_sample(populated, sample.sample_id, tmp_path / "out", files="plain")
     with open(csv_path, newline="", encoding="utf-8") as fh:
         rows = {r["reviewer"]: r for r in csv.DictReader(fh) if r["reviewer"]}
     assert {r: rows[r]["review_comment"] for r in comments} == {r: "'" + c for r, c in comments.items()}
