@@ -258,6 +258,11 @@ def _classify(run: _Run, text: str, rules: _Rules) -> Redaction | None:
     return None
 
 
+def masks_in(text: str | None) -> int:
+    """How many masks a masked text holds."""
+    return len(_MASK.findall(text or ""))
+
+
 def find(text: str) -> list[Redaction]:
     rules = _rules()
     protected = [m.span() for m in _MASK.finditer(text)] if "[" in text else []

@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 import secrets
 import stat
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -168,7 +169,16 @@ def unseal(blob: bytes, name: str = "file") -> bytes:
 
 def write_sealed(path: Path, data: bytes) -> Path:
     """`data` sealed into `path` (written whole, then renamed: never a half file)."""
-    tmp = path.with_name(path.name + ".part")
-    tmp.write_bytes(seal(data))
-    os.replace(tmp, path)
+    return write_file(path, seal(data))
+
+
+def write_file(path: Path, data: bytes) -> Path:
+    """`data` into `path`, written whole under a name of this writer's own, then renamed: never a
+    half file, and two writers of the same file do not collide."""
+    tmp = path.with_name(f"{path.name}.{os.getpid()}-{threading.get_ident()}.part")
+    try:
+        tmp.write_bytes(data)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
     return path

@@ -64,6 +64,11 @@ class Settings:
     # client's address is read from X-Forwarded-For (web.context.client_address); from anyone else
     # that header is ignored. Empty: the connecting address is the client's.
     web_trusted_proxies: str = ""
+    # Audio: people play a copy with every masked number replaced by a tone, kept in this folder
+    # (empty: redacted/ beside the database). The original recording is played only to these
+    # roles (comma-separated; empty: nobody), each play audited with the reason the user types.
+    redacted_audio_dir: str = ""
+    original_audio_roles: str = ""
     # Models (pipeline/speech/weights.py, pipeline/engines.py). Empty cache: the checkout's data/models
     # when running from one, else the per-user data folder.
     model_cache: str = ""

@@ -9,7 +9,6 @@ every row says why the call was drawn.
 from __future__ import annotations
 
 import json
-import os
 import uuid
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
@@ -417,10 +416,7 @@ def _write(path: Path, data: bytes, files: str) -> Path:
             return keys.write_sealed(path.with_name(path.name + ".enc"), data)
         except keys.KeyProblem as exc:
             raise QAError(str(exc)) from None
-    part = path.with_name(path.name + ".part")
-    part.write_bytes(data)
-    os.replace(part, path)
-    return path
+    return keys.write_file(path, data)
 
 
 def _first_quote(answer: dict | None) -> str:

@@ -64,6 +64,21 @@ class CallsTable:
                           "coalesce(derived_id, false), path FROM calls ORDER BY call_id").itertuples(index=False)
         return [StoredCall((r[1], r[2]), r[3], int(r[4]), r[0], bool(r[5]), r[6]) for r in rows]
 
+    def redaction_inputs(self, call_id: str) -> dict | None:
+        """What redacting a call's audio needs: its audio's sha256 and paths (any name it was seen
+        under), its words (speaker, start, end, text, in time order) and its turns' masked text."""
+        with self.reading() as conn:
+            call = conn.execute("SELECT sha256, path FROM calls WHERE call_id = ? AND status = 'ok'", [call_id]).fetchone()
+            if call is None:
+                return None
+            others = [p for (p,) in conn.execute("SELECT path FROM call_paths WHERE call_id = ? AND sha256 = ? "
+                                                   "ORDER BY seen_at DESC", [call_id, call[0]]).fetchall()]
+            words = conn.execute('SELECT speaker, start, "end", text FROM words WHERE call_id = ? ORDER BY start, seq',
+                                 [call_id]).fetchall()
+            turns = conn.execute('SELECT speaker, start, "end", redacted_text FROM turns WHERE call_id = ? ORDER BY seq',
+                                 [call_id]).fetchall()
+        return {"sha256": call[0], "paths": [call[1], *[p for p in others if p != call[1]]], "words": words, "turns": turns}
+
     def add_call_path(self, call_id: str, path: str, sha256: str) -> None:
         """Record another path the audio of `call_id` was found at."""
         self.execute("INSERT OR REPLACE INTO call_paths VALUES (?, ?, ?, ?)", [call_id, path, sha256, utcnow()])
