@@ -8,6 +8,7 @@ from pathlib import Path
 from fastapi import HTTPException, Request
 
 from pipeline.outputs.qa import QAError, record_review, scorecard_items
+from pipeline.outputs.redacted_audio import CannotRedact, NoSuchCall, cache_folder, redacted_audio
 
 from . import search
 from . import store as reads
@@ -132,6 +133,31 @@ def audio_path(ctx: WebContext, call_id: str) -> Path:
         if path.is_file():
             return path
     raise HTTPException(404, f"the recording of {shown(call_id)} is no longer at {paths[0].name}")
+
+
+def redacted(ctx: WebContext, call_id: str) -> bytes:
+    """The call's audio as people hear it: every masked number a tone (made on first play, then
+    reused). A call that cannot be redacted is not played: 409 with the reason."""
+    try:
+        data, _ = redacted_audio(ctx.store, call_id, cache_folder(ctx.db_path, ctx.settings.redacted_audio_dir))
+    except NoSuchCall:
+        raise HTTPException(404, f"no recording for call {shown(call_id)}") from None
+    except CannotRedact as exc:
+        raise HTTPException(409, f"the audio of {shown(call_id)} is not played: {exc}") from None
+    return data
+
+
+def audio_blocked(ctx: WebContext, call_id: str) -> str | None:
+    """Why the call's audio is not played (None: it is, redacted)."""
+    try:
+        redacted(ctx, call_id)
+    except HTTPException as exc:
+        return str(exc.detail)
+    return None
+
+
+def may_play_original(ctx: WebContext, user: Viewer) -> bool:
+    return user.role in {r.strip() for r in ctx.settings.original_audio_roles.split(",") if r.strip()}
 
 
 def plot_file(ctx: WebContext, call_id: str) -> Path:

@@ -100,6 +100,7 @@ ALLOWED = {
     "/customers/{customer_id}/callback": "handler lead admin",
     "/calls/{call_id}": "handler qa lead admin", "/calls/{call_id}/audio": "handler qa lead admin",
     "/calls/{call_id}/plot.svg": "handler qa lead admin",
+    "/calls/{call_id}/audio/original": "",  # only the roles the original_audio_roles setting names: none by default
     "/search": "handler qa lead admin",
     "/qa": "qa lead admin", "/qa/rollup": "qa lead admin", "/qa/export/{sample_id}.csv": "qa lead admin",
     "/qa/{sample_id}/{call_id}": "qa lead admin", "/dashboard": "lead admin",
@@ -325,9 +326,16 @@ def test_the_audit_log_of_a_working_session_is_one_verified_chain(app, db, capsy
 
 
 def test_audio_answers_range_requests(app, db):
+    """The redacted copy (the original is never served here), whole or in ranges."""
+    import io
+
+    import soundfile as sf
+
     client = client_as(app, "quinn")
     path = Path(query(db, "SELECT path FROM calls WHERE call_id = 'zh-1001-b'")[0][0])
-    whole = path.read_bytes()
+    whole = client.get("/calls/zh-1001-b/audio").content
+    assert whole != path.read_bytes() and whole.startswith(b"fLaC")
+    assert abs(sf.info(io.BytesIO(whole)).duration - sf.info(path).duration) < 0.1
     r = client.get("/calls/zh-1001-b/audio", headers={"Range": "bytes=5000-5999"})
     assert r.status_code == 206 and r.headers["content-range"] == f"bytes 5000-5999/{len(whole)}"
     assert r.content == whole[5000:6000] and r.headers["content-type"] == "audio/flac"
@@ -337,6 +345,8 @@ def test_audio_answers_range_requests(app, db):
     full = client.get("/calls/zh-1001-b/audio")
     assert full.status_code == 200 and full.headers["accept-ranges"] == "bytes" and full.content == whole
     assert client.get("/calls/no-such-call/audio").status_code == 404
+    assert client.post("/calls/zh-1001-b/audio/original", data={"reason": "complaint review 2026-12",
+                                                                "csrf_token": csrf_of(client)}).status_code == 403
     plot = client.get("/calls/zh-1001-b/plot.svg")  # the pipeline's plot file, served behind the login
     assert plot.status_code == 200 and plot.text.lstrip().startswith("<svg")
 

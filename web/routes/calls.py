@@ -2,8 +2,11 @@
 file, and search across calls."""
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, Request
-from fastapi.responses import FileResponse
+import re
+
+from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import FileResponse, Response
 
 from pipeline.outputs.plots import escalation_svg
 
@@ -21,16 +24,43 @@ def call_page(request: Request, call_id: str, t: float | None = None, user: View
     ctx = web(request)
     call = views.call(ctx, call_id)
     ctx.audit(request, user.username, user.role, "view_call", call_id)
-    return ctx.page(request, "call.html", user, call=call, start_at=t,
+    return ctx.page(request, "call.html", user, call=call, start_at=t, audio_blocked=views.audio_blocked(ctx, call_id),
+                    original_allowed=views.may_play_original(ctx, user),
                     plot=escalation_svg(call["turns"], call["duration"] or 0, call_id, label=label))
 
 
 @router.get("/calls/{call_id}/audio")
 def call_audio(request: Request, call_id: str, user: Viewer = Depends(role(*CALLS))):
+    """The redacted copy (never the original), with Range requests answered so the player seeks."""
     ctx = web(request)
-    path = views.audio_path(ctx, call_id)
+    data = views.redacted(ctx, call_id)
     ctx.audit(request, user.username, user.role, "play_audio", call_id, request.headers.get("range", "")[:60])
-    # Starlette answers Range requests (206 + Content-Range), which is what lets the player seek.
+    headers = {"Cache-Control": "private, no-store", "Accept-Ranges": "bytes"}
+    wanted = re.fullmatch(r"bytes=(\d*)-(\d*)", request.headers.get("range", "").strip())
+    if wanted and (wanted.group(1) or wanted.group(2)):
+        first, last = wanted.groups()
+        start = int(first) if first else max(len(data) - int(last), 0)
+        end = min(int(last), len(data) - 1) if first and last else len(data) - 1
+        if start >= len(data) or start > end:
+            return Response(status_code=416, headers=headers | {"Content-Range": f"bytes */{len(data)}"})
+        return Response(data[start:end + 1], status_code=206, media_type="audio/flac",
+                        headers=headers | {"Content-Range": f"bytes {start}-{end}/{len(data)}"})
+    return Response(data, media_type="audio/flac", headers=headers)
+
+
+@router.post("/calls/{call_id}/audio/original")
+async def call_original_audio(request: Request, call_id: str, user: Viewer = Depends(role(*CALLS))):
+    """The original recording, for the roles the original_audio_roles setting names, each play
+    audited with the reason the user typed."""
+    ctx = web(request)
+    if not views.may_play_original(ctx, user):
+        raise HTTPException(403, f"your role ({user.role}) cannot open this page: original recordings are played only "
+                                 "to the roles the original_audio_roles setting names")
+    reason = " ".join(str((await request.form()).get("reason", "")).split())
+    if len(reason) < 10:
+        raise HTTPException(422, "say why you need the original recording (at least 10 characters)")
+    path = await run_in_threadpool(views.audio_path, ctx, call_id)
+    await run_in_threadpool(ctx.audit, request, user.username, user.role, "play_original_audio", call_id, reason[:500])
     return FileResponse(path, media_type=AUDIO_TYPES.get(path.suffix.lower(), "application/octet-stream"),
                         headers={"Cache-Control": "private, no-store"})
 
