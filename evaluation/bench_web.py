@@ -4,7 +4,8 @@
 calls (turn texts drawn from the replayed sample calls, so search meets real Chinese and English
 words; one customer with 50 calls), then times the worklist, that customer's briefing and
 searches through the real app (TestClient, a logged-in handler), each page opened `runs` times.
-Targets (issue 13): worklist and briefing < 300 ms, search < 1 s.
+Targets: worklist and briefing < 300 ms (issue 13), each search < 300 ms (issue 24, DuckDB fts).
+`ranking` checks that a search for two words puts the turns holding both before those with one.
 
 Everything is measured twice in the same run, on an encrypted database (the default) and on a
 plain one, and `encryption_cost` gives the ratio of each page's median and of the time to write
@@ -26,7 +27,8 @@ from pipeline.store import Store
 
 ROOT = Path(__file__).resolve().parent.parent
 BENCH_CUSTOMER = "C-BENCH-50"
-TARGETS_MS = {"worklist": 300, "briefing": 300, "search": 1000}
+TARGETS_MS = {"worklist": 300, "briefing": 300, "search": 300, "search_en": 300, "search_filters": 300}
+RANKING_QUERY = "冻结 卡"
 
 
 def sample_turns() -> list[dict]:
@@ -136,9 +138,23 @@ def run(n_calls: int, runs: int, folder: Path) -> dict:
     sizes["worklist_customers"] = waiting
     report = {"sizes": sizes, "generate_s": round(generate_s, 1), "index": {"calls": indexed, "seconds": round(index_s, 1)},
               "cold_ms": cold, "pages": {name: timed(client, url, runs) for name, url in pages.items()}}
+    report["ranking"] = ranking(client)
     report["targets_ms"] = TARGETS_MS
-    report["met"] = {k: report["pages"][k]["median_ms"] < v for k, v in TARGETS_MS.items()}
+    report["met"] = {k: report["pages"][k]["median_ms"] < v for k, v in TARGETS_MS.items()} | {
+        "ranking": report["ranking"]["every_word_first"]}
     return report
+
+
+def ranking(client) -> dict:
+    """Whether the turns holding both words of RANKING_QUERY come before those with one, counted
+    again from each hit's text."""
+    from web.search import tokens
+
+    hits = client.get("/api/search", params={"q": RANKING_QUERY}).json()
+    words = set(RANKING_QUERY.split())
+    held = [len(words & set(tokens(h["text"]))) for h in hits]
+    return {"query": RANKING_QUERY, "hits": len(hits), "with_every_word": held.count(len(words)),
+            "every_word_first": bool(hits) and held == sorted(held, reverse=True) and held[0] == len(words)}
 
 
 def write_cost(folder: Path, rounds: int = 5) -> dict:

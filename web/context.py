@@ -239,11 +239,17 @@ def band(score: float | None) -> str:
 
 
 def highlight(text: str | None, words: list[str]) -> Markup:
-    """Escaped text with the searched words marked."""
+    """Escaped text with the searched words marked (`<mark class="hit-word">`: a class, since the
+    Content-Security-Policy allows no style attribute). A Latin word is marked where it stands as a
+    word ("card", not inside "discard", nor inside an HTML entity); a Chinese word wherever it
+    appears, as jieba indexed it."""
     escaped = str(escape(text or ""))
-    words = [str(escape(w)) for w in sorted(words, key=len, reverse=True) if w]
-    if words:
-        escaped = re.sub("|".join(re.escape(w) for w in words), lambda m: f"<mark>{m.group(0)}</mark>", escaped,
+    patterns = []
+    for word in sorted((w for w in words if w), key=len, reverse=True):
+        pattern = re.escape(str(escape(word)))
+        patterns.append(rf"(?<![a-z0-9&#]){pattern}(?![a-z0-9])" if word[0].isascii() else pattern)
+    if patterns:
+        escaped = re.sub("|".join(patterns), lambda m: f'<mark class="hit-word">{m.group(0)}</mark>', escaped,
                          flags=re.IGNORECASE)
     return Markup(escaped)
 

@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 from pipeline.analysis.redact import redact
 from pipeline.config.policy import ScoreLevels, default_policy
 from pipeline.records import Flag
-from pipeline.store import has_table, rows
+from pipeline.store import SEARCH_FTS, has_search_index, has_table, rows
 
 from .search import query_tokens
 from .timefmt import call_time, parse_iso
@@ -262,7 +262,8 @@ def qa_export_rows(conn, sample_id: str) -> list[dict]:
 def search(conn, words: str = "", customer: str = "", agent: str = "", case: str = "", flag: str = "",
            category: str = "", date_from=None, date_to=None, min_escalation: float | None = None,
            limit: int = 200) -> list[dict]:
-    """Matching turns (or calls, when no words are given), newest call first."""
+    """Matching turns, those holding every word first, then by BM25 score (or calls, when no words
+    are given, newest first)."""
     where, params = ["c.status = 'ok'"], []
     for column, value in (("c.customer_id", customer), ("c.agent_id", agent), ("c.case_id", case)):
         if value.strip():
@@ -290,13 +291,17 @@ def search(conn, words: str = "", customer: str = "", agent: str = "", case: str
         return rows(conn, "SELECT c.call_id, c.customer_id, c.agent_id, c.case_id, c.started_at, s.category, "
                           f"e.call_score, e.flags, NULL AS seq, NULL AS start, NULL AS role, s.summary AS text {base} "
                           "ORDER BY c.started_at DESC NULLS LAST, c.call_id LIMIT ?", params + [limit])
-    if not has_table(conn, "search_tokens"):
+    if not has_search_index(conn):
         return []
-    hits = ("SELECT call_id, seq FROM search_tokens WHERE token IN (SELECT unnest(?)) "
-            "GROUP BY call_id, seq HAVING count(DISTINCT token) = ?")
+    # BM25 over every turn (fts's match_bm25, any query word), then the turns holding every query
+    # word first: BM25 alone may rank a short turn repeating one rare word above a turn with all.
+    hits = (f"SELECT call_id, seq, score, len(list_intersect(string_split(tokens, ' '), ?::VARCHAR[])) AS matched "
+            f"FROM (SELECT call_id, seq, tokens, {SEARCH_FTS}.match_bm25(doc, ?) AS score FROM search_docs) "
+            "WHERE score IS NOT NULL")
     return rows(conn, f"WITH hits AS ({hits}) SELECT c.call_id, c.customer_id, c.agent_id, c.case_id, c.started_at, "
-                      "s.category, e.call_score, e.flags, t.seq, t.start, t.role, t.redacted_text AS text "
+                      "s.category, e.call_score, e.flags, t.seq, t.start, t.role, t.redacted_text AS text, "
+                      "h.score, h.matched "
                       f"FROM hits h JOIN turns t USING (call_id, seq) JOIN (SELECT c.*, e.call_score AS _s {base}) c "
                       "USING (call_id) LEFT JOIN escalation e USING (call_id) LEFT JOIN summaries s USING (call_id) "
-                      "ORDER BY c.started_at DESC NULLS LAST, c.call_id, t.seq LIMIT ?",
-                [wanted, len(wanted)] + params + [limit])
+                      "ORDER BY h.matched DESC, h.score DESC, c.started_at DESC NULLS LAST, c.call_id, t.seq LIMIT ?",
+                [wanted, " ".join(wanted)] + params + [limit])

@@ -19,11 +19,12 @@ from pipeline.store.connect import Database, StoreBusy, StoreError, explained, h
 from pipeline.store.qa import QATable
 from pipeline.store.runs import RunsTable
 from pipeline.store.schema import migrate
-from pipeline.store.search import SearchIndexTable
+from pipeline.store.search import FTS_SCHEMA as SEARCH_FTS
+from pipeline.store.search import SearchIndexTable, has_search_index
 from pipeline.store.users import UsersTable
 from pipeline.store.voiceprints import VoiceprintsTable
 
-__all__ = ["DEFAULT_DB", "AuditCheck", "Store", "StoreBusy", "StoreError", "StoredCall", "has_table", "rows", "utcnow"]
+__all__ = ["DEFAULT_DB", "SEARCH_FTS", "AuditCheck", "Store", "StoreBusy", "StoreError", "StoredCall", "has_search_index", "has_table", "rows", "utcnow"]
 
 
 class Store(Database, CallsTable, RunsTable, BriefingsTable, AlertsTable, QATable, VoiceprintsTable, UsersTable,

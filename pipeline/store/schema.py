@@ -86,7 +86,7 @@ CREATE TABLE IF NOT EXISTS alert_deliveries (
     attempts INTEGER, next_attempt_at TIMESTAMP, claimed_at TIMESTAMP, delivered_at TIMESTAMP,
     last_error VARCHAR, created_at TIMESTAMP
 );
--- The web app's: users, the audit log, callbacks marked done, and the search token index.
+-- The web app's: users, the audit log, callbacks marked done, and the search index.
 CREATE TABLE IF NOT EXISTS users (
     username VARCHAR PRIMARY KEY, role VARCHAR NOT NULL CHECK (role IN ('handler', 'qa', 'lead', 'admin')),
     password_hash VARCHAR NOT NULL, disabled BOOLEAN NOT NULL DEFAULT FALSE,
@@ -111,8 +111,10 @@ CREATE TABLE IF NOT EXISTS callbacks (
     customer_id VARCHAR NOT NULL, done_at TIMESTAMP NOT NULL, handler VARCHAR NOT NULL,
     outcome VARCHAR NOT NULL, note VARCHAR, PRIMARY KEY (customer_id, done_at)
 );
-CREATE TABLE IF NOT EXISTS search_tokens (
-    call_id VARCHAR, seq INTEGER, token VARCHAR
+-- One row per turn: its masked text cut into words, joined by spaces; DuckDB's fts index over it
+-- (schema fts_main_search_docs) is rebuilt when calls change (pipeline/store/search.py).
+CREATE TABLE IF NOT EXISTS search_docs (
+    doc VARCHAR NOT NULL, call_id VARCHAR NOT NULL, seq INTEGER NOT NULL, tokens VARCHAR NOT NULL
 );
 CREATE TABLE IF NOT EXISTS search_indexed (
     call_id VARCHAR PRIMARY KEY, processed_at TIMESTAMP
@@ -163,13 +165,24 @@ ADDED_COLUMNS = (
 )
 
 def migrate(conn: duckdb.DuckDBPyConnection) -> None:
-    """Create what is missing; never drops or rewrites a row (but fills a column added since, and
-    chains an audit log written before the chain existed)."""
+    """Create what is missing; never drops or rewrites a row (but fills a column added since,
+    chains an audit log written before the chain existed, and replaces the old search token
+    table, an index derived from the turns)."""
     conn.execute(SCHEMA)
     for table, column, kind in ADDED_COLUMNS:
         conn.execute(f"ALTER TABLE {table} ADD COLUMN IF NOT EXISTS {column} {kind}")
     _mark_derived_ids(conn)
     chain_legacy_rows(conn)
+    _drop_token_table(conn)
+
+
+def _drop_token_table(conn: duckdb.DuckDBPyConnection) -> None:
+    """The hand-written token index (search_tokens) that search_docs and its fts index replace:
+    dropped, and every call marked for indexing again (search_indexed said what it held)."""
+    if conn.execute("SELECT 1 FROM information_schema.tables WHERE table_name = 'search_tokens' "
+                    "AND table_catalog = current_database()").fetchone():
+        conn.execute("DROP TABLE search_tokens")
+        conn.execute("DELETE FROM search_indexed")
 
 
 def _mark_derived_ids(conn: duckdb.DuckDBPyConnection) -> None:

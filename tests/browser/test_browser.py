@@ -204,6 +204,10 @@ def test_search_a_spoken_word_and_jump_to_the_turn(browser, server, db):
     browser.find_element(By.ID, "q").send_keys(word)
     browser.find_element(By.ID, "search").click()
     links = wait_for(lambda: browser.find_elements(By.CSS_SELECTOR, "a.hit-link"), what="search results")
+    marked = browser.find_elements(By.CSS_SELECTOR, "li.hit .text mark.hit-word")
+    assert marked and all(m.text.lower() in word for m in marked)  # the word highlighted, by a class
+    assert marked[0].value_of_css_property("font-weight") in ("600", "bold")  # app.css applies under the CSP
+    assert csp_violations(browser) == []
     full_shot(browser, "05-search")
     target = [a for a in links if "/calls/zh-1001-a?t=" in a.get_attribute("href")
               and a.get_attribute("href").endswith(f"#turn-{seq}")]

@@ -423,6 +423,57 @@ def test_call_view_shows_masked_turns_roles_scores_and_corrections(app, db):
         assert digits and not any(d in page for d in digits)  # the planted digits never reach the page
 
 
+def test_search_ranks_the_turn_with_every_word_first(tmp_path):
+    """On a small generated bench database: BM25 alone ranks a short turn repeating one query word
+    above a long turn holding every query word; the search puts the latter first, and marks the
+    words in the page, escaped."""
+    from evaluation.bench_web import generate
+    from pipeline.store import Store
+    from web import search
+    from web.app import create_app
+
+    db = tmp_path / "bench.duckdb"
+    generate(db, 40)
+    filler = "我想问一下我上个月在网上办理的那笔业务到现在还没有任何消息你们能不能帮我查一下"
+    planted = {("g000001", 0): f"{filler}我的卡什么时候可以解冻{filler}",  # both words, once, in a long turn
+               ("g000002", 0): "解冻解冻解冻",  # one word, three times, short
+               ("g000003", 0): "请尽快解冻",
+               ("g000004", 0): f"{filler} zebra crossing {filler} near the quokka enclosure {filler}",
+               ("g000005", 0): "quokka quokka quokka",
+               ("g000006", 0): "<b>zebra</b> & friends"}
+    execute(db, *[("UPDATE turns SET redacted_text = ? WHERE call_id = ? AND seq = ?", [text, c, s])
+                  for (c, s), text in planted.items()],
+            ("UPDATE calls SET processed_at = now()::TIMESTAMP WHERE call_id IN (SELECT unnest(?))",
+             [[c for c, _ in planted]]))
+    assert search.refresh_index(Store(db), budget=30) == 40  # every call: none was indexed yet
+    app = create_app(db, Settings(web_secret_file=str(tmp_path / "web-secret.key")))
+    app.state.indexer.join()
+    client = TestClient(app)
+    token = re.search(r'name="csrf_token" value="([^"]+)"', client.get("/login").text).group(1)
+    client.post("/login", data={"username": "bench-handler", "password": "bench-password-1", "csrf_token": token})
+    for words, best, one_word in (("解冻 卡", ("g000001", 0), ("g000002", 0)),
+                                  ("zebra quokka", ("g000004", 0), ("g000005", 0))):
+        hits = client.get("/api/search", params={"q": words}).json()
+        at = {(h["call_id"], h["seq"]): i for i, h in enumerate(hits)}
+        assert hits[at[best]]["matched"] == 2 and hits[at[one_word]]["matched"] == 1
+        assert at[best] < at[one_word], (words, hits[:5])
+        assert hits[at[one_word]]["score"] > hits[at[best]]["score"]  # BM25 alone would have put it first
+        for h in hits:  # how many query words each hit holds, counted again from its text
+            assert h["matched"] == len(set(words.split()) & set(search.tokens(h["text"]))), h
+        order = [(-h["matched"], -h["score"]) for h in hits]
+        assert order == sorted(order)  # every word first, then best BM25 first
+    assert [(h["call_id"], h["seq"]) for h in client.get("/api/search", params={"q": "zebra quokka"}).json()][0] \
+        == ("g000004", 0)
+    page = client.get("/search", params={"q": "zebra"}).text
+    assert '&lt;b&gt;<mark class="hit-word">zebra</mark>&lt;/b&gt; &amp; friends' in page
+    assert page.index("g000006") < page.index("g000004")  # the short turn ranks first for one word
+    assert "style=" not in page
+    # A call deleted since: gone from the index at the next refresh.
+    execute(db, "DELETE FROM turns WHERE call_id = 'g000004'", "DELETE FROM calls WHERE call_id = 'g000004'")
+    assert search.refresh_index(Store(db)) == 1
+    assert ("g000004", 0) not in [(h["call_id"], h["seq"]) for h in client.get("/api/search", params={"q": "quokka"}).json()]
+
+
 def test_search_in_chinese_and_english_with_filters(app, db):
     from web.search import tokens
 
@@ -436,7 +487,7 @@ def test_search_in_chinese_and_english_with_filters(app, db):
         assert any(h["call_id"] == call_id and h["seq"] == seq for h in hits), (word, hits)
         assert all(word.lower() in h["text"].lower() for h in hits)
         page = client.get("/search", params={"q": word}).text
-        assert f'href="/calls/{call_id}?t=' in page and f"#turn-{seq}" in page and "<mark>" in page
+        assert f'href="/calls/{call_id}?t=' in page and f"#turn-{seq}" in page and '<mark class="hit-word">' in page
     regulator = client.get("/api/search", params={"flag": "regulator_threat"}).json()
     assert {h["call_id"] for h in regulator} == {r[0] for r in query(
         db, "SELECT call_id FROM escalation WHERE list_contains(CAST(flags AS VARCHAR[]), 'regulator_threat')")}
