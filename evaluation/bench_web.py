@@ -9,7 +9,9 @@ Targets: worklist and briefing < 300 ms (issue 13), each search < 300 ms (issue 
 
 Everything is measured twice in the same run, on an encrypted database (the default) and on a
 plain one, and `encryption_cost` gives the ratio of each page's median and of the time to write
-one call (the replayed sample calls written one by one, as a batch writes them).
+one call (the replayed sample calls written one by one, as a batch writes them). `play_call`
+is what playing a call costs now that its numbers are bleeped: the redacted copy made on the
+first play, read from its file afterwards, against reading the original file as before.
 """
 from __future__ import annotations
 
@@ -174,6 +176,36 @@ def write_cost(folder: Path, rounds: int = 5) -> dict:
     return {"calls": len(times), "median_ms": round(statistics.median(times), 1)}
 
 
+def redaction_cost(folder: Path, rounds: int = 3) -> dict:
+    """What playing a call costs with its numbers bleeped (the redacted copy made on first play,
+    then read from its sealed file) against reading the original file (what was served before),
+    per sample call, medians over the rounds."""
+    from evaluation.recognition import replay_call, stored_ids
+    from pipeline.outputs.redacted_audio import redacted_audio
+    from pipeline.run.execute import write_result
+
+    store = Store(folder / "redact.duckdb")
+    results = [replay_call(call_id) for call_id in stored_ids()]
+    for result in results:
+        write_result(store, result)
+    made, reused, original = [], [], []
+    for r in range(rounds):
+        for result in results:
+            cache = folder / f"redacted-{r}"
+            t0 = time.perf_counter()
+            redacted_audio(store, result.recording.call_id, cache)
+            t1 = time.perf_counter()
+            redacted_audio(store, result.recording.call_id, cache)
+            t2 = time.perf_counter()
+            Path(result.recording.path).read_bytes()
+            t3 = time.perf_counter()
+            made.append((t1 - t0) * 1000)
+            reused.append((t2 - t1) * 1000)
+            original.append((t3 - t2) * 1000)
+    return {"calls": len(made), "first_play_ms": round(statistics.median(made), 1),
+            "later_play_ms": round(statistics.median(reused), 1), "original_file_ms": round(statistics.median(original), 2)}
+
+
 def both(n_calls: int, runs: int, folder: Path) -> dict:
     """The report on an encrypted and on a plain database, and what encryption costs."""
     from pipeline.config import keys
@@ -182,7 +214,8 @@ def both(n_calls: int, runs: int, folder: Path) -> dict:
     for mode in ("encrypted", "plain"):
         keys.configure(mode == "encrypted")
         (folder / mode).mkdir(exist_ok=True)
-        report[mode] = run(n_calls, runs, folder / mode) | {"write_call": write_cost(folder / mode)}
+        report[mode] = run(n_calls, runs, folder / mode) | {"write_call": write_cost(folder / mode),
+                                                            "play_call": redaction_cost(folder / mode)}
     keys.configure(True)
     enc, plain = report["encrypted"], report["plain"]
     report["encryption_cost"] = {
