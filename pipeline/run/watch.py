@@ -67,12 +67,15 @@ def audio_files(folder: Path) -> list[Path]:
 def scan(folder: Path, store: Store, settle_seconds: float, now: float | None = None) -> tuple[list[Path], list[Path]]:
     """(new complete files, files still arriving)."""
     now = now or time.time()
-    done = store.processed_paths()
+    done, purged = store.processed_paths(), store.purged_files()
     new, incomplete = [], []
     for path in audio_files(folder):
         if not is_complete(path, settle_seconds, now):
             incomplete.append(path)
             continue
+        stat = path.stat()
+        if (str(path), stat.st_size, stat.st_mtime_ns) in purged:
+            continue  # a recording whose retention ended: its path is forgotten, it is never processed again
         if str(path) not in done:
             new.append(path)
             continue
