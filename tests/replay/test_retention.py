@@ -248,3 +248,25 @@ def test_a_purged_recording_is_never_processed_again(db):
         assert sorted(r.call_id for r in plan.todo) == sorted(set(CALLS) - set(AUDIO_PURGED))
         # The intake watcher does not take them for new files either (their paths are forgotten).
         assert scan(db.parent / "recordings", store, settle_seconds=0) == ([], [])
+
+
+def test_the_nightly_job_ends_with_the_purge(db, tmp_path):
+    """`callbrief run` (no new recordings: no model is loaded) purges as its last step."""
+    empty = tmp_path / "incoming"
+    empty.mkdir()
+    done = cli("run", "--input", str(empty), "--db", str(db), "--workers", "1")
+    assert done.returncode == 0, done.stderr
+    assert "deleted the raw words and turn texts of 4 call(s)" in done.stderr, done.stderr
+    assert query(db, "SELECT count(*) FROM words WHERE call_id IN (SELECT unnest(?))", [TEXT_PURGED])[0][0] == 0
+
+
+def test_the_nightly_flow_ends_with_the_purge(db, tmp_path, prefect_harness, monkeypatch):
+    from flows.nightly import nightly
+
+    for name, days in PERIODS.items():
+        monkeypatch.setenv(name, days)
+    empty = tmp_path / "incoming"
+    empty.mkdir()
+    nightly(input_dir=str(empty), db_path=str(db), workers=1)
+    assert [c for c, p in query(db, "SELECT call_id, path FROM calls ORDER BY call_id") if p is None] == AUDIO_PURGED
+    assert query(db, "SELECT count(*) FROM words WHERE call_id IN (SELECT unnest(?))", [TEXT_PURGED])[0][0] == 0
