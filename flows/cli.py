@@ -26,6 +26,7 @@ from pipeline.outputs.qa import (
     sample_rows,
     why_empty,
 )
+from pipeline.run.retention import nightly_purge, purge
 from pipeline.speakers.voiceprints import EnrolmentError, enrol
 from pipeline.store import DEFAULT_DB, Store
 
@@ -103,6 +104,9 @@ def cmd_run(args: argparse.Namespace) -> int:
           f"audio in {run.wall_seconds:.1f} s -> {args.db}")
     if run.status in ("failed", "cancelled"):
         print(f"callbrief: {run.message.splitlines()[0] if run.message else run.status}", file=sys.stderr)
+    else:  # the nightly job's last step: raw data past its retention period goes
+        for line in nightly_purge(Store(Path(args.db)), settings):
+            print(line, file=sys.stderr)
     return EXIT_CODES.get(run.status, 2)
 
 
@@ -264,6 +268,19 @@ def cmd_audit(args: argparse.Namespace) -> int:
     where = f"at row {check.broken_id}" if check.broken_id is not None else f"after row {check.rows}"
     print(f"callbrief: audit log BROKEN {where}: {check.reason}", file=sys.stderr)
     return 1
+
+
+def cmd_purge(args: argparse.Namespace) -> int:
+    """`purge`: delete the raw data past the settings' retention periods (pipeline/run/retention.py)."""
+    settings = load_settings(args.settings)  # a bad period is a SettingsError, reported by main(): nothing deleted
+    db = Path(args.db)
+    if not db.is_file():
+        print(f"callbrief: no database at {db}", file=sys.stderr)
+        return 2
+    report = purge(Store(db), settings, dry_run=args.dry_run)
+    for line in report.lines():
+        print(line)
+    return 1 if report.problems else 0
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -450,6 +467,12 @@ def build_parser() -> argparse.ArgumentParser:
                                                   "row (exit 1)")
     audit_v.add_argument("--db", default=str(DEFAULT_DB))
     audit.set_defaults(func=cmd_audit)
+    purge_p = sub.add_parser("purge", help="delete raw recordings' paths, raw words and turn texts, and redacted "
+                                           "audio past the retention periods (keeps masked text, scores, QA)")
+    purge_p.add_argument("--db", default=str(DEFAULT_DB))
+    purge_p.add_argument("--dry-run", action="store_true", help="count what would be deleted; delete nothing")
+    purge_p.add_argument("--settings", help="settings TOML (the retain_* periods); default callbrief.toml")
+    purge_p.set_defaults(func=cmd_purge)
     serve = sub.add_parser("serve", help="run the nightly flow on a schedule")
     serve.add_argument("--cron", default="0 2 * * *", help="cron schedule (default 02:00 daily)")
     serve.add_argument("--timezone", help="zone of the cron (default: the centre's, from settings)")

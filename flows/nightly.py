@@ -28,6 +28,7 @@ from pipeline.engines import EngineConfig, Engines
 from pipeline.outputs.alerts import raise_and_deliver
 from pipeline.records import CallResult, Recording
 from pipeline.run.execute import Processor, collect, engine_for_workers, execute, result_rows
+from pipeline.run.retention import nightly_purge
 from pipeline.run.serial import from_record, to_record
 from pipeline.run.stages import STAGE_NAMES, CallCancelled, CallProgress, process_recording
 from pipeline.speakers.voiceprints import stored_voiceprints
@@ -178,6 +179,8 @@ def nightly(input_dir: str = str(DEFAULT_INPUT), db_path: str = str(DEFAULT_DB),
     logger.info("briefings refreshed for %d customer(s)", len(done.refreshed))
     delivered = raise_and_deliver(store, [r.call_id for r in done.results if r.status == "ok"], settings)
     logger.info("alerts: %s", delivered)
+    for line in nightly_purge(store, settings):  # last: raw data past its retention period goes
+        logger.info(line)
     for line in done.run.message.splitlines():
         logger.warning(line)
     rows = result_rows(done.results) + [{"call_id": m.metadata.call_id, "status": "missing", "error": m.file}

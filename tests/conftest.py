@@ -53,6 +53,11 @@ def _session_key() -> None:
 
 _session_key()
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
+# The tests' recordings carry fixed start times (November 2026): once those are older than the
+# default retention periods, every run's purge would delete the raw words the tests read. So the
+# periods are long here; retention's own tests (tests/replay/test_retention.py) set theirs.
+for _kind in ("AUDIO_PATHS", "RAW_TEXT", "REDACTED_AUDIO"):
+    os.environ.setdefault(f"CALLBRIEF_RETAIN_{_kind}_DAYS", "36500")
 os.environ.setdefault("PREFECT_HOME", str(ROOT / ".prefect"))
 os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")  # no telemetry from test servers

@@ -244,9 +244,20 @@ def recording_paths(conn, call_id: str) -> list[str]:
     """Where the call's audio was found: its path, then its other paths with the same audio (a
     copy, or the new name of a renamed file)."""
     return [r[0] for r in conn.execute(
-        "SELECT path FROM (SELECT path, 0 AS k, NULL AS seen_at FROM calls WHERE call_id = ? UNION ALL "
+        "SELECT path FROM (SELECT path, 0 AS k, NULL AS seen_at FROM calls WHERE call_id = ? AND path IS NOT NULL "
+        "UNION ALL "
         "SELECT p.path, 1, p.seen_at FROM call_paths p JOIN calls c USING (call_id, sha256) WHERE c.call_id = ?) "
         "ORDER BY k, seen_at DESC", [call_id, call_id]).fetchall()]
+
+
+def audio_purged_at(conn, call_id: str):
+    """When retention forgot the call's recording paths (pipeline/run/retention.py); None if it has not."""
+    cols = {r[0] for r in conn.execute("SELECT column_name FROM information_schema.columns WHERE table_name = 'calls' "
+                                       "AND table_catalog = current_database()").fetchall()}
+    if "audio_purged_at" not in cols:  # a database from before retention
+        return None
+    found = conn.execute("SELECT audio_purged_at FROM calls WHERE call_id = ?", [call_id]).fetchone()
+    return found[0] if found else None
 
 
 def qa_export_rows(conn, sample_id: str) -> list[dict]:

@@ -126,6 +126,10 @@ def mark_callback(ctx: WebContext, request: Request, user: Viewer, customer_id: 
 def audio_path(ctx: WebContext, call_id: str) -> Path:
     with ctx.store.reading() as conn:
         found = reads.recording_paths(conn, call_id)
+        purged = reads.audio_purged_at(conn, call_id) if not found else None
+    if purged is not None:
+        raise HTTPException(410, f"the recording of {shown(call_id)} is no longer kept: its retention period ended "
+                                 f"(purged {purged:%Y-%m-%d}); the masked transcript is kept")
     if not found:
         raise HTTPException(404, f"no recording for call {shown(call_id)}")
     paths = [p if p.is_absolute() else ctx.db_path.parent / p for p in map(Path, found)]

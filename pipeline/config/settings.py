@@ -28,6 +28,7 @@ ENV_PREFIX = "CALLBRIEF_"
 
 
 EXPORT_FILES = ("encrypted", "plain", "none")
+RETENTION_FIELDS = ("retain_audio_paths_days", "retain_raw_text_days", "retain_redacted_audio_days")
 
 
 class SettingsError(ValueError):
@@ -85,10 +86,26 @@ class Settings:
     # `callbrief keys decrypt` opens one), "plain", or "none" (not written at all). Empty:
     # encrypted when the database is.
     export_files: str = ""
+    # Retention (pipeline/run/retention.py: `callbrief purge` and the nightly run's last step): how
+    # many days after a call started (calls.started_at; processed_at when it has none) callbrief
+    # keeps its raw data. Each a whole number of days, 1 or more: a bank keeps these for a set
+    # period and must delete them after, so there is no "forever" (set a long period instead).
+    # See docs/privacy.md#retention for the defaults' reasons.
+    retain_audio_paths_days: int = 90  # where the original recording is (calls.path, call_paths)
+    retain_raw_text_days: int = 90  # words, turns.text, corrections (turns.redacted_text stays)
+    retain_redacted_audio_days: int = 365  # the redacted copies written beside the database
+    # Also delete the original recording files when their paths are forgotten. Off by default:
+    # the recordings are the bank's (its archive keeps them for its own period), not callbrief's.
+    purge_recording_files: bool = False
     # Loaded from policy_file by load_settings; not itself a setting.
     policy: Policy = field(default_factory=default_policy, repr=False, compare=False)
 
     def __post_init__(self):
+        for name in RETENTION_FIELDS:
+            days = getattr(self, name)
+            if isinstance(days, bool) or not isinstance(days, int) or days < 1:
+                raise SettingsError(f"setting {name}: {days!r} is not a retention period (a whole number of days, "
+                                    "1 or more)")
         # The policy's time zone and callback target apply unless the settings name others.
         if not self.timezone:
             object.__setattr__(self, "timezone", self.policy.timezone)
@@ -111,6 +128,8 @@ def _coerce(name: str, kind, value):
     try:
         if kind is bool and isinstance(value, str):
             return value.strip().lower() in ("1", "true", "yes", "on")
+        if kind is int and (isinstance(value, bool) or isinstance(value, float) and not value.is_integer()):
+            raise ValueError(value)  # int(true) is 1, int(90.5) is 90: neither is what was meant
         return kind(value)
     except (TypeError, ValueError):
         raise SettingsError(f"setting {name}: {value!r} is not a {kind.__name__}") from None

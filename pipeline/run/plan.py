@@ -1,6 +1,6 @@
 """What a run processes: the recordings of a folder whose audio or result-changing settings
 differ from what is stored (the skip key: sha256 + settings fingerprint), and failed ones still
-under MAX_ATTEMPTS."""
+under MAX_ATTEMPTS; never a call whose raw data retention purged."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
@@ -63,6 +63,12 @@ def plan_batch(input_dir: Path, store: Store, spec: EngineSpec, reprocess: bool 
             first_of[rec.sha256] = rec
     todo, skipped, attempts, copies = [], [], {}, []
     for rec in recordings:
+        stored, twin = done.get(rec.call_id), audio.get(rec.sha256)
+        if (stored is not None and stored.purged) or (twin is not None and twin.purged):
+            # Its retention period ended: processing it again would bring back the raw text and
+            # the path that were deleted (even with reprocess), so it is skipped for good.
+            skipped.append(rec)
+            continue
         if rec.derived_id:
             twin = audio.get(rec.sha256)
             if twin is not None and twin.call_id != rec.call_id:

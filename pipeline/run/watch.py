@@ -59,6 +59,15 @@ def is_complete(path: Path, settle_seconds: float, now: float | None = None) -> 
         return False
 
 
+def _file_key(path: Path) -> tuple[str, int, int] | None:
+    """(path, size, mtime in ns): how planning's hash cache knows a file; None once it is gone."""
+    try:
+        stat = path.stat()
+    except FileNotFoundError:  # moved away between listing and looking
+        return None
+    return str(path), stat.st_size, stat.st_mtime_ns
+
+
 def audio_files(folder: Path) -> list[Path]:
     wanted = SUPPORTED_EXTENSIONS | REJECTED_AUDIO_EXTENSIONS
     return sorted(p.resolve() for p in Path(folder).rglob("*") if p.is_file() and p.suffix.lower() in wanted)
@@ -67,12 +76,14 @@ def audio_files(folder: Path) -> list[Path]:
 def scan(folder: Path, store: Store, settle_seconds: float, now: float | None = None) -> tuple[list[Path], list[Path]]:
     """(new complete files, files still arriving)."""
     now = now or time.time()
-    done = store.processed_paths()
+    done, purged = store.processed_paths(), store.purged_files()
     new, incomplete = [], []
     for path in audio_files(folder):
         if not is_complete(path, settle_seconds, now):
             incomplete.append(path)
             continue
+        if purged and _file_key(path) in purged:
+            continue  # a recording whose retention ended: its path is forgotten, it is never processed again
         if str(path) not in done:
             new.append(path)
             continue

@@ -17,6 +17,7 @@ from pipeline.store.callbacks import CallbacksTable
 from pipeline.store.calls import CallsTable, StoredCall, insert, utcnow
 from pipeline.store.connect import Database, StoreBusy, StoreError, explained, has_table, rows
 from pipeline.store.qa import QATable
+from pipeline.store.retention import Cutoff, PurgeCounts, RetentionTable
 from pipeline.store.runs import RunsTable
 from pipeline.store.schema import migrate
 from pipeline.store.search import FTS_SCHEMA as SEARCH_FTS
@@ -24,11 +25,12 @@ from pipeline.store.search import SearchIndexTable, has_search_index
 from pipeline.store.users import UsersTable
 from pipeline.store.voiceprints import VoiceprintsTable
 
-__all__ = ["DEFAULT_DB", "SEARCH_FTS", "AuditCheck", "Store", "StoreBusy", "StoreError", "StoredCall", "has_search_index", "has_table", "rows", "utcnow"]
+__all__ = ["DEFAULT_DB", "SEARCH_FTS", "AuditCheck", "Cutoff", "PurgeCounts", "Store", "StoreBusy", "StoreError", "StoredCall",
+           "has_search_index", "has_table", "rows", "utcnow"]
 
 
 class Store(Database, CallsTable, RunsTable, BriefingsTable, AlertsTable, QATable, VoiceprintsTable, UsersTable,
-            AuditTable, CallbacksTable, SearchIndexTable):
+            AuditTable, CallbacksTable, SearchIndexTable, RetentionTable):
     """The database file, opened briefly for each operation (see `connect`). A writer creates
     and extends the schema when it opens the file."""
 

@@ -73,6 +73,22 @@ def chain_legacy_rows(conn: duckdb.DuckDBPyConnection) -> int:
     return len(found)
 
 
+def append_audit(conn: duckdb.DuckDBPyConnection, username: str | None, role: str | None, action: str,
+                 target: str, detail: str = "", client: str | None = None) -> None:
+    """Append one chained row inside the caller's transaction (so a change and its audit row
+    are committed together, or neither is)."""
+    head = conn.execute("SELECT id, hash FROM audit_head").fetchone() or \
+        conn.execute("SELECT id, hash FROM audit_log WHERE id IS NOT NULL ORDER BY id DESC LIMIT 1").fetchone()
+    last_id, previous = head if head else (0, GENESIS)
+    row = {"id": last_id + 1, "logged_at": utcnow(), "username": username, "role": role, "action": action,
+           "target": target, "detail": detail, "client": client}
+    digest = row_hash(previous, row)
+    conn.execute(f"INSERT INTO audit_log ({', '.join(CONTENT)}, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                 [row[c] for c in CONTENT] + [digest])
+    conn.execute("DELETE FROM audit_head")  # one row: the chain's last id and hash
+    conn.execute("INSERT INTO audit_head VALUES (?, ?)", [row["id"], digest])
+
+
 class AuditTable:
     """Mixed into `Store`: the audit log."""
 
@@ -80,16 +96,7 @@ class AuditTable:
               client: str | None = None) -> None:
         """Append one row: who did what to which record, and from where; chained to the row before."""
         with self.transaction() as conn:
-            head = conn.execute("SELECT id, hash FROM audit_head").fetchone() or \
-                conn.execute("SELECT id, hash FROM audit_log WHERE id IS NOT NULL ORDER BY id DESC LIMIT 1").fetchone()
-            last_id, previous = head if head else (0, GENESIS)
-            row = {"id": last_id + 1, "logged_at": utcnow(), "username": username, "role": role, "action": action,
-                   "target": target, "detail": detail, "client": client}
-            digest = row_hash(previous, row)
-            conn.execute(f"INSERT INTO audit_log ({', '.join(CONTENT)}, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                         [row[c] for c in CONTENT] + [digest])
-            conn.execute("DELETE FROM audit_head")  # one row: the chain's last id and hash
-            conn.execute("INSERT INTO audit_head VALUES (?, ?)", [row["id"], digest])
+            append_audit(conn, username, role, action, target, detail, client)
 
     def verify_audit(self) -> AuditCheck:
         """Recompute the chain from row 1: OK with the row count and last hash, or the first broken

@@ -32,6 +32,7 @@ class StoredCall:
     call_id: str = ""
     derived_id: bool = False
     path: str = ""
+    purged: bool = False  # its retention period ended (pipeline/store/retention.py): never processed again
 
 
 def insert(conn: duckdb.DuckDBPyConnection, table: str, frame: pd.DataFrame) -> None:
@@ -61,8 +62,10 @@ class CallsTable:
 
     def _stored_calls(self) -> list[StoredCall]:
         rows = self.query("SELECT call_id, sha256, settings_hash, status, coalesce(attempts, 1), "
-                          "coalesce(derived_id, false), path FROM calls ORDER BY call_id").itertuples(index=False)
-        return [StoredCall((r[1], r[2]), r[3], int(r[4]), r[0], bool(r[5]), r[6]) for r in rows]
+                          "coalesce(derived_id, false), coalesce(path, ''), "
+                          "audio_purged_at IS NOT NULL OR text_purged_at IS NOT NULL "
+                          "FROM calls ORDER BY call_id").itertuples(index=False)
+        return [StoredCall((r[1], r[2]), r[3], int(r[4]), r[0], bool(r[5]), r[6], bool(r[7])) for r in rows]
 
     def redaction_inputs(self, call_id: str) -> dict | None:
         """What redacting a call's audio needs: its audio's sha256 and paths (any name it was seen
@@ -105,7 +108,7 @@ class CallsTable:
         """path -> (when its newest call was processed, that call's sha256): the intake's look at a folder."""
         return {row.path: (row.processed_at, row.sha256) for row in self.query(
             "SELECT path, max(processed_at) AS processed_at, arg_max(sha256, processed_at) AS sha256 "
-            "FROM calls GROUP BY path").itertuples()}
+            "FROM calls WHERE path IS NOT NULL GROUP BY path").itertuples()}
 
     def write_call(self, result: CallResult, run_id: str | None = None, attempts: int = 1,
                    settings_hash: str | None = None, plot_path: str | None = None) -> None:

@@ -162,6 +162,9 @@ ADDED_COLUMNS = (
     # The audit log is chained: each row's number, and SHA-256 over the row before's hash and its own
     # content (pipeline/store/audit.py; rows written before are chained once, below).
     ("audit_log", "id", "BIGINT"), ("audit_log", "hash", "VARCHAR"),
+    # Retention (pipeline/store/retention.py): when the call's recording paths, and its raw words and
+    # turn texts, were purged. A purged call is never processed again (pipeline/run/plan.py).
+    ("calls", "audio_purged_at", "TIMESTAMP"), ("calls", "text_purged_at", "TIMESTAMP"),
 )
 
 def migrate(conn: duckdb.DuckDBPyConnection) -> None:
