@@ -147,6 +147,11 @@ def redacted(ctx: WebContext, call_id: str) -> bytes:
     except NoSuchCall:
         raise HTTPException(404, f"no recording for call {shown(call_id)}") from None
     except CannotRedact as exc:
+        with ctx.store.reading() as conn:
+            purged = reads.audio_purged_at(conn, call_id)
+        if purged is not None:  # and no redacted copy was kept
+            raise HTTPException(410, f"the recording of {shown(call_id)} is no longer kept: its retention period "
+                                     f"ended (purged {purged:%Y-%m-%d}); the masked transcript is kept") from None
         raise HTTPException(409, f"the audio of {shown(call_id)} is not played: {exc}") from None
     return data
 
