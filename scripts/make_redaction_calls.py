@@ -26,6 +26,22 @@ RATE = 16_000
 GAP = 0.6
 
 CALLS = {
+    "zh-identity": {"language": "zh", "layouts": ("stereo",),
+                    "planted": {"dob": "19860304", "address": "88", "name": "张伟"},
+                    "lines": [("agent", "您好，为了核实身份，请问您的姓名？"),
+                              ("customer", "我叫张伟。"),
+                              ("agent", "请问您的出生日期？"),
+                              ("customer", "一九八六年三月四日。"),
+                              ("agent", "请问您的住址是哪里？"),
+                              ("customer", "我住在北京市朝阳区建国路八十八号。"),
+                              ("agent", "好的，身份核实通过了。")]},
+    "en-identity": {"language": "en", "layouts": ("mono",),
+                    "planted": {"dob": "1986", "address": "12", "name": "Smith"},
+                    "lines": [("agent", "Before I look into it, can you confirm your full name please?"),
+                              ("customer", "My name is Anna Smith."),
+                              ("agent", "And your date of birth and the first line of your address?"),
+                              ("customer", "It is the 4th of March 1986, and 12 Station Road."),
+                              ("agent", "Thank you, that is all confirmed.")]},
     "zh": {"planted": {"card": "6222021012345678", "id": "110105194912310021", "phone": "13812345678"},
            "lines": [("agent", "您好，这里是客服中心，请问有什么可以帮您？"),
                      ("customer", "我的卡被冻结了，卡号是六二二二零二一零一二三四五六七八。"),
@@ -71,12 +87,13 @@ def en_line(text: str, role: str, folder: Path, n: int) -> np.ndarray:
     return resampled(samples, rate)
 
 
-def build(language: str, folder: Path) -> tuple[np.ndarray, list[dict]]:
+def build(name: str, folder: Path) -> tuple[np.ndarray, list[dict]]:
     """(2, n) samples, agent on channel 0, and each line's role, time and text."""
+    language = CALLS[name].get("language", name)
     speak = zh_line if language == "zh" else en_line
     tracks = {"agent": [], "customer": []}
     lines, t = [], 0.5
-    for n, (role, text) in enumerate(CALLS[language]["lines"]):
+    for n, (role, text) in enumerate(CALLS[name]["lines"]):
         clip = speak(text, role, folder, n)
         clip = 0.5 * clip / max(np.abs(clip).max(), 1e-6)
         tracks[role].append((t, clip))
@@ -95,17 +112,18 @@ def main() -> int:
     OUT.mkdir(parents=True, exist_ok=True)
     rows, planted = [], {}
     with tempfile.TemporaryDirectory() as tmp:
-        for language in CALLS:
-            stereo, lines = build(language, Path(tmp))
-            for layout in ("stereo", "mono"):
-                call_id = f"redact-{language}-{layout}"
+        for name, call in CALLS.items():
+            language = call.get("language", name)
+            stereo, lines = build(name, Path(tmp))
+            for layout in call.get("layouts", ("stereo", "mono")):
+                call_id = f"redact-{name}-{layout}"
                 audio = stereo.T if layout == "stereo" else stereo.mean(axis=0)
                 sf.write(OUT / f"{call_id}.flac", audio, RATE, subtype="PCM_16")
-                rows.append({"call_id": call_id, "file": f"{call_id}.flac", "customer_id": f"C-R-{language}",
-                             "agent_id": "A-R", "case_id": f"K-R-{language}-{layout}",
+                rows.append({"call_id": call_id, "file": f"{call_id}.flac", "customer_id": f"C-R-{name}",
+                             "agent_id": "A-R", "case_id": f"K-R-{name}-{layout}",
                              "started_at": "2026-12-01T10:00:00" if language == "zh" else "2026-12-01T11:00:00",
                              "channel_layout": layout, "agent_channel": "0" if layout == "stereo" else ""})
-                planted[call_id] = {"language": language, "numbers": CALLS[language]["planted"], "lines": lines}
+                planted[call_id] = {"language": language, "planted": call["planted"], "lines": lines}
     with open(OUT / "manifest.csv", "w", newline="", encoding="utf-8") as fh:
         writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
         writer.writeheader()

@@ -29,7 +29,7 @@ _MAX_GAP = 6  # separator characters between two digits of one run ("4111 , 1111
 _CUE_WINDOW = 30  # characters before a run in which an announcing word counts
 
 # Existing masks are left alone, so masking twice gives the same text.
-_MASK = re.compile(r"\[(?:CARD \*{4}\d{4}|ID|PHONE|NUMBER|CODE|EMAIL)\]")
+_MASK = re.compile(r"\[(?:CARD \*{4}\d{4}|ID|PHONE|NUMBER|CODE|EMAIL|DOB|ADDRESS|NAME)\]")
 
 # Amounts are not written with a leading zero (phone numbers are: "07700 900123 pounds" is no amount).
 _MAX_AMOUNT_DIGITS = 9
@@ -258,15 +258,114 @@ def _classify(run: _Run, text: str, rules: _Rules) -> Redaction | None:
     return None
 
 
+# --- identity checks: a date of birth, an address, a name ------------------------------------------
+# Masked when a cue in the same turn announces it ("my date of birth is", "我住在", "my name is";
+# a name only in the customer's own turns), or when the other speaker's turn just before asked
+# for it ("can you confirm your date of birth and the first line of your address?"). Dates and
+# addresses said elsewhere (a transfer on the 4th of March, the branch on Station Road) stay.
+ASKED_WITHIN_SECONDS = 30.0
+_EN_NUMBER = ("one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen "
+              "seventeen eighteen nineteen twenty thirty forty fifty sixty seventy eighty ninety hundred oh").split()
+_EN_ORDINAL = ("first second third fourth fifth sixth seventh eighth ninth tenth eleventh twelfth thirteenth "
+               "fourteenth fifteenth sixteenth seventeenth eighteenth nineteenth twentieth thirtieth").split()
+_ZH_NUM = "0-9零〇一二三四五六七八九十百两幺"
+
+
+@dataclass(frozen=True)
+class _Identity:
+    cues: dict  # kind -> pattern of the words announcing or asking for it
+    date: re.Pattern
+    address: re.Pattern
+    name_after_cue: re.Pattern  # group "name"
+    name_answer: re.Pattern  # a short answer to "your name?": group "name"
+
+
+@lru_cache(maxsize=1)
+def _identity() -> _Identity:
+    data = read_json("pii.json")
+    num = _words(_EN_NUMBER)  # longest first, whole words: "eighty" is not "eight" + "y"
+    day = rf"(?:[0-3]?\d(?:st|nd|rd|th)?|(?:twenty|thirty)[- ](?:{'|'.join(_EN_ORDINAL[:9])})|{'|'.join(_EN_ORDINAL)})"
+    month = _words(data["months"])
+    year = rf"(?:(?:19|20)\d\d|(?:nineteen|twenty)(?:[- ](?:{num}))*|two thousand(?:[- ](?:and[- ])?(?:{num}))*)"
+    en_date = (rf"(?:the\s+)?{day}\s+(?:of\s+)?(?:{month})\.?(?:,?\s+{year})?"
+               rf"|(?:{month})\.?\s+(?:the\s+)?{day}(?:,?\s+{year})?|(?:{month})\s+{year}")
+    zh_date = (rf"(?:[{_ZH_NUM}]{{2,4}}年)[{_ZH_NUM}]{{1,3}}月(?:[{_ZH_NUM}]{{1,3}}[日号])?"
+               rf"|[{_ZH_NUM}]{{1,3}}月[{_ZH_NUM}]{{1,3}}[日号]")
+    streets = _words(data["street_types"])
+    unit = rf"(?:[{_ZH_NUM}]+(?:号楼|栋|幢|单元|室|层|楼|号))"
+    en_address = (rf"(?:(?:flat|apartment|apt|unit)\s+\w+,?\s+)?(?:\d{{1,5}}(?:st|nd|rd|th|[a-z])?|(?:{num})(?:[- ](?:{num}))*),?\s+"
+                  rf"(?-i:[A-Z][A-Za-z'\-]+\s+){{1,3}}?(?:{streets})\b(?:,?\s+(?-i:[A-Z][a-z]+))?"
+                  r"|\b[A-Z]{1,2}\d[A-Z\d]?\s*\d[A-Z]{2}\b")
+    zh_address = (rf"(?:[\u4e00-\u9fa5]{{1,6}}?(?:省|市|区|县|镇|乡))*[\u4e00-\u9fa5]{{1,8}}?"
+                  rf"(?:(?:{'|'.join(data['zh_street_types'])})[{_ZH_NUM}]+号{unit}*"
+                  rf"|(?:{'|'.join(data['zh_places'])}){unit}*)")
+    name = r"(?:(?:mr|mrs|ms|miss|dr)\.?\s+)?[A-Z][a-z'\-]+(?:\s+[A-Z][a-z'\-]+){0,2}"
+    return _Identity(
+        cues={kind: re.compile(_words(data[f"{kind}_cues"]), re.IGNORECASE) for kind in ("dob", "address", "name")},
+        date=re.compile(rf"{en_date}|{zh_date}|{_DATE}", re.IGNORECASE),
+        address=re.compile(rf"{en_address}|{zh_address}", re.IGNORECASE),
+        name_after_cue=re.compile(
+            rf"(?i:my name is|my name's|name is)\s+(?P<name>{name})"
+            r"|(?:我叫|我的名字是|名字叫|姓名是|我姓)\s*(?P<zh>[\u4e00-\u9fa5]{1,3}?)(?=[，,。.！!？?\s]|$|叫|是|的)"
+            r"|(?:(?<=我姓[\u4e00-\u9fa5][，,])|(?<=我姓[\u4e00-\u9fa5]))叫(?P<zh2>[\u4e00-\u9fa5]{1,3}?)(?=[，,。.！!？?\s]|$)"),
+        name_answer=re.compile(
+            rf"^\W*(?:(?i:yes|yeah|sure|ok|okay|it's|it is|this is|i'm|i am|my name's|my name is)[\s,]+)*(?P<name>{name})\W*$"
+            r"|^[\W嗯啊哦对是好的]*(?:我叫|我是|叫)?(?P<zh>[\u4e00-\u9fa5]{2,4})[\W]*$"))
+
+
+def asked_for(text: str | None) -> frozenset[str]:
+    """What a turn asks for or announces: dob, address, name."""
+    cues = _identity().cues
+    return frozenset(k for k, pattern in cues.items() if text and pattern.search(text))
+
+
+def identity_spans(text: str, asked: frozenset[str] = frozenset(), customer: bool = True) -> list[Redaction]:
+    """Dates of birth, addresses and names in `text` (see above); `asked`: what the other
+    speaker's turn just before asked for; `customer`: whether the speaker is the customer (an
+    agent's own name stays)."""
+    ident, found = _identity(), []
+    here = asked_for(text)
+    for kind, pattern, token in (("dob", ident.date, "[DOB]"), ("address", ident.address, "[ADDRESS]")):
+        if kind not in here and kind not in asked:
+            continue
+        # Asked for: anywhere in the answer; announced: the first one within reach after each cue.
+        starts = [m.end() for m in ident.cues[kind].finditer(text)]  # never the cue's own words
+        if kind in asked:
+            starts = starts[-1:] or [0]
+        for start in starts:
+            last = None
+            for m in pattern.finditer(text, start):
+                if kind not in asked and m.start() - (start if last is None else last) > (_CUE_WINDOW * 2 if last is None else 3):
+                    break  # announced: the value right after its cue, and what directly follows it (a postcode)
+                if m.group().strip():
+                    found.append(Redaction(kind, m.start(), m.end(), token))
+                last = m.end()
+    if customer:
+        for m in ident.name_after_cue.finditer(text):
+            group = next(g for g in ("name", "zh", "zh2") if m.group(g))
+            found.append(Redaction("name", m.start(group), m.end(group), "[NAME]"))
+        if "name" in asked and (m := ident.name_answer.search(text)):
+            group = "name" if m.group("name") else "zh"
+            found.append(Redaction("name", m.start(group), m.end(group), "[NAME]"))
+    out: list[Redaction] = []
+    for r in sorted(found, key=lambda r: (r.start, -r.end)):
+        if not out or r.start >= out[-1].end:
+            out.append(r)
+    return out
+
+
 def masks_in(text: str | None) -> int:
     """How many masks a masked text holds."""
     return len(_MASK.findall(text or ""))
 
 
-def find(text: str) -> list[Redaction]:
+def find(text: str, asked: frozenset[str] = frozenset(), customer: bool = True) -> list[Redaction]:
+    """Every mask `text` needs: identity-check values (see `identity_spans`), e-mails, numbers."""
     rules = _rules()
     protected = [m.span() for m in _MASK.finditer(text)] if "[" in text else []
-    found: list[Redaction] = []
+    found: list[Redaction] = [r for r in identity_spans(text, asked, customer)
+                              if not any(a < r.end and r.start < b for a, b in protected)]
+    protected += [(r.start, r.end) for r in found]
     if _EMAIL_HINT.search(text):  # the full e-mail pattern is slow; most texts have no ".com"
         shadow = text.translate(rules.to_ascii)
         found = [Redaction("email", m.start(), m.end(), "[EMAIL]") for m in rules.email.finditer(shadow)
@@ -279,11 +378,11 @@ def find(text: str) -> list[Redaction]:
     return sorted(found, key=lambda r: r.start)
 
 
-def redact(text: str | None) -> str | None:
+def redact(text: str | None, asked: frozenset[str] = frozenset(), customer: bool = True) -> str | None:
     if not text:
         return text
     out, last = [], 0
-    for r in find(text):
+    for r in find(text, asked, customer):
         if r.start < last:  # spans may touch after bracket widening; never double-write
             continue
         out.append(text[last:r.start])
@@ -303,7 +402,7 @@ def redact_turns(turns) -> list[str]:
 
     Each speaker's consecutive turns are masked as one text, so a number split between two turns
     is masked in both; the mask goes into every turn that holds part of it."""
-    out = [t.text for t in turns]
+    out = [_identity_masked(turns, i) for i in range(len(turns))]
     streams: dict[object, list[list[int]]] = {}
     for i, t in enumerate(turns):
         chains = streams.setdefault(t.speaker, [])
@@ -313,9 +412,10 @@ def redact_turns(turns) -> list[str]:
             chains.append([i])
     for chains in streams.values():
         for chain in chains:
-            texts = [turns[i].text or "" for i in chain]
+            texts = [out[i] or "" for i in chain]
+            customer = getattr(turns[chain[0]], "role", None) != "agent"  # an agent's own name stays
             if len(chain) == 1:
-                out[chain[0]] = redact(texts[0]) if texts[0] else texts[0]
+                out[chain[0]] = redact(texts[0], customer=customer) if texts[0] else texts[0]
                 continue
             joined = "\n".join(texts)  # a newline is a separator: a number may run across it
             bounds, pos = [], 0
@@ -323,7 +423,7 @@ def redact_turns(turns) -> list[str]:
                 bounds.append((pos, pos + len(text)))
                 pos += len(text) + 1
             edits: list[list[tuple[int, int, str]]] = [[] for _ in texts]
-            for r in find(joined):
+            for r in find(joined, customer=customer):
                 for k, (a, b) in enumerate(bounds):
                     if r.start < b and a < r.end:
                         edits[k].append((max(r.start, a) - a, min(r.end, b) - a, r.replacement))
@@ -336,3 +436,19 @@ def redact_turns(turns) -> list[str]:
                     last = e
                 out[i] = "".join(parts) + text[last:] if edits[k] else text
     return out
+
+
+def _identity_masked(turns, i: int) -> str:
+    """Turn i's text with its identity-check values masked: the other speaker's turn just before
+    says what was asked; a name is masked only in the customer's turns (an agent's stays)."""
+    t = turns[i]
+    if not t.text:
+        return t.text
+    before = next((p for p in reversed(turns[:i]) if p.speaker != t.speaker), None)
+    asked = asked_for(before.text) if before is not None and t.start - before.end <= ASKED_WITHIN_SECONDS else frozenset()
+    spans = identity_spans(t.text, asked, customer=getattr(t, "role", None) != "agent")
+    text, last, parts = t.text, 0, []
+    for r in spans:
+        parts += [text[last:r.start], r.replacement]
+        last = r.end
+    return "".join(parts) + text[last:]

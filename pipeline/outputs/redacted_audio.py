@@ -55,7 +55,7 @@ class Bleep:
 
 
 def bleeps(words: list[tuple], turns: list[tuple]) -> list[Bleep]:
-    """Where the tone goes. `words`: (speaker, start, end, text) in time order; `turns`:
+    """Where the tone goes. `words`: (speaker, start, end, text[, role]) in time order; `turns`:
     (speaker, start, end, masked text)."""
     found: list[Bleep] = []
     chains: dict[object, list[list[tuple]]] = {}
@@ -71,7 +71,8 @@ def bleeps(words: list[tuple], turns: list[tuple]) -> list[Bleep]:
             for w in chain:
                 bounds.append((len(text), len(text) + len(w[3] or "")))
                 text += w[3] or ""
-            for r in find(text):
+            customer = (chain[0][4] if len(chain[0]) > 4 else None) != "agent"  # an agent's own name stays
+            for r in find(text, customer=customer):
                 hit = [w for w, (a, b) in zip(chain, bounds) if a < r.end and r.start < b]
                 if hit:
                     found.append(Bleep(min(w[1] for w in hit) - PAD_SECONDS, max(w[2] for w in hit) + PAD_SECONDS, r.kind))

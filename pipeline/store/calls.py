@@ -69,14 +69,14 @@ class CallsTable:
 
     def redaction_inputs(self, call_id: str) -> dict | None:
         """What redacting a call's audio needs: its audio's sha256 and paths (any name it was seen
-        under), its words (speaker, start, end, text, in time order) and its turns' masked text."""
+        under), its words (speaker, start, end, text, role, in time order) and its turns' masked text."""
         with self.reading() as conn:
             call = conn.execute("SELECT sha256, path FROM calls WHERE call_id = ? AND status = 'ok'", [call_id]).fetchone()
             if call is None:
                 return None
             others = [p for (p,) in conn.execute("SELECT path FROM call_paths WHERE call_id = ? AND sha256 = ? "
                                                    "ORDER BY seen_at DESC", [call_id, call[0]]).fetchall()]
-            words = conn.execute('SELECT speaker, start, "end", text FROM words WHERE call_id = ? ORDER BY start, seq',
+            words = conn.execute('SELECT speaker, start, "end", text, role FROM words WHERE call_id = ? ORDER BY start, seq',
                                  [call_id]).fetchall()
             turns = conn.execute('SELECT speaker, start, "end", redacted_text FROM turns WHERE call_id = ? ORDER BY seq',
                                  [call_id]).fetchall()

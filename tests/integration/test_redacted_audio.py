@@ -74,23 +74,43 @@ def as_mono(data: bytes | Path) -> np.ndarray:
     return samples.mean(axis=1) if samples.ndim > 1 else samples
 
 
-@pytest.mark.parametrize("call_id", sorted(PLANTED))
-def test_served_audio_holds_none_of_the_planted_numbers_and_the_original_does(processed, whisper, call_id):
-    planted = PLANTED[call_id]
-    hana = client(processed, "hana")
-    served = hana.get(f"/calls/{call_id}/audio")
+NUMBER_CALLS = sorted(c for c in PLANTED if "identity" not in c)
+IDENTITY_CALLS = sorted(c for c in PLANTED if "identity" in c)
+
+
+def served_and_original(processed, whisper, call_id: str) -> tuple[str, str]:
+    """What Whisper hears in the audio the web serves, and in the original recording."""
+    language = PLANTED[call_id]["language"]
+    served = client(processed, "hana").get(f"/calls/{call_id}/audio")
     assert served.status_code == 200 and served.headers["content-type"] == "audio/flac"
     original = as_mono(CALLS / f"{call_id}.flac")
     redacted = as_mono(served.content)
     assert abs(len(redacted) - len(original)) < 160  # the same call, in place
-    served_text = heard(whisper, redacted, planted["language"])
-    original_digits = recover_digits(heard(whisper, original, planted["language"]))
-    for kind, number in planted["numbers"].items():
+    return heard(whisper, redacted, language), heard(whisper, original, language)
+
+
+@pytest.mark.parametrize("call_id", NUMBER_CALLS)
+def test_served_audio_holds_none_of_the_planted_numbers_and_the_original_does(processed, whisper, call_id):
+    served_text, original_text = served_and_original(processed, whisper, call_id)
+    original_digits = recover_digits(original_text)
+    for kind, number in PLANTED[call_id]["planted"].items():
         pieces = {number[i:i + 6] for i in range(len(number) - 5)}
         assert any(p in original_digits for p in pieces), (kind, original_digits)  # the original says it
     numbers = recover_numbers(served_text)
     assert not [n for n in numbers if len(n) >= 3], (numbers, served_text)  # not one digit run is left
     assert len(served_text) > 40  # the rest of the call is still heard
+
+
+@pytest.mark.parametrize("call_id", IDENTITY_CALLS)
+def test_served_audio_holds_no_date_of_birth_address_or_name(processed, whisper, call_id):
+    """Identity checks (a name, a date of birth, an address asked for and given): the year of
+    birth is in the original and no digit of it, the house number or the name is served."""
+    served_text, original_text = served_and_original(processed, whisper, call_id)
+    planted = PLANTED[call_id]["planted"]
+    assert "1986" in recover_digits(original_text), original_text
+    assert not [n for n in recover_numbers(served_text) if len(n) >= 2], served_text
+    assert planted["name"].lower() not in served_text.lower(), served_text
+    assert len(served_text) > 10  # the agent's questions are still heard
 
 
 def test_the_redacted_copy_is_written_once_sealed_and_reused(processed):
