@@ -35,7 +35,7 @@ CALLS = {
                               ("agent", "请问您的住址是哪里？"),
                               ("customer", "我住在北京市朝阳区建国路八十八号。"),
                               ("agent", "好的，身份核实通过了。")]},
-    "en-identity": {"language": "en", "layouts": ("mono",),
+    "en-identity": {"language": "en", "layouts": ("stereo",),
                     "planted": {"dob": "1986", "address": "12", "name": "Smith"},
                     "lines": [("agent", "Before I look into it, can you confirm your full name please?"),
                               ("customer", "My name is Anna Smith."),

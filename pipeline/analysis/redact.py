@@ -271,6 +271,9 @@ _EN_ORDINAL = ("first second third fourth fifth sixth seventh eighth ninth tenth
 _ZH_NUM = "0-9零〇一二三四五六七八九十百两幺"
 
 
+_ZH_ADDRESS_CUE = re.compile(r"住在|家住|住址是|地址是|地址在|住址在")
+
+
 @dataclass(frozen=True)
 class _Identity:
     cues: dict  # kind -> pattern of the words announcing or asking for it
@@ -297,7 +300,7 @@ def _identity() -> _Identity:
                   rf"(?-i:[A-Z][A-Za-z'\-]+\s+){{1,3}}?(?:{streets})\b(?:,?\s+(?-i:[A-Z][a-z]+))?"
                   r"|\b[A-Z]{1,2}\d[A-Z\d]?\s*\d[A-Z]{2}\b")
     zh_address = (rf"(?:[\u4e00-\u9fa5]{{1,6}}?(?:省|市|区|县|镇|乡))*[\u4e00-\u9fa5]{{1,8}}?"
-                  rf"(?:(?:{'|'.join(data['zh_street_types'])})[{_ZH_NUM}]+号{unit}*"
+                  rf"(?:(?:{'|'.join(data['zh_street_types'])})[{_ZH_NUM}]+号?{unit}*"
                   rf"|(?:{'|'.join(data['zh_places'])}){unit}*)")
     name = r"(?:(?:mr|mrs|ms|miss|dr)\.?\s+)?[A-Z][a-z'\-]+(?:\s+[A-Z][a-z'\-]+){0,2}"
     return _Identity(
@@ -340,6 +343,12 @@ def identity_spans(text: str, asked: frozenset[str] = frozenset(), customer: boo
                 if m.group().strip():
                     found.append(Redaction(kind, m.start(), m.end(), token))
                 last = m.end()
+    if "address" in here:  # "我住在…" that the pattern did not read (a misheard 号): the rest of the clause
+        for m in _ZH_ADDRESS_CUE.finditer(text):
+            if not any(r.kind == "address" and m.end() <= r.start <= m.end() + 2 for r in found):
+                clause = re.match(r"[^，,。.！!？?；;\n]{2,24}", text[m.end():])
+                if clause and re.search(rf"[{_ZH_NUM}]|[省市区县镇乡路街道巷弄村号楼栋室]|小区|花园|公寓|大厦", clause.group()):
+                    found.append(Redaction("address", m.end(), m.end() + clause.end(), "[ADDRESS]"))
     if customer:
         for m in ident.name_after_cue.finditer(text):
             group = next(g for g in ("name", "zh", "zh2") if m.group(g))
