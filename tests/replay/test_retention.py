@@ -258,15 +258,3 @@ def test_the_nightly_job_ends_with_the_purge(db, tmp_path):
     assert done.returncode == 0, done.stderr
     assert "deleted the raw words and turn texts of 4 call(s)" in done.stderr, done.stderr
     assert query(db, "SELECT count(*) FROM words WHERE call_id IN (SELECT unnest(?))", [TEXT_PURGED])[0][0] == 0
-
-
-def test_the_nightly_flow_ends_with_the_purge(db, tmp_path, prefect_harness, monkeypatch):
-    from flows.nightly import nightly
-
-    for name, days in PERIODS.items():
-        monkeypatch.setenv(name, days)
-    empty = tmp_path / "incoming"
-    empty.mkdir()
-    nightly(input_dir=str(empty), db_path=str(db), workers=1)
-    assert [c for c, p in query(db, "SELECT call_id, path FROM calls ORDER BY call_id") if p is None] == AUDIO_PURGED
-    assert query(db, "SELECT count(*) FROM words WHERE call_id IN (SELECT unnest(?))", [TEXT_PURGED])[0][0] == 0
