@@ -34,13 +34,8 @@ from pipeline.store import Cutoff, PurgeCounts, Store
 
 log = logging.getLogger(__name__)
 
-REDACTED_DIR = "redacted"  # beside the database
 AUDIO_SUFFIXES = (".wav", ".flac", ".mp3", ".ogg", ".opus", ".m4a")
 SEALED_SUFFIX = ".enc"  # a file sealed with the database key (pipeline/store/encryption.py)
-
-
-def redacted_audio_dir(db_path: Path | str) -> Path:
-    return Path(db_path).parent / REDACTED_DIR
 
 
 def redacted_call_id(name: str) -> str | None:
@@ -80,6 +75,7 @@ class PurgeReport:
     counts: PurgeCounts
     redacted_calls: list[str] = field(default_factory=list)
     redacted_files: list[Path] = field(default_factory=list)
+    redacted_folder: Path | None = None  # where the redacted copies are kept
     recording_files: list[str] = field(default_factory=list)  # deleted (or, in a dry run, to delete)
     problems: list[str] = field(default_factory=list)
 
@@ -109,7 +105,7 @@ class PurgeReport:
                f"{tables(('words', 'turns.text', 'corrections'))} (masked texts, summaries, scores, briefings "
                "and QA reviews kept)",
                f"{verb} the redacted audio of calls {before('redacted')}: {len(self.redacted_files)} file(s) "
-               f"in {REDACTED_DIR}/"]
+               f"in {self.redacted_folder}"]
         if c.kept:
             out.append(f"kept {len(c.kept)} call(s) past a period: {len(c.kept_qa)} in open QA samples, "
                        f"{len(c.kept_cases)} with open cases")
@@ -146,7 +142,7 @@ def purge(store: Store, settings: Settings, dry_run: bool = False, now: datetime
         cutoffs["audio"], cutoffs["text"], cutoffs["redacted"], settings.policy.levels.complaint, settings.timezone,
         dry_run=dry_run, audit_detail=report.audit_detail)
     report.counts, report.redacted_calls = counts, redacted_calls
-    report.redacted_files = redacted_audio_files(folder, redacted_calls)
+    report.redacted_files, report.redacted_folder = redacted_audio_files(folder, redacted_calls), folder
     if settings.purge_recording_files:
         report.recording_files = _recording_files(store.path, counts.recording_files, report.problems)
     if dry_run:
@@ -218,5 +214,5 @@ def nightly_purge(store: Store, settings: Settings) -> list[str]:
         return [f"purge failed: {exc.__class__.__name__}: {exc}"]
 
 
-__all__ = ["PurgeReport", "cutoff", "nightly_purge", "purge", "redacted_audio_dir", "redacted_audio_files",
+__all__ = ["PurgeReport", "cutoff", "nightly_purge", "purge", "redacted_audio_files",
            "redacted_call_id"]
