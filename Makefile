@@ -10,7 +10,7 @@ export HF_HUB_OFFLINE := 1
 export PYANNOTE_METRICS_ENABLED := 0
 export PREFECT_SERVER_ANALYTICS_ENABLED := false
 
-.PHONY: setup system venv models key test test-fast lint run bench eval eval-qa eval-speakers eval-asr intake samples clean web
+.PHONY: setup system venv models key test test-fast lint run bench bench-long eval eval-qa eval-speakers eval-asr intake samples clean web
 
 setup: system venv models
 
@@ -61,6 +61,10 @@ bench: key
 	$(PY) -m evaluation.bench
 	$(PY) -m evaluation.bench_web
 	$(PY) -m evaluation.bench_scale
+
+# The slow figures (about an hour): peak memory of 60-minute calls, openai-whisper vs faster-whisper.
+bench-long: key
+	$(PY) -m evaluation.bench_scale long
 
 # The web app for handlers, QA and leads on http://127.0.0.1:8765/ (add users first: see README).
 web: key

@@ -2,8 +2,8 @@
 
 - throughput of the nightly flow on the thread runner vs a 2-worker Dask LocalCluster, same calls,
   same run (each on a fresh database);
-- peak resident memory of processing one 60-minute call (a child process, so nothing else is
-  counted);
+- `make bench-long` only: peak resident memory of processing one 60-minute call (a child
+  process, so nothing else is counted), and openai-whisper against faster-whisper;
 - planning 10,000 small files when nothing is new (stat only, no hashing);
 - a handler's briefing (the `callbrief brief` command, process start included) while a batch
   writes to the same database, against the same request once the batch is done.
@@ -176,16 +176,18 @@ def briefing_during_batch(folder: Path, tmp: Path, requests: int = 5) -> dict:
             "idle_s": [round(t, 2) for t in idle], "batch_returncode": batch.returncode}
 
 
-def main(minutes: float = 60.0) -> int:
+def main(minutes: float = 60.0, long: bool = False) -> int:
+    """`make bench`: the runners, planning, a briefing during a batch. `make bench-long` (`long`):
+    only the 60-minute calls' memory and the two Whisper engines head to head (about an hour)."""
     OUT.mkdir(parents=True, exist_ok=True)
+    if long:
+        return long_main(minutes)
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
         folder = tmp / "samples"
         shutil.copytree(SAMPLES, folder)
         report = {"planning": planning(tmp), "briefing": briefing_during_batch(folder, tmp),
                   "runners": runners(folder, tmp)}
-        for layout in LONG_CALL_SOURCES:
-            report[f"memory_{minutes:.0f}_min_{layout}_call"] = long_call_memory(tmp, minutes, layout)
     plan = report["planning"]
     print(f"planning {plan['files']} files: first {plan['first_s']} s, nothing new {plan['nothing_new_s']} s")
     print_briefing(report["briefing"])
@@ -194,12 +196,26 @@ def main(minutes: float = 60.0) -> int:
         print(f"nightly on {name:45} {f['audio_s']:7.1f} s audio in {f['wall_s']:7.1f} s = {f['x_realtime']}x realtime")
         rates.append(f["x_realtime"])
     print(f"dask / threads throughput: {rates[1] / rates[0]:.2f}x")
+    (OUT / "bench_scale.json").write_text(json.dumps(report, indent=1))
+    return 0
+
+
+def long_main(minutes: float) -> int:
+    from evaluation.bench import engines_head_to_head
+
+    with tempfile.TemporaryDirectory() as tmp_name:
+        report = {f"memory_{minutes:.0f}_min_{layout}_call": long_call_memory(Path(tmp_name), minutes, layout)
+                  for layout in LONG_CALL_SOURCES}
+    report["engines"] = engines_head_to_head()
+    for row in report["engines"]:
+        print(f"{row['stage']:40} {row['audio_s']:6.1f} s audio in {row['wall_s']:6.2f} s = {row['rtf']}x realtime  "
+              f"{row['note']}")
     for layout in LONG_CALL_SOURCES:
         mem = report[f"memory_{minutes:.0f}_min_{layout}_call"]
         print(f"{minutes:.0f}-min {layout} call: {mem['status']}, {mem['wall_s']} s, peak {mem['peak_mb']} MB "
               "(target <= 2500 MB)")
         print("  peak resident MB by stage: " + ", ".join(f"{k} {v}" for k, v in mem["stage_peak_rss_mb"].items()))
-    (OUT / "bench_scale.json").write_text(json.dumps(report, indent=1))
+    (OUT / "bench_long.json").write_text(json.dumps(report, indent=1))
     return 0
 
 
@@ -233,4 +249,6 @@ def memory_only(layout: str = "stereo", minutes: float = 60.0) -> int:
 if __name__ == "__main__":
     if sys.argv[1:2] == ["memory"]:
         raise SystemExit(memory_only(*sys.argv[2:3]))
+    if sys.argv[1:2] == ["long"]:
+        raise SystemExit(main(long=True))
     raise SystemExit(briefing_only() if sys.argv[1:2] == ["briefing"] else main())

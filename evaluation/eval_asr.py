@@ -28,7 +28,7 @@ from evaluation.recognition import recognition_settings, record
 from pipeline.intake.audio import decode
 from pipeline.records import join_words
 from pipeline.run.serial import load_recognition, transcript_from_dict, transcript_to_dict
-from pipeline.speech.asr import EngineSpec, TranscribeOptions, postprocess
+from pipeline.speech.asr import PRESETS, EngineSpec, TranscribeOptions, postprocess
 from pipeline.speech.transcribe import load_engine
 from pipeline.vocabulary.correct import correct_transcript
 from pipeline.vocabulary.numbers import normalise_numbers
@@ -48,6 +48,8 @@ def _configs() -> dict[str, TranscribeOptions]:
     return {
         "baseline": base,
         "beam5-everywhere": replace(base, mandarin_beam_size=None, mandarin_patience=None),  # before Mandarin's own beam
+        "wide-everywhere": replace(base, wide_beam_below=None),  # beam 8 on every Mandarin window (before this round)
+        "fast": PRESETS["fast"],
         "hotwords": replace(base, hotwords=hot),
         "hotwords-short": replace(base, hotwords=hotwords(max_chars=50)),
         "prompt": replace(base, initial_prompt=prompt),
@@ -269,6 +271,50 @@ def evaluate_calls(name: str, options: TranscribeOptions, spec: EngineSpec, corr
     return out
 
 
+def wide_beam_curve(spec: EngineSpec = EngineSpec(), engines=None,
+                    bars: tuple[float, ...] = (-0.2, -0.25, -0.3, -0.35, -0.4, -0.5, -0.6, -0.8, -1.0)) -> dict:
+    """How the bar for re-decoding a Mandarin window at the wide beam was chosen: each utterance
+    decoded at beam 5 and at the wide beam (both cached), then, for each bar, the wide decode taken
+    where the beam-5 decode's average log probability (its lowest segment's) is under the bar.
+    Corrected CER and the share re-decoded per bar, on the seen half and on the held-out half.
+    The utterances are one window each (under 30 s), so this is exactly what the engine decides."""
+    base = TranscribeOptions()
+    narrow, wide = replace(base, mandarin_beam_size=None, mandarin_patience=None), replace(base, wide_beam_below=None)
+    items = utterances()
+    at5 = recognise_utterances("beam5-everywhere", narrow, spec, items, engines)
+    at8 = recognise_utterances("wide-everywhere", wide, spec, items, engines)
+    out = {}
+    for half in ("seen", "held-out"):
+        part = [u for u in items if u.held_out == (half == "held-out")]
+        rows = {}
+        for bar in (*bars, None):
+            chosen, widened = {}, 0
+            for u in part:
+                worst = min((seg.avg_logprob for seg in at5[u.id].segments), default=0.0)
+                take = bar is None or worst < bar
+                chosen[u.id] = at8[u.id] if take else at5[u.id]
+                widened += take
+            rows["everywhere" if bar is None else f"{bar:g}"] = {
+                "cer": cer_table(part, chosen, True)["total"], "widened": widened / len(part)}
+        rows["never"] = {"cer": cer_table(part, at5, True)["total"], "widened": 0.0}
+        out[half] = rows
+    return out
+
+
+def accuracy(name: str, options: TranscribeOptions, spec: EngineSpec = EngineSpec(), engines=None) -> dict:
+    """The figures a decoding setting is judged by: CER on ../shared/audio after correction (and
+    rescoring, when the options rescore), raw too; domain-term recall on the Mandarin sample calls.
+    Recognition is cached per options (data/out/eval_asr): a second run only scores."""
+    items = utterances()
+    transcripts = recognise_utterances(name, options, spec, items, engines)
+    scorer = load_engine(spec, engines) if options.rescore_vocabulary else None
+    calls = evaluate_calls(name, options, spec, True, options.rescore_vocabulary, engines)
+    zh = [row for row in calls.values() if "terms_spoken" in row]
+    return {"utterances": len(items), "cer_raw": cer_table(items, transcripts, False)["total"],
+            "cer": cer_table(items, transcripts, True, scorer)["total"],
+            "terms_found": sum(r["terms_found"] for r in zh), "terms_spoken": sum(r["terms_spoken"] for r in zh)}
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--config", action="append",
@@ -283,7 +329,15 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--rescore-margin", type=float, default=RescoreOptions().margin,
                         help="log-probability a term's reading must gain, on the utterances")
     parser.add_argument("--json", type=Path, help="also write the figures here")
+    parser.add_argument("--wide-beam-curve", action="store_true",
+                        help="only: corrected CER against the bar for re-decoding at the wide beam, by half")
     args = parser.parse_args(argv)
+    if args.wide_beam_curve:
+        curve = wide_beam_curve()
+        print(f"{'bar':>10} " + " ".join(f"{h + ' CER':>14} {'widened':>8}" for h in curve))
+        for bar in curve["seen"]:
+            print(f"{bar:>10} " + " ".join(f"{curve[h][bar]['cer']:14.2%} {curve[h][bar]['widened']:8.0%}" for h in curve))
+        return
     configs = _configs()
     names = args.config or ["baseline"]
     unknown = [n for n in names if n not in configs]

@@ -42,7 +42,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         load_settings(args.settings)  # a bad file is one line from main(), before a cluster starts
 
         run = run_nightly(dask_address=args.dask_address, dask_workers=args.dask_workers, input_dir=args.input,
-                          db_path=args.db, model=args.model, reprocess=args.reprocess, settings_path=args.settings)
+                          db_path=args.db, model=args.model, reprocess=args.reprocess, settings_path=args.settings,
+                          preset=args.preset)
         print(f"run {run['run_id']} {run['status']}: {run['n_processed']} processed, {run['n_failed']} failed, "
               f"{run['n_skipped']} skipped on Dask -> {args.db}")
         return EXIT_CODES.get(run["status"], 2)
@@ -53,6 +54,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         RunStopped,
         run_batch,
     )
+    from pipeline.speech.asr import PRESETS
 
     settings = load_settings(args.settings)  # the centre's zone, policy, models; errors reported by main()
     bars = []  # made once the plan knows how many calls there are
@@ -90,7 +92,8 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     try:
         run, results = run_batch(Path(args.input), Path(args.db), model=args.model, workers=args.workers,
-                                 reprocess=args.reprocess, on_result=progress, on_plan=planned, settings=settings,
+                                 reprocess=args.reprocess, options=PRESETS[args.preset], on_result=progress,
+                                 on_plan=planned, settings=settings,
                                  on_progress=transcribing, wait_seconds=WAIT_FOR_BATCH_SECONDS if args.wait else 0.0)
     except RunStopped as stopped:  # recorded as cancelled: say what was written, then exit 130
         run, results = stopped.execution.run, stopped.execution.results
@@ -398,6 +401,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--model", default="base", help="Whisper model name or CTranslate2 directory")
     run.add_argument("--workers", type=int, default=2, help="calls transcribed at once")
     run.add_argument("--reprocess", action="store_true", help="process again what is already stored")
+    run.add_argument("--preset", choices=("accurate", "fast"), default="accurate",
+                     help="decoding: accurate (default) or fast (greedy, no rescoring; `make bench` prints what it "
+                          "costs in accuracy)")
     run.add_argument("--wait", action="store_true", help="wait for another batch running on the database "
                                                           "(default: exit saying which run holds it)")
     run.add_argument("--dask-address", help="run on an existing Dask cluster, e.g. tcp://scheduler:8786")

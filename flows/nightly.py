@@ -32,7 +32,7 @@ from pipeline.run.retention import nightly_purge
 from pipeline.run.serial import from_record, to_record
 from pipeline.run.stages import STAGE_NAMES, CallCancelled, CallProgress, process_recording
 from pipeline.speakers.voiceprints import stored_voiceprints
-from pipeline.speech.asr import EngineSpec
+from pipeline.speech.asr import EngineSpec, TranscribeOptions, preset_options
 from pipeline.store import DEFAULT_DB, Store
 
 WORKERS = 2  # measured by `make bench`: 2 concurrent calls x 1 thread beat 1 call x 2 threads here
@@ -46,10 +46,11 @@ WORKERS = 2  # measured by `make bench`: 2 concurrent calls x 1 thread beat 1 ca
 @task(retries=1, retry_delay_seconds=5, cache_policy=NO_CACHE, task_run_name="process-{recording.call_id}",
       description=" -> ".join(STAGE_NAMES))
 def process_call(recording: Recording, spec: EngineSpec, voiceprint=None,
-                 config: EngineConfig = EngineConfig(), policy: Policy | None = None, stop_key: str = "") -> dict | None:
+                 config: EngineConfig = EngineConfig(), policy: Policy | None = None, stop_key: str = "",
+                 options: TranscribeOptions | None = None) -> dict | None:
     """One call's record; None when its run was asked to stop (the call is left for the next run)."""
     try:
-        return to_record(process_recording(recording, worker_spec(spec), voiceprint=voiceprint,
+        return to_record(process_recording(recording, worker_spec(spec), options, voiceprint=voiceprint,
                                            engines=process_engines(config), on_progress=logged_progress(),
                                            policy=policy, on_stage=logged_stage, stop=run_stop(stop_key)))
     except CallCancelled:
@@ -119,7 +120,7 @@ LOCAL_WORKERS_ENV = "CALLBRIEF_DASK_LOCAL_WORKERS"
 
 
 def prefect_processor(spec: EngineSpec, store: Store, config: EngineConfig = EngineConfig(),
-                      policy: Policy | None = None) -> Processor:
+                      policy: Policy | None = None, options: TranscribeOptions | None = None) -> Processor:
     """Each recording as a Prefect task, with its agent's voiceprint (to find the agent by voice
     on a mono call) and the config its process loads models from; results in submission order."""
     prints = stored_voiceprints(store)
@@ -127,7 +128,8 @@ def prefect_processor(spec: EngineSpec, store: Store, config: EngineConfig = Eng
     def run(recordings: list[Recording], stop: threading.Event) -> Iterator[CallResult]:
         key = uuid.uuid4().hex
         _STOPS[key] = stop
-        futures = [(process_call.submit(rec, spec, prints.get(rec.metadata.agent_id or ""), config, policy, key), rec)
+        futures = [(process_call.submit(rec, spec, prints.get(rec.metadata.agent_id or ""), config, policy, key,
+                                               options), rec)
                    for rec in recordings]
         try:
             for future, rec in futures:
@@ -158,19 +160,22 @@ def _record(record: dict | None) -> CallResult:
 @flow(name="nightly", task_runner=ThreadPoolTaskRunner(max_workers=WORKERS), log_prints=True)
 def nightly(input_dir: str = str(DEFAULT_INPUT), db_path: str = str(DEFAULT_DB), model: str = "base",
             reprocess: bool = False, workers: int = WORKERS, threads_per_call: int = 0,
-            settings_path: str | None = None) -> dict:
+            settings_path: str | None = None, preset: str = "accurate") -> dict:
     """`workers`: calls one loaded model transcribes at once (the thread runner runs that many);
     `threads_per_call`: CPU threads per transcription, 0 for the cores split among the workers
     (on Dask, always the worker machine's own cores); `settings_path`: the settings TOML
-    (default: $CALLBRIEF_SETTINGS, else ./callbrief.toml)."""
+    (default: $CALLBRIEF_SETTINGS, else ./callbrief.toml); `preset`: "accurate" (the default) or
+    "fast" (pipeline.speech.asr.PRESETS; its accuracy is printed by `make bench`)."""
     logger = get_run_logger()
+    options = preset_options(preset)
     settings = load_settings(settings_path)
     config = EngineConfig.from_settings(settings)
     spec = engine_for_workers(model, workers)
     spec = replace(spec, cpu_threads=threads_per_call) if threads_per_call > 0 else spec
     store = Store(db_path)
-    done = execute(Path(input_dir), store, spec, prefect_processor(spec, store, config, settings.policy),
+    done = execute(Path(input_dir), store, spec, prefect_processor(spec, store, config, settings.policy, options),
                    flow="nightly", reprocess=reprocess, settings=settings, engines=process_engines(config),
+                   options=options,
                    on_plan=lambda plan: logger.info("%d recordings found, %d new, %d already processed, %d missing, "
                                                     "%d refused", plan.n_found, len(plan.todo), len(plan.skipped),
                                                     len(plan.missing), len(plan.rejected)))

@@ -127,10 +127,12 @@ def decode(path: Path, sample_rate: int = SAMPLE_RATE, info: AudioInfo | None = 
     if info.codec.startswith("pcm_f") and info.sample_rate and info.sample_rate != sample_rate:
         # Float PCM may hold inf/NaN, and resampling would smear each over its neighbours: read
         # them at the file's own rate first (counted and zeroed), then resample the clean samples.
+        # The samples read are resampled from memory, never decoded from the file a second time.
         native = _ffmpeg_f32(path, channels, [])
-        if native.size and not np.isfinite(native).all():
+        if native.size:
             zero_nonfinite(native)
             stdin = native.tobytes()
+        del native
     if stdin is None:
         proc = subprocess.run(
             [_require("ffmpeg"), "-nostdin", "-loglevel", "level+warning", "-i", str(path), "-map", "0:a:0",

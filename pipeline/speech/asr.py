@@ -19,6 +19,21 @@ from pipeline.config.datafiles import read_rows
 from pipeline.records import Segment, Transcript
 from pipeline.speech.weights import DEFAULT_MODEL
 
+# Average log probability under which a Mandarin window decoded at the normal beam is decoded
+# again at the wide one (TranscribeOptions.wide_beam_below): see docs/measurements.md, "Speed".
+WIDE_BEAM_BELOW = -0.3
+
+
+@dataclass(frozen=True)
+class WideBeam:
+    """The wider, more patient search for unsure windows (TranscribeOptions.mandarin_*)."""
+
+    beam_size: int
+    patience: float
+    # Average log probability under which a window decoded at the normal beam is decoded again
+    # wide; None: every window decoded wide at once.
+    below: float | None
+
 
 @dataclass(frozen=True)
 class TranscribeOptions:
@@ -39,11 +54,16 @@ class TranscribeOptions:
     # seeded per call. (0.0,): no retry.
     temperature: tuple[float, ...] = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)
     patience: float = 1.0
-    # Mandarin decodes with a wider, more patient beam: chosen on the seen half of ../shared/audio
-    # and confirmed on the held-out half (docs/vocabulary.md); on English it made
-    # en-2002 worse, so other languages keep beam_size / patience. None: as for other languages.
+    # Mandarin's wide search: a wider, more patient beam (chosen on the seen half of
+    # ../shared/audio and confirmed on the held-out half, docs/vocabulary.md; on English it made
+    # en-2002 worse, so other languages keep beam_size / patience). Spent only on the windows whose
+    # decode at beam_size is unsure: average log probability under `wide_beam_below`, or a loop
+    # (speech/backends/fallback.py). None for `wide_beam_below`: every Mandarin window decoded
+    # wide from the start, the setting before (a third of the pipeline's throughput,
+    # docs/measurements.md "Speed"). None for the beam: Mandarin as other languages.
     mandarin_beam_size: int | None = 8
     mandarin_patience: float | None = 2.0
+    wide_beam_below: float | None = WIDE_BEAM_BELOW
     simplified_chinese: bool = True
     # Domain terms offered to the decoder (faster-whisper only; see pipeline/vocabulary/terms.py).
     hotwords: str | None = None
@@ -53,14 +73,39 @@ class TranscribeOptions:
     rescore_vocabulary: bool = True
 
     def for_language(self, language: str | None) -> "TranscribeOptions":
-        """The options to decode audio known to be in `language` (None: still unknown)."""
+        """The options to decode audio known to be in `language` (None: still unknown). Mandarin
+        starts at the wide beam only when every window is to be decoded wide (`wide_beam_below`
+        None); otherwise at beam_size, and `wide_beam` says how to widen an unsure window."""
         if language is None:
             return self
-        if language == "zh":
-            return replace(self, language=language,
-                           beam_size=self.beam_size if self.mandarin_beam_size is None else self.mandarin_beam_size,
+        if language == "zh" and self.mandarin_beam_size is not None and self.wide_beam_below is None:
+            return replace(self, language=language, beam_size=self.mandarin_beam_size,
                            patience=self.patience if self.mandarin_patience is None else self.mandarin_patience)
         return replace(self, language=language)
+
+    def wide_beam(self, language: str | None) -> WideBeam | None:
+        """The wide search for unsure windows in `language`, or None (no such search, or every
+        window already decoded at it: see for_language)."""
+        if language != "zh" or self.mandarin_beam_size is None or self.wide_beam_below is None:
+            return None
+        return WideBeam(self.mandarin_beam_size, self.patience if self.mandarin_patience is None
+                        else self.mandarin_patience, self.wide_beam_below)
+
+
+# What `callbrief run --preset` chooses. "fast": greedy decoding, no wide beam, no rescoring pass
+# (retries stay: a loop is worse than slow); its CER and term recall are printed by `make bench`
+# beside its speed, so the trade is known.
+PRESETS = {
+    "accurate": TranscribeOptions(),
+    "fast": TranscribeOptions(beam_size=1, mandarin_beam_size=None, mandarin_patience=None, rescore_vocabulary=False),
+}
+
+
+def preset_options(name: str) -> TranscribeOptions:
+    try:
+        return PRESETS[name]
+    except KeyError:
+        raise ValueError(f"unknown preset {name!r}: choose from {', '.join(PRESETS)}") from None
 
 
 @dataclass(frozen=True)

@@ -5,6 +5,11 @@ en-2002: the customer's interruption "I want to speak to a supervisor" vanished 
 down-mix). Feeding it one speaker at a time avoids that, and every word comes out already
 attributed. A mono speaker's stream is their diarized segments joined by short pauses;
 timestamps are mapped back to the recording.
+
+The streams are decoded in windows of up to 30 s cut at the speaker's pauses, all the call's
+windows of one language in batches (`engine.transcribe_windows`, speech/backends/batch.py): each
+second of speech is decoded once, no window overlaps the next (faster-whisper's own loop seeks
+back to the last timestamp and decodes the rest again), and a batch keeps both cores busy.
 """
 from __future__ import annotations
 
@@ -15,7 +20,18 @@ import numpy as np
 from pipeline.intake.audio import SAMPLE_RATE
 from pipeline.records import Diarization, Segment, Transcript, Word, join_words
 from pipeline.speech.asr import AsrEngine, Progress, TranscribeOptions
-from pipeline.speech.language import dominant, stream_stretches, transcribe_stretches
+from pipeline.speech.language import (
+    SURE_PROB,
+    Stretch,
+    cut_stretches,
+    detect_clips,
+    dominant,
+    runs,
+    shifted,
+    smooth,
+    stream_stretches,
+    transcribe_stretches,
+)
 
 JOIN_PAUSE = 0.4  # seconds of silence between one speaker's segments in their stream
 # A stream may be in another language than the call's main one (an English-speaking customer on
@@ -143,21 +159,21 @@ def transcribe_streams(engine: AsrEngine, streams: list[SpeakerStream], options:
     is the one with most speech. The streams are speech already (from our voice activity), so
     Whisper's own VAD pass is not repeated. No streams (voice activity found no speech, e.g. a
     ringback tone) gives an empty transcript, which the batch stores as a failed call ("no speech
-    detected"). `per_stretch=False` gives one language per stream (how it was before stretches;
-    kept to measure the two side by side: python -m evaluation.eval_language). `on_progress` gets
-    seconds done of all the streams' audio one after the other (`stream_seconds` in all)."""
+    detected"). Each run of one language is decoded in windows cut at its pauses, the call's
+    windows in batches (see the module docstring); an engine without `transcribe_windows`
+    (openai-whisper) transcribes stream after stream. `per_stretch=False` gives one language per
+    stream (how it was before stretches; kept to measure the two side by side: python -m
+    evaluation.eval_language). `on_progress` gets seconds done of all the streams' audio
+    (`stream_seconds` in all)."""
     if not streams:
         return Transcript(language=options.language or "", language_probability=0.0, segments=(), duration=0.0,
                           model_id=engine.model_id, engine=getattr(engine, "name", type(engine).__name__))
     options = replace(options, vad_filter=False)
-    parts, main_language = [], options.language
-    done = 0.0  # seconds of the streams before this one
-    for stream in sorted(streams, key=lambda s: -len(s.audio)):
-        report = (lambda t, before=done: on_progress(before + t)) if on_progress else None
-        part = _transcribe_stream(engine, stream, options, main_language, per_stretch, report)
-        done += len(stream.audio) / SAMPLE_RATE
-        main_language = main_language or part.language
-        parts.append((stream, part))
+    ordered = sorted(streams, key=lambda s: -len(s.audio))
+    if per_stretch and hasattr(engine, "transcribe_windows"):
+        parts = list(zip(ordered, _transcribe_in_windows(engine, ordered, options, on_progress)))
+    else:
+        parts = _transcribe_one_by_one(engine, ordered, options, per_stretch, on_progress)
     first = parts[0][1]
     segments = sorted((piece for stream, part in parts for seg in part.segments for piece in _remap(seg, stream)),
                       key=lambda seg: seg.start)
@@ -165,6 +181,151 @@ def transcribe_streams(engine: AsrEngine, streams: list[SpeakerStream], options:
     language = dominant((seg.language or first.language, seg.end - seg.start) for seg in segments) or first.language
     return replace(first, language=language, segments=tuple(segments), duration=duration,
                    dropped=tuple(d for _, part in parts for d in part.dropped))
+
+
+# A window is cut at most this long (Whisper's window is 30 s; a little room for the rounding of
+# its frames), at the last pause between the speaker's segments that fits.
+MAX_WINDOW_SECONDS = 29.5
+
+
+def window_cuts(stream: SpeakerStream, start: float, end: float,
+                max_seconds: float = MAX_WINDOW_SECONDS) -> list[tuple[float, float]]:
+    """(start, end) in stream time: the span cut into windows of at most `max_seconds`, each cut
+    in the middle of a joining pause where one fits, else at the quietest moment (no word is cut
+    at a pause; a word is rarely said through the quietest 20 ms of 15 s)."""
+    pauses = [float(t) - JOIN_PAUSE / 2 for t in stream.stream_starts[1:] if start < float(t) - JOIN_PAUSE / 2 < end]
+    out, cursor = [], start
+    while end - cursor > max_seconds:
+        fitting = [t for t in pauses if cursor < t <= cursor + max_seconds]
+        # Speech that runs on without a pause: cut at its quietest 20 ms in the window's second half.
+        cut = fitting[-1] if fitting else _quietest(stream.audio, cursor + max_seconds / 2, cursor + max_seconds)
+        out.append((cursor, cut))
+        cursor = cut
+    out.append((cursor, end))
+    return out
+
+
+def _quietest(audio: np.ndarray, start: float, end: float, frame: float = 0.02) -> float:
+    clip = audio[int(start * SAMPLE_RATE): int(end * SAMPLE_RATE)]
+    n = int(frame * SAMPLE_RATE)
+    if len(clip) < 2 * n:
+        return end
+    energy = (clip[: len(clip) // n * n].reshape(-1, n) ** 2).mean(axis=1)
+    return start + (int(np.argmin(energy)) + 0.5) * frame
+
+
+# Windows encoded (and their languages checked) at once; speech/backends/batch.py decodes them.
+WINDOW_BATCH = 8
+
+
+def _transcribe_in_windows(engine, streams: list[SpeakerStream], options: TranscribeOptions,
+                           on_progress: Progress | None) -> list[Transcript]:
+    """Every stream cut into windows at its pauses, and all the call's windows decoded in
+    batches. Without the manifest's language, each window's language stretches
+    (pipeline/speech/language.py) are first read from the window's own encoder output: a stretch
+    that shows the window's language surely is taken as read; any other (unsure, or another
+    language: a possible switch) is detected on its own audio, as every stretch was before. A
+    window of one language is decoded from the encoding it has; one that switches is cut by
+    language and decoded run by run. A transcript per stream, in stream time."""
+    windows = [(k, a, b) for k, stream in enumerate(streams)
+               for a, b in window_cuts(stream, 0.0, len(stream.audio) / SAMPLE_RATE)]
+    clip = lambda k, a, b: streams[k].audio[int(a * SAMPLE_RATE): int(b * SAMPLE_RATE)]  # noqa: E731
+    done = [0.0]
+
+    def report(seconds: float) -> None:
+        done[0] += seconds
+        if on_progress:
+            on_progress(done[0])
+
+    # Each part: (stream, offset in the stream, transcript, [(language, probability, seconds)]).
+    parts: list[tuple[int, float, Transcript, list]] = []
+    if options.language is not None:
+        found = engine.transcribe_windows([clip(*w) for w in windows], [options.language] * len(windows), options,
+                                          on_progress)
+        parts = [(k, a, t, [(t.language, 1.0, b - a)]) for (k, a, b), t in zip(windows, found)]
+        return _stream_transcripts(engine, streams, parts, options.language)
+    spans_of = {k: cut_stretches(s.stream_starts, s.lengths, len(s.audio) / SAMPLE_RATE) for k, s in enumerate(streams)}
+    main_language = None  # the language of most speech decoded so far: the last resort of smoothing
+    later: list[tuple[int, float, float, str]] = []  # windows that switch language, cut by run
+    switched: list[tuple[int, float, None, list]] = []  # their stretches' languages, for the stream's
+    for first in range(0, len(windows), WINDOW_BATCH):
+        batch = windows[first:first + WINDOW_BATCH]
+        encoded = engine.encode_windows([clip(*w) for w in batch])
+        # Stretch by stretch: a window's language as a whole hides a switch (8 s of English
+        # before 16 s of Mandarin left the window Mandarin at 0.991).
+        spans = [[(max(x, a), min(y, b)) for x, y in spans_of[k] if min(y, b) - max(x, a) > 0] for k, a, b in batch]
+        read = engine.read_spans(encoded, [[(x - a, y - a) for x, y in sp] for (_, a, _), sp in zip(batch, spans)])
+        stretches = _window_stretches(engine, batch, spans, read, clip, main_language)
+        by_language: dict[str, list[int]] = {}
+        for i, ((k, a, b), found) in enumerate(zip(batch, stretches)):
+            languages = runs(found)
+            if len(languages) == 1:
+                by_language.setdefault(languages[0][0].language, []).append(i)
+            else:
+                later += [(k, x, y, run[0].language) for run in languages
+                          for x, y in window_cuts(streams[k], run[0].start, run[-1].end)]
+                switched.append((k, 0.0, None, [(s.language, s.probability, s.seconds) for s in found]))
+        for language, rows in by_language.items():
+            for i, segments in zip(rows, engine.decode_encoded(encoded, rows, language, options)):
+                k, a, b = batch[i]
+                t = engine.window_transcript(clip(k, a, b), language, 1.0, segments, options)
+                parts.append((k, a, t, [(s.language, s.probability, s.seconds) for s in stretches[i]]))
+        main_language = dominant((t.language, t.duration) for _, _, t, _ in parts) or main_language
+        report(sum(b - a for _, a, b in batch))
+    if later:
+        found = engine.transcribe_windows([clip(k, a, b) for k, a, b, _ in later], [w[3] for w in later], options)
+        parts += [(k, a, t, []) for (k, a, _, _), t in zip(later, found)]
+    return _stream_transcripts(engine, streams, parts, None, switched)
+
+
+def _window_stretches(engine, batch, spans, read, clip, fallback: str | None) -> list[list[Stretch]]:
+    """Each window's smoothed stretches. A stretch read surely in the window's language (the one
+    most of its surely read speech shows) is taken as read; any other (unsure, or another
+    language: a possible switch) is detected on its own audio, all of the batch's at once."""
+    window_language = [dominant((lang, y - x) for (x, y), (lang, prob) in zip(sp, found) if prob >= SURE_PROB)
+                       for sp, found in zip(spans, read)]
+    doubtful = [(i, j) for i, found in enumerate(read) for j, (lang, prob) in enumerate(found)
+                if not (lang == window_language[i] and prob >= SURE_PROB)]
+    own = detect_clips(engine, [clip(batch[i][0], *spans[i][j]) for i, j in doubtful]) or []
+    detected = dict(zip(doubtful, own))
+    return [smooth([Stretch(x, y, *detected.get((i, j), found[j])) for j, (x, y) in enumerate(spans[i])],
+                   window_language[i] or fallback) for i, found in enumerate(read)]
+
+
+def _stream_transcripts(engine, streams: list[SpeakerStream], parts, fixed: str | None,
+                        switched=()) -> list[Transcript]:
+    """A transcript per stream from its decoded windows (segments moved to stream time, marked
+    with their window's language); its language the one with most speech, its probability the
+    detector's mean over that speech (`switched`: the stretches of windows cut by language)."""
+    out = []
+    for k, stream in enumerate(streams):
+        mine = sorted((p for p in parts if p[0] == k), key=lambda p: p[1])
+        spoken = [e for p in mine for e in p[3]] + [e for p in switched if p[0] == k for e in p[3]]
+        language = fixed or dominant((lang, seconds) for lang, _, seconds in spoken) \
+            or dominant((t.language, t.duration) for _, _, t, _ in mine) or ""
+        sure = [(prob, seconds) for lang, prob, seconds in spoken if lang == language]
+        probability = sum(p * s for p, s in sure) / sum(s for _, s in sure) if sure else 1.0
+        segments = tuple(shifted(seg, offset, t.language) for _, offset, t, _ in mine for seg in t.segments)
+        out.append(Transcript(language=language, language_probability=probability, segments=segments,
+                              duration=len(stream.audio) / SAMPLE_RATE, model_id=engine.model_id,
+                              engine=getattr(engine, "name", type(engine).__name__),
+                              dropped=tuple(d for _, _, t, _ in mine for d in t.dropped)))
+    return out
+
+
+def _transcribe_one_by_one(engine: AsrEngine, streams: list[SpeakerStream], options: TranscribeOptions,
+                           per_stretch: bool, on_progress: Progress | None) -> list[tuple[SpeakerStream, Transcript]]:
+    """Stream after stream with the engine's own transcribe: engines that cannot decode windows
+    in batches (openai-whisper), and one language per stream (`per_stretch=False`)."""
+    parts, main_language = [], options.language
+    done = 0.0  # seconds of the streams before this one
+    for stream in streams:
+        report = (lambda t, before=done: on_progress(before + t)) if on_progress else None
+        part = _transcribe_stream(engine, stream, options, main_language, per_stretch, report)
+        done += len(stream.audio) / SAMPLE_RATE
+        main_language = main_language or part.language
+        parts.append((stream, part))
+    return parts
 
 
 def _transcribe_stream(engine: AsrEngine, stream: SpeakerStream, options: TranscribeOptions,

@@ -40,7 +40,9 @@ def transcribe_call(audio, diarization, spec: EngineSpec, options: TranscribeOpt
     """Whisper over each speaker's own stream (stereo channel or diarized speaker), or the down-mix.
     `on_progress` gets seconds of the call done, increasing, as segments are decoded."""
     engine = load_engine(spec, engines)
-    if split and (diarization.method == "channels" or diarization.n_speakers > 1):
+    # One voice is a stream too: the speech our voice activity found, so Whisper's own VAD (and its
+    # language detection on the whole call) does not go over the call again.
+    if split and diarization.segments:
         streams = speaker_streams(audio.samples, diarization)
         scale = audio.duration / (stream_seconds(streams) or 1.0)  # streams' seconds -> the call's
         return transcribe_streams(engine, streams, options,

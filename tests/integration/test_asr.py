@@ -6,7 +6,7 @@ import pytest
 from evaluation.metrics import cer
 from pipeline.intake.audio import decode
 from pipeline.records import Segment, Transcript, Word
-from pipeline.speech.asr import EngineSpec, TranscribeOptions, is_hallucination, postprocess
+from pipeline.speech.asr import PRESETS, EngineSpec, TranscribeOptions, is_hallucination, postprocess, preset_options
 from pipeline.speech.transcribe import load_engine
 from tests.conftest import SHARED_AUDIO
 
@@ -29,14 +29,23 @@ def test_faster_whisper_detects_mandarin_and_writes_simplified_with_word_times(e
     assert all(a.start <= b.start for a, b in zip(words, words[1:]))
 
 
-def test_mandarin_decodes_with_its_own_beam_and_other_languages_keep_theirs():
+def test_mandarin_widens_its_beam_only_for_unsure_windows_and_other_languages_keep_theirs():
     options = TranscribeOptions()
     zh, en = options.for_language("zh"), options.for_language("en")
-    assert (zh.language, zh.beam_size, zh.patience) == ("zh", options.mandarin_beam_size, options.mandarin_patience)
+    # Every window starts at the normal beam; Mandarin's unsure ones are decoded again wide.
+    assert (zh.language, zh.beam_size, zh.patience) == ("zh", options.beam_size, options.patience)
     assert (en.language, en.beam_size, en.patience) == ("en", options.beam_size, options.patience)
-    assert zh.beam_size > en.beam_size and options.for_language(None) == options
-    same = TranscribeOptions(beam_size=1, mandarin_beam_size=None, mandarin_patience=None)  # the speed preset's way
-    assert (same.for_language("zh").beam_size, same.for_language("zh").patience) == (1, same.patience)
+    wide = options.wide_beam("zh")
+    assert (wide.beam_size, wide.patience, wide.below) == (options.mandarin_beam_size, options.mandarin_patience,
+                                                           options.wide_beam_below)
+    assert wide.beam_size > zh.beam_size and options.wide_beam("en") is None and options.for_language(None) == options
+    # The setting before: every Mandarin window wide from the start, nothing left to widen.
+    everywhere = TranscribeOptions(wide_beam_below=None)
+    assert everywhere.for_language("zh").beam_size == options.mandarin_beam_size and everywhere.wide_beam("zh") is None
+    fast = PRESETS["fast"]  # the speed preset: greedy, nothing widened, no rescoring pass
+    assert (fast.for_language("zh").beam_size, fast.wide_beam("zh"), fast.rescore_vocabulary) == (1, None, False)
+    with pytest.raises(ValueError, match="unknown preset 'quick': choose from accurate, fast"):
+        preset_options("quick")
 
 
 @needs_shared
@@ -210,6 +219,23 @@ def test_a_decode_passes_as_faster_whisper_judges_it():
     assert passes(-1.5, 1.5, 0.9, o) and passes(-1.5, 3.0, 0.9, o)  # silence: the caller skips it
     assert not passes(-0.3, 3.0, 0.9, o)  # sure of a loop is no silence
     assert passes(-5.0, 9.0, 0.0, _fw_options(log_prob_threshold=None, compression_ratio_threshold=None))
+
+
+def test_only_an_unsure_or_looping_first_decode_is_widened_and_never_silence():
+    from types import SimpleNamespace
+
+    from pipeline.speech.asr import WideBeam
+    from pipeline.speech.backends.fallback import Decode, wants_wide
+
+    o, wide = _fw_options(beam_size=5, patience=1.0), WideBeam(8, 2.0, -0.5)
+
+    def decode(avg_logprob, compression_ratio=1.5, no_speech_prob=0.1):
+        return Decode(SimpleNamespace(no_speech_prob=no_speech_prob), avg_logprob, 0.0, compression_ratio)
+
+    assert not wants_wide(decode(-0.3), o, wide)  # sure: the beam-5 decode stands
+    assert wants_wide(decode(-0.7), o, wide) and wants_wide(decode(-0.3, compression_ratio=3.0), o, wide)
+    assert not wants_wide(decode(-1.5, no_speech_prob=0.9), o, wide)  # silence: skipped, not searched
+    assert not wants_wide(decode(-0.7), o, None) and not wants_wide(decode(-0.7), o, WideBeam(8, 2.0, None))
 
 
 def test_retries_never_sample_and_search_differently():

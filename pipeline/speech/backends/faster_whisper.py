@@ -11,7 +11,14 @@ from faster_whisper.tokenizer import Tokenizer
 from pipeline.intake.audio import SAMPLE_RATE
 from pipeline.records import Segment, Transcript, Word
 from pipeline.speech.asr import EngineSpec, Progress, TranscribeOptions, postprocess
-from pipeline.speech.backends.fallback import DeterministicWhisperModel
+from pipeline.speech.backends.batch import (
+    Encoded,
+    decode_encoded,
+    decode_windows,
+    encode_windows,
+    read_spans,
+)
+from pipeline.speech.backends.fallback import DeterministicWhisperModel, wide_beam
 from pipeline.speech.weights import ModelNotFound, resolve_whisper
 
 
@@ -36,7 +43,18 @@ class FasterWhisperEngine:
             # The language decides the beam: detect it first (what transcribe would do on its own).
             language, probability, _ = self.model.detect_language(audio, vad_filter=options.vad_filter)
             detected = (language, probability)
-        options = options.for_language(detected[0] if detected else options.language)
+        language = detected[0] if detected else options.language
+        options = options.for_language(language)
+        with wide_beam(options.wide_beam(language)):
+            converted, info = self._decode(audio, options, on_progress)
+        raw = Transcript(language=info.language,
+                         language_probability=detected[1] if detected else info.language_probability,
+                         segments=converted, duration=len(audio) / SAMPLE_RATE, model_id=self.model_id,
+                         engine=self.name)
+        return postprocess(raw, options)
+
+    def _decode(self, audio: np.ndarray, options: TranscribeOptions,
+                on_progress: Progress | None) -> tuple[tuple[Segment, ...], object]:
         segments, info = self.model.transcribe(
             audio, language=options.language, beam_size=options.beam_size, vad_filter=options.vad_filter,
             word_timestamps=options.word_timestamps,
@@ -56,12 +74,33 @@ class FasterWhisperEngine:
                                                  for w in (s.words or []))))
             if on_progress:
                 on_progress(float(s.end))
-        converted = tuple(converted)
-        raw = Transcript(language=info.language,
-                         language_probability=detected[1] if detected else info.language_probability,
-                         segments=converted, duration=len(audio) / SAMPLE_RATE, model_id=self.model_id,
-                         engine=self.name)
-        return postprocess(raw, options)
+        return tuple(converted), info
+
+    def transcribe_windows(self, clips: list[np.ndarray], languages: list[str], options: TranscribeOptions,
+                           on_done: Progress | None = None) -> list[Transcript]:
+        """Clips of at most 30 s, each decoded as one window of its own in its language, several at
+        once (speech/backends/batch.py); a transcript per clip, in clip time. `on_done` gets the
+        seconds of the clips done so far, after each batch."""
+        found = decode_windows(self.model, clips, languages, options, on_done)
+        return [self.window_transcript(clip, language, 1.0, segments, options)
+                for clip, language, segments in zip(clips, languages, found)]
+
+    def window_transcript(self, clip: np.ndarray, language: str, probability: float, segments,
+                          options: TranscribeOptions) -> Transcript:
+        raw = Transcript(language=language, language_probability=probability, segments=segments,
+                         duration=len(clip) / SAMPLE_RATE, model_id=self.model_id, engine=self.name)
+        return postprocess(raw, options.for_language(language))
+
+    # The parts of transcribe_windows, for a caller that detects languages on the encoder output
+    # in between (speech/streams.py).
+    def encode_windows(self, clips: list[np.ndarray]) -> Encoded:
+        return encode_windows(self.model, clips)
+
+    def read_spans(self, encoded: Encoded, spans: list[list[tuple[float, float]]]) -> list[list[tuple[str, float]]]:
+        return read_spans(self.model, encoded, spans)
+
+    def decode_encoded(self, encoded: Encoded, rows: list[int], language: str, options: TranscribeOptions):
+        return decode_encoded(self.model, encoded, rows, language, options)
 
     def score(self, audio: np.ndarray, texts: list[tuple[str, str | None]], language: str) -> list[float]:
         """How likely Whisper finds each text as what `audio` (up to 30 s) says, each after its
