@@ -277,7 +277,9 @@ def wide_beam_curve(spec: EngineSpec = EngineSpec(), engines=None,
     decoded at beam 5 and at the wide beam (both cached), then, for each bar, the wide decode taken
     where the beam-5 decode's average log probability (its lowest segment's) is under the bar.
     Corrected CER and the share re-decoded per bar, on the seen half and on the held-out half.
-    The utterances are one window each (under 30 s), so this is exactly what the engine decides."""
+    The utterances are one window each (under 30 s); the beam-5 log probability read here is that of
+    the decode kept after any retry, and a loop (which the engine also widens) is not counted, so
+    the curve is close to, not exactly, what the engine decides."""
     base = TranscribeOptions()
     narrow, wide = replace(base, mandarin_beam_size=None, mandarin_patience=None), replace(base, wide_beam_below=None)
     items = utterances()

@@ -21,10 +21,16 @@ def recover_digits(text: str) -> str:
 _ISO_TIME = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?([+-]\d\d:\d\d|Z)?")
 
 
+_MEASURE = re.compile(r"(?<![\d.])\d+\.\d(?![\d.])")
+
+
 def recover_numbers(text: str) -> list[str]:
     """The digits of each stretch of text that holds only digits and separators: for short secrets
     (a 3-digit CVV), which a whole field's digits (times, scores, dates) would hold by chance."""
-    chunks = re.split(r"[^\d\s,.\-/，、。．－／()（）:;]+", _digits_as_digits(_ISO_TIME.sub(" ", text)))
+    # A decimal with one digit after its point is a measure (the briefing's "437.3 hours" past a
+    # deadline, which moves with the clock), not a code read with dots ("6011. 5734.").
+    text = _MEASURE.sub(" x ", _ISO_TIME.sub(" ", text))
+    chunks = re.split(r"[^\d\s,.\-/，、。．－／()（）:;]+", _digits_as_digits(text))
     return [d for d in (re.sub(r"\D", "", c) for c in chunks) if d]
 
 

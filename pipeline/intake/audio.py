@@ -131,7 +131,7 @@ def decode(path: Path, sample_rate: int = SAMPLE_RATE, info: AudioInfo | None = 
         native = _ffmpeg_f32(path, channels, [])
         if native.size:
             zero_nonfinite(native)
-            stdin = native.tobytes()
+            stdin = memoryview(np.ascontiguousarray(native)).cast("B")  # the samples' own buffer, not a copy
         del native
     if stdin is None:
         proc = subprocess.run(

@@ -30,9 +30,7 @@ class WideBeam:
 
     beam_size: int
     patience: float
-    # Average log probability under which a window decoded at the normal beam is decoded again
-    # wide; None: every window decoded wide at once.
-    below: float | None
+    below: float  # average log probability under which a window decoded at the normal beam is decoded again wide
 
 
 @dataclass(frozen=True)

@@ -21,6 +21,7 @@ from pipeline.intake.audio import SAMPLE_RATE
 from pipeline.records import Diarization, Segment, Transcript, Word, join_words
 from pipeline.speech.asr import AsrEngine, Progress, TranscribeOptions
 from pipeline.speech.language import (
+    MIN_STRETCH_S,
     SURE_PROB,
     Stretch,
     cut_stretches,
@@ -196,7 +197,8 @@ def window_cuts(stream: SpeakerStream, start: float, end: float,
     pauses = [float(t) - JOIN_PAUSE / 2 for t in stream.stream_starts[1:] if start < float(t) - JOIN_PAUSE / 2 < end]
     out, cursor = [], start
     while end - cursor > max_seconds:
-        fitting = [t for t in pauses if cursor < t <= cursor + max_seconds]
+        # The last pause that fits, if it leaves the window at least half full (no tiny window).
+        fitting = [t for t in pauses if cursor + max_seconds / 2 < t <= cursor + max_seconds]
         # Speech that runs on without a pause: cut at its quietest 20 ms in the window's second half.
         cut = fitting[-1] if fitting else _quietest(stream.audio, cursor + max_seconds / 2, cursor + max_seconds)
         out.append((cursor, cut))
@@ -247,13 +249,14 @@ def _transcribe_in_windows(engine, streams: list[SpeakerStream], options: Transc
     spans_of = {k: cut_stretches(s.stream_starts, s.lengths, len(s.audio) / SAMPLE_RATE) for k, s in enumerate(streams)}
     main_language = None  # the language of most speech decoded so far: the last resort of smoothing
     later: list[tuple[int, float, float, str]] = []  # windows that switch language, cut by run
+    kept_seconds = 0.0  # of the batch's windows in one language
     switched: list[tuple[int, float, None, list]] = []  # their stretches' languages, for the stream's
     for first in range(0, len(windows), WINDOW_BATCH):
         batch = windows[first:first + WINDOW_BATCH]
         encoded = engine.encode_windows([clip(*w) for w in batch])
         # Stretch by stretch: a window's language as a whole hides a switch (8 s of English
         # before 16 s of Mandarin left the window Mandarin at 0.991).
-        spans = [[(max(x, a), min(y, b)) for x, y in spans_of[k] if min(y, b) - max(x, a) > 0] for k, a, b in batch]
+        spans = [_spans_within(spans_of[k], a, b) for k, a, b in batch]
         read = engine.read_spans(encoded, [[(x - a, y - a) for x, y in sp] for (_, a, _), sp in zip(batch, spans)])
         stretches = _window_stretches(engine, batch, spans, read, clip, main_language)
         by_language: dict[str, list[int]] = {}
@@ -261,6 +264,7 @@ def _transcribe_in_windows(engine, streams: list[SpeakerStream], options: Transc
             languages = runs(found)
             if len(languages) == 1:
                 by_language.setdefault(languages[0][0].language, []).append(i)
+                kept_seconds += b - a
             else:
                 later += [(k, x, y, run[0].language) for run in languages
                           for x, y in window_cuts(streams[k], run[0].start, run[-1].end)]
@@ -271,11 +275,30 @@ def _transcribe_in_windows(engine, streams: list[SpeakerStream], options: Transc
                 t = engine.window_transcript(clip(k, a, b), language, 1.0, segments, options)
                 parts.append((k, a, t, [(s.language, s.probability, s.seconds) for s in stretches[i]]))
         main_language = dominant((t.language, t.duration) for _, _, t, _ in parts) or main_language
-        report(sum(b - a for _, a, b in batch))
+        report(kept_seconds)  # the windows that switch are reported as they are decoded, below
+        kept_seconds = 0.0
     if later:
-        found = engine.transcribe_windows([clip(k, a, b) for k, a, b, _ in later], [w[3] for w in later], options)
+        before = done[0]
+        found = engine.transcribe_windows([clip(k, a, b) for k, a, b, _ in later], [w[3] for w in later], options,
+                                          lambda seconds: report(before + seconds - done[0]))
         parts += [(k, a, t, []) for (k, a, _, _), t in zip(later, found)]
     return _stream_transcripts(engine, streams, parts, None, switched)
+
+
+def _spans_within(spans: list[tuple[float, float]], start: float, end: float) -> list[tuple[float, float]]:
+    """The stream's language stretches cut to a window: slivers (a cut and a stretch's edge a hair
+    apart) dropped, and a piece shorter than a stretch may be (MIN_STRETCH_S: detection needs a
+    few seconds) joined to its neighbour in the window."""
+    out: list[list[float]] = []
+    for x, y in spans:
+        x, y = max(x, start), min(y, end)
+        if y - x < 0.05:
+            continue
+        if out and (out[-1][1] - out[-1][0] < MIN_STRETCH_S or y - x < MIN_STRETCH_S):
+            out[-1][1] = y
+        else:
+            out.append([x, y])
+    return [(x, y) for x, y in out]
 
 
 def _window_stretches(engine, batch, spans, read, clip, fallback: str | None) -> list[list[Stretch]]:

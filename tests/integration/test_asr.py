@@ -235,7 +235,7 @@ def test_only_an_unsure_or_looping_first_decode_is_widened_and_never_silence():
     assert not wants_wide(decode(-0.3), o, wide)  # sure: the beam-5 decode stands
     assert wants_wide(decode(-0.7), o, wide) and wants_wide(decode(-0.3, compression_ratio=3.0), o, wide)
     assert not wants_wide(decode(-1.5, no_speech_prob=0.9), o, wide)  # silence: skipped, not searched
-    assert not wants_wide(decode(-0.7), o, None) and not wants_wide(decode(-0.7), o, WideBeam(8, 2.0, None))
+    assert not wants_wide(decode(-0.7), o, None) and not wants_wide(decode(-0.7), o, WideBeam(8, 2.0, -1.0))
 
 
 def test_retries_never_sample_and_search_differently():

@@ -85,6 +85,9 @@ def test_windows_decode_the_same_in_a_batch_as_alone(engine, utterances):
     for clip, batched in zip(utterances, together):
         (alone,) = engine.transcribe_windows([clip], ["zh"], options)
         assert alone.text and cer(alone.text, batched.text) <= 0.05
+        if alone.text == batched.text:  # the same words: the same times, whatever else is in the batch
+            assert [(w.start, w.end) for w in alone.words] == pytest.approx([(w.start, w.end) for w in batched.words],
+                                                                            abs=0.05)
         words = batched.words
         assert words and all(0 <= w.start <= w.end <= len(clip) / SAMPLE_RATE + 0.5 for w in words)
         assert all(a.start <= b.start for a, b in zip(words, words[1:]))
@@ -92,14 +95,17 @@ def test_windows_decode_the_same_in_a_batch_as_alone(engine, utterances):
 
 @needs_shared
 def test_the_wide_beam_replaces_the_decode_of_an_unsure_window(engine, utterances):
+    # No retries and no loop test, so only the bar decides what is widened.
+    plain = TranscribeOptions(temperature=(0.0,), compression_ratio_threshold=None)
+    zh = ["zh"] * len(utterances)
     # A bar above every log probability: every window is unsure, so every one is decoded wide,
     # exactly as the setting that decodes every window wide from the start.
-    widened = engine.transcribe_windows(utterances, ["zh"] * len(utterances), TranscribeOptions(wide_beam_below=0.0))
-    everywhere = engine.transcribe_windows(utterances, ["zh"] * len(utterances), TranscribeOptions(wide_beam_below=None))
+    widened = engine.transcribe_windows(utterances, zh, replace(plain, wide_beam_below=0.0))
+    everywhere = engine.transcribe_windows(utterances, zh, replace(plain, wide_beam_below=None))
     assert [t.text for t in widened] == [t.text for t in everywhere]
     # A bar under every log probability: nothing widened, the beam-5 decodes stand.
-    never = engine.transcribe_windows(utterances, ["zh"] * len(utterances), TranscribeOptions(wide_beam_below=-99.0))
-    narrow = engine.transcribe_windows(utterances, ["zh"] * len(utterances), TranscribeOptions(mandarin_beam_size=None))
+    never = engine.transcribe_windows(utterances, zh, replace(plain, wide_beam_below=-99.0))
+    narrow = engine.transcribe_windows(utterances, zh, replace(plain, mandarin_beam_size=None))
     assert [t.text for t in never] == [t.text for t in narrow]
 
 
@@ -140,7 +146,7 @@ def test_languages_are_read_from_the_encoder_output_the_decoding_uses(engine, ut
     zh_end = (len(utterances[0]) + len(utterances[1])) / SAMPLE_RATE
     encoded = engine.encode_windows([mixed, utterances[2]])
     spans = engine.read_spans(encoded, [[(0.0, zh_end), (zh_end + 1.0, len(mixed) / SAMPLE_RATE)], []])
-    assert spans[1] == [] and len(spans[0]) == 2
+    assert len(spans[0]) == 2
     (zh, zh_prob), (en, en_prob) = spans[0]
     # The Mandarin stretch reads Mandarin surely; the English one never does (it is then detected
     # on its own audio: the next test).

@@ -11,7 +11,10 @@ window decodes to does not depend on its batch: no sampling, no text carried bet
 
 faster-whisper's own `BatchedInferencePipeline` does the first step but neither the wide beam nor
 the retries, and finds its own speech with its own VAD; here the clips come from the call's
-speaker streams, cut where the speakers paused.
+speaker streams, cut where the speakers paused. As there, every window is decoded after the same
+prompt (hotwords, `initial_prompt`) and no text is carried between windows
+(`condition_on_previous_text` has no effect here; the default is off). The openai-whisper engine
+decodes stream by stream and has no wide re-decode: it decodes Mandarin at beam 5.
 """
 from __future__ import annotations
 
@@ -28,8 +31,9 @@ from pipeline.records import Segment, Word
 from pipeline.speech.asr import Progress, TranscribeOptions, WideBeam
 from pipeline.speech.backends.fallback import Decode, settle, wants_wide, wide_options
 
-# Windows decoded at once. 4 gave most of the gain on the sample calls (2.1x the sequential
-# engine on a 2-minute call, 8 only 5% more) for a quarter of the memory of 16.
+# Windows decoded at once (faster-whisper's BatchedInferencePipeline on a 2-minute Mandarin call:
+# batches of 4 2.1x the sequential engine, of 8 5% more). The encoder's attention over a batch is
+# its largest buffer (~70 MB a window); 8 keeps a call's peak under 2 GB.
 BATCH_SIZE = 8
 WINDOW_SECONDS = 30.0
 
@@ -132,8 +136,6 @@ def decode_encoded(model, encoded: Encoded, rows: list[int], language: str,
     fw = fw_options(options, tokenizer)
     previous = tokenizer.encode(" " + options.initial_prompt.strip()) if options.initial_prompt else []
     prompt = model.get_prompt(tokenizer, previous, without_timestamps=False, hotwords=options.hotwords)
-    if wide is not None and wide.below is None:  # every window wide from the start
-        fw, wide = wide_options(fw, wide), None
     return _decode_rows(model, encoded.output[rows], [encoded.frames[k] for k in rows], tokenizer, fw, prompt, wide)
 
 
@@ -174,22 +176,43 @@ def _decode_rows(model, encoded: np.ndarray, frames: list[int], tokenizer: Token
         if _skipped(d, options):
             windows.append([])
             continue
-        pieces, _, _ = model._split_segments_by_timestamps(
-            tokenizer=tokenizer, tokens=d.result.sequences_ids[0], time_offset=0.0, segment_size=frames[k],
+        tokens = d.result.sequences_ids[0]
+        pieces, _, single_ending = model._split_segments_by_timestamps(
+            tokenizer=tokenizer, tokens=tokens, time_offset=0.0, segment_size=frames[k],
             segment_duration=frames[k] / model.frames_per_second, seek=0)
+        pieces += _unfinished(tokens, tokenizer, single_ending, frames[k] / model.frames_per_second,
+                              model.time_precision)
         for p in pieces:
             p["text"] = tokenizer.decode(p["tokens"])
             p["avg_logprob"], p["no_speech_prob"] = d.avg_logprob, d.result.no_speech_prob
         windows.append(pieces)
         if pieces:
             kept.append(k)
-    if options.word_timestamps and kept:
-        model.add_word_timestamps([windows[k] for k in kept], tokenizer,
-                                  ctranslate2.StorageView.from_array(np.ascontiguousarray(encoded[kept])),
-                                  [frames[k] for k in kept], options.prepend_punctuations,
-                                  options.append_punctuations, 0.0)
+    # Word times window by window: faster-whisper carries the end of the last speech from one
+    # window to the next (its rules for a first word after a pause use it); each window here
+    # starts in a pause of its own, so each starts from 0, whatever else is in its batch.
+    for k in kept if options.word_timestamps else ():
+        model.add_word_timestamps([windows[k]], tokenizer, ctranslate2.StorageView.from_array(
+            np.ascontiguousarray(encoded[k:k + 1])), [frames[k]], options.prepend_punctuations,
+            options.append_punctuations, 0.0)
     # As faster-whisper's own loop: a segment with no length or no text is not kept.
     return [tuple(_segment(p) for p in pieces if p["start"] != p["end"] and p["text"].strip()) for pieces in windows]
+
+
+def _unfinished(tokens: list[int], tokenizer: Tokenizer, single_ending: bool, duration: float,
+                precision: float) -> list[dict]:
+    """The text after the last complete timestamped segment, as a segment to the window's end.
+    faster-whisper's own loop seeks back and decodes that audio again in the next window; a
+    window here is all there is of its audio, so the words are kept (speech that runs to a cut)."""
+    begin = tokenizer.timestamp_begin
+    pairs = [i for i in range(1, len(tokens)) if tokens[i] >= begin and tokens[i - 1] >= begin]
+    if not pairs or single_ending:
+        return []
+    rest = tokens[pairs[-1]:]
+    if not any(t < tokenizer.eot for t in rest):
+        return []
+    return [{"seek": 0, "start": (rest[0] - begin) * precision if rest[0] >= begin else 0.0, "end": duration,
+             "tokens": rest}]
 
 
 def _segment(piece: dict) -> Segment:

@@ -110,7 +110,7 @@ def passes(avg_logprob: float, compression_ratio: float, no_speech_prob: float,
 
 def wants_wide(d: Decode, options: TranscriptionOptions, wide: WideBeam | None) -> bool:
     """Is this first decode unsure enough (and not silence) to be decoded again at the wide beam?"""
-    if wide is None or wide.below is None or _silence(d, options):
+    if wide is None or _silence(d, options):
         return False
     return d.avg_logprob < wide.below or (options.compression_ratio_threshold is not None
                                           and d.compression_ratio > options.compression_ratio_threshold)
@@ -148,10 +148,7 @@ class DeterministicWhisperModel(WhisperModel):
                 encoder_output, prompt, tokenizer, step_options))
 
         wide = WIDE_BEAM.get()
-        first_options = (wide_options(options, wide) if wide is not None and wide.below is None
-                         else replace(options, temperatures=[0.0]))
-        current = decode(first_options)
+        current = decode(replace(options, temperatures=[0.0]))
         if wants_wide(current, options, wide):
             current = decode(wide_options(options, wide))
-        return tuple(settle(current, decode, replace(options, beam_size=first_options.beam_size,
-                                                     patience=first_options.patience)))
+        return tuple(settle(current, decode, options))
