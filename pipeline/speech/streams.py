@@ -249,7 +249,6 @@ def _transcribe_in_windows(engine, streams: list[SpeakerStream], options: Transc
     spans_of = {k: cut_stretches(s.stream_starts, s.lengths, len(s.audio) / SAMPLE_RATE) for k, s in enumerate(streams)}
     main_language = None  # the language of most speech decoded so far: the last resort of smoothing
     later: list[tuple[int, float, float, str]] = []  # windows that switch language, cut by run
-    kept_seconds = 0.0  # of the batch's windows in one language
     switched: list[tuple[int, float, None, list]] = []  # their stretches' languages, for the stream's
     for first in range(0, len(windows), WINDOW_BATCH):
         batch = windows[first:first + WINDOW_BATCH]
@@ -264,7 +263,6 @@ def _transcribe_in_windows(engine, streams: list[SpeakerStream], options: Transc
             languages = runs(found)
             if len(languages) == 1:
                 by_language.setdefault(languages[0][0].language, []).append(i)
-                kept_seconds += b - a
             else:
                 later += [(k, x, y, run[0].language) for run in languages
                           for x, y in window_cuts(streams[k], run[0].start, run[-1].end)]
@@ -274,9 +272,8 @@ def _transcribe_in_windows(engine, streams: list[SpeakerStream], options: Transc
                 k, a, b = batch[i]
                 t = engine.window_transcript(clip(k, a, b), language, 1.0, segments, options)
                 parts.append((k, a, t, [(s.language, s.probability, s.seconds) for s in stretches[i]]))
+                report(b - a)  # window by window (a stop is heard); those that switch as they are decoded, below
         main_language = dominant((t.language, t.duration) for _, _, t, _ in parts) or main_language
-        report(kept_seconds)  # the windows that switch are reported as they are decoded, below
-        kept_seconds = 0.0
     if later:
         before = done[0]
         found = engine.transcribe_windows([clip(k, a, b) for k, a, b, _ in later], [w[3] for w in later], options,

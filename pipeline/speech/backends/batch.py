@@ -151,10 +151,11 @@ def decode_windows(model, clips: list[np.ndarray], languages: list[str], options
         for language in dict.fromkeys(langs):
             rows = [k for k, lang in enumerate(langs) if lang == language]
             found |= dict(zip(rows, decode_encoded(model, encoded, rows, language, options)))
+            for k in rows:  # window by window: a listener (a stop) hears of each
+                done += len(batch[k]) / SAMPLE_RATE
+                if on_done:
+                    on_done(done)
         out += [found[k] for k in range(len(batch))]
-        done += sum(len(c) for c in batch) / SAMPLE_RATE
-        if on_done:
-            on_done(done)
     return out
 
 
