@@ -73,13 +73,6 @@ def cut_stretches(stream_starts, lengths, total: float) -> list[tuple[float, flo
     return tiled
 
 
-def detect(engine: AsrEngine, clip: np.ndarray) -> tuple[str, float] | None:
-    """(language, probability) of one clip with faster-whisper's detector, or None when the
-    engine has none (see `detect_clips`)."""
-    found = detect_clips(engine, [clip])
-    return found[0] if found is not None else None
-
-
 # Stretches detected at once: sorted by length, so a batch's clips are padded little.
 DETECT_BATCH = 8
 
