@@ -7,11 +7,14 @@ every ratio from figures measured in the same run.
 - where a 2-minute Mandarin call's time goes (evaluation/profile.py);
 - the 12.9-minute recording (the sample calls' mono mixes repeated) through the pipeline against
   bare faster-whisper on the same file;
+- rescoring's windows one at a time (as the pipeline reads them) against padded batches
+  (evaluation/rescore_batching.py): time, and how far padding moves the scores;
 - the speed preset ("fast") beside the default, each with its CER on ../shared/audio and its
   domain-term recall on the sample calls;
-- peak memory of one 5-minute call, stereo and mono (a child process each);
-  the 60-minute calls are `make bench-long` (evaluation/bench_scale.py long). Under 20 minutes
-  with make bench's other parts on a quiet 2-core machine.
+- peak memory of a 2.5- and a 5-minute call, stereo and mono (a child process each), and its
+  growth per minute of call from the two lengths; the 60-minute calls are `make bench-long`
+  (evaluation/bench_scale.py long). Under 20 minutes with make bench's other parts on a quiet
+  2-core machine.
 """
 from __future__ import annotations
 
@@ -27,6 +30,7 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
+from evaluation import rescore_batching
 from evaluation.common import DEV, peak_mb, sample_truth
 from evaluation.eval_asr import accuracy
 from evaluation.metrics import diarization_error_rate, error_rate, join_turn_texts, turn_agreement
@@ -231,6 +235,7 @@ def run(long_minutes: float = 10.0, memory_minutes: float = 5.0) -> dict:
                      f"{long_bare / long_pipe:.2f}x the reference; {long_result.diarization.n_speakers} speakers found"))
     main_rss = peak_mb()
 
+    rescoring = rescore_batching.measure(engines)
     profile = profile_call(PROFILED_CALL, seq_spec, engines) if PROFILED_CALL.exists() else None
     # Recognition cached under make eval-asr's names for the same options (data/out/eval_asr).
     presets = {name: accuracy(cached, PRESETS[name], EngineSpec(), engines)
@@ -238,13 +243,25 @@ def run(long_minutes: float = 10.0, memory_minutes: float = 5.0) -> dict:
     presets["accurate"]["x_realtime"], presets["fast"]["x_realtime"] = audio_s / par_s, audio_s / fast_s
 
     with tempfile.TemporaryDirectory() as tmp_name:
-        memory = [call_memory(SAMPLES / source, memory_minutes, Path(tmp_name)) | {"layout": layout}
-                  for layout, source in (("stereo", "zh-1001-a.wav"), ("mono", "zh-1001-b.flac"))]
+        memory = [call_memory(SAMPLES / source, minutes, Path(tmp_name)) | {"layout": layout}
+                  for layout, source in (("stereo", "zh-1001-a.wav"), ("mono", "zh-1001-b.flac"))
+                  for minutes in (memory_minutes / 2, memory_minutes)]
 
     return {"rows": rows, "stage_rows": stage_rows, "peak_rss_mb": main_rss, "briefing_s": briefing_s,
             "ratio": ref_seq / par_s, "ratio_same_concurrency": ref_par / par_s, "long_ratio": long_bare / long_pipe,
             "accuracy": _accuracy_rows(par_results),
-            "profile": profile, "presets": presets, "memory": memory}
+            "profile": profile, "rescoring": rescoring, "presets": presets, "memory": memory}
+
+
+def memory_growth(memory: list[dict]) -> list[tuple[str, float, float]]:
+    """(layout, MB per minute, MB at 60 minutes) from each layout's two call lengths: what grows
+    with the call (buffers of its length) apart from what does not (models, a batch's buffers)."""
+    out = []
+    for layout in dict.fromkeys(m["layout"] for m in memory):
+        short, long_ = sorted((m for m in memory if m["layout"] == layout), key=lambda m: m["minutes"])[:2]
+        growth = (long_["peak_mb"] - short["peak_mb"]) / (long_["minutes"] - short["minutes"])
+        out.append((layout, growth, long_["peak_mb"] + max(growth, 0.0) * (60 - long_["minutes"])))
+    return out
 
 
 def print_report(report: dict) -> None:
@@ -257,6 +274,8 @@ def print_report(report: dict) -> None:
           f"(target >= {TARGET_RATIO}); / bare faster-whisper at the same concurrency: "
           f"{report['ratio_same_concurrency']:.2f}x")
     print(f"{report['rows'][-1]['stage']}: {report['long_ratio']:.2f}x the reference (target >= {TARGET_LONG_RATIO})")
+    print()
+    print(rescore_batching.report_line(report["rescoring"]))
     print()
     if report["profile"]:
         print_profile(report["profile"])
@@ -272,8 +291,10 @@ def print_report(report: dict) -> None:
         print(f"{call_id:10} {a['method']:10} {a['der']:6.3f} | {a['metric']} {a['error']:6.3f} {a['turn_error']:8.3f}")
     print()
     for m in report["memory"]:
-        print(f"peak memory, {m['minutes']:g}-min {m['layout']} call ({m['status']}): {m['peak_mb']} MB "
-              f"(target < {TARGET_PEAK_MB} MB at 60 min: make bench-long)")
+        print(f"peak memory, {m['minutes']:g}-min {m['layout']} call ({m['status']}): {m['peak_mb']} MB")
+    for layout, growth, at_60 in memory_growth(report["memory"]):
+        print(f"peak memory growth, {layout}: {growth:+.1f} MB per minute of call; 60 minutes at that rate: "
+              f"{at_60:.0f} MB (target < {TARGET_PEAK_MB} MB; measured at 60 min: make bench-long)")
     print(f"peak RSS of this bench process (every engine configuration loaded): {report['peak_rss_mb']:.0f} MB")
     print(f"briefing for an already-processed customer: {report['briefing_s'] * 1000:.0f} ms")
 

@@ -374,11 +374,11 @@ def assess_escalation(audio, turns, language: str, diarization=None, roles_certa
                       policy: Policy | None = None):
     """Escalation of a call: each turn cut at its speaker's pauses and each stretch's voice measured
     on its speaker's own channel when stereo. `roles_certain` when the manifest named the agent."""
-    channel_audio = {None: audio.mono()}
-    if audio.channels > 1:
-        channel_audio |= {channel_label(i): audio.samples[i] for i in range(audio.channels)}
     flags = interrupts([(t.start, t.end, t.role) for t in turns])
     stretches = utterances(turns, diarization.segments if diarization else (), language)
+    channel_audio = {channel_label(i): audio.samples[i] for i in range(audio.channels)} if audio.channels > 1 else {}
+    if any(u.speaker not in channel_audio for _, u in stretches):
+        channel_audio[None] = audio.mono()  # a speaker no channel holds: the mix (down-mixed only then)
     features = turn_features(tuple(u for _, u in stretches), channel_audio, language,
                              {i for i, f in enumerate(flags) if f}, turn_of=[i for i, _ in stretches], policy=policy)
     return score_call(features, audio.duration, roles_certain=roles_certain, policy=policy)
