@@ -11,10 +11,12 @@ every ratio from figures measured in the same run.
   (evaluation/rescore_batching.py): time, and how far padding moves the scores;
 - the speed preset ("fast") beside the default, each with its CER on ../shared/audio and its
   domain-term recall on the sample calls;
-- peak memory of a 2.5- and a 5-minute call, stereo and mono (a child process each), and its
-  growth per minute of call from the two lengths; the 60-minute calls are `make bench-long`
-  (evaluation/bench_scale.py long). Under 20 minutes with make bench's other parts on a quiet
-  2-core machine.
+- peak memory of one 5-minute call, stereo and mono (a child process each), and the figures of
+  the last `make bench-long` (60-minute calls; evaluation/bench_scale.py long). A call's peak does
+  not grow like its length from 5 minutes: a speaker's windows go through Whisper 8 at a time, so
+  the batch's buffers grow until a stream holds 8 windows, then stay (2.5 → 5 minutes measured
+  +87-90 MB a minute; 10 and 20 minutes 1,733 and 1,657 MB). Under 20 minutes with make bench's
+  other parts on a quiet 2-core machine.
 """
 from __future__ import annotations
 
@@ -243,25 +245,13 @@ def run(long_minutes: float = 10.0, memory_minutes: float = 5.0) -> dict:
     presets["accurate"]["x_realtime"], presets["fast"]["x_realtime"] = audio_s / par_s, audio_s / fast_s
 
     with tempfile.TemporaryDirectory() as tmp_name:
-        memory = [call_memory(SAMPLES / source, minutes, Path(tmp_name)) | {"layout": layout}
-                  for layout, source in (("stereo", "zh-1001-a.wav"), ("mono", "zh-1001-b.flac"))
-                  for minutes in (memory_minutes / 2, memory_minutes)]
+        memory = [call_memory(SAMPLES / source, memory_minutes, Path(tmp_name)) | {"layout": layout}
+                  for layout, source in (("stereo", "zh-1001-a.wav"), ("mono", "zh-1001-b.flac"))]
 
     return {"rows": rows, "stage_rows": stage_rows, "peak_rss_mb": main_rss, "briefing_s": briefing_s,
             "ratio": ref_seq / par_s, "ratio_same_concurrency": ref_par / par_s, "long_ratio": long_bare / long_pipe,
             "accuracy": _accuracy_rows(par_results),
             "profile": profile, "rescoring": rescoring, "presets": presets, "memory": memory}
-
-
-def memory_growth(memory: list[dict]) -> list[tuple[str, float, float]]:
-    """(layout, MB per minute, MB at 60 minutes) from each layout's two call lengths: what grows
-    with the call (buffers of its length) apart from what does not (models, a batch's buffers)."""
-    out = []
-    for layout in dict.fromkeys(m["layout"] for m in memory):
-        short, long_ = sorted((m for m in memory if m["layout"] == layout), key=lambda m: m["minutes"])[:2]
-        growth = (long_["peak_mb"] - short["peak_mb"]) / (long_["minutes"] - short["minutes"])
-        out.append((layout, growth, long_["peak_mb"] + max(growth, 0.0) * (60 - long_["minutes"])))
-    return out
 
 
 def print_report(report: dict) -> None:
@@ -292,9 +282,16 @@ def print_report(report: dict) -> None:
     print()
     for m in report["memory"]:
         print(f"peak memory, {m['minutes']:g}-min {m['layout']} call ({m['status']}): {m['peak_mb']} MB")
-    for layout, growth, at_60 in memory_growth(report["memory"]):
-        print(f"peak memory growth, {layout}: {growth:+.1f} MB per minute of call; 60 minutes at that rate: "
-              f"{at_60:.0f} MB (target < {TARGET_PEAK_MB} MB; measured at 60 min: make bench-long)")
+    long_run = OUT / "bench_long.json"
+    if long_run.exists():
+        last = json.loads(long_run.read_text())
+        for key, mem in last.items():
+            if key.startswith("memory_"):
+                print(f"last make bench-long ({time.strftime('%Y-%m-%d', time.localtime(long_run.stat().st_mtime))}): "
+                      f"{key.removeprefix('memory_').replace('_', ' ')} peak {mem['peak_mb']} MB "
+                      f"(target < {TARGET_PEAK_MB} MB)")
+    else:
+        print(f"60-minute calls (target < {TARGET_PEAK_MB} MB): make bench-long")
     print(f"peak RSS of this bench process (every engine configuration loaded): {report['peak_rss_mb']:.0f} MB")
     print(f"briefing for an already-processed customer: {report['briefing_s'] * 1000:.0f} ms")
 

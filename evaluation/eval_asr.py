@@ -39,6 +39,7 @@ ROOT = Path(__file__).resolve().parent.parent
 SHARED_AUDIO = ROOT.parent / "shared" / "audio"
 SAMPLES = ROOT / "data" / "samples"
 CACHE = ROOT / "data" / "out" / "eval_asr"
+GENERAL = ROOT / "tests" / "eval" / "zh_general"
 
 
 def _configs() -> dict[str, TranscribeOptions]:
@@ -63,13 +64,16 @@ def _configs() -> dict[str, TranscribeOptions]:
 @dataclass(frozen=True)
 class Utterance:
     id: str
-    domain: str  # finance | general | aishell
+    domain: str  # finance | general | aishell | speech (not a service call: tests/eval/zh_general)
     path: Path
     reference: str
+    half: str | None = None  # "tune" | "report" where the set names it
 
     @property
     def held_out(self) -> bool:
-        """Half of the utterances, chosen by hash before the vocabulary was written."""
+        """Half of the utterances, chosen by hash before the vocabulary was written (or as the set names it)."""
+        if self.half is not None:
+            return self.half == "report"
         return hashlib.sha1(self.id.encode()).digest()[0] % 2 == 1
 
 
@@ -87,6 +91,12 @@ def utterances(folder: Path = SHARED_AUDIO) -> list[Utterance]:
             out.append(Utterance(txt.stem, "aishell", txt.with_suffix(".wav"),
                                  txt.read_text(encoding="utf-8").split()[-1]))
     return out
+
+
+def general_utterances(folder: Path = GENERAL) -> list[Utterance]:
+    """Mandarin that is no bank or insurance service call (tests/eval/zh_general/README.md)."""
+    rows = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
+    return [Utterance(r["id"], "speech", folder / r["file"], r["reference"], r["half"]) for r in rows]
 
 
 _PLACE_VALUE = re.compile(r"[零一二三四五六七八九两]*[十百千万亿][零一二三四五六七八九十百千万亿两]*")
@@ -303,6 +313,31 @@ def wide_beam_curve(spec: EngineSpec = EngineSpec(), engines=None,
     return out
 
 
+def general_speech(spec: EngineSpec = EngineSpec(), engines=None, scorer=None) -> dict:
+    """What the vocabulary does to Mandarin that is no service call, by half: CER before and after
+    correction (and rescoring, with a `scorer`), and every change it makes; each utterance is
+    corrected as a call of its own would be."""
+    items = general_utterances()
+    transcripts = recognise_utterances("baseline", TranscribeOptions(), spec, items, engines)
+    out = {}
+    for half in ("tune", "report"):
+        part = [u for u in items if u.half == half]
+        changes: list = []
+        after = cer_table(part, transcripts, True, scorer, changes)["total"]
+        out[half] = {"utterances": len(part), "cer_raw": cer_table(part, transcripts, False)["total"], "cer": after,
+                     "changes": [(u.id, c.kind, c.original, c.corrected, b, a) for u, c, b, a in changes]}
+    return out
+
+
+def print_general(report: dict) -> None:
+    for half, r in report.items():
+        wrong = sum(a > b for *_, b, a in r["changes"])
+        print(f"general Mandarin ({half} half, {r['utterances']} utterances): CER {r['cer_raw']:.2%} -> {r['cer']:.2%}; "
+              f"{len(r['changes'])} changes, {wrong} wrong = {100 * wrong / max(r['utterances'], 1):.1f} per 100 "
+              "utterances (target 0): " + ", ".join(f"{o}→{c} ({k}){'+' if a < b else '-' if a > b else '='}"
+                                                    for _, k, o, c, b, a in r["changes"]))
+
+
 def accuracy(name: str, options: TranscribeOptions, spec: EngineSpec = EngineSpec(), engines=None) -> dict:
     """The figures a decoding setting is judged by: CER on ../shared/audio after correction (and
     rescoring, when the options rescore), raw too; domain-term recall on the Mandarin sample calls.
@@ -331,6 +366,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--rescore-margin", type=float, default=RescoreOptions().margin,
                         help="log-probability a term's reading must gain, on the utterances")
     parser.add_argument("--json", type=Path, help="also write the figures here")
+    parser.add_argument("--general", action="store_true",
+                        help="only: what correction and rescoring do to general Mandarin (tests/eval/zh_general), by half")
     parser.add_argument("--wide-beam-curve", action="store_true",
                         help="only: corrected CER against the bar for re-decoding at the wide beam, by half")
     args = parser.parse_args(argv)
@@ -339,6 +376,12 @@ def main(argv: list[str] | None = None) -> None:
         print(f"{'bar':>10} " + " ".join(f"{h + ' CER':>14} {'widened':>8}" for h in curve))
         for bar in curve["seen"]:
             print(f"{bar:>10} " + " ".join(f"{curve[h][bar]['cer']:14.2%} {curve[h][bar]['widened']:8.0%}" for h in curve))
+        return
+    if args.general:
+        from pipeline.engines import Engines
+
+        engines = Engines()
+        print_general(general_speech(EngineSpec(), engines, None if args.no_rescore else load_engine(EngineSpec(), engines)))
         return
     configs = _configs()
     names = args.config or ["baseline"]

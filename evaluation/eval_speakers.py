@@ -37,6 +37,11 @@ class EvalCall:
     agent_channel: int | None = None  # stereo: for the "manifest knows" row
     truth_kind: str = "rttm"  # "rttm" | "sides" | "sample" | "count"
     agent_id: str | None = None  # whose voiceprint may be enrolled (from other audio)
+    codec: str | None = None  # the speaker stages hear `path` through this codec (evaluation/codecs.py)
+
+    @property
+    def label(self) -> str:
+        return f"{self.name} [{self.codec}]" if self.codec else self.name
 
 
 def _aws_file(kind: str) -> Path:
@@ -266,6 +271,7 @@ class CallScore:
     similarity: dict | None  # voiceprint similarity per speaker, when one was used
     speakers_seconds: float  # diarization (+ voiceprint matching) time
     audio_seconds: float
+    der_parts: tuple[float, float] | None = None  # (error s, reference speech s) at the 0.25 s collar: pooled DER
 
 
 def role_accuracy(transcript, word_speakers, roles: dict, truth: list[dict]) -> float | None:
@@ -316,25 +322,31 @@ def enrolment_voiceprint(agent_id: str, store):
 def score_call(call: EvalCall, voiceprint=None, diarization_cache: dict | None = None) -> CallScore:
     import time
 
-    from evaluation.metrics import diarization_error_rate
+    from evaluation.metrics import diarization_error_parts, diarization_error_rate
     from pipeline.records import CallMetadata, Recording, join_words, label_channel
     from pipeline.run.serial import load_recognition
     from pipeline.speakers.align import assign_speakers
     from pipeline.speakers.diarize import diarize
     from pipeline.speakers.roles import assign_roles
 
-    audio = decode(call.path)
+    if call.codec:
+        from evaluation.codecs import degraded
+
+        audio = decode(degraded(call.path, call.codec))
+    else:
+        audio = decode(call.path)
     cache = diarization_cache if diarization_cache is not None else {}
-    if call.name not in cache:
+    if call.label not in cache:
         start = time.perf_counter()
-        cache[call.name] = (diarize(audio.samples), time.perf_counter() - start)
-    diarization, diarize_seconds = cache[call.name]
+        cache[call.label] = (diarize(audio.samples), time.perf_counter() - start)
+    diarization, diarize_seconds = cache[call.label]
     clock = time.perf_counter()
     truth = truth_turns(call)
-    der = der_collar = accuracy = None
+    der = der_collar = accuracy = parts = None
     if truth is not None:
         der = diarization_error_rate(truth, diarization)
         der_collar = diarization_error_rate(truth, diarization, collar=0.25)
+        parts = diarization_error_parts(truth, diarization, collar=0.25)
     rec = Recording(call.name, call.path, "", CallMetadata(call.name, agent_id=call.agent_id))
     transcript, _ = load_recognition(recognition_path(call))
     if diarization.method == "channels" and all(label_channel(s.speaker) is not None for s in transcript.segments):
@@ -348,10 +360,10 @@ def score_call(call: EvalCall, voiceprint=None, diarization_cache: dict | None =
                                          voiceprint)
     if truth is not None:
         accuracy = role_accuracy(transcript, speakers, decision.roles, truth)
-    return CallScore(call.name, voiceprint is not None, call.n_speakers, diarization.n_speakers, der, der_collar,
+    return CallScore(call.label, voiceprint is not None, call.n_speakers, diarization.n_speakers, der, der_collar,
                      accuracy, decision.method, decision.confidence,
                      evidence.get("voiceprint", {}).get("similarities"),
-                     diarize_seconds + time.perf_counter() - clock, audio.duration)
+                     diarize_seconds + time.perf_counter() - clock, audio.duration, parts)
 
 
 def evaluate(with_voiceprints: bool = True) -> list[CallScore]:
@@ -373,6 +385,34 @@ def evaluate(with_voiceprints: bool = True) -> list[CallScore]:
                 if prints[call.agent_id] is not None:
                     scores.append(score_call(call, prints[call.agent_id], cache))
     return scores
+
+
+def codec_calls(codecs: list[str]) -> list[EvalCall]:
+    """The mono dev calls with timed truth, each through every codec (evaluation/codecs.py); their
+    stored recognition runs are the clean calls' (the codecs are measured on the speaker stages)."""
+    return [replace(call, codec=codec) for call in eval_calls() if call.layout == "mono" and call.truth_kind != "count"
+            for codec in codecs]
+
+
+def codec_report(clean: list[CallScore], coded: list[CallScore], codecs: list[str]) -> str:
+    """Count, pooled DER and roles per codec beside the same calls clean."""
+    def summary(group: list[CallScore]) -> str:
+        parts = [s.der_parts for s in group if s.der_parts]
+        pooled = sum(e for e, _ in parts) / max(sum(t for _, t in parts), 1e-9)
+        roles = [s.role_accuracy for s in group if s.role_accuracy is not None]
+        return (f"count right {sum(s.n_chosen == s.n_true for s in group)}/{len(group)}, pooled DER(0.25) "
+                f"{_fmt(pooled)}, roles mean {_fmt(float(np.mean(roles)) if roles else None)} min "
+                f"{_fmt(min(roles, default=None))}")
+    names = {s.name.split(" [")[0] for s in coded}
+    lines = [f"{'clean':14} {summary([s for s in clean if s.name in names and not s.voiceprint])}"]
+    lines += [f"{codec:14} {summary([s for s in coded if s.name.endswith(f'[{codec}]')])}" for codec in codecs]
+    lines.append("per call, DER(0.25) clean -> " + ", ".join(codecs) + ":")
+    for name in sorted(names):
+        base = next(s for s in clean if s.name == name and not s.voiceprint)
+        row = [next(s for s in coded if s.name == f"{name} [{c}]") for c in codecs]
+        lines.append(f"  {name:30} {_fmt(base.der_collar)} -> " + " ".join(
+            f"{_fmt(s.der_collar)}({s.n_chosen})" for s in row))
+    return "\n".join(lines)
 
 
 def _fmt(x, pct=True):
@@ -424,6 +464,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--record-again", action="store_true", help="record every dev call's run again, in place")
     parser.add_argument("--no-voiceprints", action="store_true")
     parser.add_argument("--stitched", action="store_true", help="also the count choice on stitched 1/2/3-voice calls")
+    parser.add_argument("--codecs", nargs="*", metavar="CODEC",
+                        help="also the mono dev calls through these codecs (none named: all; evaluation/codecs.py)")
     parser.add_argument("--time", metavar="FILE", help="only time Whisper vs the speaker stages on FILE (runs Whisper)")
     args = parser.parse_args(argv)
     if args.time:
@@ -432,7 +474,15 @@ def main(argv: list[str] | None = None) -> int:
     if args.record or args.record_again:
         for call in eval_calls():
             record_recognition(call, again=args.record_again)
-    print(report(evaluate(not args.no_voiceprints)))
+    scores = evaluate(not args.no_voiceprints)
+    print(report(scores))
+    if args.codecs is not None:
+        from evaluation.codecs import CODECS
+
+        codecs = args.codecs or list(CODECS)
+        coded = [score_call(call) for call in codec_calls(codecs) if recognition_path(call).exists()]
+        print("\nspeaker stages through telephone and VoIP codecs (mono dev calls with timed truth):")
+        print(codec_report(scores, coded, codecs))
     if args.stitched:
         from evaluation.metrics import diarization_error_rate
         from pipeline.speakers.diarize import diarize

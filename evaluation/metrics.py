@@ -90,6 +90,15 @@ def diarization_error_rate(turns: list[dict], diarization, collar: float = 0.0) 
     return float(metric(reference_annotation(turns), diarization.to_annotation()))
 
 
+def diarization_error_parts(turns: list[dict], diarization, collar: float = 0.0) -> tuple[float, float]:
+    """(error seconds, reference speech seconds) of the DER, for a DER pooled over calls."""
+    from pyannote.metrics.diarization import DiarizationErrorRate
+
+    parts = DiarizationErrorRate(collar=collar, skip_overlap=False)(
+        reference_annotation(turns), diarization.to_annotation(), detailed=True)
+    return (float(parts["confusion"] + parts["missed detection"] + parts["false alarm"]), float(parts["total"]))
+
+
 def turn_agreement(truth_turns: list[dict], turns, language: str) -> dict:
     """How well stored turns reproduce the script: each script turn is compared with the text of
     the hypothesis turns of the same role that overlap it in time."""
