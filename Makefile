@@ -76,8 +76,9 @@ eval: key
 	$(PY) -m evaluation.evaluation --asr
 	$(PY) -m evaluation.eval_escalation
 	$(PY) -m evaluation.eval_qa
-	$(PY) -m evaluation.eval_speakers
+	$(PY) -m evaluation.eval_speakers --codecs
 	$(PY) -m evaluation.eval_asr
+	$(PY) -m evaluation.eval_asr --general
 
 # QA prefill agreement with the hand labels in tests/eval/qa_labels.json, per scorecard item.
 eval-qa: key
