@@ -33,7 +33,7 @@ from pipeline.speech.transcribe import load_engine
 from pipeline.vocabulary.correct import correct_transcript
 from pipeline.vocabulary.numbers import normalise_numbers
 from pipeline.vocabulary.rescore import RescoreOptions, rescore_transcript, segment_clip
-from pipeline.vocabulary.terms import hotwords, vocabulary
+from pipeline.vocabulary.terms import hotwords, written_terms
 
 ROOT = Path(__file__).resolve().parent.parent
 SHARED_AUDIO = ROOT.parent / "shared" / "audio"
@@ -230,18 +230,7 @@ def recognise_call(name: str, options: TranscribeOptions, spec: EngineSpec, call
 
 def spoken_terms(text: str) -> list[str]:
     """Vocabulary terms in a script, longest first without overlap (媒体曝光, not also 媒体)."""
-    norm = normalise_numbers(text)
-    terms = sorted({t.text for t in vocabulary()}, key=len, reverse=True)
-    found, taken = [], [False] * len(norm)
-    for term in terms:
-        start = norm.find(term)
-        while start >= 0:
-            if not any(taken[start:start + len(term)]):
-                found.append(term)
-                for k in range(start, start + len(term)):
-                    taken[k] = True
-            start = norm.find(term, start + 1)
-    return found
+    return written_terms(normalise_numbers(text))
 
 
 def term_recall(call_id: str, turns) -> tuple[int, int, list[str]]:
@@ -338,6 +327,52 @@ def print_general(report: dict) -> None:
                                                     for _, k, o, c, b, a in r["changes"]))
 
 
+def domain_report(spec: EngineSpec = EngineSpec(), engines=None) -> dict:
+    """The evidence behind vocabulary.domain: Han characters per written term in the service lines
+    of ../shared/audio by half (the rate the gate assumes), and the gate's decision on the sample
+    calls and ../shared/dev/calls_zh (service calls) and on the general Mandarin set, each
+    speaker's utterances joined as one long conversation (no service call), by half."""
+    from collections import defaultdict
+
+    from evaluation.recognition import RECOGNITION, calls_zh_runs, stored_ids
+    from pipeline.records import Transcript
+    from pipeline.vocabulary.domain import call_domain
+
+    items = utterances()
+    transcripts = recognise_utterances("baseline", TranscribeOptions(), spec, items, engines)
+    rate = {}
+    for half in ("seen", "held-out"):
+        found = [call_domain(transcripts[u.id]) for u in items if u.held_out == (half == "held-out")]
+        terms = sum(len(written_terms("".join(s.text for s in transcripts[u.id].segments)))
+                    for u in items if u.held_out == (half == "held-out"))
+        rate[half] = {"characters": sum(d.characters for d in found), "terms": terms,
+                      "gated": sum(not d.service for d in found), "lines": len(found)}
+    service = {}
+    for path in [RECOGNITION / f"{c}.json" for c in stored_ids()] + [p for p, _ in calls_zh_runs()]:
+        transcript, _ = load_recognition(path)
+        if transcript.language == "zh":
+            service[path.stem] = call_domain(transcript).to_dict()
+    general = general_utterances()
+    said = recognise_utterances("baseline", TranscribeOptions(), spec, general, engines)
+    groups: dict = defaultdict(list)
+    for u in general:
+        speaker = u.id.split("W")[0] if u.id.startswith(("BAC", "aishell")) else "common_voice"
+        groups[(u.half, speaker)].extend(said[u.id].segments)
+    conversations = {f"{half}/{speaker}": call_domain(Transcript("zh", 1.0, tuple(segs), 0.0, "", "")).to_dict()
+                     for (half, speaker), segs in sorted(groups.items())}
+    return {"rate": rate, "service_calls": service, "general_conversations": conversations}
+
+
+def print_domain(report: dict) -> None:
+    for half, r in report["rate"].items():
+        print(f"service lines, {half} half: {r['characters']} Han characters, {r['terms']} terms written = "
+              f"{r['characters'] / max(r['terms'], 1):.1f} characters per term; {r['gated']} of {r['lines']} lines "
+              "taken for no service call")
+    for name, d in list(report["service_calls"].items()) + list(report["general_conversations"].items()):
+        print(f"  {name:28} {'service' if d['service'] else 'NOT service':12} {d['characters']:5} characters, "
+              f"{len(d['terms'])} terms, P(no term | service) {d['p_no_term_if_service']:.3g}")
+
+
 def accuracy(name: str, options: TranscribeOptions, spec: EngineSpec = EngineSpec(), engines=None) -> dict:
     """The figures a decoding setting is judged by: CER on ../shared/audio after correction (and
     rescoring, when the options rescore), raw too; domain-term recall on the Mandarin sample calls.
@@ -366,6 +401,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--rescore-margin", type=float, default=RescoreOptions().margin,
                         help="log-probability a term's reading must gain, on the utterances")
     parser.add_argument("--json", type=Path, help="also write the figures here")
+    parser.add_argument("--domain", action="store_true",
+                        help="only: the evidence behind vocabulary.domain (service call or not), by half")
     parser.add_argument("--general", action="store_true",
                         help="only: what correction and rescoring do to general Mandarin (tests/eval/zh_general), by half")
     parser.add_argument("--wide-beam-curve", action="store_true",
@@ -376,6 +413,9 @@ def main(argv: list[str] | None = None) -> None:
         print(f"{'bar':>10} " + " ".join(f"{h + ' CER':>14} {'widened':>8}" for h in curve))
         for bar in curve["seen"]:
             print(f"{bar:>10} " + " ".join(f"{curve[h][bar]['cer']:14.2%} {curve[h][bar]['widened']:8.0%}" for h in curve))
+        return
+    if args.domain:
+        print_domain(domain_report())
         return
     if args.general:
         from pipeline.engines import Engines

@@ -23,6 +23,7 @@ import numpy as np
 
 from pipeline.intake.audio import SAMPLE_RATE
 from pipeline.records import Correction, Segment, Transcript
+from pipeline.vocabulary.domain import call_domain
 from pipeline.vocabulary.terms import Match, apply_matches, find_loose_matches, segment_characters
 
 # Whisper reads a segment with up to this much audio either side of its words.
@@ -126,8 +127,11 @@ def rescore_transcript(transcript: Transcript, clip_of: Callable[[Segment], np.n
     """Rescoring of the Chinese segments of a transcript. `clip_of(segment)`: the audio Whisper
     should read for a segment (its speaker's channel, or the mono mix); `first_seq`: where the
     numbering of this call's corrections goes on. The clip must be cut as `segment_clip` cuts it:
-    windows are cut from it by word times."""
+    windows are cut from it by word times. A call that is no service call (vocabulary.domain) is
+    left as it is."""
     options = options or RescoreOptions()  # on or off: TranscribeOptions.rescore_vocabulary
+    if not call_domain(transcript, source).service:
+        return transcript, ()
     segments, corrections = [], []
     for seg in transcript.segments:
         language = seg.language or transcript.language

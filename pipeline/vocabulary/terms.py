@@ -340,6 +340,20 @@ def _term_texts(source: str | None = None) -> frozenset[str]:
     return frozenset(t.text for t in vocabulary(source))
 
 
+def written_terms(text: str, source: str | None = None) -> list[str]:
+    """The vocabulary terms `text` holds as written, longest first without overlap (媒体曝光, not
+    also 媒体), in the order found."""
+    found, taken = [], [False] * len(text)
+    for term in sorted(_term_texts(source), key=len, reverse=True):
+        start = text.find(term)
+        while start >= 0:
+            if not any(taken[start:start + len(term)]):
+                found.append(term)
+                taken[start:start + len(term)] = [True] * len(term)
+            start = text.find(term, start + 1)
+    return found
+
+
 def preload(source: str | None = None) -> None:
     """Load what correction reads (pinyin tables, jieba's word frequencies, the term index):
     about 0.5 s once per process, paid here rather than by its first Mandarin call."""
