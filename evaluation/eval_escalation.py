@@ -282,6 +282,43 @@ def _leave_one_speaker_out(rows) -> float:
     return auc(pos, neg)
 
 
+def folder_clips(folder: Path, channel: bool, work: Path) -> tuple[list, dict]:
+    """Clips of an acted-emotion set laid out as /work/devset/emotion is (manifest.json: path,
+    corpus, speaker, emotion angry|neutral, half), and each speaker's half."""
+    rows = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
+    clips, halves = [], {}
+    for r in rows:
+        if r["emotion"] not in ("angry", "neutral"):
+            continue
+        speaker = f"{r['corpus']}-{r['speaker']}"
+        path = folder / r["path"]
+        if channel:
+            path = telephone(path, work / f"{r['id']}.wav", normalise=True)
+        clips.append((speaker, r["emotion"], decode(path).mono()))
+        halves[speaker] = r.get("half", "report")
+    return clips, halves
+
+
+def folder_report(folder: Path, channel: bool) -> dict:
+    """Voice-only AUC angry vs neutral on another acted set: pooled by half, per speaker, and a
+    logistic regression on the z-scores trained leave-one-speaker-out."""
+    with tempfile.TemporaryDirectory() as tmp:
+        clips, halves = folder_clips(folder, channel, Path(tmp))
+        rows = clip_features(clips)
+    scorer = RuleScorer()
+    score = {id(f): scorer.voice_score(f) for _, _, f in rows}
+    out = {"n": len(rows), "speakers": len(halves), "by_half": {}, "per_speaker": {}}
+    for half in ("tune", "report"):
+        part = [(e, f) for s, e, f in rows if halves[s] == half]
+        out["by_half"][half] = auc([score[id(f)] for e, f in part if e == "angry"],
+                                   [score[id(f)] for e, f in part if e == "neutral"])
+    for speaker in sorted(halves):
+        out["per_speaker"][speaker] = auc([score[id(f)] for s, e, f in rows if s == speaker and e == "angry"],
+                                          [score[id(f)] for s, e, f in rows if s == speaker and e == "neutral"])
+    out["loso_logistic"] = _leave_one_speaker_out(rows)
+    return out
+
+
 # --- synthetic samples --------------------------------------------------------------------
 
 def sample_calls() -> dict:
@@ -297,7 +334,18 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m evaluation.eval_escalation", description=__doc__.splitlines()[0])
     parser.add_argument("--transcribe", action="store_true", help="also run Whisper on each dev call to time it")
     parser.add_argument("--skip-espeak", action="store_true", help="leave out the espeak-ng set")
+    parser.add_argument("--emotion-dir", type=Path, metavar="DIR",
+                        help="only: voice-only AUC on another acted-emotion set (manifest.json as in /work/devset/emotion)")
     args = parser.parse_args(argv)
+    if args.emotion_dir:
+        for channel in (False, True):
+            rep = folder_report(args.emotion_dir, channel)
+            label = "telephone (300-3400 Hz, 8 kHz mu-law)" if channel else "clean 16 kHz"
+            print(f"{args.emotion_dir} {label}: {rep['n']} clips, {rep['speakers']} speakers; voice-only AUC "
+                  + ", ".join(f"{h} half {v:.3f}" for h, v in rep["by_half"].items())
+                  + f"; logistic regression leave-one-speaker-out {rep['loso_logistic']:.3f}")
+            print("    per speaker: " + ", ".join(f"{k} {v:.2f}" for k, v in rep["per_speaker"].items()))
+        return 0
     print("dev calls (calls_zh, real voices, telephone channel; stored recognition)")
     for name in dev_names():
         r = dev_call(name, args.transcribe)
