@@ -415,6 +415,39 @@ def codec_report(clean: list[CallScore], coded: list[CallScore], codecs: list[st
     return "\n".join(lines)
 
 
+def devset_report(folder: Path, codecs: list[str]) -> str:
+    """Count and DER(0.25) on a dev set of calls kept outside the repository (manifest.json as in
+    /work/devset: id, kind "call", path, n_speakers, half; truth.rttm beside each audio), clean and
+    through `codecs`, by half."""
+    from evaluation.codecs import degraded
+    from evaluation.metrics import diarization_error_parts
+    from pipeline.speakers.diarize import diarize
+
+    calls = [r for r in json.loads((folder / "manifest.json").read_text(encoding="utf-8")) if r["kind"] == "call"]
+    rows = []
+    for r in calls:
+        audio_path = folder / r["path"]
+        truth = []
+        for line in (audio_path.parent / "truth.rttm").read_text().split("\n"):
+            f = line.split()
+            if f and f[0] == "SPEAKER":
+                truth.append({"start": float(f[3]), "end": float(f[3]) + float(f[4]), "speaker": f[7], "role": f[7]})
+        for codec in [None, *codecs]:
+            d = diarize(decode(degraded(audio_path, codec) if codec else audio_path).samples)
+            rows.append((r["half"], codec or "clean", r["id"], r["n_speakers"], d.n_speakers,
+                         diarization_error_parts(truth, d, collar=0.25)))
+    lines = []
+    for half in ("tune", "report"):
+        for condition in ["clean", *codecs]:
+            part = [x for x in rows if x[0] == half and x[1] == condition]
+            err, total = sum(x[5][0] for x in part), sum(x[5][1] for x in part)
+            lines.append(f"{half:6} {condition:13} count right {sum(x[3] == x[4] for x in part)}/{len(part)}, "
+                         f"pooled DER(0.25) {_fmt(err / max(total, 1e-9))}")
+    lines.append("per call (clean): " + ", ".join(f"{x[2]} {x[4]}/{x[3]} {_fmt(x[5][0] / max(x[5][1], 1e-9))}"
+                                                   for x in rows if x[1] == "clean"))
+    return "\n".join(lines)
+
+
 def _fmt(x, pct=True):
     return "-" if x is None else (f"{100 * x:5.1f}%" if pct else f"{x}")
 
@@ -466,10 +499,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--stitched", action="store_true", help="also the count choice on stitched 1/2/3-voice calls")
     parser.add_argument("--codecs", nargs="*", metavar="CODEC",
                         help="also the mono dev calls through these codecs (none named: all; evaluation/codecs.py)")
+    parser.add_argument("--devset", type=Path, metavar="DIR",
+                        help="only: count and DER on a dev set of calls kept outside the repository (with --codecs too)")
     parser.add_argument("--time", metavar="FILE", help="only time Whisper vs the speaker stages on FILE (runs Whisper)")
     args = parser.parse_args(argv)
     if args.time:
         print(stage_share(Path(args.time)))
+        return 0
+    if args.devset:
+        from evaluation.codecs import CODECS
+
+        codecs = [] if args.codecs is None else (args.codecs or list(CODECS))
+        print(devset_report(args.devset, codecs))
         return 0
     if args.record or args.record_again:
         for call in eval_calls():
