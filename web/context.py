@@ -23,7 +23,7 @@ from pipeline.analysis.i18n import mmss
 from pipeline.config.settings import Settings, SettingsError
 from pipeline.outputs.briefing import facts_by_sentence
 from pipeline.outputs.qa import item_values
-from pipeline.store import Store, StoreBusy
+from pipeline.store import CALLBACK_OUTCOMES, Store, StoreBusy
 
 from . import auth
 from .labels import label
@@ -38,7 +38,6 @@ FLASHES = {"callback_recorded": "Callback recorded. · 已记录回访。", "rev
 FLASH_SECONDS = 60
 ID_SHOWN = re.compile(r"[A-Za-z0-9._-]{1,64}")
 USER_TTL = 3.0  # seconds a user's role/epoch is trusted without asking the database again
-CALLBACK_OUTCOMES = ("resolved", "follow_up", "no_answer", "escalated")
 
 # Who may open what. A handler calls customers back; QA reviews calls; a lead sees everything.
 CALLS = ("handler", "qa", "lead", "admin")

@@ -13,10 +13,10 @@ from zoneinfo import ZoneInfo
 from pipeline.analysis.redact import redact
 from pipeline.config.policy import ScoreLevels, default_policy
 from pipeline.records import Flag
-from pipeline.store import SEARCH_FTS, has_search_index, has_table, rows
+from pipeline.store import REACHED_OUTCOMES, SEARCH_FTS, has_search_index, has_table, rows
 
 from .search import query_tokens
-from .timefmt import call_time, parse_iso
+from .timefmt import call_time, parse_iso, utc_time
 
 
 def parse_json(value, default):
@@ -71,12 +71,18 @@ def alerts_by_customer(conn) -> dict[str, list[dict]]:
 
 
 def worklist(conn, tz: ZoneInfo, target_minutes: int, now: datetime, levels: ScoreLevels | None = None) -> list[dict]:
-    """Customers with a complaint call not called back since, most urgent first. A complaint
-    call, as in pipeline.outputs.briefing: at or above the policy's complaint level, or flagged."""
+    """Customers with a complaint call whose callback since has not reached them, most urgent
+    first. A complaint call, as in pipeline.outputs.briefing: at or above the policy's complaint
+    level, or flagged. After an attempt that did not reach them (no answer, a follow-up still
+    owed) the next attempt is due a callback target after it."""
     complaint = float((levels or default_policy().levels).complaint)
     has_callbacks = has_table(conn, "callbacks")
-    done = "(SELECT customer_id, max(done_at) AS done_at FROM callbacks GROUP BY customer_id)" if has_callbacks \
-        else "(SELECT NULL::VARCHAR AS customer_id, NULL::TIMESTAMP AS done_at WHERE false)"
+    reached = ", ".join(f"'{o}'" for o in REACHED_OUTCOMES)  # constants of the store, not input
+    done = (f"""(SELECT customer_id, max(done_at) FILTER (outcome IN ({reached})) AS done_at,
+                        max(done_at) AS attempt_at, arg_max(outcome, done_at) AS attempt_outcome
+                 FROM callbacks GROUP BY customer_id)""" if has_callbacks else
+            "(SELECT NULL::VARCHAR AS customer_id, NULL::TIMESTAMP AS done_at, NULL::TIMESTAMP AS attempt_at, "
+            "NULL::VARCHAR AS attempt_outcome WHERE false)")
     found = rows(conn, f"""
         WITH complaint AS (
             SELECT c.customer_id, c.call_id, c.started_at, c.processed_at, c.case_id, c.agent_id,
@@ -92,20 +98,26 @@ def worklist(conn, tz: ZoneInfo, target_minutes: int, now: datetime, levels: Sco
                    list(flags) AS flag_lists
             FROM complaint GROUP BY customer_id),
         n_calls AS (SELECT customer_id, count(*) AS n_calls FROM calls WHERE status = 'ok' GROUP BY customer_id)
-        SELECT p.*, n.n_calls, d.done_at FROM per_customer p JOIN n_calls n USING (customer_id)
+        SELECT p.*, n.n_calls, d.done_at,
+               CASE WHEN timezone('UTC', d.attempt_at) >= timezone(?, p.last_complaint) THEN d.attempt_at END AS attempt_at,
+               CASE WHEN timezone('UTC', d.attempt_at) >= timezone(?, p.last_complaint) THEN d.attempt_outcome END
+                   AS attempt_outcome
+        FROM per_customer p JOIN n_calls n USING (customer_id)
         LEFT JOIN {done} d USING (customer_id)
-        WHERE d.done_at IS NULL OR timezone('UTC', d.done_at) < timezone(?, p.last_complaint)""", [tz.key])
+        WHERE d.done_at IS NULL OR timezone('UTC', d.done_at) < timezone(?, p.last_complaint)""", [tz.key] * 3)
     briefs = latest_briefings(conn, [r["customer_id"] for r in found])
     alerts = alerts_by_customer(conn)
     items = []
     for r in found:
         started = call_time(r["last_complaint"], tz)
-        due = started + timedelta(minutes=target_minutes) if started else None
+        attempt = utc_time(r["attempt_at"], tz)
+        # The first callback is due a target after the call; another, a target after the last attempt.
+        due = (attempt or started) + timedelta(minutes=target_minutes) if started else None
         flags = sorted({f for fl in r["flag_lists"] for f in parse_json(fl, [])})
         if r["n_calls"] > 1:
             flags.append("repeat_complaint")
         brief = briefs.get(r["customer_id"], {})
-        items.append({**r, "flags": flags, "started_local": started, "due_local": due,
+        items.append({**r, "flags": flags, "started_local": started, "due_local": due, "attempt_local": attempt,
                       "minutes_left": (due - now).total_seconds() / 60 if due else None,
                       "deadlines": deadlines_view(brief, tz, now), "alerts": alerts.get(r["customer_id"], []),
                       "agents": brief.get("agents") or []})
@@ -200,11 +212,13 @@ def dashboard(conn, group: str, tz: ZoneInfo, target_minutes: int, since: dateti
     complaint, urgent = float(levels.complaint), float(levels.urgent)  # validated numbers, safe in SQL
     key = GROUPS[group]
     has_callbacks = has_table(conn, "callbacks")
-    # A complaint call counts as called back in time when a callback for its customer was marked
-    # done within the target after the call started (start times are centre-local, done_at UTC).
+    # A complaint call counts as called back in time when a callback reached its customer within
+    # the target after the call started (start times are centre-local, done_at UTC); an attempt
+    # with no answer is not a callback made.
     start = "timezone($tz, c.started_at)"
+    reached = ", ".join(f"'{o}'" for o in REACHED_OUTCOMES)  # constants of the store, not input
     callback_sql = (f"""EXISTS (SELECT 1 FROM callbacks b WHERE b.customer_id = c.customer_id
-                        AND timezone('UTC', b.done_at) BETWEEN {start}
+                        AND b.outcome IN ({reached}) AND timezone('UTC', b.done_at) BETWEEN {start}
                         AND {start} + INTERVAL {int(target_minutes)} MINUTE)"""
                     if has_callbacks else "false")
     where = "c.status = 'ok'" + (" AND c.started_at >= $since" if since else "")

@@ -1,8 +1,13 @@
-"""Callbacks a handler marked done (the web app's worklist drops a customer called back since
-their last complaint)."""
+"""Callbacks a handler recorded (the web app's worklist drops a customer whose callback since
+their last complaint reached them)."""
 from __future__ import annotations
 
 from pipeline.store.calls import utcnow
+
+# What a callback can end in. Only an outcome that reached the customer ends their wait: after
+# "no answer" or a follow-up still owed, the customer stays on the worklist, next attempt due.
+CALLBACK_OUTCOMES = ("resolved", "follow_up", "no_answer", "escalated")
+REACHED_OUTCOMES = ("resolved", "escalated")
 
 
 class CallbacksTable:

@@ -361,6 +361,32 @@ def test_pages_work_under_the_content_security_policy(browser, server, db):
     assert any(v.startswith("script-src") for v in wait_for(lambda: csp_violations(browser), what="violation"))
 
 
+def test_a_callback_needs_an_outcome_and_no_answer_keeps_the_customer_waiting(browser, server, db):
+    """A hurried click records nothing: no outcome is chosen for the handler. An attempt that did
+    not reach the customer keeps them on the worklist, the next attempt due."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import Select
+
+    def callbacks() -> int:
+        with Database(db, read_only=True).reading() as conn:
+            return conn.execute("SELECT count(*) FROM callbacks WHERE customer_id = 'C1001'").fetchone()[0]
+
+    log_in(browser, server, "hana")
+    browser.get(server + "/customers/C1001#callback")
+    before = callbacks()
+    browser.find_element(By.ID, "callback-done").click()  # the browser refuses the form: no outcome
+    outcome = browser.find_element(By.NAME, "outcome")
+    assert browser.execute_script("return arguments[0].validity.valueMissing", outcome)
+    assert browser.current_url.endswith("/customers/C1001#callback") and callbacks() == before
+    Select(outcome).select_by_value("no_answer")
+    browser.find_element(By.ID, "callback-done").click()
+    wait_for(lambda: callbacks() == before + 1, what="the callback stored")
+    browser.get(server + "/worklist")
+    row = next(r for r in browser.find_elements(By.CSS_SELECTOR, "table.worklist tbody tr") if "C1001" in r.text)
+    assert "未接通" in row.text and "已尝试" in row.text  # still waiting, the attempt shown
+    full_shot(browser, "02b-worklist-after-no-answer")
+
+
 def test_the_audit_log_written_by_the_server_verifies(browser, server, db):
     """Everything the browser tests did through `callbrief web` (its threads writing audit rows
     while a batch wrote calls) left one unbroken chain; `callbrief audit verify`, another process

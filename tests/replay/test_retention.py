@@ -36,7 +36,7 @@ PERIODS = {"CALLBRIEF_RETAIN_AUDIO_PATHS_DAYS": "30", "CALLBRIEF_RETAIN_RAW_TEXT
 CALLS = {
     "old-plain": ("en-2001", "C-A", 200),  # no complaint: purged
     "old-closed": ("zh-1001-b", "C-B", 200),  # a complaint called back since: purged
-    "old-case": ("en-2002", "C-C", 200),  # a complaint not called back: kept (open case)
+    "old-case": ("en-2002", "C-C", 200),  # a complaint whose callback got no answer: kept (open case)
     "old-qa": ("zh-1001-a", "C-D", 200),  # in a sample one call of which has no review: kept
     "old-reviewed": ("en-2001", "C-E", 200),  # in a sample every call of which is reviewed: purged
     "new-1": ("zh-1001-a", "C-F", 10),  # young: untouched (and in the open sample)
@@ -81,6 +81,7 @@ def pristine(tmp_path_factory) -> Path:
         store.add_call_path("old-plain", str(recordings / "old-plain-copy.mp3"), "x")
         store.add_call_path("new-1", str(recordings / "new-1-copy.wav"), "y")
         store.record_callback("C-B", "hana", "resolved", "called back")
+        store.record_callback("C-C", "hana", "no_answer", "rang out")  # an attempt: the case stays open
         sample_row = {"agent_id": "A1", "stratum": "all", "reason": "random", "seed": 1, "plan": "{}",
                       "drawn_at": now_local, "scorecard": "{}"}
         store.store_qa_sample([{**sample_row, "sample_id": "S-open", "call_id": c} for c in ("old-qa", "new-1")]

@@ -365,10 +365,32 @@ def test_worklist_orders_flags_and_clears_after_callback(app, db):
     assert c1001["due_local"].startswith("2026-11-20 17:10:00+08:00")
     page = client.get("/worklist").text
     assert "C1001" in page and "监管投诉威胁" in page and "overdue" in page
-    client.post("/customers/C1001/callback", data={"outcome": "follow_up", "csrf_token": csrf_of(client)})
-    assert "C1001" not in {i["customer_id"] for i in client.get("/api/worklist").json()}
+    # Attempts that did not reach the customer keep them on the list, the next attempt due a
+    # callback target after the last one; only an outcome that reached them clears it.
+    for outcome in ("no_answer", "follow_up"):
+        client.post("/customers/C1001/callback", data={"outcome": outcome, "csrf_token": csrf_of(client)})
+        (again,) = [i for i in client.get("/api/worklist").json() if i["customer_id"] == "C1001"]
+        attempt = datetime.fromisoformat(again["attempt_local"])
+        assert again["attempt_outcome"] == outcome
+        assert datetime.fromisoformat(again["due_local"]) == attempt + timedelta(minutes=30)
+        assert abs((attempt - datetime.now(timezone.utc)).total_seconds()) < 120
+    assert "Follow-up needed" in client.get("/worklist").text
     briefing = client.get("/customers/C1001").text
-    assert "hana" in briefing and "Follow-up needed" in briefing  # the callback is on the briefing
+    assert "hana" in briefing and "Follow-up needed" in briefing and "No answer" in briefing  # both attempts shown
+    client.post("/customers/C1001/callback", data={"outcome": "resolved", "csrf_token": csrf_of(client)})
+    assert "C1001" not in {i["customer_id"] for i in client.get("/api/worklist").json()}
+
+
+def test_the_callback_form_preselects_no_outcome(app, db):
+    """A hurried click must not record a resolution: the outcome is a choice, and none is made for you."""
+    client = client_as(app, "hana")
+    form = client.get("/customers/C1001").text
+    select = form[form.index('<select name="outcome"'):]
+    select = select[:select.index("</select>")]
+    assert '<option value="" selected disabled>' in select and select.count("selected") == 1
+    r = client.post("/customers/C1001/callback", data={"outcome": "", "csrf_token": csrf_of(client)},
+                    follow_redirects=False)
+    assert r.status_code == 422 and query(db, "SELECT count(*) FROM callbacks")[0][0] == 0
 
 
 def test_customer_deadlines_show_as_clock_times_passed_or_open(app, db):
