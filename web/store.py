@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 from pipeline.analysis.redact import redact
 from pipeline.config.policy import ScoreLevels, default_policy
 from pipeline.records import Flag
-from pipeline.store import REACHED_OUTCOMES, SEARCH_FTS, has_search_index, has_table, rows
+from pipeline.store import CLOSING_OUTCOMES, REACHED_OUTCOMES, SEARCH_FTS, has_search_index, has_table, rows
 
 from .search import query_tokens
 from .timefmt import call_time, parse_iso, utc_time
@@ -70,15 +70,17 @@ def alerts_by_customer(conn) -> dict[str, list[dict]]:
     return out
 
 
-def worklist(conn, tz: ZoneInfo, target_minutes: int, now: datetime, levels: ScoreLevels | None = None) -> list[dict]:
-    """Customers with a complaint call whose callback since has not reached them, most urgent
-    first. A complaint call, as in pipeline.outputs.briefing: at or above the policy's complaint
-    level, or flagged. After an attempt that did not reach them (no answer, a follow-up still
-    owed) the next attempt is due a callback target after it."""
+def worklist(conn, tz: ZoneInfo, target_minutes: int, now: datetime, levels: ScoreLevels | None = None,
+             customer_id: str | None = None) -> list[dict]:
+    """Customers with a complaint call no callback has closed since, most urgent first (the
+    callback target counted from the call, whatever was tried). A complaint call, as in
+    pipeline.outputs.briefing: at or above the policy's complaint level, or flagged. After an
+    attempt that closed nothing (no answer, a follow-up still owed) the next attempt is due a
+    callback target after it. `customer_id`: that customer only."""
     complaint = float((levels or default_policy().levels).complaint)
     has_callbacks = has_table(conn, "callbacks")
-    reached = ", ".join(f"'{o}'" for o in REACHED_OUTCOMES)  # constants of the store, not input
-    done = (f"""(SELECT customer_id, max(done_at) FILTER (outcome IN ({reached})) AS done_at,
+    closing = ", ".join(f"'{o}'" for o in CLOSING_OUTCOMES)  # constants of the store, not input
+    done = (f"""(SELECT customer_id, max(done_at) FILTER (outcome IN ({closing})) AS done_at,
                         max(done_at) AS attempt_at, arg_max(outcome, done_at) AS attempt_outcome
                  FROM callbacks GROUP BY customer_id)""" if has_callbacks else
             "(SELECT NULL::VARCHAR AS customer_id, NULL::TIMESTAMP AS done_at, NULL::TIMESTAMP AS attempt_at, "
@@ -88,7 +90,7 @@ def worklist(conn, tz: ZoneInfo, target_minutes: int, now: datetime, levels: Sco
             SELECT c.customer_id, c.call_id, c.started_at, c.processed_at, c.case_id, c.agent_id,
                    e.call_score, coalesce(e.flags, '[]') AS flags, s.category
             FROM calls c LEFT JOIN escalation e USING (call_id) LEFT JOIN summaries s USING (call_id)
-            WHERE c.status = 'ok' AND c.customer_id IS NOT NULL
+            WHERE c.status = 'ok' AND c.customer_id IS NOT NULL{" AND c.customer_id = ?" if customer_id else ""}
               AND (e.call_score >= {complaint} OR json_array_length(coalesce(e.flags, '[]')) > 0)),
         per_customer AS (
             SELECT customer_id, count(*) AS n_complaints, max(started_at) AS last_complaint,
@@ -104,20 +106,22 @@ def worklist(conn, tz: ZoneInfo, target_minutes: int, now: datetime, levels: Sco
                    AS attempt_outcome
         FROM per_customer p JOIN n_calls n USING (customer_id)
         LEFT JOIN {done} d USING (customer_id)
-        WHERE d.done_at IS NULL OR timezone('UTC', d.done_at) < timezone(?, p.last_complaint)""", [tz.key] * 3)
+        WHERE d.done_at IS NULL OR timezone('UTC', d.done_at) < timezone(?, p.last_complaint)""",
+        ([customer_id] if customer_id else []) + [tz.key] * 3)
     briefs = latest_briefings(conn, [r["customer_id"] for r in found])
     alerts = alerts_by_customer(conn)
     items = []
     for r in found:
         started = call_time(r["last_complaint"], tz)
         attempt = utc_time(r["attempt_at"], tz)
-        # The first callback is due a target after the call; another, a target after the last attempt.
-        due = (attempt or started) + timedelta(minutes=target_minutes) if started else None
+        due = started + timedelta(minutes=target_minutes) if started else None
+        next_attempt = attempt + timedelta(minutes=target_minutes) if attempt else None
         flags = sorted({f for fl in r["flag_lists"] for f in parse_json(fl, [])})
         if r["n_calls"] > 1:
             flags.append("repeat_complaint")
         brief = briefs.get(r["customer_id"], {})
         items.append({**r, "flags": flags, "started_local": started, "due_local": due, "attempt_local": attempt,
+                      "next_attempt_local": next_attempt,
                       "minutes_left": (due - now).total_seconds() / 60 if due else None,
                       "deadlines": deadlines_view(brief, tz, now), "alerts": alerts.get(r["customer_id"], []),
                       "agents": brief.get("agents") or []})
@@ -213,8 +217,8 @@ def dashboard(conn, group: str, tz: ZoneInfo, target_minutes: int, since: dateti
     key = GROUPS[group]
     has_callbacks = has_table(conn, "callbacks")
     # A complaint call counts as called back in time when a callback reached its customer within
-    # the target after the call started (start times are centre-local, done_at UTC); an attempt
-    # with no answer is not a callback made.
+    # the target after the call started (start times are centre-local, done_at UTC); a call that
+    # rang out unanswered is not a callback made.
     start = "timezone($tz, c.started_at)"
     reached = ", ".join(f"'{o}'" for o in REACHED_OUTCOMES)  # constants of the store, not input
     callback_sql = (f"""EXISTS (SELECT 1 FROM callbacks b WHERE b.customer_id = c.customer_id

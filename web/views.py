@@ -7,6 +7,7 @@ from pathlib import Path
 
 from fastapi import HTTPException, Request
 
+from pipeline.outputs.briefing import facts_by_sentence
 from pipeline.outputs.qa import QAError, record_review, scorecard_items
 from pipeline.outputs.redacted_audio import CannotRedact, NoSuchCall, cache_folder, redacted_audio
 
@@ -30,13 +31,36 @@ def briefing(ctx: WebContext, customer_id: str) -> dict:
         latest = calls[0]
         turns = reads.latest_call_turns(conn, latest["call_id"])
         callbacks = reads.callbacks_of(conn, cid)
+        waiting = reads.worklist(conn, ctx.tz, ctx.target, ctx.now_local(), ctx.settings.policy.levels, cid)
     for t in turns:
         t["flags"] = [c for c in reads.parse_json(t.pop("signals"), {}).get("categories", [])
                       if c in ctx.settings.policy.reported_flags]
     for c in calls:
         c["flags"] = reads.parse_json(c["flags"], [])
+    deadlines = reads.deadlines_view(brief or {}, ctx.tz, ctx.now_local())
+    said = said_by_sentence(brief or {}, deadlines, [c["call_id"] for c in reversed(calls)])
     return {"customer_id": cid, "briefing": brief, "calls": calls, "latest": latest, "turns": turns,
-            "callbacks": callbacks, "deadlines": reads.deadlines_view(brief or {}, ctx.tz, ctx.now_local())}
+            "callbacks": callbacks, "deadlines": deadlines, "waiting": waiting[0] if waiting else None,
+            "demands": [r for r in said if r["demand"]], "told": [r for r in said if not r["demand"]]}
+
+
+def said_by_sentence(brief: dict, deadlines: list[dict], call_order: list[str]) -> list[dict]:
+    """Each customer sentence the briefing quotes, once, with every reason it matters: a demand,
+    a deadline (its time, passed or open), the facts found in it. Demands in the briefing's order
+    (most pressing first), the rest in the order said."""
+    rows: dict[tuple, dict] = {}
+
+    def row(call_id: str | None, time: float | None, text: str) -> dict:
+        return rows.setdefault((call_id, text), {"call_id": call_id, "time": time or 0.0, "text": text,
+                                                 "demand": None, "deadline": None, "facts": []})
+    for rank, d in enumerate(brief.get("demands") or []):
+        row(d["call_id"], d["time"], d["text"])["demand"] = rank + 1
+    for d in deadlines:
+        row(d.get("call_id"), d.get("time"), d["text"])["deadline"] = d
+    for s in facts_by_sentence(brief.get("facts") or []):
+        row(s["call_id"], s["time"], s["text"])["facts"] += s["facts"]
+    said = {c: k for k, c in enumerate(call_order)}
+    return sorted(rows.values(), key=lambda r: (r["demand"] or 10**6, said.get(r["call_id"], -1), r["time"]))
 
 
 def call(ctx: WebContext, call_id: str) -> dict:

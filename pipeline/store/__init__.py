@@ -13,7 +13,7 @@ from pipeline.config.paths import DEFAULT_DB
 from pipeline.store.alerts import AlertsTable
 from pipeline.store.audit import AuditCheck, AuditTable
 from pipeline.store.briefings import BriefingsTable
-from pipeline.store.callbacks import CALLBACK_OUTCOMES, REACHED_OUTCOMES, CallbacksTable
+from pipeline.store.callbacks import CALLBACK_OUTCOMES, CLOSING_OUTCOMES, REACHED_OUTCOMES, CallbacksTable
 from pipeline.store.calls import CallsTable, StoredCall, insert, utcnow
 from pipeline.store.connect import Database, StoreBusy, StoreError, explained, has_table, rows
 from pipeline.store.qa import QATable
@@ -25,7 +25,7 @@ from pipeline.store.search import SearchIndexTable, has_search_index
 from pipeline.store.users import UsersTable
 from pipeline.store.voiceprints import VoiceprintsTable
 
-__all__ = ["CALLBACK_OUTCOMES", "DEFAULT_DB", "REACHED_OUTCOMES", "SEARCH_FTS", "AuditCheck", "Cutoff", "PurgeCounts", "Store", "StoreBusy", "StoreError", "StoredCall",
+__all__ = ["CALLBACK_OUTCOMES", "CLOSING_OUTCOMES", "DEFAULT_DB", "REACHED_OUTCOMES", "SEARCH_FTS", "AuditCheck", "Cutoff", "PurgeCounts", "Store", "StoreBusy", "StoreError", "StoredCall",
            "has_search_index", "has_table", "rows", "utcnow"]
 
 

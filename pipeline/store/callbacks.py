@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from pipeline.store.calls import utcnow
 
-# What a callback can end in. Only an outcome that reached the customer ends their wait: after
-# "no answer" or a follow-up still owed, the customer stays on the worklist, next attempt due.
+# What a callback can end in. REACHED: the customer was spoken to (a callback made, for the
+# dashboard). CLOSING: nothing more is owed, so the customer leaves the worklist and their
+# recordings may age out; after "no answer" or a follow-up still owed they stay, next attempt due.
 CALLBACK_OUTCOMES = ("resolved", "follow_up", "no_answer", "escalated")
-REACHED_OUTCOMES = ("resolved", "escalated")
+REACHED_OUTCOMES = ("resolved", "follow_up", "escalated")
+CLOSING_OUTCOMES = ("resolved", "escalated")
 
 
 class CallbacksTable:

@@ -14,7 +14,7 @@ from datetime import datetime
 import duckdb
 
 from pipeline.store.audit import append_audit
-from pipeline.store.callbacks import REACHED_OUTCOMES
+from pipeline.store.callbacks import CLOSING_OUTCOMES
 from pipeline.store.calls import utcnow
 
 # What each kind of raw data is, in the database: (count, change) per table, over the calls in _ids.
@@ -61,8 +61,8 @@ class PurgeCounts:
 def protected_calls(conn: duckdb.DuckDBPyConnection, complaint_level: float, timezone: str) -> tuple[set, set]:
     """(calls in a QA sample not every call of which has a review yet, calls of a customer whose
     complaint is open). An open complaint is as on the handlers' worklist (web/store.py): a
-    complaint call (at or above the complaint level, or flagged) with no callback that reached the
-    customer after their latest one; every call of that customer is kept (their briefing reads them all)."""
+    complaint call (at or above the complaint level, or flagged) with no callback that closed it
+    (resolved, escalated) after the customer's latest one; every call of that customer is kept (their briefing reads them all)."""
     in_samples = {r[0] for r in conn.execute(
         "SELECT call_id FROM qa_samples WHERE sample_id IN (SELECT s.sample_id FROM qa_samples s "
         "WHERE NOT EXISTS (SELECT 1 FROM qa_reviews r WHERE r.sample_id = s.sample_id AND r.call_id = s.call_id))"
@@ -75,7 +75,7 @@ def protected_calls(conn: duckdb.DuckDBPyConnection, complaint_level: float, tim
               AND (e.call_score >= {float(complaint_level)} OR json_array_length(coalesce(e.flags, '[]')) > 0)
             GROUP BY c.customer_id),
         done AS (SELECT customer_id, max(done_at) AS done_at FROM callbacks
-                 WHERE outcome IN ({", ".join(f"'{o}'" for o in REACHED_OUTCOMES)}) GROUP BY customer_id),
+                 WHERE outcome IN ({", ".join(f"'{o}'" for o in CLOSING_OUTCOMES)}) GROUP BY customer_id),
         open_case AS (
             SELECT p.customer_id FROM complaint p LEFT JOIN done d USING (customer_id)
             WHERE d.done_at IS NULL OR timezone('UTC', d.done_at) < timezone(?, p.last_complaint))

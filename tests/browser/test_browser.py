@@ -361,6 +361,40 @@ def test_pages_work_under_the_content_security_policy(browser, server, db):
     assert any(v.startswith("script-src") for v in wait_for(lambda: csp_violations(browser), what="violation"))
 
 
+def test_the_briefings_first_screen_says_what_to_do_without_scrolling(browser, server):
+    """On a 1366x768 laptop: who, the case, the calls, the callback clock, the flags once, the
+    open deadlines, the demands one line each and the opening and approach, all in view."""
+    from selenium.webdriver.common.by import By
+
+    log_in(browser, server, "hana")
+    try:
+        for width, height in ((1366, 768), (1920, 1080)):
+            browser.set_window_size(width, height)
+            browser.get(server + "/customers/C1001")
+            view = browser.execute_script("return window.innerHeight")
+            first = browser.find_element(By.ID, "first-screen")
+            assert browser.execute_script("return window.scrollY") == 0
+            bottom = browser.execute_script("return arguments[0].getBoundingClientRect().bottom", first)
+            assert bottom <= view, (width, bottom, view)  # the whole first screen in view, unscrolled
+            text = first.text
+            assert "C1001" in text and "K-2026-1101" in text and "2 call(s)" in text
+            assert "overdue" in browser.find_element(By.ID, "callback-clock").text
+            flags = [f.text for f in first.find_elements(By.CSS_SELECTOR, ".flag")]
+            assert flags and len(flags) == len(set(flags))  # each flag once
+            demands = first.find_elements(By.CSS_SELECTOR, "#demands li")
+            line = browser.execute_script("return parseFloat(getComputedStyle(arguments[0]).lineHeight)", demands[0])
+            assert len(demands) >= 3 and all(d.size["height"] < 2 * line for d in demands)  # one line each
+            steps = first.find_elements(By.CSS_SELECTOR, "#approach li")
+            assert len(steps) >= 3 and "致歉" in text
+            shot(browser, f"03a-briefing-first-screen-{width}x{height}")
+        # Each quote once on the page: a demand is not listed again below.
+        said = [q.text.strip("“”") for q in browser.find_elements(By.CSS_SELECTOR, ".quote")]
+        demand_texts = [d.get_attribute("title") for d in first.find_elements(By.CSS_SELECTOR, "#demands li")]
+        assert all(said.count(t) == 1 for t in demand_texts), said
+    finally:
+        browser.set_window_size(1440, 1000)
+
+
 def test_a_callback_needs_an_outcome_and_no_answer_keeps_the_customer_waiting(browser, server, db):
     """A hurried click records nothing: no outcome is chosen for the handler. An attempt that did
     not reach the customer keeps them on the worklist, the next attempt due."""

@@ -365,14 +365,15 @@ def test_worklist_orders_flags_and_clears_after_callback(app, db):
     assert c1001["due_local"].startswith("2026-11-20 17:10:00+08:00")
     page = client.get("/worklist").text
     assert "C1001" in page and "监管投诉威胁" in page and "overdue" in page
-    # Attempts that did not reach the customer keep them on the list, the next attempt due a
-    # callback target after the last one; only an outcome that reached them clears it.
+    # Attempts that closed nothing keep the customer on the list, still late against the target,
+    # the next attempt due a callback target after the last one; only a closing outcome clears it.
     for outcome in ("no_answer", "follow_up"):
         client.post("/customers/C1001/callback", data={"outcome": outcome, "csrf_token": csrf_of(client)})
         (again,) = [i for i in client.get("/api/worklist").json() if i["customer_id"] == "C1001"]
         attempt = datetime.fromisoformat(again["attempt_local"])
-        assert again["attempt_outcome"] == outcome
-        assert datetime.fromisoformat(again["due_local"]) == attempt + timedelta(minutes=30)
+        assert again["attempt_outcome"] == outcome and again["due_local"] == c1001["due_local"]
+        assert again["minutes_left"] < 0  # the complaint is still overdue against the target
+        assert datetime.fromisoformat(again["next_attempt_local"]) == attempt + timedelta(minutes=30)
         assert abs((attempt - datetime.now(timezone.utc)).total_seconds()) < 120
     assert "Follow-up needed" in client.get("/worklist").text
     briefing = client.get("/customers/C1001").text
@@ -410,7 +411,10 @@ def test_customer_deadlines_show_as_clock_times_passed_or_open(app, db):
     assert passed["passed"] and not open_["passed"] and 4.9 < open_["hours_left"] < 5.0
     local = (now + timedelta(hours=5)).astimezone(Settings().tz)
     page = client.get("/customers/C1001").text
-    assert local.strftime("%Y-%m-%d %H:%M") in page and "passed · 已过" in page and "h left" in page
+    first = page[page.index('id="first-screen"'):page.index('class="cols"')]
+    # The open deadline on the first screen with its hours left; the passed one below, tagged on its sentence.
+    assert local.strftime("%Y-%m-%d %H:%M") in first and "5.0 h" in first and "within 24 hours" in first
+    assert "“今天下午五点之前”" not in first and "deadline passed · 时限已过" in page
     # Each deadline has a play button 3 s before the moment it was said.
     assert 'data-call="zh-1001-b" data-t="32.79"' in page
 
@@ -588,9 +592,13 @@ def test_dashboard_numbers_match_the_database(app, db):
 
 
 def test_callback_within_target_counts_on_dashboard(app, db):
-    """A callback 20 min after the complaint call started (16:40 Beijing) counts as in time."""
-    execute(db, "INSERT INTO callbacks VALUES ('C1001', TIMESTAMP '2026-11-20 09:00:00', 'hana', 'resolved', '')")
+    """A callback 20 min after the complaint call started (16:40 Beijing) counts as in time; a call
+    that rang out unanswered 10 min after it does not."""
     client = client_as(app, "lee")
+    execute(db, "INSERT INTO callbacks VALUES ('C1001', TIMESTAMP '2026-11-20 08:50:00', 'hana', 'no_answer', '')")
+    day = {r["grp"]: r for r in client.get("/api/dashboard", params={"group": "day"}).json()}["2026-11-20"]
+    assert day["callbacks_in_time"] == 0
+    execute(db, "INSERT INTO callbacks VALUES ('C1001', TIMESTAMP '2026-11-20 09:00:00', 'hana', 'resolved', '')")
     day = {r["grp"]: r for r in client.get("/api/dashboard", params={"group": "day"}).json()}["2026-11-20"]
     assert day["callbacks_in_time"] == 1
 
