@@ -39,7 +39,8 @@ LOSS = {"opus16-loss5": 0.05}
 def degraded(path: Path, codec: str) -> Path:
     """`path` (any channels, mixed to mono) through `codec` and back: a 16 kHz mono WAV, cached."""
     args, suffix = CODECS[codec]
-    key = hashlib.sha256(f"{path.resolve()}|{path.stat().st_size}|{codec}".encode()).hexdigest()[:12]
+    recipe = f"{codec}|{' '.join(args)}|{LOSS.get(codec, 0.0)}"  # changed settings: a new copy
+    key = hashlib.sha256(f"{path.resolve()}|{path.stat().st_size}|{recipe}".encode()).hexdigest()[:12]
     out = CACHE / "codecs" / f"{path.stem}-{codec}-{key}.wav"
     if out.exists():
         return out

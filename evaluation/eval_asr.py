@@ -327,24 +327,29 @@ def print_general(report: dict) -> None:
                                                     for _, k, o, c, b, a in r["changes"]))
 
 
+# A little past the length where the gate can act (vocabulary.domain: 122 characters).
+STRETCH_CHARS = 140
+
+
 def domain_report(spec: EngineSpec = EngineSpec(), engines=None) -> dict:
-    """The evidence behind vocabulary.domain: Han characters per written term in the service lines
-    of ../shared/audio by half (the rate the gate assumes), and the gate's decision on the sample
+    """The evidence behind vocabulary.domain: Han characters per written banking term in the bank
+    service lines of ../shared/audio by half (the rate the gate assumes), and the gate's decision on the sample
     calls and ../shared/dev/calls_zh (service calls) and on the general Mandarin set, each
     speaker's utterances joined as one long conversation (no service call), by half."""
     from collections import defaultdict
 
     from evaluation.recognition import RECOGNITION, calls_zh_runs, stored_ids
     from pipeline.records import Transcript
-    from pipeline.vocabulary.domain import call_domain
+    from pipeline.vocabulary.domain import banking_terms, call_domain
 
     items = utterances()
     transcripts = recognise_utterances("baseline", TranscribeOptions(), spec, items, engines)
     rate = {}
+    bank = [u for u in items if u.domain == "finance"]  # the other lines are service of other trades
     for half in ("seen", "held-out"):
-        found = [call_domain(transcripts[u.id]) for u in items if u.held_out == (half == "held-out")]
-        terms = sum(len(written_terms("".join(s.text for s in transcripts[u.id].segments)))
-                    for u in items if u.held_out == (half == "held-out"))
+        found = [call_domain(transcripts[u.id]) for u in bank if u.held_out == (half == "held-out")]
+        terms = sum(len(banking_terms("".join(s.text for s in transcripts[u.id].segments)))
+                    for u in bank if u.held_out == (half == "held-out"))
         rate[half] = {"characters": sum(d.characters for d in found), "terms": terms,
                       "gated": sum(not d.service for d in found), "lines": len(found)}
     service = {}
@@ -360,14 +365,33 @@ def domain_report(spec: EngineSpec = EngineSpec(), engines=None) -> dict:
         groups[(u.half, speaker)].extend(said[u.id].segments)
     conversations = {f"{half}/{speaker}": call_domain(Transcript("zh", 1.0, tuple(segs), 0.0, "", "")).to_dict()
                      for (half, speaker), segs in sorted(groups.items())}
-    return {"rate": rate, "service_calls": service, "general_conversations": conversations}
+    # The gate only acts past 122 characters, longer than almost any single line: cut each half's lines,
+    # joined in id order, into stretches just past that length and count those taken for no
+    # service call (service lines: the wrong ones; general Mandarin: the right ones).
+    stretches = {}
+    trades = [u for u in items if u.domain == "general"]
+    for name, group, said_of in (("bank service", bank, transcripts), ("other service", trades, transcripts),
+                                 ("general", general, said)):
+        for half in ("seen", "held-out"):
+            part = [u for u in group if u.held_out == (half == "held-out")]
+            pieces, current = [], []
+            for u in sorted(part, key=lambda u: u.id):
+                current.extend(said_of[u.id].segments)
+                if call_domain(Transcript("zh", 1.0, tuple(current), 0.0, "", "")).characters >= STRETCH_CHARS:
+                    pieces.append(call_domain(Transcript("zh", 1.0, tuple(current), 0.0, "", "")))
+                    current = []
+            stretches[f"{name}/{half}"] = {"stretches": len(pieces), "gated": sum(not d.service for d in pieces)}
+    return {"rate": rate, "service_calls": service, "general_conversations": conversations, "stretches": stretches}
 
 
 def print_domain(report: dict) -> None:
     for half, r in report["rate"].items():
-        print(f"service lines, {half} half: {r['characters']} Han characters, {r['terms']} terms written = "
+        print(f"bank service lines, {half} half: {r['characters']} Han characters, {r['terms']} terms written = "
               f"{r['characters'] / max(r['terms'], 1):.1f} characters per term; {r['gated']} of {r['lines']} lines "
               "taken for no service call")
+    for name, r in report["stretches"].items():
+        print(f"  {name:28} stretches of {STRETCH_CHARS}+ characters taken for no service call: "
+              f"{r['gated']} of {r['stretches']}")
     for name, d in list(report["service_calls"].items()) + list(report["general_conversations"].items()):
         print(f"  {name:28} {'service' if d['service'] else 'NOT service':12} {d['characters']:5} characters, "
               f"{len(d['terms'])} terms, P(no term | service) {d['p_no_term_if_service']:.3g}")

@@ -316,6 +316,32 @@ def folder_report(folder: Path, channel: bool) -> dict:
         out["per_speaker"][speaker] = auc([score[id(f)] for s, e, f in rows if s == speaker and e == "angry"],
                                           [score[id(f)] for s, e, f in rows if s == speaker and e == "neutral"])
     out["loso_logistic"] = _leave_one_speaker_out(rows)
+    out["transfer"] = _fitted_weights_transfer(rows, halves, channel)
+    return out
+
+
+def _fitted_weights_transfer(rows, halves: dict, channel: bool) -> dict:
+    """Would weights fitted on this set carry over? A logistic regression on the z-scores of the
+    set's tune half, its AUC on the set's report half and on the Mandarin CASIA speakers, beside
+    the policy's fixed weights on the same clips; and each measure's AUC on both."""
+    from sklearn.linear_model import LogisticRegression
+
+    with tempfile.TemporaryDirectory() as tmp:
+        casia = clip_features(_clips(channel, Path(tmp)))
+    x = lambda part: np.array([[getattr(f, n) for n in Z_NAMES] for _, _, f in part])  # noqa: E731
+    y = lambda part: np.array([e == "angry" for _, e, _ in part])  # noqa: E731
+
+    def area(values, part) -> float:
+        truth = y(part)
+        return auc(list(np.asarray(values)[truth]), list(np.asarray(values)[~truth]))
+    tune = [r for r in rows if halves[r[0]] == "tune"]
+    model = LogisticRegression().fit(x(tune), y(tune))
+    scorer = RuleScorer()
+    out = {"coefficients": dict(zip(Z_NAMES, np.round(model.coef_[0], 3).tolist()))}
+    for name, part in (("report half", [r for r in rows if halves[r[0]] == "report"]), ("casia zh", casia)):
+        out[name] = {"fitted": area(x(part) @ model.coef_[0], part),
+                     "policy": area([scorer.voice_score(f) for _, _, f in part], part),
+                     "per_measure": {n: round(area(x(part)[:, k], part), 2) for k, n in enumerate(Z_NAMES)}}
     return out
 
 
@@ -345,6 +371,10 @@ def main(argv: list[str] | None = None) -> int:
                   + ", ".join(f"{h} half {v:.3f}" for h, v in rep["by_half"].items())
                   + f"; logistic regression leave-one-speaker-out {rep['loso_logistic']:.3f}")
             print("    per speaker: " + ", ".join(f"{k} {v:.2f}" for k, v in rep["per_speaker"].items()))
+            t = rep["transfer"]
+            print(f"    weights fitted on its tune half {t['coefficients']}: " + "; ".join(
+                f"{name} fitted {r['fitted']:.3f} vs policy {r['policy']:.3f} (per measure {r['per_measure']})"
+                for name, r in t.items() if name != "coefficients"))
         return 0
     print("dev calls (calls_zh, real voices, telephone channel; stored recognition)")
     for name in dev_names():

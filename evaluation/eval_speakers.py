@@ -398,7 +398,8 @@ def codec_report(clean: list[CallScore], coded: list[CallScore], codecs: list[st
     """Count, pooled DER and roles per codec beside the same calls clean."""
     def summary(group: list[CallScore]) -> str:
         parts = [s.der_parts for s in group if s.der_parts]
-        pooled = sum(e for e, _ in parts) / max(sum(t for _, t in parts), 1e-9)
+        total = sum(t for _, t in parts)
+        pooled = sum(e for e, _ in parts) / total if total else None
         roles = [s.role_accuracy for s in group if s.role_accuracy is not None]
         return (f"count right {sum(s.n_chosen == s.n_true for s in group)}/{len(group)}, pooled DER(0.25) "
                 f"{_fmt(pooled)}, roles mean {_fmt(float(np.mean(roles)) if roles else None)} min "
@@ -442,7 +443,7 @@ def devset_report(folder: Path, codecs: list[str]) -> str:
             part = [x for x in rows if x[0] == half and x[1] == condition]
             err, total = sum(x[5][0] for x in part), sum(x[5][1] for x in part)
             lines.append(f"{half:6} {condition:13} count right {sum(x[3] == x[4] for x in part)}/{len(part)}, "
-                         f"pooled DER(0.25) {_fmt(err / max(total, 1e-9))}")
+                         f"pooled DER(0.25) {_fmt(err / total if total else None)}")
     lines.append("per call (clean): " + ", ".join(f"{x[2]} {x[4]}/{x[3]} {_fmt(x[5][0] / max(x[5][1], 1e-9))}"
                                                    for x in rows if x[1] == "clean"))
     return "\n".join(lines)

@@ -341,8 +341,8 @@ def _term_texts(source: str | None = None) -> frozenset[str]:
 
 
 def written_terms(text: str, source: str | None = None) -> list[str]:
-    """The vocabulary terms `text` holds as written, longest first without overlap (媒体曝光, not
-    also 媒体), in the order found."""
+    """The vocabulary terms `text` holds as written, every occurrence; a longer term first, so the
+    shorter ones inside it are not counted again (媒体曝光, not also 媒体)."""
     found, taken = [], [False] * len(text)
     for term in sorted(_term_texts(source), key=len, reverse=True):
         start = text.find(term)

@@ -56,3 +56,18 @@ def test_a_misheard_term_is_corrected_in_a_service_call_and_left_alone_elsewhere
     general = _transcript(_general_lines("BAC009S0252") + [misheard])
     fixed, found = correct_transcript(general)
     assert fixed == general and found == ()
+
+
+def test_words_of_service_and_complaint_are_no_evidence_of_banking():
+    # 理解, 抱歉, 领导, 媒体 are in the vocabulary (complaint handling), but any conversation says them.
+    lines = _general_lines("BAC009S0150") + ["我理解你的意思抱歉我去问一下领导", "媒体上也说过这件事"]
+    domain = call_domain(_transcript(lines))
+    assert not domain.service and domain.terms == ()
+
+
+def test_a_banks_own_vocabulary_adds_evidence_and_never_removes_the_packaged():
+    lines = _general_lines("BAC009S0150")
+    own = "wealth\t嘉实稳健\n"  # a bank's product name, in one of the banking categories
+    assert call_domain(_transcript(lines + ["我想问问嘉实稳健"]), own).service
+    # The packaged banking terms still count with a bank's short list in place.
+    assert call_domain(_transcript(lines + ["我的信用卡被冻结了"]), own).service
