@@ -75,6 +75,14 @@ def test_lexicon_matches_words_not_fragments():
     categories = {h.category for h in lexicon_hits("I will call my LAWYER and the Ombudsman")}
     assert categories == {"legal_threat", "regulator_threat"}
     assert {h.category for h in lexicon_hits("我要投诉你们，打12378")} == {"complaint", "regulator_threat"}
+    # The channels customers use beyond the banking regulator: the central bank's and the market
+    # regulator's hotlines, the consumer association, petitions; complaint platforms and posting online.
+    for said in ("我要打12363", "我去打12315", "我去消协告你们", "我要去信访", "我去找消费者协会"):
+        assert "regulator_threat" in {h.category for h in lexicon_hits(said)}, said
+    for said in ("我去黑猫投诉", "我要发抖音让大家看看", "我把这个发到网上"):
+        assert "media_threat" in {h.category for h in lexicon_hits(said)}, said
+    assert "legal_threat" in {h.category for h in lexicon_hits("我们去仲裁")}
+    assert lexicon_hits("我在抖音上看到你们的广告") == []  # a mention is no threat
 
 
 def test_a_naturally_loud_voice_is_not_angry(tmp_path):
