@@ -377,8 +377,9 @@ def domain_report(spec: EngineSpec = EngineSpec(), engines=None) -> dict:
             pieces, current = [], []
             for u in sorted(part, key=lambda u: u.id):
                 current.extend(said_of[u.id].segments)
-                if call_domain(Transcript("zh", 1.0, tuple(current), 0.0, "", "")).characters >= STRETCH_CHARS:
-                    pieces.append(call_domain(Transcript("zh", 1.0, tuple(current), 0.0, "", "")))
+                domain = call_domain(Transcript("zh", 1.0, tuple(current), 0.0, "", ""))
+                if domain.characters >= STRETCH_CHARS:
+                    pieces.append(domain)
                     current = []
             stretches[f"{name}/{half}"] = {"stretches": len(pieces), "gated": sum(not d.service for d in pieces)}
     return {"rate": rate, "service_calls": service, "general_conversations": conversations, "stretches": stretches}

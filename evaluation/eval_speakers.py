@@ -84,13 +84,19 @@ def truth_turns(call: EvalCall) -> list[dict] | None:
         t = json.loads((SAMPLES / "truth" / f"{call.path.stem}.json").read_text(encoding="utf-8"))
         return [{"start": x["start"], "end": x["end"], "speaker": x["role"], "role": x["role"]} for x in t["turns"]]
     if call.truth_kind == "rttm":
-        turns = []
-        for line in call.path.with_suffix(".rttm").read_text().splitlines():
-            f = line.split()
+        return rttm_turns(call.path.with_suffix(".rttm"))
+    return _sides_truth()
+
+
+def rttm_turns(path: Path) -> list[dict]:
+    """The SPEAKER lines of an RTTM file as truth turns (the label stands for the role too)."""
+    turns = []
+    for line in path.read_text().splitlines():
+        f = line.split()
+        if f and f[0] == "SPEAKER":
             start, dur, label = float(f[3]), float(f[4]), f[7]
             turns.append({"start": start, "end": start + dur, "speaker": label, "role": label})
-        return turns
-    return _sides_truth()
+    return turns
 
 
 @lru_cache(maxsize=1)
@@ -428,11 +434,7 @@ def devset_report(folder: Path, codecs: list[str]) -> str:
     rows = []
     for r in calls:
         audio_path = folder / r["path"]
-        truth = []
-        for line in (audio_path.parent / "truth.rttm").read_text().split("\n"):
-            f = line.split()
-            if f and f[0] == "SPEAKER":
-                truth.append({"start": float(f[3]), "end": float(f[3]) + float(f[4]), "speaker": f[7], "role": f[7]})
+        truth = rttm_turns(audio_path.parent / "truth.rttm")
         for codec in [None, *codecs]:
             d = diarize(decode(degraded(audio_path, codec) if codec else audio_path).samples)
             rows.append((r["half"], codec or "clean", r["id"], r["n_speakers"], d.n_speakers,

@@ -13,7 +13,15 @@ from zoneinfo import ZoneInfo
 from pipeline.analysis.redact import redact
 from pipeline.config.policy import ScoreLevels, default_policy
 from pipeline.records import Flag
-from pipeline.store import CLOSING_OUTCOMES, REACHED_OUTCOMES, SEARCH_FTS, has_search_index, has_table, rows
+from pipeline.store import (
+    CLOSING_OUTCOMES,
+    REACHED_OUTCOMES,
+    SEARCH_FTS,
+    has_search_index,
+    has_table,
+    outcomes_sql,
+    rows,
+)
 
 from .search import query_tokens
 from .timefmt import call_time, parse_iso, utc_time
@@ -79,7 +87,7 @@ def worklist(conn, tz: ZoneInfo, target_minutes: int, now: datetime, levels: Sco
     callback target after it. `customer_id`: that customer only."""
     complaint = float((levels or default_policy().levels).complaint)
     has_callbacks = has_table(conn, "callbacks")
-    closing = ", ".join(f"'{o}'" for o in CLOSING_OUTCOMES)  # constants of the store, not input
+    closing = outcomes_sql(CLOSING_OUTCOMES)
     done = (f"""(SELECT customer_id, max(done_at) FILTER (outcome IN ({closing})) AS done_at,
                         max(done_at) AS attempt_at, arg_max(outcome, done_at) AS attempt_outcome
                  FROM callbacks GROUP BY customer_id)""" if has_callbacks else
@@ -220,7 +228,7 @@ def dashboard(conn, group: str, tz: ZoneInfo, target_minutes: int, since: dateti
     # the target after the call started (start times are centre-local, done_at UTC); a call that
     # rang out unanswered is not a callback made.
     start = "timezone($tz, c.started_at)"
-    reached = ", ".join(f"'{o}'" for o in REACHED_OUTCOMES)  # constants of the store, not input
+    reached = outcomes_sql(REACHED_OUTCOMES)
     callback_sql = (f"""EXISTS (SELECT 1 FROM callbacks b WHERE b.customer_id = c.customer_id
                         AND b.outcome IN ({reached}) AND timezone('UTC', b.done_at) BETWEEN {start}
                         AND {start} + INTERVAL {int(target_minutes)} MINUTE)"""

@@ -13,7 +13,13 @@ from pipeline.config.paths import DEFAULT_DB
 from pipeline.store.alerts import AlertsTable
 from pipeline.store.audit import AuditCheck, AuditTable
 from pipeline.store.briefings import BriefingsTable
-from pipeline.store.callbacks import CALLBACK_OUTCOMES, CLOSING_OUTCOMES, REACHED_OUTCOMES, CallbacksTable
+from pipeline.store.callbacks import (
+    CALLBACK_OUTCOMES,
+    CLOSING_OUTCOMES,
+    REACHED_OUTCOMES,
+    CallbacksTable,
+    outcomes_sql,
+)
 from pipeline.store.calls import CallsTable, StoredCall, insert, utcnow
 from pipeline.store.connect import Database, StoreBusy, StoreError, explained, has_table, rows
 from pipeline.store.qa import QATable
@@ -26,7 +32,7 @@ from pipeline.store.users import UsersTable
 from pipeline.store.voiceprints import VoiceprintsTable
 
 __all__ = ["CALLBACK_OUTCOMES", "CLOSING_OUTCOMES", "DEFAULT_DB", "REACHED_OUTCOMES", "SEARCH_FTS", "AuditCheck", "Cutoff", "PurgeCounts", "Store", "StoreBusy", "StoreError", "StoredCall",
-           "has_search_index", "has_table", "rows", "utcnow"]
+           "has_search_index", "has_table", "outcomes_sql", "rows", "utcnow"]
 
 
 class Store(Database, CallsTable, RunsTable, BriefingsTable, AlertsTable, QATable, VoiceprintsTable, UsersTable,

@@ -12,6 +12,13 @@ REACHED_OUTCOMES = ("resolved", "follow_up", "escalated")
 CLOSING_OUTCOMES = ("resolved", "escalated")
 
 
+def outcomes_sql(outcomes: tuple[str, ...]) -> str:
+    """An SQL list of outcomes ('resolved', 'escalated'): for the constants above only, never input."""
+    if not set(outcomes) <= set(CALLBACK_OUTCOMES):
+        raise ValueError(f"not callback outcomes: {sorted(set(outcomes) - set(CALLBACK_OUTCOMES))}")
+    return ", ".join(f"'{o}'" for o in outcomes)
+
+
 class CallbacksTable:
     """Mixed into `Store`: the callbacks table."""
 

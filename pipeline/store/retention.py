@@ -14,7 +14,7 @@ from datetime import datetime
 import duckdb
 
 from pipeline.store.audit import append_audit
-from pipeline.store.callbacks import CLOSING_OUTCOMES
+from pipeline.store.callbacks import CLOSING_OUTCOMES, outcomes_sql
 from pipeline.store.calls import utcnow
 
 # What each kind of raw data is, in the database: (count, change) per table, over the calls in _ids.
@@ -75,7 +75,7 @@ def protected_calls(conn: duckdb.DuckDBPyConnection, complaint_level: float, tim
               AND (e.call_score >= {float(complaint_level)} OR json_array_length(coalesce(e.flags, '[]')) > 0)
             GROUP BY c.customer_id),
         done AS (SELECT customer_id, max(done_at) AS done_at FROM callbacks
-                 WHERE outcome IN ({", ".join(f"'{o}'" for o in CLOSING_OUTCOMES)}) GROUP BY customer_id),
+                 WHERE outcome IN ({outcomes_sql(CLOSING_OUTCOMES)}) GROUP BY customer_id),
         open_case AS (
             SELECT p.customer_id FROM complaint p LEFT JOIN done d USING (customer_id)
             WHERE d.done_at IS NULL OR timezone('UTC', d.done_at) < timezone(?, p.last_complaint))
