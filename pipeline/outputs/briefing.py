@@ -13,6 +13,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+import numpy as np
+
 from pipeline.analysis.facts import Deadline, Fact, extract_facts, fact_json, stored_utterance
 from pipeline.analysis.i18n import language_of, mmss, name, text
 from pipeline.analysis.redact import redact
@@ -141,6 +143,8 @@ def render_evidence(signals: dict | None, role: str, at: float, quote: str, lang
         bits.append(text("evidence.pitch", language, z=f"{s['z_pitch']:+.1f}", st=f"{s.get('pitch_delta_st', 0):+.1f}"))
     if s.get("z_loudness", 0) >= 1:
         bits.append(text("evidence.loudness", language, db=f"{s.get('loudness_delta_db', 0):+.0f}", z=f"{s['z_loudness']:+.1f}"))
+    if s.get("z_tilt", 0) >= 1:
+        bits.append(text("evidence.tilt", language, z=f"{s['z_tilt']:+.1f}"))
     if s.get("z_rate", 0) >= 1:
         bits.append(text("evidence.rate", language, z=f"{s['z_rate']:+.1f}"))
     if s.get("terms"):
@@ -158,6 +162,50 @@ def render_evidence(signals: dict | None, role: str, at: float, quote: str, lang
 def turn_at(turns: list[dict], time: float, role: str) -> dict | None:
     """The turn of `role` that holds `time` (its start to its end, 10 ms of slack)."""
     return next((t for t in turns if t["role"] == role and t["start"] - 0.01 <= time <= t["end"] + 0.01), None)
+
+
+MOMENTS_SHOWN = 5
+
+
+def choose_moments(rows: list[dict], by_call: dict[str, list[dict]], policy, language: str) -> list[dict]:
+    """The customer's moments worth hearing, across their calls: a turn of the party the call was
+    scored on (its evidence's role) that raised a reported flag (a threat first), rose by the
+    policy's within-call trend rule over the party's previous turn (by `call_change`, to at least
+    `call_level`), repeated a demand, or was the call's peak at complaint level; and that scored
+    above the call's own calm level (the lower quartile of the party's turns): so a calm opening
+    is never "worth hearing", and what a moment says matches its score.
+    Each carries its reasons (codes, for the pages' own language) and a headline and detail in
+    the briefing's language."""
+    out = []
+    for r in rows:
+        party = {ev["role"] for ev in json.loads(r["evidence"] or "[]")} or {Role.CUSTOMER}
+        mine = [t for t in by_call.get(r["call_id"], []) if t["role"] in party and t.get("score") is not None]
+        if not mine:
+            continue
+        calm = float(np.percentile([t["score"] for t in mine], 25))
+        peak = max(mine, key=lambda t: t["score"])
+        previous = None
+        for t in mine:
+            sig = json.loads(t["signals"]) if t.get("signals") else {}
+            reasons = [str(f) for f in policy.reported_flags if f in sig.get("categories", [])]
+            if (previous is not None and t["score"] - previous >= policy.trend.call_change
+                    and t["score"] >= policy.trend.call_level):
+                reasons.append("rise")
+            if sig.get("repeat_of") is not None:
+                reasons.append("repeat")
+            if t is peak and t["score"] >= policy.levels.complaint:
+                reasons.append("peak")
+            previous = t["score"]
+            if not reasons or t["score"] <= calm:
+                continue
+            out.append({"call_id": r["call_id"], "time": round(t["start"], 2), "end": round(t["end"], 2),
+                        "at": mmss(t["start"]), "score": t["score"], "calm": round(calm, 1), "role": t["role"],
+                        "reasons": reasons, "quote": redact(t["text"]),
+                        "headline": text("evidence.separator", language).join(text(f"moment.{x}", language) for x in reasons),
+                        "detail": redact(render_evidence(sig, t["role"], t["start"], t["text"] or "", language))})
+    flagged = {str(f) for f in policy.reported_flags}
+    out.sort(key=lambda m: (-sum(x in flagged for x in m["reasons"]), -m["score"]))
+    return out[:MOMENTS_SHOWN]
 
 
 def build_briefing(store: Store, customer_id: str, now: datetime | None = None, settings: Settings | None = None,
@@ -215,17 +263,7 @@ def build_briefing(store: Store, customer_id: str, now: datetime | None = None, 
                              "status": "not_kept" if later_unhappy[r["call_id"]] else "unknown",
                              "deadline": any(abs(p["time"] - d["time"]) < 1e-6 for d in json.loads(r["deadline_promises"] or "[]")),
                              "due": due["due"] if due else None, "due_status": due["status"] if due else None})
-    moments = []
-    for r in reversed(rows):
-        for ev in json.loads(r["evidence"] or "[]"):
-            # Evidence is timed at the stretch of speech it scored, which starts inside its turn
-            # (at or after the turn's start): the turn's stored signals render it.
-            turn = turn_at(by_call.get(r["call_id"], []), ev["time"], ev["role"])
-            role = turn["role"] if turn else ev["role"]
-            sig = json.loads(turn["signals"]) if turn and turn["signals"] else None
-            moments.append({"call_id": r["call_id"], "time": ev["time"], "at": mmss(ev["time"]), "score": ev["score"],
-                            "detail": redact(render_evidence(sig, role, ev["time"], ev.get("quote", ""), language))})
-    moments = sorted(moments, key=lambda m: -m["score"])[:5]
+    moments = choose_moments(rows, by_call, settings.policy, language)
 
     customer_deadlines = sorted({(d.due, d.call_id, d.time): d for d in deadlines if d.role == Role.CUSTOMER}.values(),
                                 key=lambda d: (d.due is None, d.due or now))
@@ -364,7 +402,7 @@ def to_markdown(b: Briefing) -> str:
     lines += ["", f"## {text('label.approach', lang)}"]
     lines += [f"{i}. {a}" for i, a in enumerate(b.approach, 1)]
     lines += ["", f"## {text('label.moments', lang)}"]
-    lines += [f"- {m['call_id']} @ {m['at']}{par(format(m['score'], '.0f') + '/100')}{colon}{m['detail']}"
+    lines += [f"- {m['call_id']} @ {m['at']}{par(format(m['score'], '.0f') + '/100')}{colon}{m['headline']}{colon}{m['detail']}"
               for m in b.moments] or [f"- {none}"]
     if b.latest_plot:
         lines += ["", f"[{text('label.plot', lang)}]({b.latest_plot})"]

@@ -24,7 +24,7 @@ class BriefingsTable:
         """The calls' turns in order, with the masked text only (as `text`): facts quote whole
         sentences, and a number cut at its dots is not recognisable."""
         return self.rows(
-            'SELECT call_id, role, start, "end", redacted_text AS text, signals, language FROM turns '
+            'SELECT call_id, role, start, "end", redacted_text AS text, score, signals, language FROM turns '
             "WHERE call_id IN (SELECT unnest(?)) ORDER BY call_id, seq", [call_ids])
 
     def write_briefing(self, customer_id: str, language: str, n_calls: int, markdown: str, payload: str) -> None:
