@@ -252,6 +252,23 @@ def stored_customer_id(conn, call_id: str) -> str:
     return conn.execute("SELECT customer_id FROM calls WHERE call_id = ?", [call_id]).fetchone()[0]
 
 
+def marking_rows(conn, call_ids: list[str]) -> tuple[dict, dict, dict]:
+    """What marks a shown text, per call: its turns (masked text), its stored words (text,
+    probability; none once retention removed them) and its corrections."""
+    turns, words, corrections = {}, {}, {}
+    for r in rows(conn, 'SELECT call_id, role, start, "end", redacted_text AS text FROM turns '
+                        "WHERE call_id IN (SELECT unnest(?)) ORDER BY call_id, seq", [call_ids]):
+        turns.setdefault(r["call_id"], []).append(r)
+    for r in rows(conn, 'SELECT call_id, role, start, "end", text, probability FROM words '
+                        "WHERE call_id IN (SELECT unnest(?)) ORDER BY call_id, seq", [call_ids]):
+        words.setdefault(r["call_id"], []).append(r)
+    if has_table(conn, "corrections"):
+        for r in rows(conn, "SELECT call_id, original, corrected FROM corrections "
+                            "WHERE call_id IN (SELECT unnest(?)) ORDER BY call_id, seq", [call_ids]):
+            corrections.setdefault(r["call_id"], []).append(r)
+    return turns, words, corrections
+
+
 def latest_call_turns(conn, call_id: str) -> list[dict]:
     return rows(conn, 'SELECT seq, role, start, "end", score, signals FROM turns WHERE call_id = ? ORDER BY seq', [call_id])
 

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from fastapi import HTTPException, Request
 
+from pipeline.analysis.i18n import text as translated
 from pipeline.outputs.briefing import facts_by_sentence
 from pipeline.outputs.qa import QAError, record_review, scorecard_items
 from pipeline.outputs.redacted_audio import CannotRedact, NoSuchCall, cache_folder, redacted_audio
@@ -14,6 +15,7 @@ from pipeline.outputs.redacted_audio import CannotRedact, NoSuchCall, cache_fold
 from . import search
 from . import store as reads
 from .context import CALLBACK_OUTCOMES, Viewer, WebContext, shown
+from .marks import Marker
 
 
 def worklist(ctx: WebContext) -> list[dict]:
@@ -21,7 +23,8 @@ def worklist(ctx: WebContext) -> list[dict]:
         return reads.worklist(conn, ctx.tz, ctx.target, ctx.now_local(), ctx.settings.policy.levels)
 
 
-def briefing(ctx: WebContext, customer_id: str) -> dict:
+def briefing(ctx: WebContext, customer_id: str, reader: str | None = None) -> dict:
+    """`reader`: the viewer's language, for a page: each quote is marked (unsure words, corrections)."""
     with ctx.store.reading() as conn:
         calls = reads.customer_calls(conn, customer_id)
         if not calls:
@@ -32,6 +35,7 @@ def briefing(ctx: WebContext, customer_id: str) -> dict:
         turns = reads.latest_call_turns(conn, latest["call_id"])
         callbacks = reads.callbacks_of(conn, cid)
         waiting = reads.worklist(conn, ctx.tz, ctx.target, ctx.now_local(), ctx.settings.policy.levels, cid)
+        marking = reads.marking_rows(conn, [c["call_id"] for c in calls]) if reader else None
     for t in turns:
         t["flags"] = [c for c in reads.parse_json(t.pop("signals"), {}).get("categories", [])
                       if c in ctx.settings.policy.reported_flags]
@@ -39,9 +43,36 @@ def briefing(ctx: WebContext, customer_id: str) -> dict:
         c["flags"] = reads.parse_json(c["flags"], [])
     deadlines = reads.deadlines_view(brief or {}, ctx.tz, ctx.now_local())
     said = said_by_sentence(brief or {}, deadlines, [c["call_id"] for c in reversed(calls)])
-    return {"customer_id": cid, "briefing": brief, "calls": calls, "latest": latest, "turns": turns,
+    moments = moments_view(said, (brief or {}).get("moments") or [], reader)
+    if marking is not None:
+        marker = Marker(*marking, {c["call_id"]: c.get("language") for c in calls}, reader)
+        for r in said + deadlines:
+            r["marked"] = marker.quote(r.get("call_id"), r.get("time"), r["text"])
+        for m in moments:
+            m["marked"] = marker.quote(m["call_id"], m["time"], m["quote"])
+    return {"moments": moments, "customer_id": cid, "briefing": brief, "calls": calls, "latest": latest, "turns": turns,
             "callbacks": callbacks, "deadlines": deadlines, "waiting": waiting[0] if waiting else None,
             "demands": [r for r in said if r["demand"]], "told": [r for r in said if not r["demand"]]}
+
+
+def moments_view(said: list[dict], moments: list[dict], reader: str | None) -> list[dict]:
+    """The briefing's moments worth hearing, each quote once: a moment whose turn holds a sentence
+    already listed (a demand, a deadline, something told) tags that sentence with its reasons and
+    is listed without its quote (`quoted_above`). Reasons are named in the reader's
+    language. Moments of a briefing stored before they had reasons are left out (the nightly
+    refresh rewrites it)."""
+    kept = []
+    for m in moments:
+        if "reasons" not in m:
+            continue
+        m = {**m, "headline": translated("evidence.separator", reader).join(
+            translated(f"moment.{x}", reader) for x in m["reasons"]) if reader else m["headline"]}
+        holding = [r for r in said if r["call_id"] == m["call_id"] and r["text"] and r["text"] in m["quote"]
+                   and m["time"] - 0.5 <= (r["time"] or 0) <= m["end"] + 0.5]
+        for r in holding:
+            r.setdefault("moments", []).extend(translated(f"moment.{x}", reader) if reader else x for x in m["reasons"])
+        kept.append({**m, "quoted_above": bool(holding)})
+    return kept
 
 
 def said_by_sentence(brief: dict, deadlines: list[dict], call_order: list[str]) -> list[dict]:
@@ -63,11 +94,17 @@ def said_by_sentence(brief: dict, deadlines: list[dict], call_order: list[str]) 
     return sorted(rows.values(), key=lambda r: (r["demand"] or 10**6, said.get(r["call_id"], -1), r["time"]))
 
 
-def call(ctx: WebContext, call_id: str) -> dict:
+def call(ctx: WebContext, call_id: str, reader: str | None = None) -> dict:
+    """`reader`: the viewer's language, for a page: each turn's text is marked (unsure words, corrections)."""
     with ctx.store.reading() as conn:
         found = reads.call_detail(conn, call_id, ctx.settings.policy.reported_flags)
+        marking = reads.marking_rows(conn, [call_id]) if found and reader else None
     if not found:
         raise HTTPException(404, f"no call {shown(call_id)}")
+    if marking is not None:
+        marker = Marker(*marking, {call_id: found.get("language")}, reader)
+        for k, t in enumerate(found["turns"]):
+            t["marked"] = marker.turn(call_id, k)
     return found
 
 

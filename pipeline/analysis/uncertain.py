@@ -94,3 +94,21 @@ def marked(text: str, words: list[dict], corrections: list[dict] = (), language:
     if cursor < len(text):
         pieces.append(Piece(text[cursor:]))
     return tuple(pieces)
+
+
+def cut(pieces: tuple[Piece, ...], start: int, end: int) -> tuple[Piece, ...]:
+    """The pieces of characters start..end of their text (a quote inside a turn): a marked piece
+    cut by the edge keeps its mark."""
+    out, at = [], 0
+    for p in pieces:
+        lo, hi = max(start, at), min(end, at + len(p.text))
+        if lo < hi:
+            out.append(Piece(p.text[lo - at:hi - at], p.unsure, p.may_be, p.corrected_from))
+        at += len(p.text)
+    return tuple(out)
+
+
+def turn_words(turn: dict, words: list[dict]) -> list[dict]:
+    """The stored words of one turn: its speaker's role, inside its times (10 ms of slack)."""
+    return [w for w in words if w["role"] == turn["role"] and turn["start"] - 0.01 <= w["start"]
+            and w["end"] <= turn["end"] + 0.01]

@@ -135,8 +135,9 @@ def plot_link(plot_path: str | None, db_folder: Path) -> str | None:
     return f"plots/{path.name}"  # a database copied elsewhere: its plots sit beside it
 
 
-def render_evidence(signals: dict | None, role: str, at: float, quote: str, language: str) -> str:
-    """An evidence line in the briefing's language from a turn's stored signals (turns.signals)."""
+def evidence_bits(signals: dict | None, language: str) -> str:
+    """What raised a turn's score, in the briefing's language, from its stored signals
+    (turns.signals): "pitch +2.4 SD (+4.3 semitones); words: ombudsman"; "" when nothing did."""
     s = signals or {}
     bits = []
     if s.get("z_pitch", 0) >= 1:
@@ -153,10 +154,7 @@ def render_evidence(signals: dict | None, role: str, at: float, quote: str, lang
         bits.append(text("evidence.interrupted", language))
     if s.get("repeat_of") is not None:
         bits.append(text("evidence.repeat", language))
-    quote = quote if len(quote) <= 60 else quote[:57] + "..."
-    return text("evidence.line", language, role=name("role", role, language),
-                bits=text("evidence.separator", language).join(bits) or text("evidence.no_change", language),
-                at=mmss(at), quote=quote)
+    return text("evidence.separator", language).join(bits)
 
 
 def turn_at(turns: list[dict], time: float, role: str) -> dict | None:
@@ -202,7 +200,7 @@ def choose_moments(rows: list[dict], by_call: dict[str, list[dict]], policy, lan
                         "at": mmss(t["start"]), "score": t["score"], "calm": round(calm, 1), "role": t["role"],
                         "reasons": reasons, "quote": redact(t["text"]),
                         "headline": text("evidence.separator", language).join(text(f"moment.{x}", language) for x in reasons),
-                        "detail": redact(render_evidence(sig, t["role"], t["start"], t["text"] or "", language))})
+                        "detail": redact(evidence_bits(sig, language))})
     flagged = {str(f) for f in policy.reported_flags}
     out.sort(key=lambda m: (-sum(x in flagged for x in m["reasons"]), -m["score"]))
     return out[:MOMENTS_SHOWN]
@@ -402,7 +400,8 @@ def to_markdown(b: Briefing) -> str:
     lines += ["", f"## {text('label.approach', lang)}"]
     lines += [f"{i}. {a}" for i, a in enumerate(b.approach, 1)]
     lines += ["", f"## {text('label.moments', lang)}"]
-    lines += [f"- {m['call_id']} @ {m['at']}{par(format(m['score'], '.0f') + '/100')}{colon}{m['headline']}{colon}{m['detail']}"
+    lines += [f"- {m['call_id']} @ {m['at']}{par(format(m['score'], '.0f') + '/100')}{colon}{m['headline']}{colon}"
+              f"{m['quote']}{par(m['detail']) if m['detail'] else ''}"
               for m in b.moments] or [f"- {none}"]
     if b.latest_plot:
         lines += ["", f"[{text('label.plot', lang)}]({b.latest_plot})"]

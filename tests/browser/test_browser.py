@@ -388,11 +388,52 @@ def test_the_briefings_first_screen_says_what_to_do_without_scrolling(browser, s
             assert len(steps) >= 3 and "致歉" in text
             shot(browser, f"03a-briefing-first-screen-{width}x{height}")
         # Each quote once on the page: a demand is not listed again below.
-        said = [q.text.strip("“”") for q in browser.find_elements(By.CSS_SELECTOR, ".quote")]
+        # (textContent: a one-line demand clips its end, and marked words there are not "displayed")
+        said = [q.get_attribute("textContent").strip().strip("“”") for q in browser.find_elements(By.CSS_SELECTOR, ".quote")]
         demand_texts = [d.get_attribute("title") for d in first.find_elements(By.CSS_SELECTOR, "#demands li")]
         assert all(said.count(t) == 1 for t in demand_texts), said
     finally:
         browser.set_window_size(1440, 1000)
+
+
+def test_an_unsure_word_is_dotted_and_shows_what_it_may_have_been(browser, server, db):
+    """The briefing and the call page mark the words Whisper was unsure of (dotted; on focus its
+    note, with the vocabulary term it may have been) and the corrections (with what it heard);
+    the moments listed say why in words, none from a calm call."""
+    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.common.by import By
+
+    from tests.dbfile import query
+
+    log_in(browser, server, "hana")
+    browser.get(server + "/customers/C1001")
+    unsure = browser.find_elements(By.CSS_SELECTOR, ".mark-unsure")
+    assert unsure, "no word marked unsure in the briefing"
+    style = browser.execute_script("return getComputedStyle(arguments[0]).textDecorationStyle", unsure[0])
+    assert style == "dotted"
+    named = [u for u in browser.find_elements(By.CSS_SELECTOR, ".mark-unsure[data-note*='可能是']")]
+    assert named, "no unsure word names the term it may have been"
+    ActionChains(browser).move_to_element(named[0]).perform()  # hover: the note appears beside it
+    tip = wait_for(lambda: next((t for t in browser.find_elements(By.CSS_SELECTOR, ".note-tip") if t.is_displayed()), None),
+                   what="the note of an unsure word")
+    term = named[0].get_attribute("data-note").split("：")[-1]
+    assert term in tip.text and term not in named[0].get_attribute("textContent")  # the alternative, not the word
+    below, word = tip.rect, named[0].rect
+    assert abs(below["y"] - (word["y"] + word["height"])) < 20  # next to the word
+    shot(browser, "03c-briefing-unsure-word")
+    corrected = browser.find_elements(By.CSS_SELECTOR, ".mark-corrected")
+    assert corrected and all("原识别为" in c.get_attribute("data-note") for c in corrected)
+    # Moments: each says why; none from a call calm throughout.
+    calm = {r[0] for r in query(db, "SELECT call_id FROM escalation WHERE call_score < 40 AND flags = '[]'")}
+    for m in browser.find_elements(By.CSS_SELECTOR, "#moments li"):
+        if "sub" not in (m.get_attribute("class") or ""):
+            assert m.find_element(By.TAG_NAME, "strong").text.strip()
+            assert not any(c in m.text for c in calm)
+    full_shot(browser, "03d-briefing-moments")
+    browser.get(server + "/calls/zh-1001-b")
+    shot(browser, "05b-call-marked-words")
+    assert browser.find_elements(By.CSS_SELECTOR, "#turns .mark-unsure")
+    assert browser.find_elements(By.CSS_SELECTOR, "#turns .mark-corrected")
 
 
 def test_a_callback_needs_an_outcome_and_no_answer_keeps_the_customer_waiting(browser, server, db):

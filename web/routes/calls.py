@@ -22,7 +22,7 @@ AUDIO_TYPES = {".wav": "audio/wav", ".flac": "audio/flac", ".mp3": "audio/mpeg",
 @router.get("/calls/{call_id}")
 def call_page(request: Request, call_id: str, t: float | None = None, user: Viewer = Depends(role(*CALLS))):
     ctx = web(request)
-    call = views.call(ctx, call_id)
+    call = views.call(ctx, call_id, reader="zh")
     ctx.audit(request, user.username, user.role, "view_call", call_id)
     return ctx.page(request, "call.html", user, call=call, start_at=t, audio_blocked=views.audio_blocked(ctx, call_id),
                     original_allowed=views.may_play_original(ctx, user),

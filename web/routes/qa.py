@@ -60,7 +60,7 @@ def _review_page(request: Request, user: Viewer, sample_id: str, call_id: str, c
                  status_code: int = 200):
     """`error`: the validator's answer to the form just posted (never text from the URL)."""
     ctx = web(request)
-    call = views.call(ctx, call_id)
+    call = views.call(ctx, call_id, reader="zh")
     return ctx.page(request, "qa_review.html", user, status_code=status_code, call=call, start_at=None, error=error,
                     plot=escalation_svg(call["turns"], call["duration"] or 0, call_id, label=label),
                     **card)

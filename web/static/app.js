@@ -70,3 +70,32 @@
     }
   });
 })();
+
+// A marked word's note (what it may have been; what Whisper heard) on hover and on keyboard
+// focus, in one tip on the page: a one-line quote clips what is inside it.
+(function () {
+  let tip = null;
+  function show(el) {
+    if (!tip) {
+      tip = document.createElement("div");
+      tip.className = "note-tip";
+      tip.setAttribute("role", "tooltip");
+      document.body.appendChild(tip);
+    }
+    tip.textContent = el.dataset.note;
+    const r = el.getBoundingClientRect();
+    tip.style.left = Math.max(4, Math.min(r.left + window.scrollX, window.scrollX + document.documentElement.clientWidth - tip.offsetWidth - 4)) + "px";
+    tip.style.top = (r.bottom + window.scrollY + 4) + "px";
+    tip.hidden = false;
+  }
+  function hide() { if (tip) tip.hidden = true; }
+  for (const kind of ["mouseover", "focusin"]) {
+    document.addEventListener(kind, (e) => {
+      const el = e.target.closest && e.target.closest("[data-note]");
+      if (el) show(el);
+    });
+  }
+  for (const kind of ["mouseout", "focusout"]) {
+    document.addEventListener(kind, (e) => { if (e.target.closest && e.target.closest("[data-note]")) hide(); });
+  }
+})();
