@@ -14,6 +14,7 @@ import pytest
 from evaluation.recognition import replay_call, stored_ids
 from pipeline.analysis.direction import call_direction
 from pipeline.config.settings import Settings
+from pipeline.intake.ingest import discover
 from pipeline.outputs.briefing import build_briefing
 from pipeline.outputs.qa import SamplingPlan, draw_sample, why_empty
 from pipeline.run.execute import refresh_briefings, write_result
@@ -132,3 +133,18 @@ def test_a_callback_is_never_a_repeat_complaint_nor_sampled_for_the_inbound_card
                             "scorecard": "[]"}])
     assert draw_sample(store, SamplingPlan(n=10, seed=1)).calls == []
     assert "1 call(s) the bank placed" in why_empty(store, SamplingPlan(n=10, seed=1))
+
+
+def test_the_intake_takes_the_manifests_direction_and_holds_back_a_bad_rows_recording(tmp_path):
+    samples = Path(__file__).resolve().parents[2] / "data" / "samples"
+    for name in ("en-2001.mp3", "en-2002.ogg"):
+        (tmp_path / name).write_bytes((samples / name).read_bytes())
+    (tmp_path / "manifest.csv").write_text("call_id,file,customer_id,case_id,direction\n"
+                                           "cb-1,en-2001.mp3,C2002,K-2026-2002,callback\n"
+                                           "in-1,en-2002.ogg,C2002,K-2026-2002,callbak\n", encoding="utf-8")
+    found = discover(tmp_path)
+    assert [(r.call_id, r.metadata.direction, r.metadata.case_id) for r in found.recordings] == [
+        ("cb-1", "callback", "K-2026-2002")]
+    assert [str(r) for r in found.rejected if r.field == "direction"] == [
+        "manifest.csv line 3, direction: 'callbak' is not one of inbound, outbound, callback (leave it empty to "
+        "detect it from the call)"]
