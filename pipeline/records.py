@@ -30,6 +30,14 @@ class Flag(StrEnum):
     REPEAT_COMPLAINT = "repeat_complaint"  # more than one complaint call (briefing)
 
 
+class Direction(StrEnum):
+    """Who dialled and why: the customer called in, the bank called about something else, or the
+    bank called the customer back about their complaint (never a repeat complaint)."""
+    INBOUND = "inbound"
+    OUTBOUND = "outbound"
+    CALLBACK = "callback"
+
+
 class Trend(StrEnum):
     RISING = "rising"
     FALLING = "falling"
@@ -89,6 +97,7 @@ class CallMetadata:
     agent_channel: int | None = None  # 0 = left, 1 = right, when the manifest knows
     language: str | None = None  # "zh", "en" ... overrides detection when given
     speakers: tuple[int, int] | None = None  # (min, max) people on the call, when the manifest knows
+    direction: str | None = None  # a Direction, when the manifest knows (detected from the call otherwise)
 
 
 @dataclass(frozen=True)
@@ -335,6 +344,21 @@ class CallSummary:
         return json.dumps(asdict(self), ensure_ascii=False)
 
 
+# --- call direction (pipeline.analysis.direction) ---------------------------------------------
+
+
+@dataclass(frozen=True)
+class CallDirection:
+    """Who dialled: from the manifest (certain), or detected from the opening of the call."""
+
+    direction: str  # a Direction
+    confidence: float  # 1.0 from the manifest; the posterior probability of `direction` when detected
+    source: str  # "manifest" | "detected"
+    quote: str = ""  # the opening words that weighed most (masked), "" from the manifest or with no cue
+    time: float | None = None  # when the quote was said
+    cues: tuple[str, ...] = ()  # every cue found, in the order said
+
+
 # --- one call's results, and a run (pipeline.run, pipeline.store) -----------------------
 
 
@@ -361,6 +385,7 @@ class CallResult:
     agent_voice: tuple[tuple[float, ...], float] | None = None
     corrections: tuple[Correction, ...] = ()  # what the vocabulary correction changed in the transcript
     redacted: tuple[str, ...] = ()  # each turn's text as people may read it (numbers masked)
+    direction: CallDirection | None = None  # inbound, outbound or callback (pipeline.analysis.direction)
 
     @property
     def call_id(self) -> str:

@@ -5,6 +5,8 @@ import json
 from functools import lru_cache
 from pathlib import Path
 
+from pipeline.analysis.i18n import table
+
 
 @lru_cache(maxsize=1)
 def _labels() -> dict:
@@ -16,4 +18,7 @@ def label(kind: str, code: str | None) -> str:
     if code is None:
         return "—"
     names = _labels().get(kind, {}).get(code)
+    if names is None and f"{kind}.{code}" in table():  # labels moving to the one translation table
+        entry = table()[f"{kind}.{code}"]
+        names = entry["en"], entry["zh"]
     return f"{names[0]} · {names[1]}" if names else code.replace("_", " ")

@@ -17,6 +17,8 @@ from pipeline.store import (
     CLOSING_OUTCOMES,
     REACHED_OUTCOMES,
     SEARCH_FTS,
+    attempts_sql,
+    complaint_sql,
     has_search_index,
     has_table,
     outcomes_sql,
@@ -82,24 +84,21 @@ def worklist(conn, tz: ZoneInfo, target_minutes: int, now: datetime, levels: Sco
              customer_id: str | None = None) -> list[dict]:
     """Customers with a complaint call no callback has closed since, most urgent first (the
     callback target counted from the call, whatever was tried). A complaint call, as in
-    pipeline.outputs.briefing: at or above the policy's complaint level, or flagged. After an
-    attempt that closed nothing (no answer, a follow-up still owed) the next attempt is due a
-    callback target after it. `customer_id`: that customer only."""
-    complaint = float((levels or default_policy().levels).complaint)
-    has_callbacks = has_table(conn, "callbacks")
+    pipeline.outputs.briefing: not a callback call, at or above the policy's complaint level, or
+    flagged. A callback is one recorded through the form or a recorded callback call answering the
+    latest complaint's case (or either case unknown): one the customer spoke in reached them, and
+    closes the case when it was found resolved (pipeline/store/callbacks.py). After an attempt that
+    closed nothing (no answer, a follow-up still owed) the next attempt is due a callback target
+    after it. `customer_id`: that customer only."""
+    complaint = complaint_sql((levels or default_policy().levels).complaint)
     closing = outcomes_sql(CLOSING_OUTCOMES)
-    done = (f"""(SELECT customer_id, max(done_at) FILTER (outcome IN ({closing})) AS done_at,
-                        max(done_at) AS attempt_at, arg_max(outcome, done_at) AS attempt_outcome
-                 FROM callbacks GROUP BY customer_id)""" if has_callbacks else
-            "(SELECT NULL::VARCHAR AS customer_id, NULL::TIMESTAMP AS done_at, NULL::TIMESTAMP AS attempt_at, "
-            "NULL::VARCHAR AS attempt_outcome WHERE false)")
     found = rows(conn, f"""
         WITH complaint AS (
             SELECT c.customer_id, c.call_id, c.started_at, c.processed_at, c.case_id, c.agent_id,
                    e.call_score, coalesce(e.flags, '[]') AS flags, s.category
             FROM calls c LEFT JOIN escalation e USING (call_id) LEFT JOIN summaries s USING (call_id)
             WHERE c.status = 'ok' AND c.customer_id IS NOT NULL{" AND c.customer_id = ?" if customer_id else ""}
-              AND (e.call_score >= {complaint} OR json_array_length(coalesce(e.flags, '[]')) > 0)),
+              AND {complaint}),
         per_customer AS (
             SELECT customer_id, count(*) AS n_complaints, max(started_at) AS last_complaint,
                    arg_max(call_id, started_at) AS last_call, arg_max(call_score, started_at) AS escalation,
@@ -107,15 +106,24 @@ def worklist(conn, tz: ZoneInfo, target_minutes: int, now: datetime, levels: Sco
                    arg_max(category, started_at) AS category, arg_max(processed_at, started_at) AS processed_at,
                    list(flags) AS flag_lists
             FROM complaint GROUP BY customer_id),
-        n_calls AS (SELECT customer_id, count(*) AS n_calls FROM calls WHERE status = 'ok' GROUP BY customer_id)
-        SELECT p.*, n.n_calls, d.done_at,
+        done AS (
+            SELECT a.customer_id, max(a.done_at) FILTER (a.outcome IN ({closing})) AS done_at,
+                   max(a.done_at) AS attempt_at, arg_max(a.outcome, a.done_at) AS attempt_outcome
+            FROM {attempts_sql("?", has_table(conn, "callbacks"))} a JOIN per_customer p USING (customer_id)
+            WHERE a.case_id IS NULL OR p.case_id IS NULL OR a.case_id = p.case_id
+            GROUP BY a.customer_id),
+        -- n_inbound: the calls the customer made (a callback or another call the bank placed is no repeat).
+        n_calls AS (SELECT customer_id, count(*) AS n_calls,
+                           count(*) FILTER (coalesce(direction, 'inbound') = 'inbound') AS n_inbound
+                    FROM calls WHERE status = 'ok' GROUP BY customer_id)
+        SELECT p.*, n.n_calls, n.n_inbound, d.done_at,
                CASE WHEN timezone('UTC', d.attempt_at) >= timezone(?, p.last_complaint) THEN d.attempt_at END AS attempt_at,
                CASE WHEN timezone('UTC', d.attempt_at) >= timezone(?, p.last_complaint) THEN d.attempt_outcome END
                    AS attempt_outcome
         FROM per_customer p JOIN n_calls n USING (customer_id)
-        LEFT JOIN {done} d USING (customer_id)
+        LEFT JOIN done d USING (customer_id)
         WHERE d.done_at IS NULL OR timezone('UTC', d.done_at) < timezone(?, p.last_complaint)""",
-        ([customer_id] if customer_id else []) + [tz.key] * 3)
+        ([customer_id] if customer_id else []) + [tz.key] * 4)
     briefs = latest_briefings(conn, [r["customer_id"] for r in found])
     alerts = alerts_by_customer(conn)
     items = []
@@ -125,7 +133,7 @@ def worklist(conn, tz: ZoneInfo, target_minutes: int, now: datetime, levels: Sco
         due = started + timedelta(minutes=target_minutes) if started else None
         next_attempt = attempt + timedelta(minutes=target_minutes) if attempt else None
         flags = sorted({f for fl in r["flag_lists"] for f in parse_json(fl, [])})
-        if r["n_calls"] > 1:
+        if r["n_complaints"] > 1 or r["n_inbound"] > 1:  # as in the briefing
             flags.append("repeat_complaint")
         brief = briefs.get(r["customer_id"], {})
         items.append({**r, "flags": flags, "started_local": started, "due_local": due, "attempt_local": attempt,
@@ -165,6 +173,7 @@ def call_detail(conn, call_id: str, reported_flags: tuple[Flag, ...] | None = No
     call = found[0]
     call["flags"] = parse_json(call["flags"], [])
     call["evidence"] = parse_json(call["evidence"], [])
+    call["direction_evidence"] = parse_json(call.get("direction_evidence"), None)
     call["turns"] = rows(conn, 'SELECT seq, role, speaker, start, "end", redacted_text AS text, score, signals '
                                "FROM turns WHERE call_id = ? ORDER BY seq", [call_id])
     for t in call["turns"]:
@@ -221,30 +230,30 @@ GROUPS = {"day": "CAST(c.started_at AS DATE)", "category": "coalesce(s.category,
 def dashboard(conn, group: str, tz: ZoneInfo, target_minutes: int, since: datetime | None = None,
               levels: ScoreLevels | None = None) -> list[dict]:
     levels = levels or default_policy().levels
-    complaint, urgent = float(levels.complaint), float(levels.urgent)  # validated numbers, safe in SQL
+    urgent = float(levels.urgent)  # a validated number, safe in SQL
     key = GROUPS[group]
-    has_callbacks = has_table(conn, "callbacks")
     # A complaint call counts as called back in time when a callback reached its customer within
-    # the target after the call started (start times are centre-local, done_at UTC); a call that
-    # rang out unanswered is not a callback made.
+    # the target after the call started (start times are centre-local, done_at UTC): one recorded
+    # through the form or a recorded callback call the customer spoke in, of the same case or
+    # either case unknown; a call that rang out unanswered is not a callback made.
     start = "timezone($tz, c.started_at)"
     reached = outcomes_sql(REACHED_OUTCOMES)
-    callback_sql = (f"""EXISTS (SELECT 1 FROM callbacks b WHERE b.customer_id = c.customer_id
-                        AND b.outcome IN ({reached}) AND timezone('UTC', b.done_at) BETWEEN {start}
+    callback_sql = f"""EXISTS (SELECT 1 FROM {attempts_sql("$tz", has_table(conn, "callbacks"))} b
+                        WHERE b.customer_id = c.customer_id AND b.outcome IN ({reached})
+                        AND (b.case_id IS NULL OR c.case_id IS NULL OR b.case_id = c.case_id)
+                        AND timezone('UTC', b.done_at) BETWEEN {start}
                         AND {start} + INTERVAL {int(target_minutes)} MINUTE)"""
-                    if has_callbacks else "false")
     where = "c.status = 'ok'" + (" AND c.started_at >= $since" if since else "")
     return rows(conn, f"""
         WITH base AS (
-            SELECT {key} AS grp, c.call_id, e.call_score,
-                   (e.call_score >= {complaint} OR json_array_length(coalesce(e.flags, '[]')) > 0) AS complaint,
+            SELECT {key} AS grp, c.call_id, e.call_score, {complaint_sql(levels.complaint)} AS complaint,
                    json_array_length(coalesce(e.flags, '[]')) AS n_flags, {callback_sql} AS in_time
             FROM calls c LEFT JOIN escalation e USING (call_id) LEFT JOIN summaries s USING (call_id) WHERE {where})
         SELECT CAST(grp AS VARCHAR) AS grp, count(*) AS calls, count(*) FILTER (complaint) AS complaints,
                round(avg(call_score), 1) AS mean_escalation,
                count(*) FILTER (call_score >= {urgent}) AS high_escalation,
                sum(n_flags) AS flags, count(*) FILTER (complaint AND in_time) AS callbacks_in_time
-        FROM base GROUP BY grp ORDER BY grp""", {**({"tz": tz.key} if has_callbacks else {}), **({"since": since} if since else {})})
+        FROM base GROUP BY grp ORDER BY grp""", {"tz": tz.key, **({"since": since} if since else {})})
 
 # --- single reads of the pages ----------------------------------------------------------------
 

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from pipeline.config.datafiles import read_rows
 from pipeline.intake.identity import call_id_problem
-from pipeline.records import CallMetadata
+from pipeline.records import CallMetadata, Direction
 
 MANIFEST_NAMES = ("manifest.csv", "manifest.json")
 FILE_COLUMNS = ("file", "path", "filename")
@@ -145,6 +145,16 @@ def _channel_layout(row: dict) -> str | None:
     return value.lower()
 
 
+def _direction(row: dict) -> str | None:
+    value = _text(row, "direction")
+    if value is None:
+        return None
+    if value.lower() not in tuple(Direction):
+        raise _Bad("direction", f"{value!r} is not one of {', '.join(Direction)} (leave it empty to detect it "
+                                "from the call)")
+    return value.lower()
+
+
 def _agent_channel(row: dict) -> int | None:
     value = _text(row, "agent_channel")
     if value is None:
@@ -212,7 +222,8 @@ def parse_row(raw: dict) -> tuple[ManifestRow | None, list[tuple[str, str]], str
     meta = dict(call_id=check(_call_id), customer_id=check(lambda r: _text(r, "customer_id")),
                 agent_id=check(lambda r: _text(r, "agent_id")), case_id=check(lambda r: _text(r, "case_id")),
                 started_at=check(_started_at), channel_layout=check(_channel_layout),
-                agent_channel=check(_agent_channel), language=check(_language), speakers=check(_speakers))
+                agent_channel=check(_agent_channel), language=check(_language), speakers=check(_speakers),
+                direction=check(_direction))
     if errors:
         # The file a refused row names, even when that name is itself refused (an absolute path
         # into the folder), so discovery can hold the recording back; resolving it opens nothing.

@@ -21,8 +21,8 @@ from pipeline.analysis.redact import redact
 from pipeline.analysis.summary import category_info
 from pipeline.analysis.tokens import letters
 from pipeline.config.settings import Settings
-from pipeline.records import Flag, Role, Trend
-from pipeline.store import Store
+from pipeline.records import Direction, Flag, Role, Trend
+from pipeline.store import REACHED_SECONDS, Store
 
 APPROACH = ("approach.acknowledge", "approach.apologise", "approach.no_deadline", "approach.explain")
 SHOWN = "%Y-%m-%d %H:%M"  # how a handler sees a time (always in the centre's zone)
@@ -220,14 +220,19 @@ def build_briefing(store: Store, customer_id: str, now: datetime | None = None, 
     latest = rows[-1]
     language = language_of(language or latest["language"])
     scores = [r["call_score"] for r in rows if r["call_score"] is not None]
-    # A complaint call: escalated to the policy's complaint level, or flagged at all.
+    # A complaint call: escalated to the policy's complaint level, or flagged at all; never the bank's
+    # callback (as on the worklist, pipeline/store/callbacks.py). A repeat: more than one complaint
+    # call, or a complaint and another call the customer made (not one the bank placed).
     complaint_level = settings.policy.levels.complaint
-    complaints = [r for r in rows if (r["call_score"] or 0) >= complaint_level or json.loads(r["flags"] or "[]")]
+    complaints = [r for r in rows if r["direction"] != Direction.CALLBACK
+                  and ((r["call_score"] or 0) >= complaint_level or json.loads(r["flags"] or "[]"))]
+    customer_made = [r for r in rows if (r["direction"] or Direction.INBOUND) == Direction.INBOUND]
     flags = sorted({f for r in rows for f in json.loads(r["flags"] or "[]")})
-    if len(complaints) > 1 or (complaints and len(rows) > 1):
+    if len(complaints) > 1 or (complaints and len(customer_made) > 1):
         flags.append(Flag.REPEAT_COMPLAINT)
     last_complaint = max((r["started_at"] for r in complaints if r["started_at"] is not None), default=None)
     since = (now - last_complaint).total_seconds() / 60 if last_complaint is not None else None
+    called_back = last_complaint is not None and any(_answers(r, complaints[-1], last_complaint) for r in rows)
     trend = None  # a trend across calls needs more than one call
     if len(scores) > 1:
         change, rule = scores[-1] - scores[0], settings.policy.trend.across_calls_change
@@ -283,7 +288,7 @@ def build_briefing(store: Store, customer_id: str, now: datetime | None = None, 
         if p["deadline"]:
             approach.append(text("label.deadline_warning", language, quote=f"{p['call_id']} {mmss(p['time'])} {p['text']}"))
     call_list = [{"call_id": r["call_id"], "started_at": _iso(r["started_at"]), "agent_id": r["agent_id"],
-                  "case_id": r["case_id"], "category": r["category"], "outcome": r["outcome"],
+                  "case_id": r["case_id"], "direction": r["direction"], "category": r["category"], "outcome": r["outcome"],
                   "escalation": r["call_score"], "summary": redact(r["summary"])} for r in reversed(rows)]
     return Briefing(
         customer_id=latest["customer_id"], language=language, generated_at=now.isoformat(), timezone=settings.timezone,
@@ -293,12 +298,20 @@ def build_briefing(store: Store, customer_id: str, now: datetime | None = None, 
         first_contact=_iso(rows[0]["started_at"]), last_contact=_iso(latest["started_at"]),
         minutes_since_last_complaint=round(since, 1) if since is not None else None,
         callback_target_minutes=settings.callback_target_minutes,
-        callback_overdue=since > settings.callback_target_minutes if since is not None else None,
+        callback_overdue=since > settings.callback_target_minutes and not called_back if since is not None else None,
         escalation_level=latest["call_score"], escalation_trend=trend, latest_call_trend=latest["trend"],
         flags=flags, facts=fact_rows, deadlines=deadline_rows, demands=demands, promises=promises, calls=call_list,
         moments=moments, latest_plot=plot_link(latest["plot_path"], store.path.parent), approach=approach,
         pending_calls=pending,
     )
+
+
+def _answers(call: dict, complaint: dict, at: datetime) -> bool:
+    """A recorded callback call after the complaint, of its case (or either unknown), that reached
+    the customer (they spoke in it, as the worklist counts it): the callback clock is closed."""
+    same_case = not call["case_id"] or not complaint["case_id"] or call["case_id"] == complaint["case_id"]
+    return (call["direction"] == Direction.CALLBACK and same_case and call["started_at"] is not None
+            and call["started_at"] >= at and (call["customer_talk_s"] or 0) >= REACHED_SECONDS)
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -407,7 +420,8 @@ def to_markdown(b: Briefing) -> str:
         lines += ["", f"[{text('label.plot', lang)}]({b.latest_plot})"]
     lines += ["", f"## {text('label.history', lang)}"]
     for c in b.calls:
-        about = comma.join([f"{text('label.case', lang)} {c['case_id'] or none}",
+        bank_called = [name("direction", c["direction"], lang)] if c.get("direction") not in (None, Direction.INBOUND) else []
+        about = comma.join([*bank_called, f"{text('label.case', lang)} {c['case_id'] or none}",
                             f"{name('role', 'agent', lang)} {c['agent_id'] or none}",
                             name("category", c["category"], lang), name("outcome", c["outcome"], lang),
                             f"{c['escalation']}/100"])

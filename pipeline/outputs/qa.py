@@ -1,5 +1,8 @@
 """QA sampling: a reproducible, stratified sample of calls with a prefilled scorecard.
 
+The scorecard is the inbound call's: calls the bank placed (callbacks, other outbound calls;
+calls.direction) are not sampled (a callback card is a later item).
+
 Strata, in the order they are drawn: every call with a regulator/media/legal flag (always in,
 even past N); a quota per agent so every agent is reviewed each period; an over-sample of
 high-escalation calls; a random baseline filling the rest up to N. A call sampled in any
@@ -97,6 +100,13 @@ def draw_sample(store: Store, plan: SamplingPlan) -> Sample:
 def why_empty(store: Store, plan: SamplingPlan) -> str:
     """One line saying why a plan finds no candidate: no calls in the range, or all already sampled."""
     n_in_range, n_sampled, n_ok, first, last = store.qa_period_counts(plan.start, plan.end)
+    left_out = store.qa_left_out(plan.start, plan.end)
+    note = (f"; {left_out} call(s) the bank placed (callbacks, outbound) are not sampled for the inbound "
+            "scorecard" if left_out else "")
+    return _why_empty(n_in_range, n_sampled, n_ok, first, last, plan) + note
+
+
+def _why_empty(n_in_range: int, n_sampled: int, n_ok: int, first, last, plan: SamplingPlan) -> str:
     fmt = lambda t: f"{t:%Y-%m-%d %H:%M}" if t else "?"  # noqa: E731
     asked = (f"from {fmt(plan.start)}" if plan.start else "") + (f" before {fmt(plan.end)}" if plan.end else "")
     asked = asked.strip() or "at any time"

@@ -57,7 +57,7 @@ def load_recognition(path: Path) -> tuple[Transcript, Diarization]:
 # dict, not a pickled object graph: a worker and the writer need to agree on the record's
 # version, not on every class's pickle layout.
 
-RECORD_VERSION = 2  # 2: CallResult.redacted (each turn's masked text)
+RECORD_VERSION = 3  # 2: CallResult.redacted (each turn's masked text); 3: CallResult.direction
 
 
 def to_record(result) -> dict:

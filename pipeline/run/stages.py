@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
+from pipeline.analysis.direction import call_direction
 from pipeline.analysis.escalation import assess_escalation
 from pipeline.analysis.redact import redact_turns
 from pipeline.analysis.summary import summarise
@@ -21,6 +22,7 @@ from pipeline.config.policy import Policy, default_policy
 from pipeline.engines import Engines, or_default
 from pipeline.intake.audio import Audio, BadRecording, decode, probe
 from pipeline.records import (
+    CallDirection,
     CallResult,
     CallSummary,
     Correction,
@@ -69,6 +71,7 @@ class CallState:
     dynamics: Dynamics | None = None
     escalation: Escalation | None = None
     summary: CallSummary | None = None
+    direction: CallDirection | None = None
     redacted: tuple[str, ...] = ()
 
 
@@ -183,6 +186,10 @@ def _summary(s: CallState, c: CallContext) -> None:
     s.summary = summarise(s.recording.call_id, s.turns, s.transcript.language, s.escalation, c.policy)
 
 
+def _direction(s: CallState, c: CallContext) -> None:
+    s.direction = call_direction(s.recording.metadata, s.turns)
+
+
 def _mask(s: CallState, c: CallContext) -> None:
     s.redacted = tuple(redact_turns(s.turns))  # a number read across two turns is masked in both
 
@@ -218,6 +225,8 @@ STAGES: tuple[Stage, ...] = (
           "voice, words and dynamics per stretch, turn and call (analysis.escalation)"),
     Stage("summary", _summary, ("recording", "turns", "transcript", "escalation"), ("summary",),
           "category, demands, promises, outcome, key quotes (analysis.summary)"),
+    Stage("direction", _direction, ("recording", "turns"), ("direction",),
+          "inbound, outbound or callback: the manifest's, or read from the opening (analysis.direction)"),
     Stage("mask", _mask, ("turns",), ("redacted",),
           "card, ID and phone numbers masked in every text a person reads (analysis.redact)"),
 )
@@ -265,7 +274,7 @@ def run_stages(state: CallState, context: CallContext, first: str, clock: StageC
                       timings=tuple(clock.timings), word_speakers=state.word_speakers, roles=state.roles.roles,
                       diarization=state.diarization, dynamics=state.dynamics, escalation=state.escalation,
                       summary=state.summary, speaker_evidence=state.speaker_evidence, agent_voice=state.agent_voice,
-                      corrections=state.corrections, redacted=state.redacted)
+                      corrections=state.corrections, redacted=state.redacted, direction=state.direction)
 
 
 def process_recording(rec: Recording, spec: EngineSpec, options: TranscribeOptions | None = None,

@@ -17,7 +17,10 @@ from pipeline.store.callbacks import (
     CALLBACK_OUTCOMES,
     CLOSING_OUTCOMES,
     REACHED_OUTCOMES,
+    REACHED_SECONDS,
     CallbacksTable,
+    attempts_sql,
+    complaint_sql,
     outcomes_sql,
 )
 from pipeline.store.calls import CallsTable, StoredCall, insert, utcnow
@@ -31,8 +34,8 @@ from pipeline.store.search import SearchIndexTable, has_search_index
 from pipeline.store.users import UsersTable
 from pipeline.store.voiceprints import VoiceprintsTable
 
-__all__ = ["CALLBACK_OUTCOMES", "CLOSING_OUTCOMES", "DEFAULT_DB", "REACHED_OUTCOMES", "SEARCH_FTS", "AuditCheck", "Cutoff", "PurgeCounts", "Store", "StoreBusy", "StoreError", "StoredCall",
-           "has_search_index", "has_table", "outcomes_sql", "rows", "utcnow"]
+__all__ = ["CALLBACK_OUTCOMES", "CLOSING_OUTCOMES", "DEFAULT_DB", "REACHED_OUTCOMES", "REACHED_SECONDS", "SEARCH_FTS", "AuditCheck", "Cutoff", "PurgeCounts", "Store", "StoreBusy", "StoreError", "StoredCall",
+           "attempts_sql", "complaint_sql", "has_search_index", "has_table", "outcomes_sql", "rows", "utcnow"]
 
 
 class Store(Database, CallsTable, RunsTable, BriefingsTable, AlertsTable, QATable, VoiceprintsTable, UsersTable,

@@ -1,5 +1,6 @@
 """Callbacks a handler recorded (the web app's worklist drops a customer whose callback since
-their last complaint reached them)."""
+their last complaint closed it), and recorded callback calls (calls.direction = 'callback'), which
+count as callbacks made: one the customer spoke in reached them."""
 from __future__ import annotations
 
 from pipeline.store.calls import utcnow
@@ -10,6 +11,36 @@ from pipeline.store.calls import utcnow
 CALLBACK_OUTCOMES = ("resolved", "follow_up", "no_answer", "escalated")
 REACHED_OUTCOMES = ("resolved", "follow_up", "escalated")
 CLOSING_OUTCOMES = ("resolved", "escalated")
+
+
+# A recorded callback reached the customer when the other side spoke this long (a ring-out, a
+# voicemail greeting cut short or a hang-up is shorter); it closes the case only when its summary
+# found it resolved, otherwise a follow-up is still owed, as when a handler records "follow_up".
+REACHED_SECONDS = 3.0
+
+
+def attempts_sql(tz: str, form: bool = True) -> str:
+    """Every callback attempt as rows (customer_id, case_id, done_at UTC, outcome): those recorded
+    through the web form (no case) and the recorded callback calls, at their start (centre time,
+    converted with the zone parameter `tz`, e.g. "?" or "$tz"). A callback call is a callback made
+    whatever its case; which complaint it answers is for the reader (same case, or either unknown).
+    `form`: False for a database without the callbacks table."""
+    recorded = ("SELECT customer_id, NULL::VARCHAR AS case_id, done_at, outcome FROM callbacks UNION ALL"
+                if form else "")
+    return f"""({recorded}
+        SELECT c.customer_id, c.case_id, timezone('UTC', timezone({tz}, c.started_at)) AS done_at,
+               CASE WHEN coalesce(d.customer_talk_s, 0) < {REACHED_SECONDS} THEN 'no_answer'
+                    WHEN s.outcome = 'resolved' THEN 'resolved' ELSE 'follow_up' END AS outcome
+        FROM calls c LEFT JOIN dynamics d USING (call_id) LEFT JOIN summaries s USING (call_id)
+        WHERE c.status = 'ok' AND c.direction = 'callback' AND c.customer_id IS NOT NULL
+          AND c.started_at IS NOT NULL)"""
+
+
+def complaint_sql(level: float, call: str = "c", escalation: str = "e") -> str:
+    """A complaint call, as every reader counts it: not a callback (the bank calling the customer back
+    is never a new or repeat complaint), at or above the complaint level, or flagged."""
+    return (f"(coalesce({call}.direction, 'inbound') <> 'callback' AND ({escalation}.call_score >= {float(level)} "
+            f"OR json_array_length(coalesce({escalation}.flags, '[]')) > 0))")
 
 
 def outcomes_sql(outcomes: tuple[str, ...]) -> str:

@@ -139,6 +139,7 @@ class CallsTable:
             "processed_at": utcnow(), "run_id": run_id,
             "error_stage": result.error_stage, "error_class": result.error_class, "attempts": attempts,
             "settings_hash": settings_hash, "derived_id": rec.derived_id,
+            **_direction_columns(result),
         }
         words = _word_rows(result)
         turns = _turn_rows(result)
@@ -176,6 +177,17 @@ class CallsTable:
                 conn.register("_hashes", frame)
                 conn.execute("INSERT OR REPLACE INTO file_hashes SELECT * FROM _hashes")
                 conn.unregister("_hashes")
+
+
+def _direction_columns(result: CallResult) -> dict:
+    d = result.direction
+    if d is None:  # a failed call: the manifest's word, when it gave one, is still worth keeping
+        known = result.recording.metadata.direction
+        return {"direction": known, "direction_confidence": 1.0 if known else None,
+                "direction_source": "manifest" if known else None, "direction_evidence": None}
+    evidence = json.dumps({"quote": d.quote, "time": d.time, "cues": list(d.cues)}, ensure_ascii=False)
+    return {"direction": d.direction, "direction_confidence": d.confidence, "direction_source": d.source,
+            "direction_evidence": evidence if d.source == "detected" else None}
 
 
 def _word_rows(result: CallResult) -> list[dict]:

@@ -19,12 +19,17 @@ def _period(where: list[str], params: list, start: datetime | None, end: datetim
         params.append(end)
 
 
+_INBOUND = "coalesce(c.direction, 'inbound') = 'inbound'"
+
+
 class QATable:
     """Mixed into `Store`: qa_samples, qa_reviews, and what sampling and prefill read."""
 
     def qa_candidates(self, start: datetime | None, end: datetime | None) -> pd.DataFrame:
-        """Processed calls in the period never sampled before: id, agent, score, flags."""
-        where, params = ["c.status = 'ok'", "c.call_id NOT IN (SELECT call_id FROM qa_samples)"], []
+        """Processed inbound calls (or of unknown direction) in the period never sampled before: id,
+        agent, score, flags. The scorecard is the inbound one: the bank's callbacks and other calls
+        it placed are left out (a callback card of their own is a later item)."""
+        where, params = ["c.status = 'ok'", "c.call_id NOT IN (SELECT call_id FROM qa_samples)", _INBOUND], []
         _period(where, params, start, end, "c.started_at")
         return self.query(
             "SELECT c.call_id, c.agent_id, coalesce(e.call_score, 0) AS score, coalesce(e.flags, '[]') AS flags "
@@ -32,17 +37,23 @@ class QATable:
             params)
 
     def qa_period_counts(self, start: datetime | None, end: datetime | None) -> tuple[int, int, int, object, object]:
-        """(processed calls in the period, of them already sampled, processed calls in all, first
-        and last start time of those)."""
-        where, params = ["status = 'ok'"], []
-        _period(where, params, start, end, "started_at")
+        """(processed inbound calls in the period, of them already sampled, processed calls in all,
+        first and last start time of those)."""
+        where, params = ["c.status = 'ok'", _INBOUND], []
+        _period(where, params, start, end, "c.started_at")
         n_in_range, n_sampled = self.query(
-            f"SELECT count(*), count(*) FILTER (WHERE call_id IN (SELECT call_id FROM qa_samples)) FROM calls "
+            f"SELECT count(*), count(*) FILTER (WHERE call_id IN (SELECT call_id FROM qa_samples)) FROM calls c "
             f"WHERE {' AND '.join(where)}", params).iloc[0].tolist()
         n_ok, first, last = self.query(
             "SELECT count(*), min(started_at), max(started_at) FROM calls WHERE status = 'ok'").iloc[0].tolist()
         first, last = (None if pd.isna(t) else t for t in (first, last))
         return n_in_range, n_sampled, n_ok, first, last
+
+    def qa_left_out(self, start: datetime | None, end: datetime | None) -> int:
+        """Processed calls in the period the bank placed (callbacks, other outbound calls): not sampled."""
+        where, params = ["c.status = 'ok'", f"NOT {_INBOUND}"], []
+        _period(where, params, start, end, "c.started_at")
+        return int(self.query(f"SELECT count(*) FROM calls c WHERE {' AND '.join(where)}", params).iloc[0, 0])
 
     def store_qa_sample(self, rows: list[dict]) -> None:
         if rows:

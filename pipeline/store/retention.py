@@ -14,7 +14,7 @@ from datetime import datetime
 import duckdb
 
 from pipeline.store.audit import append_audit
-from pipeline.store.callbacks import CLOSING_OUTCOMES, outcomes_sql
+from pipeline.store.callbacks import CLOSING_OUTCOMES, attempts_sql, complaint_sql, outcomes_sql
 from pipeline.store.calls import utcnow
 
 # What each kind of raw data is, in the database: (count, change) per table, over the calls in _ids.
@@ -61,26 +61,28 @@ class PurgeCounts:
 def protected_calls(conn: duckdb.DuckDBPyConnection, complaint_level: float, timezone: str) -> tuple[set, set]:
     """(calls in a QA sample not every call of which has a review yet, calls of a customer whose
     complaint is open). An open complaint is as on the handlers' worklist (web/store.py): a
-    complaint call (at or above the complaint level, or flagged) with no callback that closed it
-    (resolved, escalated) after the customer's latest one; every call of that customer is kept (their briefing reads them all)."""
+    complaint call (not a callback call, at or above the complaint level, or flagged) with no callback
+    that closed it (resolved, escalated; through the form, or a recorded callback call of its case found
+    resolved) after the customer's latest one; every call of that customer is kept (their briefing reads them all)."""
     in_samples = {r[0] for r in conn.execute(
         "SELECT call_id FROM qa_samples WHERE sample_id IN (SELECT s.sample_id FROM qa_samples s "
         "WHERE NOT EXISTS (SELECT 1 FROM qa_reviews r WHERE r.sample_id = s.sample_id AND r.call_id = s.call_id))"
     ).fetchall()}
     in_cases = {r[0] for r in conn.execute(f"""
         WITH complaint AS (
-            SELECT c.customer_id, max(c.started_at) AS last_complaint
+            SELECT c.customer_id, max(c.started_at) AS last_complaint, arg_max(c.case_id, c.started_at) AS case_id
             FROM calls c LEFT JOIN escalation e USING (call_id)
-            WHERE c.status = 'ok' AND c.customer_id IS NOT NULL
-              AND (e.call_score >= {float(complaint_level)} OR json_array_length(coalesce(e.flags, '[]')) > 0)
+            WHERE c.status = 'ok' AND c.customer_id IS NOT NULL AND {complaint_sql(complaint_level)}
             GROUP BY c.customer_id),
-        done AS (SELECT customer_id, max(done_at) AS done_at FROM callbacks
-                 WHERE outcome IN ({outcomes_sql(CLOSING_OUTCOMES)}) GROUP BY customer_id),
+        done AS (SELECT a.customer_id, max(a.done_at) AS done_at FROM {attempts_sql("$tz")} a
+                 JOIN complaint p USING (customer_id)
+                 WHERE a.outcome IN ({outcomes_sql(CLOSING_OUTCOMES)})
+                   AND (a.case_id IS NULL OR p.case_id IS NULL OR a.case_id = p.case_id) GROUP BY a.customer_id),
         open_case AS (
             SELECT p.customer_id FROM complaint p LEFT JOIN done d USING (customer_id)
-            WHERE d.done_at IS NULL OR timezone('UTC', d.done_at) < timezone(?, p.last_complaint))
+            WHERE d.done_at IS NULL OR timezone('UTC', d.done_at) < timezone($tz, p.last_complaint))
         SELECT call_id FROM calls WHERE customer_id IN (SELECT customer_id FROM open_case)""",
-        [timezone]).fetchall()}
+        {"tz": timezone}).fetchall()}
     return in_samples, in_cases
 
 

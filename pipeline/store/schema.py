@@ -165,6 +165,10 @@ ADDED_COLUMNS = (
     # Retention (pipeline/store/retention.py): when the call's recording paths, and its raw words and
     # turn texts, were purged. A purged call is never processed again (pipeline/run/plan.py).
     ("calls", "audio_purged_at", "TIMESTAMP"), ("calls", "text_purged_at", "TIMESTAMP"),
+    # Who dialled (pipeline/analysis/direction.py): inbound, outbound or callback; 1.0 and "manifest" when the
+    # manifest said so, the posterior and "detected" when read from the opening; the deciding quote and time.
+    ("calls", "direction", "VARCHAR"), ("calls", "direction_confidence", "DOUBLE"),
+    ("calls", "direction_source", "VARCHAR"), ("calls", "direction_evidence", "JSON"),
 )
 
 def migrate(conn: duckdb.DuckDBPyConnection) -> None:

@@ -351,6 +351,19 @@ def test_audio_answers_range_requests(app, db):
     assert plot.status_code == 200 and plot.text.lstrip().startswith("<svg")
 
 
+def test_call_page_shows_the_direction(app, db):
+    client = client_as(app, "hana")
+    page = client.get("/calls/en-2001").text
+    # Detected from the hotline greeting: the direction, how it was found and how sure, on one line.
+    line = re.search(r"<dt>Direction · 呼叫方向</dt><dd[^>]*>(.*?)</dd>", page, re.S)
+    assert line and "inbound · 客户来电" in line[1] and re.search(r"detected from the opening.*\d+%", line[1])
+    assert "[NAME]" in re.search(r'<dd title="([^"]*)"', page[page.index("呼叫方向"):])[1]  # the masked quote, on hover
+    execute(db, "UPDATE calls SET direction = 'callback', direction_source = 'manifest', direction_confidence = 1.0, "
+                "direction_evidence = NULL WHERE call_id = 'en-2001'")
+    line = re.search(r"<dt>Direction · 呼叫方向</dt><dd>(.*?)</dd>", client.get("/calls/en-2001").text, re.S)
+    assert line and "callback · 投诉回访" in line[1] and "from the manifest" in line[1]
+
+
 def test_worklist_orders_flags_and_clears_after_callback(app, db):
     client = client_as(app, "hana")
     items = client.get("/api/worklist").json()
