@@ -221,6 +221,42 @@ def qa_rollup(conn, items: list[dict]) -> list[dict]:
     return out
 
 
+def qa_next(conn, sample_id: str, reviewer: str, after: str) -> str | None:
+    """The reviewer's next call of the sample: the first one after `after` (in the sample's order,
+    stratum then call) they have not reviewed, else the first such before it; None when done."""
+    todo = [r["call_id"] for r in rows(
+        conn, "SELECT q.call_id FROM qa_samples q WHERE q.sample_id = ? AND NOT EXISTS (SELECT 1 FROM qa_reviews r "
+              "WHERE r.call_id = q.call_id AND r.sample_id = q.sample_id AND r.reviewer = ?) "
+              "ORDER BY q.stratum, q.call_id", [sample_id, reviewer])]
+    order = [r["call_id"] for r in rows(conn, "SELECT call_id FROM qa_samples WHERE sample_id = ? "
+                                              "ORDER BY stratum, call_id", [sample_id])]
+    here = order.index(after) if after in order else -1
+    later = [c for c in todo if order.index(c) > here]
+    return (later or todo or [None])[0]
+
+
+def qa_backlog(conn, now_utc: datetime, review_days: int) -> list[dict]:
+    """Per sample: calls drawn, calls reviewed by anyone, calls still waiting, and of those the ones
+    waiting longer than `review_days` since the sample was drawn (overdue)."""
+    return rows(conn, """
+        SELECT q.sample_id, min(q.drawn_at) AS drawn_at, count(*) AS calls,
+               count(*) FILTER (r.call_id IS NOT NULL) AS reviewed,
+               count(*) FILTER (r.call_id IS NULL) AS waiting,
+               count(*) FILTER (r.call_id IS NULL AND q.drawn_at < ?::TIMESTAMP - to_days(?)) AS overdue
+        FROM qa_samples q LEFT JOIN (SELECT DISTINCT sample_id, call_id FROM qa_reviews) r USING (sample_id, call_id)
+        GROUP BY q.sample_id ORDER BY drawn_at DESC, q.sample_id""", [now_utc, int(review_days)])
+
+
+def qa_pairs(conn, sample_id: str | None = None) -> list[dict]:
+    """Every review beside the prefill of its call (for agreement): sample, call, agent, reviewer,
+    review time, the prefilled scorecard (JSON list) and the review's answers (JSON object)."""
+    where = "WHERE q.sample_id = ? " if sample_id else ""
+    return rows(conn, "SELECT q.sample_id, q.call_id, coalesce(c.agent_id, q.agent_id) AS agent_id, r.reviewer, "
+                      "r.reviewed_at, q.scorecard, r.scores FROM qa_reviews r JOIN qa_samples q USING (sample_id, call_id) "
+                      f"LEFT JOIN calls c USING (call_id) {where}ORDER BY r.reviewed_at",
+                [sample_id] if sample_id else [])
+
+
 # --- dashboard -----------------------------------------------------------------------------
 
 GROUPS = {"day": "CAST(c.started_at AS DATE)", "category": "coalesce(s.category, 'other')",

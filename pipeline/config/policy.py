@@ -63,6 +63,7 @@ class Policy:
     escalation_lexicon: str  # the lexicon's text (not its name: a copy elsewhere hashes the same)
     vocabulary: str = ""  # the Mandarin domain vocabulary's text (correction targets, hotlines); "": packaged
     source: str = ""  # where it was read from, for messages
+    qa_review_days: int = 7  # a call drawn for QA is reviewed within this; later it is overdue (dashboard)
 
     def results_part(self) -> dict:
         """What goes into a call's stored rows (escalation, flags, trend, outcome): part of the
@@ -133,7 +134,7 @@ def parse_policy(text: str, where: str = PACKAGED, folder: Path | None = None) -
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise PolicyError(f"cannot read policy file {where}: {exc}") from None
-    known = {"timezone", "callback_target_minutes", "levels", "flags", "escalation", "trend", "files"}
+    known = {"timezone", "callback_target_minutes", "qa_review_days", "levels", "flags", "escalation", "trend", "files"}
     unknown = sorted(set(data) - known)
     if unknown:
         raise PolicyError(f"{where}: unknown policy key {unknown[0]!r} (known: {', '.join(sorted(known))})")
@@ -158,6 +159,9 @@ def parse_policy(text: str, where: str = PACKAGED, folder: Path | None = None) -
     target = data.get("callback_target_minutes")
     if isinstance(target, bool) or not isinstance(target, int) or target <= 0:
         raise PolicyError(f"{where}: callback_target_minutes must be a whole number of minutes above 0, got {target!r}")
+    review_days = data.get("qa_review_days", 7)  # optional: a policy copied before it existed still reads
+    if isinstance(review_days, bool) or not isinstance(review_days, int) or review_days <= 0:
+        raise PolicyError(f"{where}: qa_review_days must be a whole number of days above 0, got {review_days!r}")
     zone = data.get("timezone")
     if not isinstance(zone, str) or not zone:
         raise PolicyError(f"{where}: timezone must name an IANA zone such as Asia/Shanghai")
@@ -165,7 +169,8 @@ def parse_policy(text: str, where: str = PACKAGED, folder: Path | None = None) -
                   reported_flags=_flags(flags, "reported", where), threat_flags=_flags(flags, "threats", where),
                   urgent_flags=_flags(flags, "urgent", where), scorer=scorer, trend=trend,
                   escalation_lexicon=_read_data_file(files["escalation_lexicon"], folder, where),
-                  vocabulary=_vocabulary(files.get("vocabulary", VOCABULARY), folder, where), source=where)
+                  vocabulary=_vocabulary(files.get("vocabulary", VOCABULARY), folder, where), source=where,
+                  qa_review_days=review_days)
 
 
 def _vocabulary(name: str, folder: Path | None, where: str) -> str:

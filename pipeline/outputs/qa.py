@@ -460,6 +460,43 @@ def validate_review(scores) -> dict[str, str]:
     return dict(scores)
 
 
+def _prefilled(scorecard) -> dict[str, str | None]:
+    """item -> the answer the prefill gave (None: no evidence), from a stored scorecard (JSON or list)."""
+    card = json.loads(scorecard) if isinstance(scorecard, str) else (scorecard or [])
+    return {c["item"]: c.get("prefill") for c in card}
+
+
+def review_against_prefill(scorecard, scores) -> dict[str, dict]:
+    """Per item of one review: the prefill, the reviewer's answer, and whether they agree (None when
+    the prefill found no evidence: there was nothing to agree with)."""
+    prefill = _prefilled(scorecard)
+    answers = json.loads(scores) if isinstance(scores, str) else (scores or {})
+    out = {}
+    for item in scorecard_items():
+        before, after = prefill.get(item["id"]), answers.get(item["id"])
+        agree = None if before in (None, "no evidence") or not after else before == after
+        out[item["id"]] = {"prefill": before, "review": after, "agree": agree}
+    return out
+
+
+def prefill_agreement(pairs: list[dict], period=None) -> dict[str, dict[str, dict]]:
+    """How often reviewers kept the prefill, per item, overall ("all") and per period (`period`:
+    a review's time -> a label such as an ISO week): {period: {item: {"agree", "n", "no_prefill"}}}.
+    `pairs`: reviews beside their call's prefilled scorecard (scorecard, scores, reviewed_at)."""
+    out: dict[str, dict[str, dict]] = {}
+    for pair in pairs:
+        keys = ["all"] + ([period(pair["reviewed_at"])] if period and pair.get("reviewed_at") else [])
+        for item, r in review_against_prefill(pair["scorecard"], pair["scores"]).items():
+            for key in keys:
+                cell = out.setdefault(key, {}).setdefault(item, {"agree": 0, "n": 0, "no_prefill": 0})
+                if r["agree"] is None:
+                    cell["no_prefill"] += 1
+                else:
+                    cell["n"] += 1
+                    cell["agree"] += r["agree"]
+    return out
+
+
 MAX_COMMENT = 2000  # characters of a reviewer's comment kept
 
 

@@ -99,3 +99,37 @@
     document.addEventListener(kind, (e) => { if (e.target.closest && e.target.closest("[data-note]")) hide(); });
   }
 })();
+
+// The QA scorecard by keyboard: j / k move between items, 1-9 pick the item's answer in the
+// order shown (then move on), s saves and opens the next call. Typing in a field is left alone.
+(function () {
+  const form = document.getElementById("scorecard");
+  if (!form) return;
+  const items = Array.from(form.querySelectorAll("fieldset.item"));
+  if (!items.length) return;
+  let at = 0;
+  function focusItem(i) {
+    at = Math.max(0, Math.min(items.length - 1, i));
+    items.forEach((f, k) => f.classList.toggle("current", k === at));
+    items[at].scrollIntoView({ block: "nearest" });
+  }
+  document.addEventListener("keydown", (e) => {
+    if (e.ctrlKey || e.metaKey || e.altKey) return;
+    const t = e.target;
+    if (t.closest && t.closest("textarea, select, input:not([type=radio])")) return;
+    if (e.key === "j") focusItem(at + 1);
+    else if (e.key === "k") focusItem(at - 1);
+    else if (/^[1-9]$/.test(e.key)) {
+      const choice = items[at].querySelectorAll("input[type=radio]")[Number(e.key) - 1];
+      if (!choice) return;
+      choice.checked = true;
+      focusItem(at + 1);
+    } else if (e.key === "s") {
+      const next = document.getElementById("save-next");
+      if (next) next.click();
+    } else return;
+    e.preventDefault();
+  });
+  items.forEach((f, k) => f.addEventListener("click", () => focusItem(k)));
+  focusItem(0);
+})();
