@@ -63,6 +63,7 @@ class RoleRow:
     call: EvalCall
     recording: str  # the call: stereo and codec copies of it share this
     source: str  # "dev" (eval_speakers' calls) | "devset" (/work/devset)
+    window: tuple[float, float] | None = None  # an excerpt of the call (seconds), as a short call of its own
 
     @property
     def voices(self) -> tuple[str, ...]:
@@ -74,7 +75,13 @@ class RoleRow:
 
     @property
     def variant(self) -> str:
+        if self.window:
+            return "excerpt"
         return self.call.codec or ("stereo" if self.call.layout == "stereo" else "clean")
+
+    @property
+    def label(self) -> str:
+        return self.call.label + (f" [{self.window[0]:.0f}-{self.window[1]:.0f} s]" if self.window else "")
 
 
 def _recording(call: EvalCall) -> str:
@@ -103,18 +110,33 @@ def role_rows(codecs: list[str]) -> list[RoleRow]:
     base = [c for c in eval_calls() if c.truth_kind != "count"]
     rows = [RoleRow(c, _recording(c), "dev") for c in base]
     rows += [RoleRow(c, _recording(c), "devset") for c in devset_calls()]
-    rows += [RoleRow(replace(r.call, codec=codec), r.recording, r.source) for r in list(rows)
+    rows = [r for r in rows if recognition_path(r.call).exists()]
+    coded = [RoleRow(replace(r.call, codec=codec), r.recording, r.source) for r in rows
              if r.call.layout == "mono" for codec in codecs]
-    return [r for r in rows if recognition_path(r.call).exists()]
+    return rows + coded + [replace(r, window=w) for r in rows for w in excerpts(r)]
+
+
+EXCERPT = 60.0  # seconds: calls of 90 s or more are also scored in excerpts of this length
+
+
+def excerpts(row: RoleRow) -> list[tuple[float, float]]:
+    """Consecutive EXCERPT-second windows of a call of 90 s or more (a last piece of 30 s or more too)."""
+    from pipeline.run.serial import load_recognition
+
+    duration = load_recognition(recognition_path(row.call))[0].duration
+    if duration < 90:
+        return []
+    starts = np.arange(0, duration - 30, EXCERPT)
+    return [(float(t), float(min(t + EXCERPT, duration))) for t in starts]
 
 
 # --- evidence per row, cached --------------------------------------------------------------------
 
 def _cache_path(row: RoleRow) -> Path:
     rec = recognition_path(row.call)
-    key = hashlib.sha256(f"{row.call.path.resolve()}|{row.call.path.stat().st_size}|{row.call.codec}|"
+    key = hashlib.sha256(f"{row.call.path.resolve()}|{row.call.path.stat().st_size}|{row.call.codec}|{row.window}|"
                          f"{hashlib.sha256(rec.read_bytes()).hexdigest()}".encode()).hexdigest()[:12]
-    slug = row.call.label.replace("/", "-").replace(" ", "_").replace("(", "").replace(")", "").replace("[", "")
+    slug = row.label.replace("/", "-").replace(" ", "_").replace("(", "").replace(")", "").replace("[", "")
     return ROLE_CACHE / f"{slug.replace(']', '')}-{key}.json"
 
 
@@ -134,8 +156,12 @@ def row_evidence(row: RoleRow, refresh: bool = False) -> dict:
         return json.loads(path.read_text(encoding="utf-8"))
     call = row.call
     audio = decode(degraded(call.path, call.codec) if call.codec else call.path)
-    diarization = diarize(audio.samples)
     transcript, _ = load_recognition(recognition_path(call))
+    truth = devset_truth(call) if call.truth_kind == "devset" else truth_turns(call)
+    samples_ = audio.samples
+    if row.window:
+        samples_, transcript, truth = _excerpt(samples_, transcript, truth, *row.window)
+    diarization = diarize(samples_)
     if diarization.method == "channels" and all(label_channel(s.speaker) is not None for s in transcript.segments):
         speakers = [s.speaker for s in transcript.segments for _ in s.words]
     else:
@@ -144,8 +170,7 @@ def row_evidence(row: RoleRow, refresh: bool = False) -> dict:
     for word, speaker in zip(transcript.words, speakers):
         words.setdefault(speaker or "", []).append(word.text)
     texts = {k: join_words(v) for k, v in words.items()}
-    truth = devset_truth(call) if call.truth_kind == "devset" else truth_turns(call)
-    out = {"name": call.label, "n_speakers": diarization.n_speakers, "method": diarization.method}
+    out = {"name": row.label, "n_speakers": diarization.n_speakers, "method": diarization.method}
     if len(diarization.speakers()) < 2:
         out["a"] = None
     else:
@@ -161,6 +186,24 @@ def row_evidence(row: RoleRow, refresh: bool = False) -> dict:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(out, ensure_ascii=False, indent=1), encoding="utf-8")
     return out
+
+
+def _excerpt(samples: np.ndarray, transcript, truth: list[dict], start: float, end: float):
+    """The audio, words and truth of [start, end), in the excerpt's own time."""
+    from pipeline.intake.audio import SAMPLE_RATE
+
+    def shift(w):
+        return replace(w, start=w.start - start, end=w.end - start)
+
+    segments = []
+    for seg in transcript.segments:
+        words = tuple(shift(w) for w in seg.words if start <= w.start and w.end <= end)
+        if words:
+            segments.append(replace(seg, start=words[0].start, end=words[-1].end, words=words))
+    turns = [{**t, "start": max(t["start"], start) - start, "end": min(t["end"], end) - start} for t in truth
+             if t["end"] > start and t["start"] < end]
+    return (samples[:, int(start * SAMPLE_RATE):int(end * SAMPLE_RATE)],
+            replace(transcript, segments=tuple(segments), duration=end - start), turns)
 
 
 # --- the fit -------------------------------------------------------------------------------------
@@ -180,9 +223,11 @@ def samples(rows: list[RoleRow], refresh: bool = False) -> list[Sample]:
     for row in rows:
         ev = row_evidence(row, refresh)
         if ev["a"] is None:
-            print(f"{row.call.label}: one speaker found, no pair to decide; left out")
+            print(f"{row.label}: one speaker found, no pair to decide; left out")
             continue
-        terms = evidence_terms(ev["a"], ev["b"], ev["texts"], ev["opener"])
+        # An excerpt from the middle of a call has no opening: whoever speaks first in it opened nothing.
+        opener = None if row.window and row.window[0] > 0 else ev["opener"]
+        terms = evidence_terms(ev["a"], ev["b"], ev["texts"], opener)
         acc = {k: tuple(v) for k, v in ev["accuracy"].items()}
         out.append(Sample(row, np.array([terms[t] for t in TERMS]), int(acc["a"][0] >= acc["b"][0]), acc))
     return out
@@ -221,7 +266,7 @@ def outcome(sample: Sample, p: float, min_confidence: float) -> tuple[float, flo
     return sample.right_if["a" if p >= 0.5 else "b"]
 
 
-def loso(all_samples: list[Sample], model: str, today: np.ndarray) -> dict[int, np.ndarray]:
+def loso(all_samples: list[Sample], model: str, today: np.ndarray, l2: float = L2) -> dict[int, np.ndarray]:
     """Per sample (by index) the weights fitted on the calls that share no voice with its call."""
     out, fitted = {}, {}
     for i, s in enumerate(all_samples):
@@ -230,9 +275,31 @@ def loso(all_samples: list[Sample], model: str, today: np.ndarray) -> dict[int, 
             if not train:
                 fitted[s.row.recording] = today
             else:
-                fitted[s.row.recording] = fit(train) if model == "logistic" else fit_scale(train, today)
+                fitted[s.row.recording] = fit(train, l2) if model == "logistic" else fit_scale(train, today, l2)
         out[i] = fitted[s.row.recording]
     return out
+
+
+def l2_table(all_samples: list[Sample], today: np.ndarray, min_confidence: float) -> str:
+    """Leave-one-speaker-out log-loss and accuracy of both fits for several penalties, on the
+    calls and their excerpts (the codec copies repeat the clean calls' words)."""
+    idx = [i for i, s in enumerate(all_samples) if s.row.variant in ("clean", "stereo", "excerpt")]
+    lines = [f"{'L2':>5} {'model':9} {'log-loss':>8} {'wrong way':>9} {'roles right':>11}"]
+    for l2 in (0.03, 0.1, 0.3, 1.0, 3.0, 10.0):
+        for model in ("logistic", "platt"):
+            w = loso(all_samples, model, today, l2)
+            p = np.array([p_agent(all_samples[i], w[i]) for i in idx])
+            y = np.array([all_samples[i].y for i in idx])
+            loss = -np.mean(y * np.log(np.clip(p, 1e-12, 1)) + (1 - y) * np.log(np.clip(1 - p, 1e-12, 1)))
+            parts = [outcome(all_samples[i], q, min_confidence) for i, q in zip(idx, p)]
+            lines.append(f"{l2:5.2f} {model:9} {loss:8.3f} {int(np.sum((p >= 0.5) != y)):>9} "
+                         f"{_pct(sum(r for r, _ in parts), sum(t for _, t in parts)):>11}")
+    p = np.array([p_agent(all_samples[i], today) for i in idx])
+    y = np.array([all_samples[i].y for i in idx])
+    parts = [outcome(all_samples[i], q, min_confidence) for i, q in zip(idx, p)]
+    lines.append(f"{'-':>5} {'today':9} {-np.mean(y * np.log(p) + (1 - y) * np.log(1 - p)):8.3f} "
+                 f"{int(np.sum((p >= 0.5) != y)):>9} {_pct(sum(r for r, _ in parts), sum(t for _, t in parts)):>11}")
+    return "\n".join(lines)
 
 
 # --- report --------------------------------------------------------------------------------------
@@ -249,6 +316,8 @@ def accuracy_table(all_samples: list[Sample], predictions: dict[str, list[float]
         ("/work/devset, calls", lambda s: s.row.source == "devset" and s.row.variant in ("clean", "stereo")),
         ("tune half, codec copies", lambda s: s.row.half == "tune" and s.row.call.codec),
         ("report half, codec copies", lambda s: s.row.half == "report" and s.row.call.codec),
+        (f"tune half, {EXCERPT:.0f} s excerpts", lambda s: s.row.half == "tune" and s.row.window),
+        (f"report half, {EXCERPT:.0f} s excerpts", lambda s: s.row.half == "report" and s.row.window),
     ]
     names = list(predictions)
     lines = [f"{'roles right, share of speech time':34} {'rows':>4} " + " ".join(f"{n:>16}" for n in names)]
@@ -310,10 +379,13 @@ def main(argv: list[str] | None = None) -> int:
           + ", ".join(f"{c} {'+'.join(VOICES[c])} ({half_of(DEVSET_HALF.get(c, VOICES[c][0]))})" for c in sorted(calls)))
     print(f"weights ({', '.join(TERMS)}): today {np.round(today, 2).tolist()}, fitted on the tune half "
           f"{np.round(w_tune, 2).tolist()}, Platt on the tune half {np.round(w_platt, 2).tolist()} (L2 {L2})")
+    print("\nleave-one-speaker-out, by penalty (calls and excerpts):")
+    print(l2_table(all_samples, today, MIN_CONFIDENCE))
     print(f"\nrole accuracy by speech time (unknown under confidence {MIN_CONFIDENCE}; 'min' = worst row):")
     print(accuracy_table(all_samples, predictions, MIN_CONFIDENCE))
     for name in ("today", "LOSO logistic", "LOSO Platt"):
         for label, keep in (("calls", lambda s: s.row.variant in ("clean", "stereo")),
+                            (f"calls and {EXCERPT:.0f} s excerpts", lambda s: s.row.variant in ("clean", "stereo", "excerpt")),
                             ("all rows, codec copies too", lambda s: True)):
             print(f"\ncalibration, {name} confidence, {label} (right = agent and customer the right way round):")
             print(calibration_table(all_samples, predictions[name], keep))
@@ -321,7 +393,7 @@ def main(argv: list[str] | None = None) -> int:
         print("\nper row: half, P(first main speaker is the agent) today / LOSO logistic, truth, accuracy today")
         for i, s in enumerate(all_samples):
             r, t = outcome(s, predictions["today"][i], MIN_CONFIDENCE)
-            print(f"  {s.row.call.label:40} {s.row.half:6} {predictions['today'][i]:.3f} "
+            print(f"  {s.row.label:52} {s.row.half:6} {predictions['today'][i]:.3f} "
                   f"{predictions['LOSO logistic'][i]:.3f} {'a' if s.y else 'b'} {_pct(r, t)} "
                   f"x={np.round(s.x, 2).tolist()}")
     return 0
