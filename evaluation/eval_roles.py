@@ -382,6 +382,10 @@ def calibration_table(all_samples: list[Sample], p: list[float], keep) -> str:
         mean = np.mean([max(p[i], 1 - p[i]) for i in idx]) if idx else float("nan")
         lines.append(f"{lo:.1f}-{min(hi, 1):.1f}    {len(idx):>5} {right:>5} "
                      f"{(f'{right / len(idx):6.2f}' if idx else '     -')} {mean:9.2f}")
+    idx = [i for i, s in enumerate(all_samples) if keep(s)]
+    expected = sum(1 - max(p[i], 1 - p[i]) for i in idx)
+    wrong = sum((p[i] >= 0.5) != bool(all_samples[i].y) for i in idx)
+    lines.append(f"wrong way round: {wrong} of {len(idx)}; the confidences expect {expected:.1f}")
     return "\n".join(lines)
 
 
