@@ -165,6 +165,9 @@ ADDED_COLUMNS = (
     # Retention (pipeline/store/retention.py): when the call's recording paths, and its raw words and
     # turn texts, were purged. A purged call is never processed again (pipeline/run/plan.py).
     ("calls", "audio_purged_at", "TIMESTAMP"), ("calls", "text_purged_at", "TIMESTAMP"),
+    # The language a user reads the web app in (pipeline/data/translations.json has zh and en);
+    # a Mandarin centre's users read Chinese unless they choose otherwise.
+    ("users", "lang", "VARCHAR DEFAULT 'zh'"),
 )
 
 def migrate(conn: duckdb.DuckDBPyConnection) -> None:
