@@ -446,6 +446,10 @@ def test_the_audit_log_written_by_the_server_verifies(browser, server, db):
 # (the product's name, two abbreviations every team uses, a unit) and identifiers (a word with a
 # digit, '_', '-', '/' or '.' inside: X-CSRF-Token, 2026-11-20).
 ALLOWED_LATIN = {"callbrief", "API", "QA", "ms"}
+SCREEN_NAMES = {"/worklist": "02-worklist", "/customers/C1001": "03-briefing", "/search": "05-search",
+                "/calls/zh-1001-b": "06-call", "/qa": "08-qa-queue", "/qa/S/C": "09-qa-review", "/qa/rollup": "10-qa-rollup",
+                "/dashboard": "11-dashboard", "/settings": "14-settings", "/api/docs": "15-api-docs",
+                "/calls/no-such-call-1": "16-not-found"}
 LABELS_JS = """
 const skip = 'script,style,[lang]:not(html),[translate=no],code';
 const out = [];
@@ -474,7 +478,7 @@ def other_language(text: str, lang: str) -> list[str]:
 def test_every_page_is_in_the_users_language_only(browser, server, db):
     """For each role and each language: every page the role reaches (and an error page) holds
     no word of the other language outside what was said and identifiers; nav links do not wrap.
-    Each page is kept as a 1366x768 screenshot (data/out/screens/lang-*)."""
+    Each page is kept as a 1366x768 screenshot (data/out/screens/NN-page-LANG-1366x768.png)."""
     from selenium.webdriver.common.by import By
 
     with Database(db, read_only=True).reading() as conn:
@@ -496,7 +500,7 @@ def test_every_page_is_in_the_users_language_only(browser, server, db):
             browser.get(server + "/login")
             assert browser.find_element(By.TAG_NAME, "html").get_attribute("lang") == html_lang[lang], asked
             found[("-", asked, "/login")] = other_language(browser.execute_script(LABELS_JS), lang)
-            shot(browser, f"lang-{lang}-login-1366x768")
+            shot(browser, f"01-login-{lang}-1366x768")
         browser.execute_cdp_cmd("Network.setExtraHTTPHeaders", {"headers": {}})
         for user, paths in pages.items():
             log_in(browser, server, user)
@@ -511,10 +515,10 @@ def test_every_page_is_in_the_users_language_only(browser, server, db):
                                                      "'header.top nav a, .account a')).filter(a => a.getClientRects().length > 1)"
                                                      ".map(a => a.textContent)")
                     assert not wrapped, (user, lang, path, wrapped)
-                    name = path.strip("/").split("?")[0].replace("/", "-").replace(sample_id, "sample").replace(call_id, "call")
-                    if user in ("hana", "lee") and (lang, name) not in shots:  # each page once per language
+                    name = SCREEN_NAMES.get(path.split("?")[0].replace(sample_id, "S").replace(call_id, "C"))
+                    if user in ("hana", "lee") and name and (lang, name) not in shots:  # each page once per language
                         shots.add((lang, name))
-                        shot(browser, f"lang-{lang}-{name or 'home'}-1366x768")
+                        shot(browser, f"{name}-{lang}-1366x768")
             set_language(browser, server, "zh")  # as the other tests expect
     finally:
         browser.set_window_size(1440, 1000)
