@@ -266,6 +266,12 @@ def test_users_cli_add_passwd_disable(db, settings, monkeypatch, capsys):
     assert "too short" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         main(["users", "add", "zed", "--role", "boss", "--db", str(db), "--password-stdin"])
+    monkeypatch.setattr(sys, "stdin", io.StringIO("a-long-password\n"))
+    assert main(["users", "add", "ivy", "--role", "qa", "--lang", "en", "--db", str(db), "--password-stdin"]) == 0
+    capsys.readouterr()
+    assert main(["users", "list", "--db", str(db)]) == 0
+    listed = {line.split()[0]: line.split() for line in capsys.readouterr().out.splitlines()}
+    assert listed["ivy"][2] == "en" and listed["neo"][2] == "zh"  # Chinese unless asked
     from web.app import create_app
 
     def fresh() -> TestClient:  # an app started after the change
@@ -282,6 +288,8 @@ def test_users_cli_add_passwd_disable(db, settings, monkeypatch, capsys):
     assert fresh().get("/qa", follow_redirects=False).status_code == 303  # a new password ends old sessions
     client = fresh()
     assert login(client, "neo", "another-password").status_code == 303
+    ivy = fresh()
+    assert login(ivy, "ivy", "a-long-password").status_code == 303 and "QA review queue" in ivy.get("/qa").text
     assert main(["users", "disable", "neo", "--db", str(db)]) == 0
     client = fresh()
     assert client.get("/qa", follow_redirects=False).status_code == 303
