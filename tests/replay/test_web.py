@@ -974,3 +974,11 @@ def test_a_user_chooses_their_language_on_the_settings_page(app, db):
     assert query(db, "SELECT detail FROM audit_log WHERE action = 'settings'") == [("lang=en",)]
     assert "回访清单" in client_as(app, "hugo").get("/worklist").text
     assert hana.get("/api/calls/nope").json() == {"detail": "no call nope"}
+
+
+def test_the_api_docs_page_is_in_the_users_language_and_leaves_the_openapi_document_alone(app):
+    hana = client_as(app, "hana")
+    before = hana.get("/api/openapi.json").json()
+    page = hana.get("/api/docs").text
+    assert "客户最新的简报、来电和回访记录。" in page and "The customer's newest briefing" not in page
+    assert hana.get("/api/openapi.json").json() == before

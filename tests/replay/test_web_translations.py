@@ -78,3 +78,4 @@ def test_no_template_writes_words_of_its_own():
 def test_the_second_table_is_gone():
     assert not (ROOT / "web" / "data" / "labels.json").exists() and not (ROOT / "web" / "labels.py").exists()
     assert json.loads((ROOT / "pipeline" / "data" / "translations.json").read_text(encoding="utf-8"))["_doc"]
+
