@@ -7,7 +7,7 @@ from pathlib import Path
 
 from fastapi import Request
 
-from pipeline.outputs.briefing import facts_by_sentence
+from pipeline.outputs.briefing import fact_label, facts_by_sentence
 from pipeline.outputs.qa import QAError, record_review, scorecard_items
 from pipeline.outputs.redacted_audio import CannotRedact, NoSuchCall, cache_folder, redacted_audio
 
@@ -21,7 +21,9 @@ def worklist(ctx: WebContext) -> list[dict]:
         return reads.worklist(conn, ctx.tz, ctx.target, ctx.now_local(), ctx.settings.policy.levels)
 
 
-def briefing(ctx: WebContext, customer_id: str) -> dict:
+def briefing(ctx: WebContext, customer_id: str, lang: str | None = None) -> dict:
+    """`lang`: the reader's language, for the facts' names (the stored briefing's sentences stay
+    in the language it was written in); None keeps them as stored (the API)."""
     with ctx.store.reading() as conn:
         calls = reads.customer_calls(conn, customer_id)
         if not calls:
@@ -38,10 +40,21 @@ def briefing(ctx: WebContext, customer_id: str) -> dict:
     for c in calls:
         c["flags"] = reads.parse_json(c["flags"], [])
     deadlines = reads.deadlines_view(brief or {}, ctx.tz, ctx.now_local())
+    if brief and lang:
+        brief = {**brief, "facts": [relabelled(f, lang, ctx) for f in brief.get("facts") or []]}
     said = said_by_sentence(brief or {}, deadlines, [c["call_id"] for c in reversed(calls)])
     return {"customer_id": cid, "briefing": brief, "calls": calls, "latest": latest, "turns": turns,
             "callbacks": callbacks, "deadlines": deadlines, "waiting": waiting[0] if waiting else None,
             "demands": [r for r in said if r["demand"]], "told": [r for r in said if not r["demand"]]}
+
+
+def relabelled(fact: dict, lang: str, ctx: WebContext) -> dict:
+    """A stored fact named in `lang` ("3000 GBP to the landlord" / "3000 英镑，付给房东"), from its
+    value; as stored when the briefing predates fact values."""
+    try:
+        return {**fact, "label": fact_label(fact, lang, ctx.tz)}
+    except (KeyError, TypeError):
+        return fact
 
 
 def said_by_sentence(brief: dict, deadlines: list[dict], call_order: list[str]) -> list[dict]:

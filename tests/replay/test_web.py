@@ -970,6 +970,8 @@ def test_a_user_chooses_their_language_on_the_settings_page(app, db):
     page = hana.get("/worklist").text
     assert '<html lang="en">' in page and "Callback worklist" in page and "regulator threat" in page
     assert "回访清单" not in page
+    briefing = hana.get("/customers/C1001").text  # a Chinese customer: what they said stays Chinese, facts are named in English
+    assert '<span class="tag">bank card</span>' in briefing and "解冻" in briefing
     assert query(db, "SELECT lang FROM users WHERE username = 'hana'") == [("en",)]
     assert query(db, "SELECT detail FROM audit_log WHERE action = 'settings'") == [("lang=en",)]
     assert "回访清单" in client_as(app, "hugo").get("/worklist").text

@@ -30,7 +30,7 @@ def callback_submit(request: Request, customer_id: str, outcome: str = Form(...)
 @router.get("/customers/{customer_id}")
 def briefing_page(request: Request, customer_id: str, user: Viewer = Depends(role(*HANDLING))):
     ctx = web(request)
-    data = views.briefing(ctx, customer_id)
+    data = views.briefing(ctx, customer_id, user.lang)
     ctx.audit(request, user.username, user.role, "view_briefing", data["customer_id"])
     latest = data["latest"]
     plot = escalation_svg(data["turns"], latest["duration"] or 0, latest["call_id"], language=user.lang)
