@@ -169,6 +169,9 @@ ADDED_COLUMNS = (
     # manifest said so, the posterior and "detected" when read from the opening; the deciding quote and time.
     ("calls", "direction", "VARCHAR"), ("calls", "direction_confidence", "DOUBLE"),
     ("calls", "direction_source", "VARCHAR"), ("calls", "direction_evidence", "JSON"),
+    # The language a user reads the web app in (pipeline/data/translations.json has zh and en);
+    # a Mandarin centre's users read Chinese unless they choose otherwise.
+    ("users", "lang", "VARCHAR DEFAULT 'zh'"),
 )
 
 def migrate(conn: duckdb.DuckDBPyConnection) -> None:
