@@ -7,13 +7,15 @@ from pathlib import Path
 
 from fastapi import HTTPException, Request
 
+from pipeline.analysis.i18n import table
 from pipeline.outputs.briefing import facts_by_sentence
-from pipeline.outputs.qa import QAError, record_review, scorecard_items
+from pipeline.outputs.qa import QAError, card_items, card_of, record_review, scorecard_items
 from pipeline.outputs.redacted_audio import CannotRedact, NoSuchCall, cache_folder, redacted_audio
 
 from . import search
 from . import store as reads
 from .context import CALLBACK_OUTCOMES, Viewer, WebContext, shown
+from .labels import label
 
 
 def worklist(ctx: WebContext) -> list[dict]:
@@ -108,10 +110,22 @@ def qa_card(ctx: WebContext, sample_id: str, call_id: str, reviewer: str) -> dic
     review = ctx.store.qa_review_of(sample_id, call_id, reviewer)
     prefill = {c["item"]: c for c in reads.parse_json(sampled["scorecard"], [])}
     answers = reads.parse_json(review["scores"], {}) if review else {}
-    items = [{**i, "prefill": prefill.get(i["id"], {}).get("prefill"),
+    card = card_of(sampled)  # a callback call is reviewed on the callback card it was prefilled on
+    items = [{**i, "label": _item_label(i), "prefill": prefill.get(i["id"], {}).get("prefill"),
               "evidence": prefill.get(i["id"], {}).get("evidence", []),
-              "answer": answers.get(i["id"]) or prefill.get(i["id"], {}).get("prefill")} for i in scorecard_items()]
-    return {"sample": sampled, "items": items, "review": review}
+              "answer": answers.get(i["id"]) or prefill.get(i["id"], {}).get("prefill")} for i in card_items(card)]
+    return {"sample": sampled, "items": items, "review": review, "card": card}
+
+
+def qa_card_items(ctx: WebContext, sample_id: str, call_id: str) -> list[dict]:
+    """The items of the card a sampled call is reviewed on (none when it is not in the sample)."""
+    sampled = ctx.store.qa_sampled(sample_id, call_id)
+    return card_items(card_of(sampled)) if sampled else []
+
+
+def _item_label(item: dict) -> str:
+    """The item's name from the translation table (qa_item.<id>) where it has one."""
+    return label("qa_item", item["id"]) if f"qa_item.{item['id']}" in table() else item["label"]
 
 
 def store_review(ctx: WebContext, request: Request, user: Viewer, sample_id: str, call_id: str, scores: dict,

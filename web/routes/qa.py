@@ -79,7 +79,8 @@ def qa_review_page(request: Request, sample_id: str, call_id: str, user: Viewer 
 async def qa_review_submit(request: Request, sample_id: str, call_id: str, user: Viewer = Depends(role(*QA))):
     ctx = web(request)
     form = await request.form()
-    scores = {i["id"]: str(form.get(i["id"], "")) for i in scorecard_items()}
+    items = await run_in_threadpool(views.qa_card_items, ctx, sample_id, call_id)  # the card of that call
+    scores = {i["id"]: str(form.get(i["id"], "")) for i in items or scorecard_items()}
     try:  # database work off the event loop
         await run_in_threadpool(views.store_review, ctx, request, user, sample_id, call_id, scores,
                                 str(form.get("comment", "")))
