@@ -163,3 +163,27 @@ def test_the_review_page_shows_the_callback_card_of_a_callback_call(sampled):
     assert client.get(f"/api/qa/{sample.sample_id}/cb-zh-02").json()["card"] == "callback"
     header = client.get(f"/qa/export/{sample.sample_id}.csv").text.lstrip("\ufeff").splitlines()[0].split(",")
     assert set(INBOUND_IDS + CALLBACK_IDS) <= set(header)
+
+
+def test_the_cli_draws_callbacks_on_request_and_checks_a_review_against_their_card(tmp_path, capsys):
+    from flows.cli import main
+
+    def cli(*argv):
+        code = main(["qa", *argv, "--db", str(db)])
+        out, err = capsys.readouterr()
+        return code, out, err
+
+    db = tmp_path / "qa.duckdb"
+    with Store(db) as store:
+        store_conversations(store)
+    code, out, _ = cli("sample", "-n", "5", "--seed", "3", "--callbacks", "0")
+    assert code == 0 and "in-zh-01" in out and "cb-" not in out
+    code, out, _ = cli("sample", "-n", "5", "--seed", "3")  # the inbound call is drawn once, ever
+    sample_id = out.split(":")[0]
+    assert code == 0 and {line.split()[0] for line in out.splitlines()[1:] if line.strip()} >= {"cb-en-01", "cb-zh-02"}
+    code, _, err = cli("review", sample_id, "cb-zh-02", "--reviewer", "qa.lee", "--scores",
+                       json.dumps({i: "pass" for i in INBOUND_IDS}))
+    assert code == 2 and "unknown scorecard item 'greeting'" in err and len(err.strip().splitlines()) == 1
+    code, out, _ = cli("review", sample_id, "cb-zh-02", "--reviewer", "qa.lee", "--scores",
+                       json.dumps({i: "fail" for i in CALLBACK_IDS}))
+    assert code == 0 and "stored" in out
