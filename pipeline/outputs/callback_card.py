@@ -310,12 +310,13 @@ def prefill_callback(turns: Sequence[TurnLike]) -> list[dict]:
     (pass / fail / n/a / no evidence), the evidence behind it and a note; each answer names its card."""
     turns = list(turns)
     away = not_reached(turns)
+    call = _read(turns)
     card = []
     for item in callback_items():
         if away is not None:
             value, evidence, note = "n/a", [away], "the call did not reach the customer"
         else:
-            value, evidence, note = JUDGES[item["kind"]](_read(turns), item)
+            value, evidence, note = JUDGES[item["kind"]](call, item)
         card.append({"item": item["id"], "label": item["label"], "prefill": value, "evidence": evidence,
                      "note": note, "card": CARD_ID})
     return card
