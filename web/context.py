@@ -34,7 +34,7 @@ PLAY_LEAD_SECONDS = 3.0  # a play button starts this much before the moment, so 
 SESSION_COOKIE, LOGIN_COOKIE, FLASH_COOKIE = "cb_session", "cb_login", "cb_flash"
 # What a page says after a POST redirected to it: fixed texts (translations.json "flash.<key>"),
 # picked by a key the server signed for that user and page (never text from the URL), shown once.
-FLASHES = ("callback_recorded", "review_saved", "settings_saved")
+FLASHES = ("callback_recorded", "review_saved", "settings_saved", "sample_done")
 DEFAULT_LANG = "zh"  # a Mandarin centre: pages without a user (login, errors) unless the browser asks for English
 HTML_LANG = {"zh": "zh-CN", "en": "en"}
 FLASH_SECONDS = 60

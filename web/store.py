@@ -236,6 +236,15 @@ def qa_next(conn, sample_id: str, reviewer: str, after: str) -> str | None:
     return (later or todo or [None])[0]
 
 
+def qa_progress(conn, sample_id: str, reviewer: str, call_id: str) -> dict:
+    """The call's place in the sample's order (1-based), the sample's size and the reviewer's reviews of it."""
+    order = [r["call_id"] for r in rows(conn, "SELECT call_id FROM qa_samples WHERE sample_id = ? "
+                                              "ORDER BY stratum, call_id", [sample_id])]
+    done = rows(conn, "SELECT count(*) AS n FROM qa_reviews WHERE sample_id = ? AND reviewer = ?",
+                [sample_id, reviewer])[0]["n"]
+    return {"at": order.index(call_id) + 1 if call_id in order else None, "of": len(order), "done": done}
+
+
 def qa_backlog(conn, now_utc: datetime, review_days: int) -> list[dict]:
     """Per sample: calls drawn, calls reviewed by anyone, calls still waiting, and of those the ones
     waiting longer than `review_days` since the sample was drawn (overdue)."""
@@ -351,7 +360,7 @@ def audio_purged_at(conn, call_id: str):
 
 def qa_export_rows(conn, sample_id: str) -> list[dict]:
     return rows(conn, "SELECT q.sample_id, q.call_id, q.agent_id, c.customer_id, c.started_at, q.stratum, "
-                      "q.reason, e.call_score, r.reviewer, r.reviewed_at, r.scores, r.comment "
+                      "q.reason, e.call_score, q.scorecard, r.reviewer, r.reviewed_at, r.scores, r.comment "
                       "FROM qa_samples q JOIN calls c USING (call_id) LEFT JOIN escalation e USING (call_id) "
                       "LEFT JOIN qa_reviews r USING (sample_id, call_id) WHERE q.sample_id = ? "
                       "ORDER BY q.call_id, r.reviewer", [sample_id])

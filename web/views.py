@@ -2,14 +2,23 @@
 one read-only connection (or writes through pipeline.store) and returns plain data."""
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from fastapi import Request
 
 from pipeline.analysis.i18n import text as translated
 from pipeline.outputs.briefing import fact_label, facts_by_sentence
-from pipeline.outputs.qa import QAError, card_items, card_of, record_review, scorecard_items
+from pipeline.outputs.callback_card import callback_items
+from pipeline.outputs.qa import (
+    QAError,
+    card_items,
+    card_of,
+    prefill_agreement,
+    record_review,
+    review_against_prefill,
+    scorecard_items,
+)
 from pipeline.outputs.redacted_audio import CannotRedact, NoSuchCall, cache_folder, redacted_audio
 
 from . import search
@@ -184,6 +193,37 @@ def store_review(ctx: WebContext, request: Request, user: Viewer, sample_id: str
     ctx.audit(request, user.username, user.role, "qa_review", call_id, sample_id)
 
 
+def qa_next(ctx: WebContext, sample_id: str, reviewer: str, after: str) -> str | None:
+    with ctx.store.reading() as conn:
+        return reads.qa_next(conn, sample_id, reviewer, after)
+
+
+def qa_progress(ctx: WebContext, sample_id: str, reviewer: str, call_id: str) -> dict:
+    """Where the reviewer is in the sample: this call's place, how many calls, how many they reviewed."""
+    with ctx.store.reading() as conn:
+        return reads.qa_progress(conn, sample_id, reviewer, call_id)
+
+
+def qa_overview(ctx: WebContext, lang: str, weeks: int = 8) -> dict:
+    """The dashboard's QA part: the backlog per sample (waiting, overdue after the policy's review
+    days), and how often reviewers kept the prefill, per item, overall and per ISO week (the last
+    `weeks` weeks with reviews)."""
+    now = datetime.now(timezone.utc).replace(tzinfo=None)
+    with ctx.store.reading() as conn:
+        backlog = reads.qa_backlog(conn, now, ctx.settings.policy.qa_review_days)
+        pairs = reads.qa_pairs(conn)
+
+    def week(at: datetime) -> str:
+        year, number, _ = at.replace(tzinfo=timezone.utc).astimezone(ctx.tz).isocalendar()
+        return f"{year}-W{number:02d}"
+    agreement = prefill_agreement(pairs, week)
+    periods = sorted(k for k in agreement if k != "all")[-weeks:]
+    items = [i["id"] for i in scorecard_items() + callback_items() if i["id"] in agreement.get("all", {})]
+    return {"backlog": backlog, "review_days": ctx.settings.policy.qa_review_days, "agreement": agreement,
+            "weeks": periods, "item_ids": items, "waiting": sum(b["waiting"] for b in backlog),
+            "overdue": sum(b["overdue"] for b in backlog)}
+
+
 def rollup(ctx: WebContext) -> list[dict]:
     with ctx.store.reading() as conn:
         return reads.qa_rollup(conn, scorecard_items())
@@ -260,8 +300,12 @@ def plot_file(ctx: WebContext, call_id: str) -> Path:
 
 
 def qa_export_rows(ctx: WebContext, sample_id: str) -> list[dict]:
+    """One row per sampled call and review, each with every item's prefill, answer and agreement."""
     with ctx.store.reading() as conn:
         found = reads.qa_export_rows(conn, sample_id)
+    for r in found:
+        r["items"] = review_against_prefill(r["scorecard"], r["scores"]) if r["scores"] else {
+            k: {**v, "review": None, "agree": None} for k, v in review_against_prefill(r["scorecard"], {}).items()}
     if not found:
         raise Refused(404, "no_sample", sample=shown(sample_id))
     return found

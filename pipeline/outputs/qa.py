@@ -508,7 +508,7 @@ def review_against_prefill(scorecard, scores) -> dict[str, dict]:
     prefill = _prefilled(scorecard)
     answers = json.loads(scores) if isinstance(scores, str) else (scores or {})
     out = {}
-    for item in scorecard_items():
+    for item in card_items(card_of(scorecard)):
         before, after = prefill.get(item["id"]), answers.get(item["id"])
         agree = None if before in (None, "no evidence") or not after else before == after
         out[item["id"]] = {"prefill": before, "review": after, "agree": agree}

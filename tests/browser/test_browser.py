@@ -267,6 +267,53 @@ def test_qa_review_submitted_shows_in_the_rollup(browser, server):
     full_shot(browser, "10-qa-rollup")
 
 
+def test_save_and_next_walks_a_whole_sample_by_keyboard(browser, server, db):
+    """At 1366x768 the scorecard sits beside the transcript; j/k move between items, a digit picks
+    an answer, s saves and opens the next call, until the sample is done; the dashboard then
+    counts the reviews against the prefill."""
+    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.common.by import By
+
+    from tests.dbfile import query
+
+    log_in(browser, server, "lee")
+    browser.set_window_size(1366, 768)
+    try:
+        browser.get(server + "/qa")
+        first = browser.find_elements(By.CSS_SELECTOR, "table a[href^='/qa/qa-']")[0].get_attribute("href")
+        sample_id = first.split("/qa/", 1)[1].split("/")[0]
+        size = query(db, "SELECT count(*) FROM qa_samples WHERE sample_id = ?", [sample_id])[0][0]
+        browser.get(first)
+        visited = []
+        while "/qa/" + sample_id + "/" in browser.current_url:
+            url = browser.current_url
+            visited.append(url.rsplit("/", 1)[-1])
+            assert len(visited) <= size
+            call, card = browser.find_element(By.CSS_SELECTOR, ".qa-call"), browser.find_element(By.CSS_SELECTOR, ".qa-card")
+            assert card.rect["x"] >= call.rect["x"] + call.rect["width"] and card.rect["width"] >= 440  # side by side
+            items = browser.find_elements(By.CSS_SELECTOR, "#scorecard fieldset.item")
+            keys = ActionChains(browser)
+            keys.send_keys("j").send_keys("k")  # down and back up: the first item is current again
+            keys.perform()
+            assert "current" in items[0].get_attribute("class")
+            if len(visited) == 1:
+                shot(browser, "09b-qa-review-side-by-side-1366x768")
+            for _ in items:
+                ActionChains(browser).send_keys("1").perform()  # the first answer, then on to the next item
+            firsts = [f.find_elements(By.CSS_SELECTOR, "input[type=radio]")[0] for f in items]
+            assert all(r.is_selected() for r in firsts)
+            ActionChains(browser).send_keys("s").perform()
+            wait_for(lambda: browser.current_url != url, what="the next call")
+        assert browser.current_url.endswith("/qa") and len(visited) == size
+        assert "本批次的通话你都已评审" in browser.find_element(By.CSS_SELECTOR, "p.ok").text
+        assert query(db, "SELECT count(*) FROM qa_reviews WHERE reviewer = 'lee' AND sample_id = ?", [sample_id])[0][0] == size
+        browser.get(server + "/dashboard")
+        assert browser.find_elements(By.CSS_SELECTOR, "#qa-agreement tbody tr")
+        full_shot(browser, "11b-dashboard-qa")
+    finally:
+        browser.set_window_size(1440, 1000)
+
+
 def test_lead_dashboard_charts_link_to_the_numbers(browser, server):
     from selenium.webdriver.common.by import By
 
@@ -560,6 +607,10 @@ def test_every_page_is_in_the_users_language_only(browser, server, db):
                     if user in ("hana", "lee") and name and (lang, name) not in shots:  # each page once per language
                         shots.add((lang, name))
                         shot(browser, f"{name}-{lang}-1366x768")
+                        if os.environ.get("CALLBRIEF_WIDE_SCREENS"):  # docs/screens at 1920x1080 too (not every run)
+                            browser.set_window_size(1920, 1080)
+                            shot(browser, f"{name}-{lang}-1920x1080")
+                            browser.set_window_size(1366, 768)
             set_language(browser, server, "zh")  # as the other tests expect
     finally:
         browser.set_window_size(1440, 1000)

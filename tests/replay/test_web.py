@@ -19,6 +19,7 @@ import pytest
 from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
 
+from pipeline.analysis.i18n import text as translated
 from pipeline.config.settings import Settings
 from tests.dbfile import HOLD, execute, query
 from tests.webdb import PASSWORDS, ROLE_USER, make_web_db
@@ -999,3 +1000,76 @@ def test_the_api_docs_page_is_in_the_users_language_and_leaves_the_openapi_docum
     page = hana.get("/api/docs").text
     assert "客户最新的简报、来电和回访记录。" in page and "The customer's newest briefing" not in page
     assert hana.get("/api/openapi.json").json() == before
+
+
+def test_save_and_next_walks_the_sample_then_says_it_is_done(app, db):
+    """Each "save and next" stores the review and opens the reviewer's next unreviewed call of the
+    sample, in the sample's order; after the last one, the queue says the sample is done."""
+    sample_id = sample_ids(db)[0]
+    order = [r[0] for r in query(db, "SELECT call_id FROM qa_samples WHERE sample_id = ? ORDER BY stratum, call_id",
+                                 [sample_id])]
+    client = client_as(app, "quinn")
+    token = csrf_of(client)
+    items = [r["id"] for r in client.get(f"/api/qa/{sample_id}/{order[0]}").json()["items"]]
+    seen, at = [], order[0]
+    while at is not None:
+        seen.append(at)
+        r = client.post(f"/qa/{sample_id}/{at}", data={**{i: "pass" for i in items}, "csrf_token": token, "then": "next"},
+                        follow_redirects=False)
+        assert r.status_code == 303
+        place = r.headers["location"]
+        at = place.rsplit("/", 1)[-1] if place.startswith(f"/qa/{sample_id}/") else None
+        assert len(seen) <= len(order), seen
+    assert seen == order and place == "/qa"
+    assert translated("flash.sample_done", "zh") in client.get(place).text
+    assert query(db, "SELECT count(*) FROM qa_reviews WHERE reviewer = 'quinn'")[0][0] == len(order)
+    # "Save only" stays on the call.
+    r = client.post(f"/qa/{sample_id}/{order[1]}", data={**{i: "fail" for i in items}, "csrf_token": token,
+                                                         "then": "stay"}, follow_redirects=False)
+    assert r.headers["location"] == f"/qa/{sample_id}/{order[1]}"
+
+
+def test_qa_export_has_prefill_review_and_agreement_per_item(app, db):
+    sample_id, call_id = sample_ids(db)
+    prefill = {c["item"]: c["prefill"] for c in json.loads(query(
+        db, "SELECT scorecard FROM qa_samples WHERE call_id = ?", [call_id])[0][0])}
+    answered = [i for i, v in prefill.items() if v not in (None, "no evidence")]
+    assert answered, "the prefill answered some items of the sampled call"
+    scores = {i: ("fail" if v == "pass" else "pass") if i == answered[0] else (v if v not in (None, "no evidence")
+                                                                              else "n/a") for i, v in prefill.items()}
+    client = client_as(app, "quinn")
+    assert client.post(f"/api/qa/{sample_id}/{call_id}", json={"scores": scores},
+                       headers={"X-CSRF-Token": csrf_of(client)}).status_code == 200
+    table = list(csv.DictReader(io.StringIO(client.get(f"/qa/export/{sample_id}.csv").content.decode("utf-8-sig"))))
+    row = next(r for r in table if r["reviewer"] == "quinn")
+    for item, before in prefill.items():
+        assert row[item] == scores[item] and row[f"{item}_prefill"] == (before or "")
+        expected = "" if before in (None, "no evidence") else ("yes" if before == scores[item] else "no")
+        assert row[f"{item}_agree"] == expected, item
+    assert row[f"{answered[0]}_agree"] == "no"
+    unreviewed = [r for r in table if r["call_id"] != call_id]
+    assert unreviewed and all(r[f"{i}_agree"] == "" and r[f"{i}_prefill"] is not None for r in unreviewed for i in prefill)
+
+
+def test_dashboard_shows_the_qa_backlog_overdue_and_prefill_agreement(app, db):
+    sample_id, call_id = sample_ids(db)
+    n = query(db, "SELECT count(*) FROM qa_samples")[0][0]
+    lead = client_as(app, "lee")
+    page = lead.get("/dashboard").text
+    days = Settings().policy.qa_review_days
+    assert translated("web.dash.qa_backlog", "zh", waiting=n, overdue=0, days=days) in page
+    # Drawn longer ago than the policy's review days: overdue until reviewed.
+    execute(db, f"UPDATE qa_samples SET drawn_at = drawn_at - INTERVAL {days + 1} DAY")
+    page = lead.get("/dashboard").text
+    assert translated("web.dash.qa_backlog", "zh", waiting=n, overdue=n, days=days) in page
+    prefill = {c["item"]: c["prefill"] for c in json.loads(query(
+        db, "SELECT scorecard FROM qa_samples WHERE call_id = ?", [call_id])[0][0])}
+    kept = {i: (v if v not in (None, "no evidence") else "n/a") for i, v in prefill.items()}
+    quinn = client_as(app, "quinn")
+    quinn.post(f"/api/qa/{sample_id}/{call_id}", json={"scores": kept}, headers={"X-CSRF-Token": csrf_of(quinn)})
+    page = lead.get("/dashboard").text
+    assert translated("web.dash.qa_backlog", "zh", waiting=n - 1, overdue=n - 1, days=days) in page
+    table = page[page.index('id="qa-agreement"'):]
+    answered = [i for i, v in prefill.items() if v not in (None, "no evidence")]
+    row = table[table.index(translated(f"qa_item.{answered[0]}", "zh")):]
+    assert "100% (1)" in row[:row.index("</tr>")]

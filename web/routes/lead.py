@@ -37,4 +37,5 @@ def dashboard_page(request: Request, group: str = "day", user: Viewer = Depends(
         bars = [(shown(r["grp"]), r[key], link(r["grp"]) + ("&min_escalation=" + f"{urgent:g}"
                                                             if key == "high_escalation" else "")) for r in data]
         charts.append(bar_chart(title, bars))
-    return ctx.page(request, "dashboard.html", user, group=group, data=data, charts=charts, groups=list(reads.GROUPS))
+    return ctx.page(request, "dashboard.html", user, group=group, data=data, charts=charts, groups=list(reads.GROUPS),
+                    qa=views.qa_overview(ctx, user.lang))

@@ -47,13 +47,19 @@ def qa_export(request: Request, sample_id: str, user: Viewer = Depends(role(*QA)
     writer = csv.writer(out)
     head = ["sample_id", "call_id", "agent_id", "customer_id", "started_at", "stratum", "reason", "escalation",
             "reviewer", "reviewed_at", "comment"]
-    writer.writerow(head + items)
+    # Per item: the review's answer (named by the item, as before), the prefill, and whether they agree
+    # (yes / no; empty where the prefill found no evidence or nobody reviewed yet).
+    writer.writerow(head + [f"{i}{part}" for i in items for part in ("", "_prefill", "_agree")])
     for r in found:
-        scores = reads.parse_json(r["scores"], {})
+        cells = []
+        for i in items:
+            one = r["items"].get(i, {})
+            agree = {True: "yes", False: "no"}.get(one.get("agree"), "")
+            cells += [one.get("review") or "", one.get("prefill") or "", agree]
         # Text a spreadsheet would run as a formula (a comment "=HYPERLINK(...)") is quoted.
         writer.writerow([safe_cell(v) for v in [
             r["sample_id"], r["call_id"], r["agent_id"], r["customer_id"], r["started_at"], r["stratum"], r["reason"],
-            r["call_score"], r["reviewer"], r["reviewed_at"], r["comment"]] + [scores.get(i, "") for i in items]])
+            r["call_score"], r["reviewer"], r["reviewed_at"], r["comment"]] + cells])
     ctx.audit(request, user.username, user.role, "qa_export", sample_id)
     return Response("\ufeff" + out.getvalue(), media_type="text/csv; charset=utf-8",  # BOM: Excel reads UTF-8
                     headers={"Content-Disposition": f'attachment; filename="{sample_id}.csv"'})
@@ -64,7 +70,9 @@ def _review_page(request: Request, user: Viewer, sample_id: str, call_id: str, c
     """`error`: the validator's answer to the form just posted (never text from the URL)."""
     ctx = web(request)
     call = views.call(ctx, call_id, user.lang)
+    progress = views.qa_progress(ctx, sample_id, user.username, call_id)
     return ctx.page(request, "qa_review.html", user, status_code=status_code, call=call, start_at=None, error=error,
+                    progress=progress,
                     plot=escalation_svg(call["turns"], call["duration"] or 0, call_id, language=user.lang),
                     **card)
 
@@ -95,4 +103,10 @@ async def qa_review_submit(request: Request, sample_id: str, call_id: str, user:
         for item in card["items"]:
             item["answer"] = scores.get(item["id"]) or item["answer"]
         return await run_in_threadpool(_review_page, request, user, sample_id, call_id, card, error, 422)
-    return ctx.redirect(user, f"/qa/{sample_id}/{call_id}", "review_saved")
+    if form.get("then") != "next":
+        return ctx.redirect(user, f"/qa/{sample_id}/{call_id}", "review_saved")
+    # Save and next: the reviewer's next unreviewed call of the sample, or the queue when none is left.
+    following = await run_in_threadpool(views.qa_next, ctx, sample_id, user.username, call_id)
+    if following is None:
+        return ctx.redirect(user, "/qa", "sample_done")
+    return ctx.redirect(user, f"/qa/{sample_id}/{following}", "review_saved")
