@@ -10,7 +10,7 @@ export HF_HUB_OFFLINE := 1
 export PYANNOTE_METRICS_ENABLED := 0
 export PREFECT_SERVER_ANALYTICS_ENABLED := false
 
-.PHONY: setup system venv models key test test-fast lint run bench bench-long eval eval-qa eval-direction eval-speakers eval-asr intake samples clean web
+.PHONY: setup system venv models key test test-fast lint run bench bench-long eval eval-qa eval-direction eval-sources eval-speakers eval-asr intake samples clean web
 
 setup: system venv models
 
@@ -71,13 +71,14 @@ web: key
 	$(PY) -m flows.cli web
 
 # Every evaluation table: escalation (espeak set, telephone calls, CASIA emotion), QA prefill vs
-# hand labels, call direction vs hand labels, speakers and roles on the real dev calls, recognition
+# hand labels, call direction and threat sources vs hand labels, speakers and roles on the real dev calls, recognition
 # (CER, domain terms) on ../shared.
 eval: key
 	$(PY) -m evaluation.evaluation --asr
 	$(PY) -m evaluation.eval_escalation
 	$(PY) -m evaluation.eval_qa
 	$(PY) -m evaluation.eval_direction
+	$(PY) -m evaluation.eval_sources
 	$(PY) -m evaluation.eval_speakers --codecs
 	$(PY) -m evaluation.eval_asr
 	$(PY) -m evaluation.eval_asr --general
@@ -89,6 +90,10 @@ eval-qa: key
 # Call direction (inbound, outbound, callback) detected from openings vs hand labels, by half.
 eval-direction:
 	$(PY) -m evaluation.eval_direction
+
+# Which authority or channel a threat named (12363, 12378, court...) vs hand labels.
+eval-sources:
+	$(PY) -m evaluation.eval_sources
 
 # Process recordings as they arrive (INTAKE_DIR, or the intake_dir setting); alerts per settings.
 intake: key
