@@ -8,11 +8,13 @@ from __future__ import annotations
 import json
 from dataclasses import replace
 from datetime import datetime, timezone
+from pathlib import Path
 
 import pytest
 
 from evaluation.recognition import replay_call, stored_ids
 from pipeline.config.settings import Settings
+from pipeline.intake.ingest import discover
 from pipeline.outputs.alerts import WebhookChannel, alerts_for_call, deliver_due, record_alerts
 from pipeline.outputs.briefing import build_briefing, to_markdown
 from pipeline.run.execute import refresh_briefings, write_result
@@ -117,3 +119,18 @@ def test_the_briefing_and_the_worklist_show_which_authority(db):
     with Store(db, read_only=True).reading() as conn:
         items = {i["customer_id"]: i for i in worklist(conn, settings.tz, settings.callback_target_minutes, NOW)}
     assert items["C1001"]["sources"] == ["nfra_12378", "media"] and items["C2002"]["sources"] == ["ombudsman", "lawyer"]
+
+
+def test_the_intake_takes_the_manifests_source_and_holds_back_a_bad_rows_recording(tmp_path):
+    samples = Path(__file__).resolve().parents[2] / "data" / "samples"
+    for name in ("en-2001.mp3", "en-2002.ogg", "zh-1001-a.wav"):
+        (tmp_path / name).write_bytes((samples / name).read_bytes())
+    (tmp_path / "manifest.csv").write_text("call_id,file,customer_id,source\n"
+                                           "a,en-2001.mp3,C2001,branch\n"
+                                           "b,en-2002.ogg,C2002,12378\n"
+                                           "c,zh-1001-a.wav,C1001,\n", encoding="utf-8")
+    found = discover(tmp_path)
+    assert [(r.call_id, r.metadata.complaint_source) for r in found.recordings] == [("a", "branch"), ("c", None)]
+    assert [str(r) for r in found.rejected if r.field == "source"] == [
+        "manifest.csv line 3, source: '12378' is not one of phone, branch, online, regulator_referral, other "
+        "(where the complaint came in; leave it empty for a phone call)"]
