@@ -166,7 +166,8 @@ def callbacks_of(conn, customer_id: str) -> list[dict]:
 def call_detail(conn, call_id: str, reported_flags: tuple[Flag, ...] | None = None) -> dict | None:
     """`reported_flags`: the lexicon categories shown as a turn's flags (the policy's)."""
     reported = set(reported_flags if reported_flags is not None else default_policy().reported_flags)
-    found = rows(conn, "SELECT c.*, e.call_score, e.trend, e.peak_time, e.flags, e.evidence, e.de_escalation, "
+    found = rows(conn, "SELECT c.*, e.call_score, e.trend, e.peak_time, e.flags, e.sources AS threat_sources, "
+                       "e.evidence, e.de_escalation, "
                        "s.category, s.outcome, s.summary, s.demands, s.promises, s.key_quotes, s.language AS summary_language "
                        "FROM calls c LEFT JOIN escalation e USING (call_id) LEFT JOIN summaries s USING (call_id) "
                        "WHERE c.call_id = ?", [call_id])
@@ -174,6 +175,7 @@ def call_detail(conn, call_id: str, reported_flags: tuple[Flag, ...] | None = No
         return None
     call = found[0]
     call["flags"] = parse_json(call["flags"], [])
+    call["threat_sources"] = parse_json(call["threat_sources"], [])  # {source, category, term, time, role, quote}
     call["evidence"] = parse_json(call["evidence"], [])
     call["direction_evidence"] = parse_json(call.get("direction_evidence"), None)
     call["turns"] = rows(conn, 'SELECT seq, role, speaker, start, "end", redacted_text AS text, score, signals '

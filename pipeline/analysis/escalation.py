@@ -368,6 +368,9 @@ def _around(masked: str, term: str, reach: int = 30) -> str:
     if len(masked) <= 2 * reach + len(term) or at < 0:
         return masked if len(masked) <= 2 * reach + len(term) else masked[:2 * reach] + "..."
     lo, hi = max(0, at - reach), min(len(masked), at + len(term) + reach)
+    if term.isascii():  # English: cut between words, not inside one
+        lo = masked.find(" ", lo, at) + 1 if lo and " " in masked[lo:at] else lo
+        hi = masked.rfind(" ", at + len(term), hi) if hi < len(masked) and " " in masked[at + len(term):hi] else hi
     return ("..." if lo else "") + masked[lo:hi] + ("..." if hi < len(masked) else "")
 
 
