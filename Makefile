@@ -71,8 +71,9 @@ web: key
 	$(PY) -m flows.cli web
 
 # Every evaluation table: escalation (espeak set, telephone calls, CASIA emotion), QA prefill vs
-# hand labels, call direction and threat sources vs hand labels, speakers and roles on the real dev calls, recognition
-# (CER, domain terms) on ../shared.
+# hand labels, call direction and threat sources vs hand labels, speakers and roles on the real dev calls, roles on unseen
+# speakers (leave-one-speaker-out, calibration; evidence cached in data/out/roles), recognition (CER,
+# domain terms) on ../shared.
 eval: key
 	$(PY) -m evaluation.evaluation --asr
 	$(PY) -m evaluation.eval_escalation
@@ -80,6 +81,7 @@ eval: key
 	$(PY) -m evaluation.eval_direction
 	$(PY) -m evaluation.eval_sources
 	$(PY) -m evaluation.eval_speakers --codecs
+	$(PY) -m evaluation.eval_roles
 	$(PY) -m evaluation.eval_asr
 	$(PY) -m evaluation.eval_asr --general
 

@@ -283,6 +283,12 @@ class CallScore:
 def role_accuracy(transcript, word_speakers, roles: dict, truth: list[dict]) -> float | None:
     """Share of speech time (word durations) given the right role; words whose midpoint falls
     in exactly one truth role are scored, so voice activity misses do not count twice."""
+    right, total = role_time(transcript, word_speakers, roles, truth)
+    return right / total if total else None
+
+
+def role_time(transcript, word_speakers, roles: dict, truth: list[dict]) -> tuple[float, float]:
+    """(seconds given the right role, seconds scored): `role_accuracy` before the division."""
     right = total = 0.0
     starts = np.array([t["start"] for t in truth])
     for word, speaker in zip(transcript.words, word_speakers):
@@ -294,7 +300,7 @@ def role_accuracy(transcript, word_speakers, roles: dict, truth: list[dict]) -> 
         duration = min(max(word.end - word.start, 0.02), 1.0)  # longer "words" are timestamp artefacts
         total += duration
         right += duration * (roles.get(speaker or "", "unknown") == near[0])
-    return right / total if total else None
+    return right, total
 
 
 ENROL_TEXT_EN = ("Good morning, this is the enrolment recording for the quality team. I am reading a short "

@@ -322,8 +322,8 @@ def cmd_users(args: argparse.Namespace) -> int:
 
     try:
         if args.users_verb == "add":
-            auth.add_user(Path(args.db), args.name, args.role, new_password())
-            print(f"user {args.name} added ({args.role})")
+            auth.add_user(Path(args.db), args.name, args.role, new_password(), args.lang)
+            print(f"user {args.name} added ({args.role}, {args.lang})")
         elif args.users_verb == "passwd":
             auth.set_password(Path(args.db), args.name, new_password())
             print(f"password of {args.name} changed; their open sessions ended")
@@ -333,7 +333,7 @@ def cmd_users(args: argparse.Namespace) -> int:
         else:
             for u in auth.list_users(Path(args.db)):
                 state = "disabled" if u["disabled"] else ("locked" if u["locked_until"] else "active")
-                print(f"{u['username']:20} {u['role']:8} {state}")
+                print(f"{u['username']:20} {u['role']:8} {u['lang']:3} {state}")
     except auth.UserError as exc:
         print(f"callbrief: {exc}", file=sys.stderr)
         return 1
@@ -495,6 +495,8 @@ def build_parser() -> argparse.ArgumentParser:
     u_add = users_sub.add_parser("add", help="add a user (asks for the password: 12+ characters, not a common one)")
     u_add.add_argument("name")
     u_add.add_argument("--role", required=True, choices=["handler", "qa", "lead", "admin"])
+    u_add.add_argument("--lang", default="zh", choices=["zh", "en"],
+                       help="the language the user reads the web app in (default zh; they can change it on /settings)")
     u_pw = users_sub.add_parser("passwd", help="set a new password (ends the user's sessions)")
     u_pw.add_argument("name")
     u_dis = users_sub.add_parser("disable", help="disable a user (ends their sessions)")

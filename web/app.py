@@ -16,13 +16,26 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Resp
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from pipeline.analysis.i18n import text
 from pipeline.config.settings import Settings
 from pipeline.store import Store, StoreBusy
 
 from . import auth, search
-from .context import HERE, SESSION_COOKIE, NotLoggedIn, WebContext, build_templates, signed_in, trusted_proxies
+from .context import (
+    HERE,
+    SESSION_COOKIE,
+    NotLoggedIn,
+    Refused,
+    WebContext,
+    build_templates,
+    named,
+    request_language,
+    signed_in,
+    trusted_proxies,
+)
 from .routes import api, calls, handler, lead, qa
 from .routes import auth as login_routes
+from .routes import settings as settings_routes
 
 BUSY_WAIT_SECONDS = 15.0
 # Sent with every response (pages, static files, the API, errors, redirects). Scripts and styles
@@ -54,7 +67,7 @@ def create_app(db_path: Path | str, settings: Settings | None = None) -> FastAPI
     app.state.web = ctx
     app.state.indexer = indexer
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
-    for module in (login_routes, handler, calls, qa, lead, api):
+    for module in (login_routes, handler, calls, qa, lead, settings_routes, api):
         app.include_router(module.router)
 
     @app.middleware("http")
@@ -64,8 +77,12 @@ def create_app(db_path: Path | str, settings: Settings | None = None) -> FastAPI
     def is_api(request: Request) -> bool:
         return request.url.path.startswith("/api/") and request.url.path != "/api/docs"  # docs is a page
 
-    def error_page(request: Request, status: int, message: str, headers: dict | None = None,
+    def error_page(request: Request, status: int, key: str, values: dict | None = None, headers: dict | None = None,
                    user=None) -> HTMLResponse:
+        """The message is a translation key and its values: said in the viewer's language (the
+        browser's before login)."""
+        lang = user.lang if user else request_language(request)
+        message = text(key, lang, **named(values or {}, lang))
         response = ctx.page(request, "error.html", user, status_code=status, status=status, message=message)
         response.headers.update(headers or {})
         return response
@@ -83,27 +100,30 @@ def create_app(db_path: Path | str, settings: Settings | None = None) -> FastAPI
     async def http_error(request: Request, exc: HTTPException):
         if is_api(request):
             return JSONResponse({"detail": exc.detail}, status_code=exc.status_code)
-        return error_page(request, exc.status_code, exc.detail, user=signed_in(request))
+        if isinstance(exc, Refused):
+            return error_page(request, exc.status_code, exc.key, exc.values, user=signed_in(request))
+        # Starlette's own (an unknown path, a method not allowed): its English detail is not shown.
+        key = {404: "error.not_found", 405: "error.method"}.get(exc.status_code, "error.http")
+        return error_page(request, exc.status_code, key, {"status": exc.status_code}, user=signed_in(request))
 
     @app.exception_handler(RequestValidationError)
     async def bad_request(request: Request, exc: RequestValidationError):
         fields = ", ".join(str(e.get("loc", ["?"])[-1]) for e in exc.errors())
-        message = f"missing or invalid field(s): {fields}"
         if is_api(request):
-            return JSONResponse({"detail": message}, status_code=422)
-        return error_page(request, 422, message, user=signed_in(request))
+            return JSONResponse({"detail": text("error.fields", "en", fields=fields)}, status_code=422)
+        return error_page(request, 422, "error.fields", {"fields": fields}, user=signed_in(request))
 
     @app.exception_handler(Exception)  # answered outside the middleware, so it adds the headers itself
     async def crashed(request: Request, exc: Exception):
         if is_api(request):
             return secured(JSONResponse({"detail": "internal error"}, status_code=500))
-        return secured(error_page(request, 500, "Something went wrong on the server; it has been logged."))
+        return secured(error_page(request, 500, "error.server"))
 
     @app.exception_handler(StoreBusy)
     async def busy(request: Request, exc: StoreBusy):
         if is_api(request):
             return JSONResponse({"detail": str(exc)}, status_code=503, headers={"Retry-After": "5"})
-        return error_page(request, 503, str(exc), {"Retry-After": "5"})  # no user: the database is busy
+        return error_page(request, 503, "error.busy", headers={"Retry-After": "5"})  # no user: the database is busy
 
     return app
 

@@ -19,6 +19,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 
+from pipeline.analysis.i18n import LANGUAGES
 from pipeline.store import Store
 
 from . import passwords
@@ -55,13 +56,15 @@ def check_password_rules(password: str, username: str = "") -> None:
         raise UserError(refused)
 
 
-def add_user(db_path: Path, username: str, role: str, password: str) -> None:
+def add_user(db_path: Path, username: str, role: str, password: str, lang: str = "zh") -> None:
     if not USERNAME.match(username):
         raise UserError(f"bad user name {username!r}: 2-40 letters, digits, '.', '_' or '-'")
     if role not in ROLES:
         raise UserError(f"unknown role {role!r}: use one of {', '.join(ROLES)}")
+    if lang not in LANGUAGES:
+        raise UserError(f"unknown language {lang!r}: use one of {', '.join(LANGUAGES)}")
     check_password_rules(password, username)
-    if not Store(db_path).add_user(username, role, HASHER.hash(password)):
+    if not Store(db_path).add_user(username, role, HASHER.hash(password), lang):
         raise UserError(f"user {username} exists (use `callbrief users passwd {username}`)")
 
 
@@ -76,6 +79,13 @@ def set_disabled(db_path: Path, username: str, disabled: bool = True) -> None:
         raise UserError(f"no user {username}")
 
 
+def set_lang(db_path: Path, username: str, lang: str) -> None:
+    if lang not in LANGUAGES:
+        raise UserError(f"unknown language {lang!r}: use one of {', '.join(LANGUAGES)}")
+    if not Store(db_path).set_user_lang(username, lang):
+        raise UserError(f"no user {username}")
+
+
 def list_users(db_path: Path) -> list[dict]:
     return Store(db_path).list_users()
 
@@ -83,7 +93,9 @@ def list_users(db_path: Path) -> list[dict]:
 @dataclass(frozen=True)
 class LoginResult:
     user: User | None
-    error: str | None = None
+    error: str | None = None  # for the audit log, in English
+    # The same for the person at the login form: a translation key ("login.wrong") and its values.
+    problem: tuple[str, dict] | None = None
 
 
 def lock_seconds(failures: int, free: int = FREE_FAILURES) -> int:
@@ -126,7 +138,8 @@ def login(store: Store, username: str, password: str, client: str | None = None)
         by_address = _count(row.get("failures", 0), row.get("locked_until"), row.get("last_failed_at"),
                             ADDRESS_MEMORY, at)
         if by_name[1] or by_address[1]:
-            return LoginResult(None, LOCKED.format(max(by_name[1], by_address[1])))
+            wait = max(by_name[1], by_address[1])
+            return LoginResult(None, LOCKED.format(wait), ("login.locked", {"s": wait}))
         # An unknown name is checked against a dummy hash: it takes as long as a wrong password.
         if not _verify(u["password_hash"] if u else _dummy_hash(), password) or u is None:
             failures = by_name[0] + 1
@@ -142,9 +155,10 @@ def login(store: Store, username: str, password: str, client: str | None = None)
                                           at + timedelta(seconds=address_wait) if address_wait else None, at,
                                           at - ADDRESS_MEMORY)
                 wait = max(wait, address_wait)
-            return LoginResult(None, WRONG + (f"; locked for {wait} s" if wait else ""))
+            return LoginResult(None, WRONG + (f"; locked for {wait} s" if wait else ""),
+                               ("login.wrong_locked", {"s": wait}) if wait else ("login.wrong", {}))
         if u["disabled"]:
-            return LoginResult(None, "this account is disabled")
+            return LoginResult(None, "this account is disabled", ("login.disabled", {}))
         store.clear_login_failures(u["username"])
         return LoginResult(User(u["username"], u["role"], u["session_epoch"]))
 

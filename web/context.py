@@ -17,24 +17,26 @@ from urllib.parse import quote
 from fastapi import Depends, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.templating import Jinja2Templates
+from jinja2 import pass_context
 from markupsafe import Markup, escape
 
-from pipeline.analysis.i18n import mmss
+from pipeline.analysis.i18n import LANGUAGES, mmss, name, text
 from pipeline.config.settings import Settings, SettingsError
 from pipeline.outputs.briefing import facts_by_sentence
 from pipeline.outputs.qa import item_values
 from pipeline.store import CALLBACK_OUTCOMES, Store, StoreBusy
 
 from . import auth
-from .labels import label
-from .timefmt import call_time, clock, utc_time
+from .timefmt import call_time, utc_time
 
 HERE = Path(__file__).resolve().parent
 PLAY_LEAD_SECONDS = 3.0  # a play button starts this much before the moment, so the context is heard
 SESSION_COOKIE, LOGIN_COOKIE, FLASH_COOKIE = "cb_session", "cb_login", "cb_flash"
-# What a page says after a POST redirected to it: fixed texts, picked by a key the server signed
-# for that user and page (never text from the URL), shown once.
-FLASHES = {"callback_recorded": "Callback recorded. · 已记录回访。", "review_saved": "Review saved. · 评审已保存。"}
+# What a page says after a POST redirected to it: fixed texts (translations.json "flash.<key>"),
+# picked by a key the server signed for that user and page (never text from the URL), shown once.
+FLASHES = ("callback_recorded", "review_saved", "settings_saved")
+DEFAULT_LANG = "zh"  # a Mandarin centre: pages without a user (login, errors) unless the browser asks for English
+HTML_LANG = {"zh": "zh-CN", "en": "en"}
 FLASH_SECONDS = 60
 ID_SHOWN = re.compile(r"[A-Za-z0-9._-]{1,64}")
 USER_TTL = 3.0  # seconds a user's role/epoch is trusted without asking the database again
@@ -51,11 +53,28 @@ class NotLoggedIn(Exception):
     pass
 
 
+class Refused(HTTPException):
+    """An HTTP error whose message is a translation ("error.<key>"): a page says it in the viewer's
+    language, the JSON API in English. A value given as (group, code) is shown as that code's name."""
+
+    def __init__(self, status: int, key: str, **values):
+        self.key, self.values = f"error.{key}", values
+        super().__init__(status, text(self.key, "en", **named(values, "en")))
+
+    def message(self, lang: str) -> str:
+        return text(self.key, lang, **named(self.values, lang))
+
+
+def named(values: dict, lang: str) -> dict:
+    return {k: name(*v, lang) if isinstance(v, tuple) else v for k, v in values.items()}
+
+
 @dataclass(frozen=True)
 class Viewer:
     username: str
     role: str
     csrf: str
+    lang: str = DEFAULT_LANG  # the language every page is in for them (users.lang)
 
 
 @dataclass
@@ -104,11 +123,17 @@ class WebContext:
               detail: str = "") -> None:
         self.store.audit(user, user_role, action, target_id, detail, self.client(request))
 
-    def page(self, request: Request, name: str, user: Viewer | None, status_code: int = 200, **context) -> HTMLResponse:
-        """A page; with the one-time message (FLASHES) a POST left for this user and this page."""
+    def page(self, request: Request, template: str, user: Viewer | None, status_code: int = 200,
+             **context) -> HTMLResponse:
+        """A page in the viewer's language (`t`, `name` and the date filters are bound to it); with
+        the one-time message (FLASHES) a POST left for this user and this page."""
         key = self.sessions.read_flash(request.cookies.get(FLASH_COOKIE), user.username, request.url.path,
                                        FLASH_SECONDS) if user else None
-        response = self.templates.TemplateResponse(request, name, {"user": user, "flash": FLASHES.get(key), **context},
+        lang = user.lang if user else request_language(request)
+        words = {"lang": lang, "html_lang": HTML_LANG[lang], "t": lambda k, **v: text(k, lang, **v),
+                 "name": lambda group, code: name(group, code, lang),
+                 "flash": text(f"flash.{key}", lang) if key in FLASHES else None}
+        response = self.templates.TemplateResponse(request, template, {"user": user, **words, **context},
                                                    status_code=status_code)
         if FLASH_COOKIE in request.cookies:
             response.delete_cookie(FLASH_COOKIE)
@@ -120,6 +145,16 @@ class WebContext:
         response.set_cookie(FLASH_COOKIE, self.sessions.flash(flash, user.username, path), max_age=FLASH_SECONDS,
                             httponly=True, samesite="strict", secure=self.settings.web_cookie_secure)
         return response
+
+
+def request_language(request: Request) -> str:
+    """The language of a page without a user: the first supported one the browser's Accept-Language
+    names, else DEFAULT_LANG."""
+    for part in request.headers.get("accept-language", "").split(","):
+        tag = part.split(";")[0].strip().lower().split("-")[0]
+        if tag in LANGUAGES:
+            return tag
+    return DEFAULT_LANG
 
 
 @lru_cache(maxsize=8)
@@ -162,13 +197,14 @@ def _among(address: str | None, networks: tuple) -> bool:
 def build_templates(settings: Settings) -> Jinja2Templates:
     tz = settings.tz
     templates = Jinja2Templates(directory=HERE / "templates")
-    templates.env.globals.update(label=label, mmss=mmss, clock=clock, target=settings.callback_target_minutes,
+    templates.env.globals.update(mmss=mmss, clock=clock, target=settings.callback_target_minutes,
                                  tzname=settings.timezone, lead=PLAY_LEAD_SECONDS, outcomes=CALLBACK_OUTCOMES,
                                  item_values=item_values, told=facts_by_sentence)
-    templates.env.filters["local"] = lambda v: clock(utc_time(v, tz))
-    templates.env.filters["calltime"] = lambda v: clock(call_time(v, tz))
+    # Dates and spans in the page's language (the `lang` every page has, see WebContext.page).
+    templates.env.filters["local"] = pass_context(lambda c, v: clock(c, utc_time(v, tz)))
+    templates.env.filters["calltime"] = pass_context(lambda c, v: clock(c, call_time(v, tz)))
     templates.env.filters["highlight"] = highlight
-    templates.env.filters["span"] = span
+    templates.env.filters["span"] = pass_context(lambda c, v: span(v, c.get("lang")))
     templates.env.filters["band"] = band
     templates.env.filters["tojson_pretty"] = lambda v: json.dumps(v, ensure_ascii=False, indent=1, default=str)
     return templates
@@ -186,7 +222,7 @@ def viewer(request: Request) -> Viewer:
     found = ctx.user_state(data["u"])
     if not found or found[1] or found[2] != data["e"]:
         raise NotLoggedIn()
-    return Viewer(data["u"], found[0], data["c"])
+    return Viewer(data["u"], found[0], data["c"], found[3])
 
 
 def signed_in(request: Request) -> Viewer | None:
@@ -202,33 +238,40 @@ def role(*allowed: str):
     or header's CSRF token must be theirs."""
     async def check(request: Request, v: Viewer = Depends(viewer)) -> Viewer:
         if v.role not in allowed:
-            raise HTTPException(403, f"your role ({v.role}) cannot open this page; it is for: {', '.join(allowed)}")
+            raise Refused(403, "role", role=("user_role", v.role))
         if request.method == "POST":
             sent = request.headers.get("x-csrf-token")
             if not sent and request.headers.get("content-type", "").startswith(
                     ("application/x-www-form-urlencoded", "multipart/form-data")):
                 sent = (await request.form()).get("csrf_token")  # Starlette caches the parsed form
             if not sent or not hmac.compare_digest(str(sent), v.csrf):
-                raise HTTPException(403, "the form has expired or did not come from this site (CSRF check); reload the page")
+                raise Refused(403, "csrf")
         return v
     return check
 
 
-def shown(value: str) -> str:
+def shown(value: str) -> str | tuple[str, str]:
     """An id from the URL, as a message may repeat it: only when it looks like an id, so a link
-    cannot put sentences of its own into the page's message box."""
+    cannot put sentences of its own into the page's message box (else "(not a valid id)", a
+    translation: see `named`)."""
     value = str(value).strip()
-    return value if ID_SHOWN.fullmatch(value) else "(not a valid id)"
+    return value if ID_SHOWN.fullmatch(value) else ("web", "invalid_id")
 
 
-def span(minutes: float) -> str:
-    """75 -> '1 h 15 min', 4935 -> '3 d 10 h'."""
+@pass_context
+def clock(context, value: datetime | None) -> str:
+    """A local time in the page's language's format (translations.json "format.datetime")."""
+    return value.strftime(text("format.datetime", context.get("lang"))) if value else "—"
+
+
+def span(minutes: float, lang: str | None = None) -> str:
+    """75 -> '1 h 15 min' (zh '1 小时 15 分钟'), 4935 -> '3 d 10 h'."""
     m = int(round(abs(minutes)))
     if m < 120:
-        return f"{m} min"
+        return text("format.minutes", lang, m=m)
     if m < 48 * 60:
-        return f"{m // 60} h {m % 60} min"
-    return f"{m // 1440} d {m % 1440 // 60} h"
+        return text("format.hours", lang, h=m // 60, m=m % 60)
+    return text("format.days", lang, d=m // 1440, h=m % 1440 // 60)
 
 
 def band(score: float | None) -> str:

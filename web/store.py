@@ -142,7 +142,8 @@ def worklist(conn, tz: ZoneInfo, target_minutes: int, now: datetime, levels: Sco
                       "next_attempt_local": next_attempt,
                       "minutes_left": (due - now).total_seconds() / 60 if due else None,
                       "deadlines": deadlines_view(brief, tz, now), "alerts": alerts.get(r["customer_id"], []),
-                      "agents": brief.get("agents") or []})
+                      "agents": brief.get("agents") or [],
+                      "language": brief.get("language")})  # what the quoted deadlines are in
     items.sort(key=lambda i: (i["minutes_left"] is None, i["minutes_left"] if i["minutes_left"] is not None else 0,
                               -(i["escalation"] or 0)))
     return items
@@ -338,7 +339,7 @@ def search(conn, words: str = "", customer: str = "", agent: str = "", case: str
     base = ("FROM calls c LEFT JOIN escalation e USING (call_id) LEFT JOIN summaries s USING (call_id) "
             f"WHERE {' AND '.join(where)}")
     if not wanted:
-        return rows(conn, "SELECT c.call_id, c.customer_id, c.agent_id, c.case_id, c.started_at, s.category, "
+        return rows(conn, "SELECT c.call_id, c.customer_id, c.agent_id, c.case_id, c.started_at, c.language, s.category, "
                           f"e.call_score, e.flags, NULL AS seq, NULL AS start, NULL AS role, s.summary AS text {base} "
                           "ORDER BY c.started_at DESC NULLS LAST, c.call_id LIMIT ?", params + [limit])
     if not has_search_index(conn):
@@ -349,7 +350,7 @@ def search(conn, words: str = "", customer: str = "", agent: str = "", case: str
             f"FROM (SELECT call_id, seq, tokens, {SEARCH_FTS}.match_bm25(doc, ?) AS score FROM search_docs) "
             "WHERE score IS NOT NULL")
     return rows(conn, f"WITH hits AS ({hits}) SELECT c.call_id, c.customer_id, c.agent_id, c.case_id, c.started_at, "
-                      "s.category, e.call_score, e.flags, t.seq, t.start, t.role, t.redacted_text AS text, "
+                      "c.language, s.category, e.call_score, e.flags, t.seq, t.start, t.role, t.redacted_text AS text, "
                       "h.score, h.matched "
                       f"FROM hits h JOIN turns t USING (call_id, seq) JOIN (SELECT c.*, e.call_score AS _s {base}) c "
                       "USING (call_id) LEFT JOIN escalation e USING (call_id) LEFT JOIN summaries s USING (call_id) "

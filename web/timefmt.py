@@ -32,6 +32,3 @@ def parse_iso(text: str | None, tz: ZoneInfo) -> datetime | None:
         return None
     return value.astimezone(tz) if value.tzinfo else value.replace(tzinfo=tz)
 
-
-def clock(value: datetime | None) -> str:
-    return value.strftime("%Y-%m-%d %H:%M") if value else "—"

@@ -5,15 +5,15 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from fastapi import HTTPException, Request
+from fastapi import Request
 
-from pipeline.outputs.briefing import facts_by_sentence
+from pipeline.outputs.briefing import fact_label, facts_by_sentence
 from pipeline.outputs.qa import QAError, record_review, scorecard_items
 from pipeline.outputs.redacted_audio import CannotRedact, NoSuchCall, cache_folder, redacted_audio
 
 from . import search
 from . import store as reads
-from .context import CALLBACK_OUTCOMES, Viewer, WebContext, shown
+from .context import CALLBACK_OUTCOMES, Refused, Viewer, WebContext, shown
 
 
 def worklist(ctx: WebContext) -> list[dict]:
@@ -21,11 +21,13 @@ def worklist(ctx: WebContext) -> list[dict]:
         return reads.worklist(conn, ctx.tz, ctx.target, ctx.now_local(), ctx.settings.policy.levels)
 
 
-def briefing(ctx: WebContext, customer_id: str) -> dict:
+def briefing(ctx: WebContext, customer_id: str, lang: str | None = None) -> dict:
+    """`lang`: the reader's language, for the facts' names (the stored briefing's sentences stay
+    in the language it was written in); None keeps them as stored (the API)."""
     with ctx.store.reading() as conn:
         calls = reads.customer_calls(conn, customer_id)
         if not calls:
-            raise HTTPException(404, f"no processed calls for customer {shown(customer_id)}")
+            raise Refused(404, "no_customer_calls", customer=shown(customer_id))
         cid = reads.stored_customer_id(conn, calls[0]["call_id"])
         brief = reads.latest_briefings(conn, [cid]).get(cid)
         latest = calls[0]
@@ -38,10 +40,21 @@ def briefing(ctx: WebContext, customer_id: str) -> dict:
     for c in calls:
         c["flags"] = reads.parse_json(c["flags"], [])
     deadlines = reads.deadlines_view(brief or {}, ctx.tz, ctx.now_local())
+    if brief and lang:
+        brief = {**brief, "facts": [relabelled(f, lang, ctx) for f in brief.get("facts") or []]}
     said = said_by_sentence(brief or {}, deadlines, [c["call_id"] for c in reversed(calls)])
     return {"customer_id": cid, "briefing": brief, "calls": calls, "latest": latest, "turns": turns,
             "callbacks": callbacks, "deadlines": deadlines, "waiting": waiting[0] if waiting else None,
             "demands": [r for r in said if r["demand"]], "told": [r for r in said if not r["demand"]]}
+
+
+def relabelled(fact: dict, lang: str, ctx: WebContext) -> dict:
+    """A stored fact named in `lang` ("3000 GBP to the landlord" / "3000 英镑，付给房东"), from its
+    value; as stored when the briefing predates fact values."""
+    try:
+        return {**fact, "label": fact_label(fact, lang, ctx.tz)}
+    except (KeyError, TypeError):
+        return fact
 
 
 def said_by_sentence(brief: dict, deadlines: list[dict], call_order: list[str]) -> list[dict]:
@@ -67,7 +80,7 @@ def call(ctx: WebContext, call_id: str) -> dict:
     with ctx.store.reading() as conn:
         found = reads.call_detail(conn, call_id, ctx.settings.policy.reported_flags)
     if not found:
-        raise HTTPException(404, f"no call {shown(call_id)}")
+        raise Refused(404, "no_call", call=shown(call_id))
     return found
 
 
@@ -80,7 +93,7 @@ def search_params(request: Request) -> dict:
             date_to += timedelta(days=1)  # a date "to" includes that whole day
         min_esc = float(q["min_escalation"]) if q.get("min_escalation") else None
     except ValueError:  # the message names the fields, never repeats what was typed
-        raise HTTPException(422, "bad search filter: dates as YYYY-MM-DD (or an ISO time), escalation as a number") from None
+        raise Refused(422, "search_filter") from None
     return {"words": q.get("q", ""), "customer": q.get("customer", ""), "agent": q.get("agent", ""),
             "case": q.get("case", ""), "flag": q.get("flag", ""), "category": q.get("category", ""),
             "date_from": date_from, "date_to": date_to, "min_escalation": min_esc}
@@ -104,7 +117,7 @@ def categories(ctx: WebContext) -> list[str]:
 def qa_card(ctx: WebContext, sample_id: str, call_id: str, reviewer: str) -> dict:
     sampled = ctx.store.qa_sampled(sample_id, call_id)
     if sampled is None:
-        raise HTTPException(404, f"call {shown(call_id)} is not in QA sample {shown(sample_id)}")
+        raise Refused(404, "not_in_sample", call=shown(call_id), sample=shown(sample_id))
     review = ctx.store.qa_review_of(sample_id, call_id, reviewer)
     prefill = {c["item"]: c for c in reads.parse_json(sampled["scorecard"], [])}
     answers = reads.parse_json(review["scores"], {}) if review else {}
@@ -119,7 +132,7 @@ def store_review(ctx: WebContext, request: Request, user: Viewer, sample_id: str
     """One review per reviewer per call: a second submission replaces the first. The scorecard's
     one validator (pipeline.outputs.qa) refuses what the CLI refuses, as a ValueError."""
     if ctx.store.qa_sampled(sample_id, call_id) is None:
-        raise HTTPException(404, f"call {shown(call_id)} is not in QA sample {shown(sample_id)}")
+        raise Refused(404, "not_in_sample", call=shown(call_id), sample=shown(sample_id))
     try:
         record_review(ctx.store, sample_id, call_id, user.username, scores, comment)
     except QAError as exc:
@@ -134,16 +147,16 @@ def rollup(ctx: WebContext) -> list[dict]:
 
 def dashboard(ctx: WebContext, group: str) -> list[dict]:
     if group not in reads.GROUPS:
-        raise HTTPException(422, f"group by one of {', '.join(reads.GROUPS)}")
+        raise Refused(422, "group", groups=", ".join(reads.GROUPS))
     with ctx.store.reading() as conn:
         return reads.dashboard(conn, group, ctx.tz, ctx.target, levels=ctx.settings.policy.levels)
 
 
 def mark_callback(ctx: WebContext, request: Request, user: Viewer, customer_id: str, outcome: str, note: str) -> None:
     if outcome not in CALLBACK_OUTCOMES:
-        raise HTTPException(422, f"outcome must be one of {', '.join(CALLBACK_OUTCOMES)}")
+        raise Refused(422, "outcome", outcomes=", ".join(CALLBACK_OUTCOMES))
     if ctx.store.record_callback(customer_id, user.username, outcome, note[:2000]) is None:
-        raise HTTPException(404, f"no customer {shown(customer_id)}")
+        raise Refused(404, "no_customer", customer=shown(customer_id))
     ctx.audit(request, user.username, user.role, "callback_done", customer_id, outcome)
 
 
@@ -152,15 +165,14 @@ def audio_path(ctx: WebContext, call_id: str) -> Path:
         found = reads.recording_paths(conn, call_id)
         purged = reads.audio_purged_at(conn, call_id) if not found else None
     if purged is not None:
-        raise HTTPException(410, f"the recording of {shown(call_id)} is no longer kept: its retention period ended "
-                                 f"(purged {purged:%Y-%m-%d}); the masked transcript is kept")
+        raise Refused(410, "purged", call=shown(call_id), date=f"{purged:%Y-%m-%d}")
     if not found:
-        raise HTTPException(404, f"no recording for call {shown(call_id)}")
+        raise Refused(404, "no_recording", call=shown(call_id))
     paths = [p if p.is_absolute() else ctx.db_path.parent / p for p in map(Path, found)]
     for path in paths:  # the file may have been renamed or moved since: any name of the same audio
         if path.is_file():
             return path
-    raise HTTPException(404, f"the recording of {shown(call_id)} is no longer at {paths[0].name}")
+    raise Refused(404, "recording_moved", call=shown(call_id), file=paths[0].name)
 
 
 def redacted(ctx: WebContext, call_id: str) -> bytes:
@@ -169,23 +181,22 @@ def redacted(ctx: WebContext, call_id: str) -> bytes:
     try:
         data, _ = redacted_audio(ctx.store, call_id, cache_folder(ctx.db_path, ctx.settings.redacted_audio_dir))
     except NoSuchCall:
-        raise HTTPException(404, f"no recording for call {shown(call_id)}") from None
+        raise Refused(404, "no_recording", call=shown(call_id)) from None
     except CannotRedact as exc:
         with ctx.store.reading() as conn:
             purged = reads.audio_purged_at(conn, call_id)
         if purged is not None:  # and no redacted copy was kept
-            raise HTTPException(410, f"the recording of {shown(call_id)} is no longer kept: its retention period "
-                                     f"ended (purged {purged:%Y-%m-%d}); the masked transcript is kept") from None
-        raise HTTPException(409, f"the audio of {shown(call_id)} is not played: {exc}") from None
+            raise Refused(410, "purged", call=shown(call_id), date=f"{purged:%Y-%m-%d}") from None
+        raise Refused(409, "not_redacted", call=shown(call_id), reason=str(exc)) from None
     return data
 
 
-def audio_blocked(ctx: WebContext, call_id: str) -> str | None:
-    """Why the call's audio is not played (None: it is, redacted)."""
+def audio_blocked(ctx: WebContext, call_id: str, lang: str) -> str | None:
+    """Why the call's audio is not played, in `lang` (None: it is, redacted)."""
     try:
         redacted(ctx, call_id)
-    except HTTPException as exc:
-        return str(exc.detail)
+    except Refused as exc:
+        return exc.message(lang)
     return None
 
 
@@ -200,7 +211,7 @@ def plot_file(ctx: WebContext, call_id: str) -> Path:
     if path is not None and not path.is_absolute():
         path = ctx.db_path.parent / path
     if path is None or not path.is_file():
-        raise HTTPException(404, f"no escalation plot for call {shown(call_id)}")
+        raise Refused(404, "no_plot", call=shown(call_id))
     return path
 
 
@@ -208,5 +219,5 @@ def qa_export_rows(ctx: WebContext, sample_id: str) -> list[dict]:
     with ctx.store.reading() as conn:
         found = reads.qa_export_rows(conn, sample_id)
     if not found:
-        raise HTTPException(404, f"no QA sample {shown(sample_id)}")
+        raise Refused(404, "no_sample", sample=shown(sample_id))
     return found

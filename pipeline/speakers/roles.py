@@ -87,15 +87,23 @@ def question_share(text: str) -> float:
     return sum(bool(_QUESTION_END.search(p.strip())) for p in parts) / max(len(parts), 1)
 
 
-def _evidence(a: str, b: str, texts: dict[str, str], opener: str | None) -> dict[str, float]:
-    """Log-odds that speaker `a`, not `b`, is the agent, per kind of evidence (each bounded)."""
+TERMS = ("cues", "address", "questions", "opens")
+
+
+def evidence_terms(a: str, b: str, texts: dict[str, str], opener: str | None) -> dict[str, float]:
+    """Each kind of evidence that speaker `a`, not `b`, is the agent, in [-1, 1] before its weight."""
     ta, tb = texts.get(a, ""), texts.get(b, "")
     return {
-        "cues": WEIGHTS["cues"] * math.tanh((cue_score(ta) - cue_score(tb)) / 5),
-        "address": WEIGHTS["address"] * 2 * (address_share(ta) - address_share(tb)),
-        "questions": WEIGHTS["questions"] * (question_share(ta) - question_share(tb)),
-        "opens": WEIGHTS["opens"] * ((opener == a) - (opener == b)),
+        "cues": math.tanh((cue_score(ta) - cue_score(tb)) / 5),
+        "address": 2 * (address_share(ta) - address_share(tb)),
+        "questions": question_share(ta) - question_share(tb),
+        "opens": float((opener == a) - (opener == b)),
     }
+
+
+def _evidence(a: str, b: str, texts: dict[str, str], opener: str | None) -> dict[str, float]:
+    """Log-odds that speaker `a`, not `b`, is the agent, per kind of evidence (each bounded)."""
+    return {k: WEIGHTS[k] * v for k, v in evidence_terms(a, b, texts, opener).items()}
 
 
 def _main_speakers(diarization: Diarization) -> list[str]:

@@ -174,6 +174,9 @@ ADDED_COLUMNS = (
     # `source`: phone, branch, online, regulator_referral, other; phone when it says nothing); the sources an
     # alert names (pipeline/outputs/alerts.py).
     ("escalation", "sources", "JSON"), ("calls", "complaint_source", "VARCHAR"), ("alerts", "sources", "VARCHAR[]"),
+    # The language a user reads the web app in (pipeline/data/translations.json has zh and en);
+    # a Mandarin centre's users read Chinese unless they choose otherwise.
+    ("users", "lang", "VARCHAR DEFAULT 'zh'"),
 )
 
 def migrate(conn: duckdb.DuckDBPyConnection) -> None:

@@ -16,18 +16,26 @@ class UsersTable:
         return found[0] if found else None
 
     def user_session_state(self, username: str) -> tuple | None:
-        """(role, disabled, session_epoch) of a user, None for an unknown name."""
+        """(role, disabled, session_epoch, lang) of a user, None for an unknown name."""
         with self.reading() as conn:
-            return conn.execute("SELECT role, disabled, session_epoch FROM users WHERE username = ?",
+            return conn.execute("SELECT role, disabled, session_epoch, coalesce(lang, 'zh') FROM users WHERE username = ?",
                                 [username]).fetchone()
 
-    def add_user(self, username: str, role: str, password_hash: str) -> bool:
+    def add_user(self, username: str, role: str, password_hash: str, lang: str = "zh") -> bool:
         """False when the name is taken."""
         with self.transaction() as conn:
             if conn.execute("SELECT 1 FROM users WHERE username = ?", [username]).fetchone():
                 return False
-            conn.execute("INSERT INTO users (username, role, password_hash, created_at, password_changed_at) "
-                         "VALUES (?, ?, ?, ?, ?)", [username, role, password_hash, utcnow(), utcnow()])
+            conn.execute("INSERT INTO users (username, role, password_hash, created_at, password_changed_at, lang) "
+                         "VALUES (?, ?, ?, ?, ?, ?)", [username, role, password_hash, utcnow(), utcnow(), lang])
+        return True
+
+    def set_user_lang(self, username: str, lang: str) -> bool:
+        """The language the user reads the web app in; False for an unknown name."""
+        with self.transaction() as conn:
+            if not conn.execute("SELECT 1 FROM users WHERE username = ?", [username]).fetchone():
+                return False
+            conn.execute("UPDATE users SET lang = ? WHERE username = ?", [lang, username])
         return True
 
     def set_password_hash(self, username: str, password_hash: str) -> bool:
@@ -50,8 +58,8 @@ class UsersTable:
         return True
 
     def list_users(self) -> list[dict]:
-        return self.rows("SELECT username, role, disabled, failed_logins, locked_until, created_at FROM users "
-                         "ORDER BY username")
+        return self.rows("SELECT username, role, coalesce(lang, 'zh') AS lang, disabled, failed_logins, locked_until, "
+                         "created_at FROM users ORDER BY username")
 
     def end_user_sessions(self, username: str) -> None:
         self.execute("UPDATE users SET session_epoch = session_epoch + 1 WHERE username = ?", [username])

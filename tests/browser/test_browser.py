@@ -157,7 +157,7 @@ def test_handler_worklist_briefing_plot_and_play_from_the_right_second(browser, 
     wait_for(lambda: browser.current_url.endswith("/worklist"), what="worklist")
     rows = browser.find_elements(By.CSS_SELECTOR, "table.worklist tbody tr")
     assert rows and "C1001" in rows[0].text + rows[-1].text
-    assert "监管投诉威胁" in browser.page_source
+    assert "扬言向监管投诉" in browser.page_source  # the flag's name, in hana's language (Chinese)
     full_shot(browser, "02-worklist")
 
     browser.find_element(By.LINK_TEXT, "C1001").click()
@@ -231,13 +231,16 @@ def test_wrong_role_reaches_nothing_of_another_role(browser, server):
     log_in(browser, server, "hana")  # a handler
     for path in ("/qa", "/qa/rollup", "/dashboard", "/api/dashboard", "/api/qa/queue"):
         browser.get(server + path)
-        assert "cannot open this page" in browser.find_element(By.TAG_NAME, "body").text, path
+        assert FORBIDDEN[path.startswith("/api/")] in browser.find_element(By.TAG_NAME, "body").text, path
         if path == "/dashboard":
             shot(browser, "07-forbidden")
     log_in(browser, server, "quinn")  # QA staff
     for path in ("/worklist", "/customers/C1001", "/dashboard", "/api/worklist"):
         browser.get(server + path)
-        assert "cannot open this page" in browser.find_element(By.TAG_NAME, "body").text, path
+        assert FORBIDDEN[path.startswith("/api/")] in browser.find_element(By.TAG_NAME, "body").text, path
+
+
+FORBIDDEN = {True: "cannot open this page", False: "不能打开此页面"}  # the API says it in English, a page in the user's
 
 
 def test_qa_review_submitted_shows_in_the_rollup(browser, server):
@@ -257,7 +260,7 @@ def test_qa_review_submitted_shows_in_the_rollup(browser, server):
     form.find_element(By.NAME, "comment").send_keys("结束语不完整 · closing missed")
     full_shot(browser, "09-qa-review")
     browser.find_element(By.ID, "save-review").click()
-    wait_for(lambda: "Review saved" in browser.page_source, what="saved")
+    wait_for(lambda: "评审已保存" in browser.page_source, what="saved")
     browser.get(server + "/qa/rollup")
     row = browser.find_element(By.ID, f"agent-{agent}")
     assert row.find_element(By.CSS_SELECTOR, ".n-reviews").text == "1" and "0%" in row.text
@@ -377,8 +380,8 @@ def test_the_briefings_first_screen_says_what_to_do_without_scrolling(browser, s
             bottom = browser.execute_script("return arguments[0].getBoundingClientRect().bottom", first)
             assert bottom <= view, (width, bottom, view)  # the whole first screen in view, unscrolled
             text = first.text
-            assert "C1001" in text and "K-2026-1101" in text and "2 call(s)" in text
-            assert "overdue" in browser.find_element(By.ID, "callback-clock").text
+            assert "C1001" in text and "K-2026-1101" in text and "2 次来电" in text
+            assert "回访已超时" in browser.find_element(By.ID, "callback-clock").text
             flags = [f.text for f in first.find_elements(By.CSS_SELECTOR, ".flag")]
             assert flags and len(flags) == len(set(flags))  # each flag once
             demands = first.find_elements(By.CSS_SELECTOR, "#demands li")
@@ -389,7 +392,7 @@ def test_the_briefings_first_screen_says_what_to_do_without_scrolling(browser, s
             shot(browser, f"03a-briefing-first-screen-{width}x{height}")
         # Each quote once on the page: a demand is not listed again below.
         said = [q.text.strip("“”") for q in browser.find_elements(By.CSS_SELECTOR, ".quote")]
-        demand_texts = [d.get_attribute("title") for d in first.find_elements(By.CSS_SELECTOR, "#demands li")]
+        demand_texts = [d.get_attribute("title") for d in first.find_elements(By.CSS_SELECTOR, "#demands li .quote")]
         assert all(said.count(t) == 1 for t in demand_texts), said
     finally:
         browser.set_window_size(1440, 1000)
@@ -434,3 +437,102 @@ def test_the_audit_log_written_by_the_server_verifies(browser, server, db):
                           env={**os.environ, "PYTHONPATH": str(ROOT)}, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0 and done.stdout.startswith("audit log OK: "), done.stdout + done.stderr
     assert int(done.stdout.split()[3]) >= rows
+
+
+# The one-language check. Not labels, so not checked: what was said (elements marked with the
+# call's `lang`), identifiers (`translate="no"`: customer, call, case, agent, sample ids, user
+# names, the time zone) and code (`<code>`: API paths). What is left must be in the user's
+# language: on an English page no Chinese character; on a Chinese page no Latin word but these
+# (the product's name, two abbreviations every team uses, a unit) and identifiers (a word with a
+# digit, '_', '-', '/' or '.' inside: X-CSRF-Token, 2026-11-20).
+ALLOWED_LATIN = {"callbrief", "API", "QA", "ms"}
+SCREEN_NAMES = {"/worklist": "02-worklist", "/customers/C1001": "03-briefing", "/search": "05-search",
+                "/calls/zh-1001-b": "06-call", "/qa": "08-qa-queue", "/qa/S/C": "09-qa-review", "/qa/rollup": "10-qa-rollup",
+                "/dashboard": "11-dashboard", "/settings": "14-settings", "/api/docs": "15-api-docs",
+                "/calls/no-such-call-1": "16-not-found"}
+LABELS_JS = """
+const skip = 'script,style,[lang]:not(html),[translate=no],code';
+const out = [];
+const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+for (let n = walker.nextNode(); n; n = walker.nextNode()) {
+  const el = n.parentElement;
+  if (!el || el.closest(skip) || !n.textContent.trim()) continue;
+  if (el.closest('option') || el.getClientRects().length) out.push(n.textContent);
+}
+for (const el of document.querySelectorAll('[title],[placeholder],[aria-label]')) {
+  if (el.closest(skip)) continue;
+  for (const a of ['title', 'placeholder', 'aria-label']) if (el.getAttribute(a)) out.push(el.getAttribute(a));
+}
+return out.join('\\n');"""
+
+
+def other_language(text: str, lang: str) -> list[str]:
+    import re
+
+    if lang == "en":
+        return re.findall(r"[\u3400-\u9fff\uf900-\ufaff]+", text)
+    words = re.findall(r"[A-Za-z][A-Za-z0-9_\-/.]*[A-Za-z0-9]|[A-Za-z]", text)
+    return [w for w in words if w not in ALLOWED_LATIN and not re.search(r"[0-9_\-/.]", w)]
+
+
+def test_every_page_is_in_the_users_language_only(browser, server, db):
+    """For each role and each language: every page the role reaches (and an error page) holds
+    no word of the other language outside what was said and identifiers; nav links do not wrap.
+    Each page is kept as a 1366x768 screenshot (data/out/screens/NN-page-LANG-1366x768.png)."""
+    from selenium.webdriver.common.by import By
+
+    with Database(db, read_only=True).reading() as conn:
+        sample_id, call_id = conn.execute("SELECT sample_id, call_id FROM qa_samples ORDER BY call_id LIMIT 1").fetchone()
+    calls = ["/calls/zh-1001-b", "/search?q=卡", "/settings", "/api/docs", "/calls/no-such-call-1"]
+    handling = ["/worklist", "/customers/C1001"]
+    qa = ["/qa", f"/qa/{sample_id}/{call_id}", "/qa/rollup"]
+    leads = ["/dashboard", "/dashboard?group=category"]
+    pages = {"hana": handling + calls + ["/qa"], "quinn": qa + calls + ["/dashboard"], "lee": handling + qa + leads + calls,
+             "ada": handling + qa + leads + calls}
+    html_lang = {"zh": "zh-CN", "en": "en"}
+    found, shots = {}, set()
+    browser.set_window_size(1366, 768)
+    try:
+        browser.delete_all_cookies()
+        browser.execute_cdp_cmd("Network.enable", {})
+        for lang, asked in (("zh", "zh-CN,zh;q=0.9"), ("en", "en-GB,en;q=0.9"), ("zh", "fr-FR")):  # the browser's, else zh
+            browser.execute_cdp_cmd("Network.setExtraHTTPHeaders", {"headers": {"Accept-Language": asked}})
+            browser.get(server + "/login")
+            assert browser.find_element(By.TAG_NAME, "html").get_attribute("lang") == html_lang[lang], asked
+            found[("-", asked, "/login")] = other_language(browser.execute_script(LABELS_JS), lang)
+            shot(browser, f"01-login-{lang}-1366x768")
+        browser.execute_cdp_cmd("Network.setExtraHTTPHeaders", {"headers": {}})
+        for user, paths in pages.items():
+            log_in(browser, server, user)
+            for lang in ("zh", "en"):
+                if lang == "en":
+                    set_language(browser, server, "en")
+                for path in paths:
+                    browser.get(server + path)
+                    assert browser.find_element(By.TAG_NAME, "html").get_attribute("lang") == html_lang[lang], path
+                    found[(user, lang, path)] = other_language(browser.execute_script(LABELS_JS), lang)
+                    wrapped = browser.execute_script("return Array.from(document.querySelectorAll("
+                                                     "'header.top nav a, .account a')).filter(a => a.getClientRects().length > 1)"
+                                                     ".map(a => a.textContent)")
+                    assert not wrapped, (user, lang, path, wrapped)
+                    name = SCREEN_NAMES.get(path.split("?")[0].replace(sample_id, "S").replace(call_id, "C"))
+                    if user in ("hana", "lee") and name and (lang, name) not in shots:  # each page once per language
+                        shots.add((lang, name))
+                        shot(browser, f"{name}-{lang}-1366x768")
+            set_language(browser, server, "zh")  # as the other tests expect
+    finally:
+        browser.set_window_size(1440, 1000)
+    leaks = {k: v for k, v in found.items() if v}
+    assert not leaks, leaks
+    assert len(found) > 80
+
+
+def set_language(browser, server: str, lang: str) -> None:
+    """The settings page, as a person uses it: choose, save, see it saved."""
+    from selenium.webdriver.common.by import By
+
+    browser.get(server + "/settings")
+    browser.find_element(By.CSS_SELECTOR, f"#settings input[name='lang'][value='{lang}']").click()
+    browser.find_element(By.ID, "save-settings").click()
+    wait_for(lambda: browser.find_elements(By.CSS_SELECTOR, "p.ok[role=status]")
+             and browser.find_element(By.TAG_NAME, "html").get_attribute("lang").startswith(lang), what=f"{lang} saved")

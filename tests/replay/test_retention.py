@@ -233,9 +233,9 @@ def test_pages_and_briefings_of_purged_calls_still_work(db, tmp_path):
     assert login(client, "hana", "handler-pass-1").status_code == 303
     masked = query(db, "SELECT redacted_text FROM turns WHERE call_id = 'old-closed' ORDER BY seq LIMIT 1")[0][0]
     page = client.get("/calls/old-closed")
-    assert page.status_code == 200 and masked[:12] in page.text and "no longer kept" in page.text
+    assert page.status_code == 200 and masked[:12] in page.text and "已过保存期限" in page.text  # hana reads Chinese
     audio = client.get("/calls/old-closed/audio")
-    assert audio.status_code == 410 and "no longer kept" in audio.text
+    assert audio.status_code == 410 and "已过保存期限" in audio.text
     assert client.get("/calls/new-1/audio").status_code == 200  # a young call still plays
     assert client.get("/customers/C-B").status_code == 200
     assert client.get("/calls/mid").status_code == 200  # paths gone, raw text still in its period

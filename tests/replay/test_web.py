@@ -73,10 +73,13 @@ def app(db, settings, sessions):
 
 
 def login(client: TestClient, username: str, password: str | None = None):
-    form = client.get("/login")
+    """Logs in from a browser that asks for English (the login page has no user yet), so the
+    answers below are compared in English."""
+    english = {"Accept-Language": "en-GB,en;q=0.9"}
+    form = client.get("/login", headers=english)
     token = re.search(r'name="csrf_token" value="([^"]+)"', form.text).group(1)
     return client.post("/login", data={"username": username, "password": password or PASSWORDS[username][1],
-                                       "csrf_token": token, "next": ""}, follow_redirects=False)
+                                       "csrf_token": token, "next": ""}, headers=english, follow_redirects=False)
 
 
 def client_as(app, username: str) -> TestClient:
@@ -110,6 +113,7 @@ ALLOWED = {
     "/api/qa/queue": "qa lead admin", "/api/qa/{sample_id}/{call_id}": "qa lead admin",
     "/api/qa/rollup": "qa lead admin", "/api/dashboard": "lead admin",
     "/api/openapi.json": "handler qa lead admin", "/api/docs": "handler qa lead admin",
+    "/settings": "handler qa lead admin",
 }
 PUBLIC = {"/login"}
 
@@ -172,7 +176,8 @@ def test_every_route_checks_the_role(app, db):
                 assert r.status_code != 403, (role, method, url, r.text[:200])
             else:
                 assert r.status_code == 403, (role, method, url, r.status_code)
-                assert "cannot open this page" in r.text
+                # the API in English; a page in the user's language (the test users read Chinese)
+                assert "cannot open this page" in r.text if url.startswith("/api/") else "无权访问" in r.text
 
 
 def test_login_sets_a_hardened_cookie_and_logout_ends_it(app):
@@ -203,7 +208,7 @@ def test_login_form_needs_its_csrf_token(app):
     client.get("/login")
     r = client.post("/login", data={"username": "hana", "password": PASSWORDS["hana"][1], "csrf_token": "made-up"},
                     follow_redirects=False)
-    assert r.status_code == 200 and "expired" in r.text and "cb_session" not in client.cookies
+    assert r.status_code == 200 and "登录表单已过期" in r.text and "cb_session" not in client.cookies  # zh: no Accept-Language
 
 
 def test_forms_and_api_posts_need_the_session_csrf_token(app, db):
@@ -211,7 +216,7 @@ def test_forms_and_api_posts_need_the_session_csrf_token(app, db):
     for token in (None, "wrong-token"):
         data = {"outcome": "resolved", "note": "x", **({"csrf_token": token} if token else {})}
         r = client.post("/customers/C1001/callback", data=data, follow_redirects=False)
-        assert r.status_code == 403 and "CSRF" in r.text
+        assert r.status_code == 403 and "表单已过期或并非来自本网站" in r.text
         assert client.post("/api/customers/C1001/callback", json={"outcome": "resolved"},
                            headers={"X-CSRF-Token": token or ""}).status_code == 403
     assert query(db, "SELECT count(*) FROM callbacks")[0][0] == 0
@@ -261,6 +266,12 @@ def test_users_cli_add_passwd_disable(db, settings, monkeypatch, capsys):
     assert "too short" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         main(["users", "add", "zed", "--role", "boss", "--db", str(db), "--password-stdin"])
+    monkeypatch.setattr(sys, "stdin", io.StringIO("a-long-password\n"))
+    assert main(["users", "add", "ivy", "--role", "qa", "--lang", "en", "--db", str(db), "--password-stdin"]) == 0
+    capsys.readouterr()
+    assert main(["users", "list", "--db", str(db)]) == 0
+    listed = {line.split()[0]: line.split() for line in capsys.readouterr().out.splitlines()}
+    assert listed["ivy"][2] == "en" and listed["neo"][2] == "zh"  # Chinese unless asked
     from web.app import create_app
 
     def fresh() -> TestClient:  # an app started after the change
@@ -277,6 +288,8 @@ def test_users_cli_add_passwd_disable(db, settings, monkeypatch, capsys):
     assert fresh().get("/qa", follow_redirects=False).status_code == 303  # a new password ends old sessions
     client = fresh()
     assert login(client, "neo", "another-password").status_code == 303
+    ivy = fresh()
+    assert login(ivy, "ivy", "a-long-password").status_code == 303 and "QA review queue" in ivy.get("/qa").text
     assert main(["users", "disable", "neo", "--db", str(db)]) == 0
     client = fresh()
     assert client.get("/qa", follow_redirects=False).status_code == 303
@@ -355,24 +368,25 @@ def test_call_page_shows_the_direction(app, db):
     client = client_as(app, "hana")
     page = client.get("/calls/en-2001").text
     # Detected from the hotline greeting: the direction, how it was found and how sure, on one line.
-    line = re.search(r"<dt>Direction · 呼叫方向</dt><dd[^>]*>(.*?)</dd>", page, re.S)
-    assert line and "inbound · 客户来电" in line[1] and re.search(r"detected from the opening.*\d+%", line[1])
-    assert "[NAME]" in re.search(r'<dd title="([^"]*)"', page[page.index("呼叫方向"):])[1]  # the masked quote, on hover
+    line = re.search(r"<dt>呼叫方向</dt><dd[^>]*>(.*?)</dd>", page, re.S)  # hana reads Chinese
+    assert line and "客户来电" in line[1] and re.search(r"由通话开场识别，置信度.*\d+%", line[1])
+    assert "[NAME]" in re.search(r'lang="en" title="([^"]*)"', page[page.index("呼叫方向"):])[1]  # the masked quote, on hover
     execute(db, "UPDATE calls SET direction = 'callback', direction_source = 'manifest', direction_confidence = 1.0, "
                 "direction_evidence = NULL WHERE call_id = 'en-2001'")
-    line = re.search(r"<dt>Direction · 呼叫方向</dt><dd>(.*?)</dd>", client.get("/calls/en-2001").text, re.S)
-    assert line and "callback · 投诉回访" in line[1] and "from the manifest" in line[1]
+    line = re.search(r"<dt>呼叫方向</dt><dd>(.*?)</dd>", client.get("/calls/en-2001").text, re.S)
+    assert line and "“…”" not in line[1]  # no quote when the manifest said so
+    assert line and "投诉回访" in line[1] and "来自清单" in line[1]
 
 
 def test_pages_name_the_authority_a_threat_named(app, db):
     client = client_as(app, "hana")
     page = client.get("/calls/zh-1001-b").text
-    flags = re.search(r"<dt>Flags · 风险标记</dt><dd>(.*?)</dd>", page, re.S)[1]
+    flags = re.search(r'<dd>(<span class="flag flag-.*?)</dd>', page, re.S)[1]
     # The three flags as before, and beside them which authority and channel, the customer's words on hover.
     assert "扬言向金融监管总局(12378)投诉" in flags and "扬言找媒体曝光" in flags
-    assert "金融监管总局" in re.search(r'class="flag flag-source" title="([^"]*)"', flags)[1]
-    assert "phone · 电话" in re.search(r"<dt>Case · 案件</dt><dd>(.*?)</dd>", page, re.S)[1]
-    assert "threatens the ombudsman" in client.get("/").text
+    assert "金融监管总局" in re.search(r'class="flag flag-source"[^>]* title="([^"]*)"', flags)[1]
+    assert "· 电话" in page  # where the complaint came in, beside the case (hana reads Chinese)
+    assert "扬言找金融申诉专员" in client.get("/").text  # C2002's ombudsman, on the worklist
     items = {i["customer_id"]: i for i in client.get("/api/worklist").json()}
     assert items["C1001"]["sources"] == ["nfra_12378", "media"] and items["C2002"]["sources"] == ["ombudsman", "lawyer"]
     assert "扬言向金融监管总局(12378)投诉" in client.get("/customers/C1001").text
@@ -391,7 +405,7 @@ def test_worklist_orders_flags_and_clears_after_callback(app, db):
     # 30 minutes after the complaint call's start, read in the centre's zone (16:40 Beijing = 08:40 UTC).
     assert c1001["due_local"].startswith("2026-11-20 17:10:00+08:00")
     page = client.get("/worklist").text
-    assert "C1001" in page and "监管投诉威胁" in page and "overdue" in page
+    assert "C1001" in page and "扬言向监管投诉" in page and "已超时" in page  # hana reads Chinese
     # Attempts that closed nothing keep the customer on the list, still late against the target,
     # the next attempt due a callback target after the last one; only a closing outcome clears it.
     for outcome in ("no_answer", "follow_up"):
@@ -402,9 +416,9 @@ def test_worklist_orders_flags_and_clears_after_callback(app, db):
         assert again["minutes_left"] < 0  # the complaint is still overdue against the target
         assert datetime.fromisoformat(again["next_attempt_local"]) == attempt + timedelta(minutes=30)
         assert abs((attempt - datetime.now(timezone.utc)).total_seconds()) < 120
-    assert "Follow-up needed" in client.get("/worklist").text
+    assert "需跟进" in client.get("/worklist").text  # the outcome's name in hana's language
     briefing = client.get("/customers/C1001").text
-    assert "hana" in briefing and "Follow-up needed" in briefing and "No answer" in briefing  # both attempts shown
+    assert "hana" in briefing and "需跟进" in briefing and "未接通" in briefing  # both attempts shown
     client.post("/customers/C1001/callback", data={"outcome": "resolved", "csrf_token": csrf_of(client)})
     assert "C1001" not in {i["customer_id"] for i in client.get("/api/worklist").json()}
 
@@ -440,8 +454,8 @@ def test_customer_deadlines_show_as_clock_times_passed_or_open(app, db):
     page = client.get("/customers/C1001").text
     first = page[page.index('id="first-screen"'):page.index('class="cols"')]
     # The open deadline on the first screen with its hours left; the passed one below, tagged on its sentence.
-    assert local.strftime("%Y-%m-%d %H:%M") in first and "5.0 h" in first and "within 24 hours" in first
-    assert "“今天下午五点之前”" not in first and "deadline passed · 时限已过" in page
+    assert local.strftime("%Y-%m-%d %H:%M") in first and "剩余 5.0 小时" in first and "within 24 hours" in first
+    assert "“今天下午五点之前”" not in first and "时限已过" in page
     # Each deadline has a play button 3 s before the moment it was said.
     assert 'data-call="zh-1001-b" data-t="32.79"' in page
 
@@ -575,7 +589,7 @@ def test_qa_review_is_validated_stored_once_per_reviewer_and_rolled_up(app, db):
     token = csrf_of(client)
     bad = {**{i: "pass" for i in items}, "greeting": "meh"}
     r = client.post(f"/qa/{sample_id}/{call_id}", data={**bad, "csrf_token": token})
-    assert r.status_code == 422 and "greeting: &#39;meh&#39; is not allowed" in r.text
+    assert r.status_code == 422 and "评审未能保存" in r.text  # in quinn's language; the API says which item
     r = client.post(f"/api/qa/{sample_id}/{call_id}", json={"scores": {"listening": 7}}, headers={"X-CSRF-Token": token})
     assert r.status_code == 422
     r = client.post(f"/api/qa/{sample_id}/{call_id}", json={"scores": {**{i: "pass" for i in items}, "tone": "pass"}},
@@ -633,7 +647,7 @@ def test_callback_within_target_counts_on_dashboard(app, db):
 def test_clear_errors_for_unknown_things(app):
     client = client_as(app, "lee")
     r = client.get("/customers/C404")
-    assert r.status_code == 404 and "no processed calls for customer C404" in r.text
+    assert r.status_code == 404 and "客户 C404 没有已处理的来电" in r.text
     assert 'href="/dashboard"' in r.text and "lee" in r.text  # the error page keeps the signed-in navigation
     r = client.get("/no-such-page")
     assert r.status_code == 404 and "text/html" in r.headers["content-type"] and 'href="/dashboard"' in r.text
@@ -698,7 +712,7 @@ def test_a_new_empty_database_gives_empty_pages_not_errors(tmp_path):
     lead, handler = TestClient(app), TestClient(app)
     login(lead, "lee")
     login(handler, "hana")
-    assert "Nobody is waiting" in handler.get("/worklist").text
+    assert "当前没有待回访的客户" in handler.get("/worklist").text
     for url in ("/dashboard", "/qa", "/qa/rollup", "/search?q=卡"):
         assert lead.get(url).status_code == 200, url
 
@@ -913,10 +927,10 @@ def test_no_link_puts_its_own_text_or_a_false_confirmation_on_a_page(app, db):
              hana.get("/search", params={"date_from": lure}), hana.get("/api/search", params={"min_escalation": lure})]
     for page in pages:
         assert "suspended" not in page.text and "424242" not in page.text, page.url
-        assert "Callback recorded" not in page.text and "Review saved" not in page.text, page.url
+        assert "已记录回访" not in page.text and "评审已保存" not in page.text, page.url
     assert 'class="error"' not in pages[0].text and 'role="status"' not in pages[1].text + pages[2].text
-    assert pages[3].status_code == 404 and "no call (not a valid id)" in pages[3].text
-    assert "no call zh-404" in hana.get("/calls/zh-404").text  # an id is still named
+    assert pages[3].status_code == 404 and "没有通话 （无效的编号）" in pages[3].text
+    assert "没有通话 zh-404" in hana.get("/calls/zh-404").text  # an id is still named
 
 
 def test_a_confirmation_shows_once_and_only_after_the_post_did_it(app, db):
@@ -931,18 +945,18 @@ def test_a_confirmation_shows_once_and_only_after_the_post_did_it(app, db):
     flash = hana.cookies.get("cb_flash")
     for user, page in (("hugo", "/customers/C1001"), ("hana", "/customers/C2001")):  # not another user's or page's
         other = TestClient(app, cookies={"cb_session": app.state.cookies[user], "cb_flash": flash})
-        assert "Callback recorded" not in other.get(page).text
+        assert "已记录回访" not in other.get(page).text
     shown = hana.get("/customers/C1001")
-    assert "Callback recorded. · 已记录回访。" in shown.text and "cb_flash" not in hana.cookies
-    assert "Callback recorded" not in hana.get("/customers/C1001").text  # once
+    assert "已记录回访。" in shown.text and "cb_flash" not in hana.cookies  # in hana's language
+    assert "已记录回访" not in hana.get("/customers/C1001").text  # once
     # A refused callback (an unknown customer) confirms nothing.
     refused = hana.post("/customers/C404/callback", data={"outcome": "resolved", "csrf_token": csrf_of(hana)})
     assert refused.status_code == 404 and "cb_flash" not in hana.cookies
     quinn = client_as(app, "quinn")
     scores = {i["id"]: "pass" for i in scorecard_items()}
     saved = quinn.post(f"/qa/{sample_id}/{call_id}", data={**scores, "csrf_token": csrf_of(quinn)})
-    assert saved.status_code == 200 and "Review saved. · 评审已保存。" in saved.text
-    assert "Review saved" not in quinn.get(f"/qa/{sample_id}/{call_id}").text
+    assert saved.status_code == 200 and "评审已保存。" in saved.text
+    assert "评审已保存" not in quinn.get(f"/qa/{sample_id}/{call_id}").text
 
 
 def test_the_api_and_the_cli_accept_what_the_prefill_returns(app, db, capsys):
@@ -968,3 +982,33 @@ def test_the_api_and_the_cli_accept_what_the_prefill_returns(app, db, capsys):
     agent = query(db, "SELECT agent_id FROM calls WHERE call_id = ?", [call_id])[0][0]
     unjudged = [i for i, v in scores.items() if v == "no evidence"]
     assert all(rollup[agent]["pass_rate"][i] is None for i in unjudged)  # neither pass nor fail
+
+
+def test_a_user_chooses_their_language_on_the_settings_page(app, db):
+    """Chinese by default; English once chosen (CSRF-checked, audited, said once), at once on every
+    page; the API keeps its English; another user's pages stay in Chinese."""
+    hana = client_as(app, "hana")
+    assert '<html lang="zh-CN">' in hana.get("/worklist").text and "回访清单" in hana.get("/worklist").text
+    assert hana.post("/settings", data={"lang": "en"}, follow_redirects=False).status_code == 403  # no CSRF token
+    token = csrf_of(hana)
+    assert hana.post("/settings", data={"lang": "fr", "csrf_token": token}).status_code == 422
+    r = hana.post("/settings", data={"lang": "en", "csrf_token": token}, follow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"] == "/settings"
+    assert "Settings saved." in hana.get("/settings").text
+    page = hana.get("/worklist").text
+    assert '<html lang="en">' in page and "Callback worklist" in page and "regulator threat" in page
+    assert "回访清单" not in page
+    briefing = hana.get("/customers/C1001").text  # a Chinese customer: what they said stays Chinese, facts are named in English
+    assert '<span class="tag">bank card</span>' in briefing and "解冻" in briefing
+    assert query(db, "SELECT lang FROM users WHERE username = 'hana'") == [("en",)]
+    assert query(db, "SELECT detail FROM audit_log WHERE action = 'settings'") == [("lang=en",)]
+    assert "回访清单" in client_as(app, "hugo").get("/worklist").text
+    assert hana.get("/api/calls/nope").json() == {"detail": "no call nope"}
+
+
+def test_the_api_docs_page_is_in_the_users_language_and_leaves_the_openapi_document_alone(app):
+    hana = client_as(app, "hana")
+    before = hana.get("/api/openapi.json").json()
+    page = hana.get("/api/docs").text
+    assert "客户最新的简报、来电和回访记录。" in page and "The customer's newest briefing" not in page
+    assert hana.get("/api/openapi.json").json() == before

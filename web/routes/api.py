@@ -104,4 +104,9 @@ def api_schema(request: Request, user: Viewer = Depends(role(*CALLS))):
 def api_docs(request: Request, user: Viewer = Depends(role(*CALLS))):
     # FastAPI's Swagger page loads its script from a CDN, which is not reachable offline:
     # the same OpenAPI document is rendered here as a plain page.
-    return web(request).page(request, "api_docs.html", user, schema=request.app.openapi())
+    # Each endpoint is described from the translations ("api.<function name>") in the reader's
+    # language: FastAPI's operation id is the function's name, then the path ("api_me_api_me_get").
+    schema = request.app.openapi()  # FastAPI's cached document: read, never changed here
+    keys = {op["operationId"]: "api." + op["operationId"].split("_api_")[0]
+            for ops in schema["paths"].values() for op in ops.values()}
+    return web(request).page(request, "api_docs.html", user, schema=schema, keys=keys)

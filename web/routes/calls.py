@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import re
 
-from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse, Response
 
 from pipeline.outputs.plots import escalation_svg
 
 from .. import search, views
-from ..context import CALLS, Viewer, role, web
-from ..labels import label
+from ..context import CALLS, Refused, Viewer, role, web
 
 router = APIRouter(include_in_schema=False)
 AUDIO_TYPES = {".wav": "audio/wav", ".flac": "audio/flac", ".mp3": "audio/mpeg", ".ogg": "audio/ogg",
@@ -24,9 +23,9 @@ def call_page(request: Request, call_id: str, t: float | None = None, user: View
     ctx = web(request)
     call = views.call(ctx, call_id)
     ctx.audit(request, user.username, user.role, "view_call", call_id)
-    return ctx.page(request, "call.html", user, call=call, start_at=t, audio_blocked=views.audio_blocked(ctx, call_id),
+    return ctx.page(request, "call.html", user, call=call, start_at=t, audio_blocked=views.audio_blocked(ctx, call_id, user.lang),
                     original_allowed=views.may_play_original(ctx, user),
-                    plot=escalation_svg(call["turns"], call["duration"] or 0, call_id, label=label))
+                    plot=escalation_svg(call["turns"], call["duration"] or 0, call_id, language=user.lang))
 
 
 @router.get("/calls/{call_id}/audio")
@@ -54,11 +53,10 @@ async def call_original_audio(request: Request, call_id: str, user: Viewer = Dep
     audited with the reason the user typed."""
     ctx = web(request)
     if not views.may_play_original(ctx, user):
-        raise HTTPException(403, f"your role ({user.role}) cannot open this page: original recordings are played only "
-                                 "to the roles the original_audio_roles setting names")
+        raise Refused(403, "original_role", role=("user_role", user.role))
     reason = " ".join(str((await request.form()).get("reason", "")).split())
     if len(reason) < 10:
-        raise HTTPException(422, "say why you need the original recording (at least 10 characters)")
+        raise Refused(422, "original_reason")
     path = await run_in_threadpool(views.audio_path, ctx, call_id)
     await run_in_threadpool(ctx.audit, request, user.username, user.role, "play_original_audio", call_id, reason[:500])
     return FileResponse(path, media_type=AUDIO_TYPES.get(path.suffix.lower(), "application/octet-stream"),

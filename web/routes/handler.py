@@ -7,7 +7,6 @@ from pipeline.outputs.plots import escalation_svg
 
 from .. import views
 from ..context import HANDLING, Viewer, role, web
-from ..labels import label
 
 router = APIRouter(include_in_schema=False)
 WORKLIST_ROWS = 200  # the most urgent; a longer list is not worked from one page
@@ -31,8 +30,8 @@ def callback_submit(request: Request, customer_id: str, outcome: str = Form(...)
 @router.get("/customers/{customer_id}")
 def briefing_page(request: Request, customer_id: str, user: Viewer = Depends(role(*HANDLING))):
     ctx = web(request)
-    data = views.briefing(ctx, customer_id)
+    data = views.briefing(ctx, customer_id, user.lang)
     ctx.audit(request, user.username, user.role, "view_briefing", data["customer_id"])
     latest = data["latest"]
-    plot = escalation_svg(data["turns"], latest["duration"] or 0, latest["call_id"], label=label)
+    plot = escalation_svg(data["turns"], latest["duration"] or 0, latest["call_id"], language=user.lang)
     return ctx.page(request, "briefing.html", user, plot=plot, now=ctx.now_local(), **data)

@@ -6,6 +6,8 @@ from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Request
 
+from pipeline.analysis.i18n import name, text
+
 from .. import store as reads
 from .. import views
 from ..charts import bar_chart
@@ -24,13 +26,15 @@ def dashboard_page(request: Request, group: str = "day", user: Viewer = Depends(
     link = {"day": lambda g: f"/search?date_from={g}&date_to={g}", "category": lambda g: f"/search?category={quote(g)}",
             "agent": lambda g: f"/search?agent={quote(g)}"}[group]
     urgent = ctx.settings.policy.levels.urgent
+    shown = (lambda g: name("category", g, user.lang)) if group == "category" else str  # a category by its name
     charts = []
-    for key, title, unit in (("calls", "Calls · 来电", ""), ("complaints", "Complaint calls · 投诉来电", ""),
-                             ("mean_escalation", "Mean escalation · 平均情绪升级", ""),
-                             ("high_escalation", f"High escalation (≥{urgent:g}) · 高升级来电", ""),
-                             ("flags", "Flags · 风险标记", ""),
-                             ("callbacks_in_time", f"Complaints called back within {ctx.target} min · 按时回访", "")):
-        bars = [(r["grp"], r[key], link(r["grp"]) + ("&min_escalation=" + f"{urgent:g}"
-                                                     if key == "high_escalation" else "")) for r in data]
-        charts.append(bar_chart(title, bars, unit))
+    for key, title in (("calls", text("web.dash.chart.calls", user.lang)),
+                       ("complaints", text("web.dash.chart.complaints", user.lang)),
+                       ("mean_escalation", text("web.dash.chart.mean", user.lang)),
+                       ("high_escalation", text("web.dash.chart.high", user.lang, n=f"{urgent:g}")),
+                       ("flags", text("web.dash.chart.flags", user.lang)),
+                       ("callbacks_in_time", text("web.dash.chart.in_time", user.lang, n=ctx.target))):
+        bars = [(shown(r["grp"]), r[key], link(r["grp"]) + ("&min_escalation=" + f"{urgent:g}"
+                                                            if key == "high_escalation" else "")) for r in data]
+        charts.append(bar_chart(title, bars))
     return ctx.page(request, "dashboard.html", user, group=group, data=data, charts=charts, groups=list(reads.GROUPS))

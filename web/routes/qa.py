@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
+from pipeline.analysis.i18n import name, text
 from pipeline.outputs.plots import escalation_svg
 from pipeline.outputs.qa import scorecard_items
 from pipeline.outputs.spreadsheet import safe_cell
@@ -16,7 +17,6 @@ from pipeline.outputs.spreadsheet import safe_cell
 from .. import store as reads
 from .. import views
 from ..context import QA, Viewer, role, web
-from ..labels import label
 
 router = APIRouter(include_in_schema=False)
 
@@ -62,7 +62,7 @@ def _review_page(request: Request, user: Viewer, sample_id: str, call_id: str, c
     ctx = web(request)
     call = views.call(ctx, call_id)
     return ctx.page(request, "qa_review.html", user, status_code=status_code, call=call, start_at=None, error=error,
-                    plot=escalation_svg(call["turns"], call["duration"] or 0, call_id, label=label),
+                    plot=escalation_svg(call["turns"], call["duration"] or 0, call_id, language=user.lang),
                     **card)
 
 
@@ -83,9 +83,12 @@ async def qa_review_submit(request: Request, sample_id: str, call_id: str, user:
     try:  # database work off the event loop
         await run_in_threadpool(views.store_review, ctx, request, user, sample_id, call_id, scores,
                                 str(form.get("comment", "")))
-    except ValueError as exc:
+    except ValueError as exc:  # the validator's reason, said in the reviewer's language
+        missing = [name("qa_item", i, user.lang) for i, v in scores.items() if not v]
+        error = (text("error.review_missing", user.lang, items=text("punct.comma", user.lang).join(missing))
+                 if missing else text("error.review_invalid", user.lang, reason=str(exc)))
         card = await run_in_threadpool(views.qa_card, ctx, sample_id, call_id, user.username)
         for item in card["items"]:
             item["answer"] = scores.get(item["id"]) or item["answer"]
-        return await run_in_threadpool(_review_page, request, user, sample_id, call_id, card, str(exc), 422)
+        return await run_in_threadpool(_review_page, request, user, sample_id, call_id, card, error, 422)
     return ctx.redirect(user, f"/qa/{sample_id}/{call_id}", "review_saved")
