@@ -10,7 +10,7 @@ export HF_HUB_OFFLINE := 1
 export PYANNOTE_METRICS_ENABLED := 0
 export PREFECT_SERVER_ANALYTICS_ENABLED := false
 
-.PHONY: setup system venv models key test test-fast lint run bench bench-long eval eval-qa eval-direction eval-sources eval-speakers eval-asr intake samples clean web
+.PHONY: setup system venv models key test test-fast lint run bench bench-long eval eval-qa eval-callback-card eval-direction eval-sources eval-speakers eval-asr intake samples clean web
 
 setup: system venv models
 
@@ -71,13 +71,14 @@ web: key
 	$(PY) -m flows.cli web
 
 # Every evaluation table: escalation (espeak set, telephone calls, CASIA emotion), QA prefill vs
-# hand labels, call direction and threat sources vs hand labels, speakers and roles on the real dev calls, roles on unseen
-# speakers (leave-one-speaker-out, calibration; evidence cached in data/out/roles), recognition (CER,
-# domain terms) on ../shared.
+# hand labels (the inbound card, and the callback card by half), call direction and threat sources vs hand labels,
+# speakers and roles on the real dev calls, roles on unseen speakers (leave-one-speaker-out,
+# calibration; evidence cached in data/out/roles), recognition (CER, domain terms) on ../shared.
 eval: key
 	$(PY) -m evaluation.evaluation --asr
 	$(PY) -m evaluation.eval_escalation
 	$(PY) -m evaluation.eval_qa
+	$(PY) -m evaluation.eval_callback_card
 	$(PY) -m evaluation.eval_direction
 	$(PY) -m evaluation.eval_sources
 	$(PY) -m evaluation.eval_speakers --codecs
@@ -88,6 +89,10 @@ eval: key
 # QA prefill agreement with the hand labels in tests/eval/qa_labels.json, per scorecard item.
 eval-qa: key
 	$(PY) -m evaluation.eval_qa
+
+# The callback card's prefill vs the team's labelled callback conversations, per item, by half.
+eval-callback-card:
+	$(PY) -m evaluation.eval_callback_card
 
 # Call direction (inbound, outbound, callback) detected from openings vs hand labels, by half.
 eval-direction:

@@ -168,7 +168,8 @@ def cmd_qa(args: argparse.Namespace) -> int:
 
                 # The policy's review level and threat flags; a SettingsError is reported by main().
                 policy = load_settings(args.settings).policy
-                plan = SamplingPlan.for_policy(policy, n=args.n, seed=args.seed, start=start, end=end)
+                plan = SamplingPlan.for_policy(policy, n=args.n, seed=args.seed, start=start, end=end,
+                                               callbacks=args.callbacks)
                 sample = sample_for_qa(store, plan)
                 if not sample.calls:
                     print(f"0 of {sample.n_candidates} candidate calls: {why_empty(store, plan)}")
@@ -426,6 +427,8 @@ def build_parser() -> argparse.ArgumentParser:
     qa_s.add_argument("--seed", type=int, default=0)
     qa_s.add_argument("--start", help="ISO date: calls started at or after")
     qa_s.add_argument("--end", help="ISO date: calls started before")
+    qa_s.add_argument("--callbacks", type=int, default=SamplingPlan.callbacks,
+                      help="callback calls drawn beyond N, scored on the callback card (default %(default)s)")
     qa_s.add_argument("--settings", help="settings TOML (names the policy file); default callbrief.toml")
     qa_e = qa_sub.add_parser("export", help="write a sample and its scorecards to CSV and Parquet")
     qa_e.add_argument("sample_id")

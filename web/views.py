@@ -8,7 +8,7 @@ from pathlib import Path
 from fastapi import Request
 
 from pipeline.outputs.briefing import fact_label, facts_by_sentence
-from pipeline.outputs.qa import QAError, record_review, scorecard_items
+from pipeline.outputs.qa import QAError, card_items, card_of, record_review, scorecard_items
 from pipeline.outputs.redacted_audio import CannotRedact, NoSuchCall, cache_folder, redacted_audio
 
 from . import search
@@ -121,10 +121,17 @@ def qa_card(ctx: WebContext, sample_id: str, call_id: str, reviewer: str) -> dic
     review = ctx.store.qa_review_of(sample_id, call_id, reviewer)
     prefill = {c["item"]: c for c in reads.parse_json(sampled["scorecard"], [])}
     answers = reads.parse_json(review["scores"], {}) if review else {}
+    card = card_of(sampled)  # a callback call is reviewed on the callback card it was prefilled on
     items = [{**i, "prefill": prefill.get(i["id"], {}).get("prefill"),
               "evidence": prefill.get(i["id"], {}).get("evidence", []),
-              "answer": answers.get(i["id"]) or prefill.get(i["id"], {}).get("prefill")} for i in scorecard_items()]
-    return {"sample": sampled, "items": items, "review": review}
+              "answer": answers.get(i["id"]) or prefill.get(i["id"], {}).get("prefill")} for i in card_items(card)]
+    return {"sample": sampled, "items": items, "review": review, "card": card}
+
+
+def qa_card_items(ctx: WebContext, sample_id: str, call_id: str) -> list[dict]:
+    """The items of the card a sampled call is reviewed on (none when it is not in the sample)."""
+    sampled = ctx.store.qa_sampled(sample_id, call_id)
+    return card_items(card_of(sampled)) if sampled else []
 
 
 def store_review(ctx: WebContext, request: Request, user: Viewer, sample_id: str, call_id: str, scores: dict,

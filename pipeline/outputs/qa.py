@@ -1,7 +1,10 @@
 """QA sampling: a reproducible, stratified sample of calls with a prefilled scorecard.
 
-The scorecard is the inbound call's: calls the bank placed (callbacks, other outbound calls;
-calls.direction) are not sampled (a callback card is a later item).
+Two scorecards: the inbound call's (pipeline/data/qa_scorecard.json), and the callback card
+(pipeline.outputs.callback_card) for the bank's callbacks about a complaint (calls.direction =
+'callback'), drawn apart after the inbound strata. Other calls the bank placed (outbound) are not
+sampled. Each stored answer of a callback card names its card, and a review is validated against
+the card of its call.
 
 Strata, in the order they are drawn: every call with a regulator/media/legal flag (always in,
 even past N); a quota per agent so every agent is reviewed each period; an over-sample of
@@ -26,8 +29,10 @@ from pipeline.analysis.summary import categories, summarise
 from pipeline.config import keys
 from pipeline.config.datafiles import read_json
 from pipeline.config.policy import Policy, default_policy
+from pipeline.outputs.callback_card import CARD_ID as CALLBACK_CARD
+from pipeline.outputs.callback_card import callback_items, prefill_callback
 from pipeline.outputs.spreadsheet import safe_frame
-from pipeline.records import Flag, Role, Turn
+from pipeline.records import Direction, Flag, Role, Turn
 from pipeline.store import Store, utcnow
 
 
@@ -42,6 +47,7 @@ class SamplingPlan:
     high_escalation_threshold: float = field(default_factory=lambda: default_policy().levels.review)
     per_agent_quota: int = 1
     always_flags: tuple[Flag, ...] = field(default_factory=lambda: default_policy().threat_flags)
+    callbacks: int = 5  # callback calls drawn at random beyond N, scored on the callback card
 
     @classmethod
     def for_policy(cls, policy: Policy, **values) -> "SamplingPlan":
@@ -52,7 +58,7 @@ class SamplingPlan:
 class SampledCall:
     call_id: str
     agent_id: str | None
-    stratum: str  # flagged | agent_quota | high_escalation | random
+    stratum: str  # flagged | agent_quota | high_escalation | random | callback
     reason: str
 
 
@@ -94,6 +100,11 @@ def draw_sample(store: Store, plan: SamplingPlan) -> Sample:
     rest = [r for r in pool.itertuples() if r.call_id not in taken]
     for i in sorted(rng.permutation(len(rest))[: max(0, plan.n - len(sample.calls))]):
         take(rest[i].call_id, rest[i].agent_id, "random", "random baseline")
+    # Callbacks from a stream of their own: the inbound draw above stays what it was without them.
+    callbacks = list(store.qa_callback_candidates(plan.start, plan.end).itertuples())
+    for i in sorted(np.random.default_rng([plan.seed, 1]).permutation(len(callbacks))[: max(0, plan.callbacks)]):
+        take(callbacks[i].call_id, callbacks[i].agent_id, "callback", "callback call: scored on the callback card")
+    sample.n_candidates += len(callbacks)
     return sample
 
 
@@ -101,8 +112,8 @@ def why_empty(store: Store, plan: SamplingPlan) -> str:
     """One line saying why a plan finds no candidate: no calls in the range, or all already sampled."""
     n_in_range, n_sampled, n_ok, first, last = store.qa_period_counts(plan.start, plan.end)
     left_out = store.qa_left_out(plan.start, plan.end)
-    note = (f"; {left_out} call(s) the bank placed (callbacks, outbound) are not sampled for the inbound "
-            "scorecard" if left_out else "")
+    note = (f"; {left_out} outbound call(s) the bank placed for another purpose than a callback have no "
+            "scorecard and are not sampled" if left_out else "")
     return _why_empty(n_in_range, n_sampled, n_ok, first, last, plan) + note
 
 
@@ -144,6 +155,24 @@ def scorecard() -> dict:
 
 def scorecard_items() -> list[dict]:
     return scorecard()["items"]
+
+
+INBOUND_CARD = "inbound"
+
+
+def card_items(card: str = INBOUND_CARD) -> list[dict]:
+    """The items of a scorecard by its id: the callback card's, or the inbound one's."""
+    return callback_items() if card == CALLBACK_CARD else scorecard_items()
+
+
+def card_of(stored) -> str:
+    """The card a stored prefill (qa_samples.scorecard: JSON text or a list) or a sampled row was
+    drawn on: its answers name it; older or empty ones are the inbound card."""
+    if isinstance(stored, dict):
+        stored = stored.get("scorecard")
+    answers = json.loads(stored) if isinstance(stored, str) else stored
+    cards = {a.get("card") for a in answers or [] if isinstance(a, dict)}
+    return CALLBACK_CARD if CALLBACK_CARD in cards else INBOUND_CARD
 
 
 def review_values() -> tuple[str, ...]:
@@ -382,8 +411,12 @@ def prefill_view(view: CallView) -> list[dict]:
 
 
 def prefill_scorecard(store: Store, call_id: str) -> list[dict]:
-    """Each item: prefilled value (pass / fail / n/a / no evidence), the evidence behind it, a note."""
-    return prefill_view(load_call_view(store, call_id))
+    """Each item: prefilled value (pass / fail / n/a / no evidence), the evidence behind it, a note;
+    on the callback card for a callback call, on the inbound card for any other."""
+    view = load_call_view(store, call_id)
+    if store.qa_call_direction(call_id) == Direction.CALLBACK:
+        return prefill_callback(view.turns)
+    return prefill_view(view)
 
 
 # --- export and reviews -------------------------------------------------------------------
@@ -403,8 +436,11 @@ def export_sample(store: Store, sample_id: str, folder: Path, files: str = "encr
     if not store.qa_sample_exists(sample_id):
         raise QAError(f"unknown sample {sample_id!r}")
     frame = store.qa_export_frame(sample_id)
-    ids = [i["id"] for i in scorecard_items()]
-    cards = frame.pop("scorecard").map(lambda x: {a["item"]: a for a in json.loads(x or "[]")})
+    stored = frame.pop("scorecard")
+    # The callback card's columns only when the sample holds a callback call.
+    ids = [i["id"] for i in scorecard_items()] + (
+        [i["id"] for i in callback_items()] if any(card_of(x) == CALLBACK_CARD for x in stored) else [])
+    cards = stored.map(lambda x: {a["item"]: a for a in json.loads(x or "[]")})
     reviews = frame.pop("scores").map(lambda x: json.loads(x) if isinstance(x, str) else {})
     comments = frame.pop("comment")
     for item in ids:
@@ -442,13 +478,13 @@ def item_values(item: dict) -> list[str]:
     return list(item.get("values") or review_values())
 
 
-def validate_review(scores) -> dict[str, str]:
+def validate_review(scores, card: str = INBOUND_CARD) -> dict[str, str]:
     """A reviewer's scores, checked against the scorecard: the one rule for the CLI, the web pages
     and the API. Every item answered (n/a where it does not apply), each with an allowed value;
     every value the prefill gives is one, so a prefilled card can be confirmed as it is."""
     if not isinstance(scores, dict) or not scores:
         raise QAError('scores must be a JSON object such as {"greeting": "pass"}')
-    items = {i["id"]: i for i in scorecard_items()}
+    items = {i["id"]: i for i in card_items(card)}
     for key, value in scores.items():
         if key not in items:
             raise QAError(f"unknown scorecard item {key!r}; known: {', '.join(items)}")
@@ -467,7 +503,7 @@ def record_review(store: Store, sample_id: str, call_id: str, reviewer: str, sco
                   comment: str = "") -> bool:
     """Store a reviewer's scores; a second review of the same call by the same reviewer replaces the
     first. Returns True when it replaced one."""
-    scores = validate_review(scores)
+    scores = validate_review(scores, card_of(store.qa_sampled(sample_id, call_id)))  # the card of that call
     if not reviewer.strip():
         raise QAError("reviewer must not be empty")
     if not store.qa_sample_exists(sample_id):

@@ -27,8 +27,8 @@ class QATable:
 
     def qa_candidates(self, start: datetime | None, end: datetime | None) -> pd.DataFrame:
         """Processed inbound calls (or of unknown direction) in the period never sampled before: id,
-        agent, score, flags. The scorecard is the inbound one: the bank's callbacks and other calls
-        it placed are left out (a callback card of their own is a later item)."""
+        agent, score, flags. The scorecard is the inbound one: the bank's callbacks (drawn apart,
+        `qa_callback_candidates`) and other calls it placed are left out."""
         where, params = ["c.status = 'ok'", "c.call_id NOT IN (SELECT call_id FROM qa_samples)", _INBOUND], []
         _period(where, params, start, end, "c.started_at")
         return self.query(
@@ -49,9 +49,24 @@ class QATable:
         first, last = (None if pd.isna(t) else t for t in (first, last))
         return n_in_range, n_sampled, n_ok, first, last
 
+    def qa_callback_candidates(self, start: datetime | None, end: datetime | None) -> pd.DataFrame:
+        """Processed callback calls (the bank calling a customer back about a complaint) in the period
+        never sampled before: id and agent. They are scored on the callback card."""
+        where, params = ["c.status = 'ok'", "c.direction = 'callback'",
+                         "c.call_id NOT IN (SELECT call_id FROM qa_samples)"], []
+        _period(where, params, start, end, "c.started_at")
+        return self.query(f"SELECT c.call_id, c.agent_id FROM calls c WHERE {' AND '.join(where)} ORDER BY c.call_id",
+                          params)
+
+    def qa_call_direction(self, call_id: str) -> str | None:
+        """The stored direction of a call (None when unknown): which scorecard it is prefilled on."""
+        found = self.rows("SELECT direction FROM calls WHERE call_id = ?", [call_id])
+        return found[0]["direction"] if found else None
+
     def qa_left_out(self, start: datetime | None, end: datetime | None) -> int:
-        """Processed calls in the period the bank placed (callbacks, other outbound calls): not sampled."""
-        where, params = ["c.status = 'ok'", f"NOT {_INBOUND}"], []
+        """Processed calls in the period the bank placed for another purpose than a callback (outbound):
+        no scorecard of theirs, not sampled."""
+        where, params = ["c.status = 'ok'", "c.direction = 'outbound'"], []
         _period(where, params, start, end, "c.started_at")
         return int(self.query(f"SELECT count(*) FROM calls c WHERE {' AND '.join(where)}", params).iloc[0, 0])
 

@@ -2,7 +2,7 @@
 (stored recognition, real audio), detected from their openings and stored; a recorded callback
 (a real call given direction=callback by its manifest) closes the callback clock of its case's
 complaint on the worklist, is no repeat complaint in the briefing, and is not sampled for the
-inbound QA scorecard."""
+inbound QA scorecard (it is drawn apart, for the callback card)."""
 from __future__ import annotations
 
 from dataclasses import replace
@@ -127,12 +127,15 @@ def test_a_callback_is_never_a_repeat_complaint_nor_sampled_for_the_inbound_card
 
     store = Store(db)
     sample = draw_sample(store, SamplingPlan(n=10, seed=1))
-    assert [c.call_id for c in sample.calls] == ["zh-1001-b"]
-    store.store_qa_sample([{"sample_id": "s1", "call_id": "zh-1001-b", "agent_id": None, "stratum": "random",
+    # The inbound strata draw the complaint (its threats) only; the callback is drawn apart, for its card.
+    assert [(c.call_id, c.stratum) for c in sample.calls if c.stratum != "callback"] == [("zh-1001-b", "flagged")]
+    assert [c.call_id for c in sample.calls if c.stratum == "callback"] == ["cb-1001"]
+    assert [c.call_id for c in draw_sample(store, SamplingPlan(n=10, seed=1, callbacks=0)).calls] == ["zh-1001-b"]
+    store.store_qa_sample([{"sample_id": "s1", "call_id": c, "agent_id": None, "stratum": "random",
                             "reason": "test", "seed": 1, "plan": "{}", "drawn_at": NOW.replace(tzinfo=None),
-                            "scorecard": "[]"}])
+                            "scorecard": "[]"} for c in ("zh-1001-b", "cb-1001")])
     assert draw_sample(store, SamplingPlan(n=10, seed=1)).calls == []
-    assert "1 call(s) the bank placed" in why_empty(store, SamplingPlan(n=10, seed=1))
+    assert "already sampled" in why_empty(store, SamplingPlan(n=10, seed=1))
 
 
 def test_the_intake_takes_the_manifests_direction_and_holds_back_a_bad_rows_recording(tmp_path):

@@ -10,6 +10,7 @@ from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
 from pipeline.analysis.i18n import name, text
+from pipeline.outputs.callback_card import callback_items
 from pipeline.outputs.plots import escalation_svg
 from pipeline.outputs.qa import scorecard_items
 from pipeline.outputs.spreadsheet import safe_cell
@@ -38,8 +39,10 @@ def rollup_page(request: Request, user: Viewer = Depends(role(*QA))):
 @router.get("/qa/export/{sample_id}.csv")
 def qa_export(request: Request, sample_id: str, user: Viewer = Depends(role(*QA))):
     ctx = web(request)
-    items = [i["id"] for i in scorecard_items()]
     found = views.qa_export_rows(ctx, sample_id)
+    # The callback card's columns only when the sample holds callback calls (drawn for that card).
+    items = [i["id"] for i in scorecard_items() + (callback_items() if any(r["stratum"] == "callback" for r in found)
+                                                   else [])]
     out = io.StringIO()
     writer = csv.writer(out)
     head = ["sample_id", "call_id", "agent_id", "customer_id", "started_at", "stratum", "reason", "escalation",
@@ -79,7 +82,8 @@ def qa_review_page(request: Request, sample_id: str, call_id: str, user: Viewer 
 async def qa_review_submit(request: Request, sample_id: str, call_id: str, user: Viewer = Depends(role(*QA))):
     ctx = web(request)
     form = await request.form()
-    scores = {i["id"]: str(form.get(i["id"], "")) for i in scorecard_items()}
+    items = await run_in_threadpool(views.qa_card_items, ctx, sample_id, call_id)  # the card of that call
+    scores = {i["id"]: str(form.get(i["id"], "")) for i in items or scorecard_items()}
     try:  # database work off the event loop
         await run_in_threadpool(views.store_review, ctx, request, user, sample_id, call_id, scores,
                                 str(form.get("comment", "")))
