@@ -10,7 +10,7 @@ export HF_HUB_OFFLINE := 1
 export PYANNOTE_METRICS_ENABLED := 0
 export PREFECT_SERVER_ANALYTICS_ENABLED := false
 
-.PHONY: setup system venv models key test test-fast lint run bench bench-long eval eval-qa eval-callback-card eval-direction eval-speakers eval-asr intake samples clean web
+.PHONY: setup system venv models key test test-fast lint run bench bench-long eval eval-qa eval-callback-card eval-direction eval-sources eval-speakers eval-asr intake samples clean web
 
 setup: system venv models
 
@@ -71,7 +71,7 @@ web: key
 	$(PY) -m flows.cli web
 
 # Every evaluation table: escalation (espeak set, telephone calls, CASIA emotion), QA prefill vs
-# hand labels (the inbound card, and the callback card by half), call direction vs hand labels,
+# hand labels (the inbound card, and the callback card by half), call direction and threat sources vs hand labels,
 # speakers and roles on the real dev calls, roles on unseen speakers (leave-one-speaker-out,
 # calibration; evidence cached in data/out/roles), recognition (CER, domain terms) on ../shared.
 eval: key
@@ -80,6 +80,7 @@ eval: key
 	$(PY) -m evaluation.eval_qa
 	$(PY) -m evaluation.eval_callback_card
 	$(PY) -m evaluation.eval_direction
+	$(PY) -m evaluation.eval_sources
 	$(PY) -m evaluation.eval_speakers --codecs
 	$(PY) -m evaluation.eval_roles
 	$(PY) -m evaluation.eval_asr
@@ -96,6 +97,10 @@ eval-callback-card:
 # Call direction (inbound, outbound, callback) detected from openings vs hand labels, by half.
 eval-direction:
 	$(PY) -m evaluation.eval_direction
+
+# Which authority or channel a threat named (12363, 12378, court...) vs hand labels.
+eval-sources:
+	$(PY) -m evaluation.eval_sources
 
 # Process recordings as they arrive (INTAKE_DIR, or the intake_dir setting); alerts per settings.
 intake: key

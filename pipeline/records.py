@@ -38,6 +38,15 @@ class Direction(StrEnum):
     CALLBACK = "callback"
 
 
+class ComplaintSource(StrEnum):
+    """Where the complaint came in (the manifest's `source`): a call recording is by phone unless it says."""
+    PHONE = "phone"
+    BRANCH = "branch"
+    ONLINE = "online"
+    REGULATOR_REFERRAL = "regulator_referral"  # referred to the bank by a regulator (12363, 12378...)
+    OTHER = "other"
+
+
 class Trend(StrEnum):
     RISING = "rising"
     FALLING = "falling"
@@ -98,6 +107,7 @@ class CallMetadata:
     language: str | None = None  # "zh", "en" ... overrides detection when given
     speakers: tuple[int, int] | None = None  # (min, max) people on the call, when the manifest knows
     direction: str | None = None  # a Direction, when the manifest knows (detected from the call otherwise)
+    complaint_source: str | None = None  # a ComplaintSource, when the manifest knows (phone otherwise)
 
 
 @dataclass(frozen=True)
@@ -302,6 +312,17 @@ class Evidence:
 
 
 @dataclass(frozen=True)
+class ThreatSource:
+    """An authority or channel the customer named in a threat: the first time it was said."""
+    source: str  # an id of pipeline/data/threat_sources.json: pboc_12363, nfra_12378, court, online_platform...
+    category: str  # the flag it raises: regulator_threat, media_threat, legal_threat
+    term: str  # the lexicon term heard
+    time: float  # start of the stretch of speech it was said in
+    role: str
+    quote: str  # masked, cut around the term
+
+
+@dataclass(frozen=True)
 class Escalation:
     call_score: float
     trend: str  # a Trend
@@ -313,6 +334,7 @@ class Escalation:
     de_escalation: tuple[dict, ...] = field(default_factory=tuple)
     utterances: tuple[TurnScore, ...] = ()  # every scored stretch of every speaker
     party: str | None = None  # the speaker whose escalation the call score and trend follow
+    sources: tuple[ThreatSource, ...] = ()  # which authorities and channels the threats named, in the order said
 
 
 # --- summary (pipeline.analysis.summary) --------------------------------------------------

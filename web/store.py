@@ -95,7 +95,7 @@ def worklist(conn, tz: ZoneInfo, target_minutes: int, now: datetime, levels: Sco
     found = rows(conn, f"""
         WITH complaint AS (
             SELECT c.customer_id, c.call_id, c.started_at, c.processed_at, c.case_id, c.agent_id,
-                   e.call_score, coalesce(e.flags, '[]') AS flags, s.category
+                   e.call_score, coalesce(e.flags, '[]') AS flags, coalesce(e.sources, '[]') AS sources, s.category
             FROM calls c LEFT JOIN escalation e USING (call_id) LEFT JOIN summaries s USING (call_id)
             WHERE c.status = 'ok' AND c.customer_id IS NOT NULL{" AND c.customer_id = ?" if customer_id else ""}
               AND {complaint}),
@@ -104,7 +104,7 @@ def worklist(conn, tz: ZoneInfo, target_minutes: int, now: datetime, levels: Sco
                    arg_max(call_id, started_at) AS last_call, arg_max(call_score, started_at) AS escalation,
                    max(call_score) AS max_escalation, arg_max(case_id, started_at) AS case_id,
                    arg_max(category, started_at) AS category, arg_max(processed_at, started_at) AS processed_at,
-                   list(flags) AS flag_lists
+                   list(flags) AS flag_lists, list(sources ORDER BY started_at) AS source_lists
             FROM complaint GROUP BY customer_id),
         done AS (
             SELECT a.customer_id, max(a.done_at) FILTER (a.outcome IN ({closing})) AS done_at,
@@ -135,8 +135,10 @@ def worklist(conn, tz: ZoneInfo, target_minutes: int, now: datetime, levels: Sco
         flags = sorted({f for fl in r["flag_lists"] for f in parse_json(fl, [])})
         if r["n_complaints"] > 1 or r["n_inbound"] > 1:  # as in the briefing
             flags.append("repeat_complaint")
+        # The authorities and channels named, first said first (the chip says which regulator, not just "regulator").
+        sources = list(dict.fromkeys(x["source"] for sl in r.pop("source_lists") for x in parse_json(sl, [])))
         brief = briefs.get(r["customer_id"], {})
-        items.append({**r, "flags": flags, "started_local": started, "due_local": due, "attempt_local": attempt,
+        items.append({**r, "flags": flags, "sources": sources, "started_local": started, "due_local": due, "attempt_local": attempt,
                       "next_attempt_local": next_attempt,
                       "minutes_left": (due - now).total_seconds() / 60 if due else None,
                       "deadlines": deadlines_view(brief, tz, now), "alerts": alerts.get(r["customer_id"], []),
@@ -165,7 +167,8 @@ def callbacks_of(conn, customer_id: str) -> list[dict]:
 def call_detail(conn, call_id: str, reported_flags: tuple[Flag, ...] | None = None) -> dict | None:
     """`reported_flags`: the lexicon categories shown as a turn's flags (the policy's)."""
     reported = set(reported_flags if reported_flags is not None else default_policy().reported_flags)
-    found = rows(conn, "SELECT c.*, e.call_score, e.trend, e.peak_time, e.flags, e.evidence, e.de_escalation, "
+    found = rows(conn, "SELECT c.*, e.call_score, e.trend, e.peak_time, e.flags, e.sources AS threat_sources, "
+                       "e.evidence, e.de_escalation, "
                        "s.category, s.outcome, s.summary, s.demands, s.promises, s.key_quotes, s.language AS summary_language "
                        "FROM calls c LEFT JOIN escalation e USING (call_id) LEFT JOIN summaries s USING (call_id) "
                        "WHERE c.call_id = ?", [call_id])
@@ -173,6 +176,7 @@ def call_detail(conn, call_id: str, reported_flags: tuple[Flag, ...] | None = No
         return None
     call = found[0]
     call["flags"] = parse_json(call["flags"], [])
+    call["threat_sources"] = parse_json(call["threat_sources"], [])  # {source, category, term, time, role, quote}
     call["evidence"] = parse_json(call["evidence"], [])
     call["direction_evidence"] = parse_json(call.get("direction_evidence"), None)
     call["turns"] = rows(conn, 'SELECT seq, role, speaker, start, "end", redacted_text AS text, score, signals '

@@ -24,6 +24,7 @@ from pipeline.analysis import prosody
 from pipeline.analysis.i18n import mmss
 from pipeline.analysis.redact import redact, redact_turns
 from pipeline.analysis.tokens import content_words
+from pipeline.config.datafiles import read_json
 from pipeline.config.policy import Policy, TrendRule, default_policy
 from pipeline.intake.audio import SAMPLE_RATE
 from pipeline.records import (
@@ -31,6 +32,7 @@ from pipeline.records import (
     Evidence,
     Flag,
     Role,
+    ThreatSource,
     Trend,
     Turn,
     TurnFeatures,
@@ -58,6 +60,7 @@ class LexiconTerm:
     weight: int
     term: str
     pattern: re.Pattern
+    source: str | None = None  # the authority or channel a threat term names (pboc_12363, court...)
 
 
 def lexicon(policy: Policy | None = None) -> tuple[LexiconTerm, ...]:
@@ -68,20 +71,49 @@ def lexicon(policy: Policy | None = None) -> tuple[LexiconTerm, ...]:
 @lru_cache(maxsize=4)
 def _parse_lexicon(text: str) -> tuple[LexiconTerm, ...]:
     rows = [line.split("\t") for line in text.splitlines() if line.strip() and not line.startswith("#")]
+    generic = threat_sources()["generic"]
     terms = []
-    for category, weight, term in rows:
+    for category, weight, term, *rest in rows:
         term = term.strip().lower()
         # English on ASCII word boundaries ("hell" is not in "hello", and "12378" still
         # matches in "打12378", where \b would see no boundary); Chinese as substrings.
         pattern = re.compile(rf"(?<![a-z0-9]){re.escape(term)}(?![a-z0-9])" if term.isascii() else re.escape(term))
-        terms.append(LexiconTerm(category, int(weight), term, pattern))
+        # A bank's three-column lexicon still works: its threat terms name the category's generic source.
+        source = rest[0].strip() if rest and rest[0].strip() else generic.get(category)
+        terms.append(LexiconTerm(category, int(weight), term, pattern, source))
     return tuple(terms)
+
+
+@lru_cache(maxsize=1)
+def threat_sources() -> dict:
+    """pipeline/data/threat_sources.json: the source ids, the generic source per threat category
+    and the words that make a threat term no threat."""
+    return read_json("threat_sources.json")
+
+
+@lru_cache(maxsize=1)
+def _not_a_threat() -> tuple[re.Pattern, re.Pattern]:
+    cues = threat_sources()["not_a_threat"]
+    # The cue, then a short gap inside the clause (no punctuation), then the term (matched at the end).
+    zh = "|".join(map(re.escape, sorted(cues["zh"], key=len, reverse=True)))
+    en = "|".join(map(re.escape, sorted(cues["en"], key=len, reverse=True)))
+    return (re.compile(rf"(?:{zh})[^，。！？,.!?;；:：]{{0,{cues['max_gap_zh']}}}$"),
+            re.compile(rf"(?<![a-z])(?:{en})[^，。！？,.!?;；:：]{{0,{cues['max_gap_en']}}}$"))
+
+
+def _said_as_threat(term: LexiconTerm, text: str) -> bool:
+    """A threat term counts unless every time it is said it follows a denial ("我不会去找媒体",
+    "本来想打12315...就没打", "I won't go to the press"). Other categories always count."""
+    if term.category not in threat_sources()["generic"]:
+        return True
+    zh, en = _not_a_threat()
+    return any(not (zh.search(text, 0, m.start()) or en.search(text, 0, m.start())) for m in term.pattern.finditer(text))
 
 
 def lexicon_hits(text: str, policy: Policy | None = None) -> list[LexiconTerm]:
     low = text.lower()
     spoken = normalise_numbers(low)
-    return [t for t in lexicon(policy) if t.pattern.search(low) or t.pattern.search(spoken)]
+    return [t for t in lexicon(policy) if any(t.pattern.search(x) and _said_as_threat(t, x) for x in (low, spoken))]
 
 
 # --- features ---------------------------------------------------------------------------
@@ -305,7 +337,41 @@ def score_call(features: list[TurnFeatures], duration: float, scorer: Scorer | N
                               redact(_detail(s, masked[s.turn_index])))
                      for s in sorted(top, key=lambda s: s.start))
     return Escalation(call_score, trend, tuple(quarters), round(peak.start, 2), tuple(sorted(flags)), evidence, per_turn,
-                      _de_escalation(scored, policy), tuple(scored), customer[0].features.speaker)
+                      _de_escalation(scored, policy), tuple(scored), customer[0].features.speaker,
+                      named_sources(customer, masked, policy))
+
+
+def named_sources(party: list[TurnScore], masked: dict[int, str], policy: Policy | None = None) -> tuple[ThreatSource, ...]:
+    """The authorities and channels the party's threats named, each once, at the first stretch that
+    named it, with the masked words around the term. Only for flags the policy reports; a generic
+    source (监管, "legal") is left out when the same stretch names its category more precisely."""
+    policy = policy or default_policy()
+    by_term = {t.term: t for t in lexicon(policy)}
+    generic = threat_sources()["generic"]
+    found: dict[str, ThreatSource] = {}
+    for s in sorted(party, key=lambda s: s.start):
+        hits = [by_term[t] for t in s.features.terms
+                if t in by_term and by_term[t].source and by_term[t].category in policy.reported_flags]
+        precise = {h.category for h in hits if h.source != generic.get(h.category)}
+        for h in hits:
+            if h.source in found or (h.source == generic.get(h.category) and h.category in precise):
+                continue
+            found[h.source] = ThreatSource(h.source, h.category, h.term, round(s.start, 2), s.role,
+                                           _around(masked.get(s.turn_index, ""), h.term))
+    return tuple(found.values())
+
+
+def _around(masked: str, term: str, reach: int = 30) -> str:
+    """The masked text around the term's first occurrence (the whole text when it is short, or
+    when the term was heard only in spoken digits, 幺二三七八 for 12378)."""
+    at = masked.lower().find(term)
+    if len(masked) <= 2 * reach + len(term) or at < 0:
+        return masked if len(masked) <= 2 * reach + len(term) else masked[:2 * reach] + "..."
+    lo, hi = max(0, at - reach), min(len(masked), at + len(term) + reach)
+    if term.isascii():  # English: cut between words, not inside one
+        lo = masked.find(" ", lo, at) + 1 if lo and " " in masked[lo:at] else lo
+        hi = masked.rfind(" ", at + len(term), hi) if hi < len(masked) and " " in masked[at + len(term):hi] else hi
+    return ("..." if lo else "") + masked[lo:hi] + ("..." if hi < len(masked) else "")
 
 
 def call_score_of(values: list[float]) -> float:

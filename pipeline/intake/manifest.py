@@ -17,7 +17,7 @@ from pathlib import Path
 
 from pipeline.config.datafiles import read_rows
 from pipeline.intake.identity import call_id_problem
-from pipeline.records import CallMetadata, Direction
+from pipeline.records import CallMetadata, ComplaintSource, Direction
 
 MANIFEST_NAMES = ("manifest.csv", "manifest.json")
 FILE_COLUMNS = ("file", "path", "filename")
@@ -155,6 +155,17 @@ def _direction(row: dict) -> str | None:
     return value.lower()
 
 
+def _complaint_source(row: dict) -> str | None:
+    """Where the complaint came in (column `source`); empty means by phone, as a recording is."""
+    value = _text(row, "source")
+    if value is None:
+        return None
+    if value.lower() not in tuple(ComplaintSource):
+        raise _Bad("source", f"{value!r} is not one of {', '.join(ComplaintSource)} (where the complaint came in; "
+                             "leave it empty for a phone call)")
+    return value.lower()
+
+
 def _agent_channel(row: dict) -> int | None:
     value = _text(row, "agent_channel")
     if value is None:
@@ -223,7 +234,7 @@ def parse_row(raw: dict) -> tuple[ManifestRow | None, list[tuple[str, str]], str
                 agent_id=check(lambda r: _text(r, "agent_id")), case_id=check(lambda r: _text(r, "case_id")),
                 started_at=check(_started_at), channel_layout=check(_channel_layout),
                 agent_channel=check(_agent_channel), language=check(_language), speakers=check(_speakers),
-                direction=check(_direction))
+                direction=check(_direction), complaint_source=check(_complaint_source))
     if errors:
         # The file a refused row names, even when that name is itself refused (an absolute path
         # into the folder), so discovery can hold the recording back; resolving it opens nothing.

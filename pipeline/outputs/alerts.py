@@ -51,6 +51,15 @@ def kind_label(kind: str, language: str = "en") -> str:
     return rule.get("label", {}).get(language, kind)
 
 
+def alert_label(kind: str, sources: tuple[str, ...] = (), language: str = "en") -> str:
+    """What the receiver reads: the authority or channel named ("客户扬言拨打12363向人民银行投诉"), each
+    one the threat named, in the order said; the kind's label when none is known (a call stored
+    before sources were, or a source without a label)."""
+    labels = [alert_rules()["sources"].get(s, {}).get("label", {}).get(language) for s in sources]
+    labels = [x for x in labels if x]
+    return ("；" if language == "zh" else "; ").join(labels) if labels else kind_label(kind, language)
+
+
 @dataclass(frozen=True)
 class Alert:
     alert_id: str
@@ -64,10 +73,13 @@ class Alert:
     evidence: str  # masked quote the alert rests on
     due_at: datetime | None  # deadline alerts: when it passes (UTC)
     raised_at: datetime  # UTC
+    sources: tuple[str, ...] = ()  # threat alerts: the authorities and channels named (threat_sources.json ids)
 
     def payload(self, delivery_id: str) -> dict:
         data = {k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in asdict(self).items()}
-        return {"idempotency_key": delivery_id, "label": kind_label(self.kind), **data}
+        data["sources"] = list(self.sources)
+        return {"idempotency_key": delivery_id, "label": alert_label(self.kind, self.sources),
+                "label_zh": alert_label(self.kind, self.sources, "zh"), **data}
 
 
 def alert_id(call_id: str, kind: str, *extra: str) -> str:
@@ -86,16 +98,20 @@ def alerts_for_call(store: Store, call_id: str, now: datetime | None = None,
     if call is None:
         return []
     kinds = [k for k in json.loads(call["flags"] or "[]") if k in threats]
+    named = json.loads(_none(call["sources"]) or "[]")
     turns = store.customer_turns(call_id)
     alerts = []
     for kind in kinds:
         # The first customer turn whose words put it in this category is the evidence.
         turn = next((t for t in turns if kind in json.loads(t["signals"] or "{}").get("categories", [])), None)
+        # One alert per kind as before (its id unchanged, so calls alerted before are not alerted
+        # again); it names every authority or channel of that kind the customer named.
         alerts.append(Alert(
             alert_id=alert_id(call_id, kind), kind=kind, customer_id=_none(call["customer_id"]), call_id=call_id,
             case_id=_none(call["case_id"]), agent_id=_none(call["agent_id"]),
             call_started_at=_none(call["started_at"]), evidence_time=round(turn["start"], 2) if turn else None,
-            evidence=redact(turn["redacted_text"] or "") if turn else "", due_at=None, raised_at=now or utcnow()))
+            evidence=redact(turn["redacted_text"] or "") if turn else "", due_at=None, raised_at=now or utcnow(),
+            sources=tuple(s["source"] for s in named if s["category"] == kind)))
     return alerts
 
 
@@ -144,7 +160,8 @@ def deadline_alerts(store: Store, settings, now: datetime | None = None) -> list
 
 def record_alerts(store: Store, alerts: list[Alert], channels: list["Channel"]) -> list[Alert]:
     """Store new alerts and their outbox rows in one short transaction; returns those that were new."""
-    new = store.record_alerts([asdict(alert) for alert in alerts], [channel.name for channel in channels])
+    new = store.record_alerts([{**asdict(alert), "sources": list(alert.sources)} for alert in alerts],
+                              [channel.name for channel in channels])
     by_id = {alert.alert_id: alert for alert in alerts}
     return [by_id[i] for i in new]
 
@@ -193,7 +210,7 @@ class EmailChannel:
     def send(self, alert: Alert, delivery_id: str) -> None:
         msg = EmailMessage()
         msg["From"], msg["To"] = self.sender, ", ".join(self.recipients)
-        msg["Subject"] = f"[callbrief] {kind_label(alert.kind)}: customer {alert.customer_id}, call {alert.call_id}"
+        msg["Subject"] = f"[callbrief] {alert_label(alert.kind, alert.sources)}: customer {alert.customer_id}, call {alert.call_id}"
         msg["Message-ID"] = f"<{delivery_id}@callbrief>"
         msg["X-Idempotency-Key"] = delivery_id
         msg.set_content("\n".join(f"{k}: {v}" for k, v in alert.payload(delivery_id).items() if v not in (None, "")))
@@ -240,6 +257,7 @@ def deliver_due(store: Store, channels: list[Channel], now: datetime | None = No
         if channel is None or not store.claim_delivery(row["delivery_id"], now, STALE_CLAIM):
             continue
         alert = Alert(**{f: _none(row[f]) for f in Alert.__dataclass_fields__})
+        alert = replace(alert, sources=tuple(alert.sources if alert.sources is not None else ()))  # a list back as a tuple
         try:
             channel.send(alert, row["delivery_id"])
         except Exception as exc:  # DeliveryFailed, or anything unforeseen: this row waits, the others go on

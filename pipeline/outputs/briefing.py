@@ -55,6 +55,8 @@ class Briefing:
     moments: list[dict]
     latest_plot: str | None  # relative to the database's folder
     approach: list[str] = field(default_factory=list)
+    # The authorities and channels the customer's threats named (threat_sources.json ids), first said first.
+    sources: list[str] = field(default_factory=list)
     pending_calls: int = 0  # the customer's newer calls a running batch is processing now (not in here yet)
 
     def to_json(self) -> str:
@@ -230,6 +232,7 @@ def build_briefing(store: Store, customer_id: str, now: datetime | None = None, 
     flags = sorted({f for r in rows for f in json.loads(r["flags"] or "[]")})
     if len(complaints) > 1 or (complaints and len(customer_made) > 1):
         flags.append(Flag.REPEAT_COMPLAINT)
+    sources = list(dict.fromkeys(s["source"] for r in rows for s in json.loads(r["sources"] or "[]")))
     last_complaint = max((r["started_at"] for r in complaints if r["started_at"] is not None), default=None)
     since = (now - last_complaint).total_seconds() / 60 if last_complaint is not None else None
     called_back = last_complaint is not None and any(_answers(r, complaints[-1], last_complaint) for r in rows)
@@ -288,7 +291,8 @@ def build_briefing(store: Store, customer_id: str, now: datetime | None = None, 
         if p["deadline"]:
             approach.append(text("label.deadline_warning", language, quote=f"{p['call_id']} {mmss(p['time'])} {p['text']}"))
     call_list = [{"call_id": r["call_id"], "started_at": _iso(r["started_at"]), "agent_id": r["agent_id"],
-                  "case_id": r["case_id"], "direction": r["direction"], "category": r["category"], "outcome": r["outcome"],
+                  "case_id": r["case_id"], "direction": r["direction"], "complaint_source": r["complaint_source"],
+                  "category": r["category"], "outcome": r["outcome"],
                   "escalation": r["call_score"], "summary": redact(r["summary"])} for r in reversed(rows)]
     return Briefing(
         customer_id=latest["customer_id"], language=language, generated_at=now.isoformat(), timezone=settings.timezone,
@@ -302,7 +306,7 @@ def build_briefing(store: Store, customer_id: str, now: datetime | None = None, 
         escalation_level=latest["call_score"], escalation_trend=trend, latest_call_trend=latest["trend"],
         flags=flags, facts=fact_rows, deadlines=deadline_rows, demands=demands, promises=promises, calls=call_list,
         moments=moments, latest_plot=plot_link(latest["plot_path"], store.path.parent), approach=approach,
-        pending_calls=pending,
+        sources=sources, pending_calls=pending,
     )
 
 
@@ -380,6 +384,8 @@ def to_markdown(b: Briefing) -> str:
              f"- {text('label.level', lang)}{colon}{level}/100{sep}{text('label.trend', lang)}{colon}{trend}{sep}"
              f"{text('label.call_trend', lang)}{colon}{name('trend', b.latest_call_trend, lang)}",
              f"- {text('label.flags', lang)}{colon}{comma.join(name('flag', f, lang) for f in b.flags) or none}",
+             *([f"- {text('label.sources', lang)}{colon}{comma.join(name('source', x, lang) for x in b.sources)}"]
+               if b.sources else []),
              f"- {text('label.read_at', lang, now=_shown(b.generated_at, tz))}", "",
              f"## {text('label.told', lang)}", "", f"### {text('label.deadlines', lang)}"]
     for d in b.deadlines:

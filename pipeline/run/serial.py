@@ -57,7 +57,8 @@ def load_recognition(path: Path) -> tuple[Transcript, Diarization]:
 # dict, not a pickled object graph: a worker and the writer need to agree on the record's
 # version, not on every class's pickle layout.
 
-RECORD_VERSION = 3  # 2: CallResult.redacted (each turn's masked text); 3: CallResult.direction
+RECORD_VERSION = 4  # 2: CallResult.redacted (each turn's masked text); 3: CallResult.direction;
+# 4: Escalation.sources, CallMetadata.complaint_source
 
 
 def to_record(result) -> dict:

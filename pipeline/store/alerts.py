@@ -12,8 +12,9 @@ class AlertsTable:
     """Mixed into `Store`: alerts, alert_deliveries, and what raising them reads."""
 
     def threat_call(self, call_id: str) -> dict | None:
-        """A processed call's customer, case, agent, start and escalation flags; None if not ok."""
-        found = self.query("SELECT c.customer_id, c.case_id, c.agent_id, c.started_at, e.flags FROM calls c "
+        """A processed call's customer, case, agent, start, escalation flags and the sources its threats
+        named; None if not ok."""
+        found = self.query("SELECT c.customer_id, c.case_id, c.agent_id, c.started_at, e.flags, e.sources FROM calls c "
                            "JOIN escalation e USING (call_id) WHERE c.call_id = ? AND c.status = 'ok'", [call_id])
         return None if found.empty else found.iloc[0].to_dict()
 

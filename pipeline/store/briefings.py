@@ -15,8 +15,8 @@ class BriefingsTable:
         does not sort beside text)."""
         return self.rows(
             "SELECT c.call_id, c.customer_id, c.started_at, c.agent_id, c.case_id, c.language, c.duration, "
-            "c.direction, c.direction_source, d.customer_talk_s, "
-            "e.call_score, e.trend, e.flags, e.evidence, e.plot_path, s.category, s.outcome, s.demands, s.promises, "
+            "c.direction, c.direction_source, c.complaint_source, d.customer_talk_s, "
+            "e.call_score, e.trend, e.flags, e.sources, e.evidence, e.plot_path, s.category, s.outcome, s.demands, s.promises, "
             "s.deadline_promises, s.summary FROM calls c LEFT JOIN escalation e USING (call_id) "
             "LEFT JOIN summaries s USING (call_id) LEFT JOIN dynamics d USING (call_id) WHERE lower(trim(c.customer_id)) = ? AND c.status = 'ok' "
             "ORDER BY c.started_at NULLS FIRST, c.call_id", [customer_key])

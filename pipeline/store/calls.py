@@ -13,7 +13,7 @@ from datetime import datetime, timezone
 import duckdb
 import pandas as pd
 
-from pipeline.records import CallResult
+from pipeline.records import CallResult, ComplaintSource
 from pipeline.version import __version__ as PIPELINE_VERSION
 
 PER_CALL_TABLES = ("words", "turns", "dynamics", "escalation", "summaries", "corrections")
@@ -139,6 +139,7 @@ class CallsTable:
             "processed_at": utcnow(), "run_id": run_id,
             "error_stage": result.error_stage, "error_class": result.error_class, "attempts": attempts,
             "settings_hash": settings_hash, "derived_id": rec.derived_id,
+            "complaint_source": meta.complaint_source or ComplaintSource.PHONE,  # a recorded call came in by phone
             **_direction_columns(result),
         }
         words = _word_rows(result)
@@ -244,6 +245,7 @@ def _escalation_row(result: CallResult, plot_path: str | None) -> dict:
             "flags": json.dumps(esc.flags),
             "evidence": json.dumps([asdict(e) for e in esc.evidence], ensure_ascii=False),
             "de_escalation": json.dumps(esc.de_escalation, ensure_ascii=False),
+            "sources": json.dumps([asdict(s) for s in esc.sources], ensure_ascii=False),
             "plot_path": str(plot_path) if plot_path else None}
 
 

@@ -169,6 +169,11 @@ ADDED_COLUMNS = (
     # manifest said so, the posterior and "detected" when read from the opening; the deciding quote and time.
     ("calls", "direction", "VARCHAR"), ("calls", "direction_confidence", "DOUBLE"),
     ("calls", "direction_source", "VARCHAR"), ("calls", "direction_evidence", "JSON"),
+    # Which authorities and channels the threats named (pipeline/analysis/escalation.py named_sources): a list
+    # of {source, category, term, time, role, quote (masked)}; where the complaint came in (the manifest's
+    # `source`: phone, branch, online, regulator_referral, other; phone when it says nothing); the sources an
+    # alert names (pipeline/outputs/alerts.py).
+    ("escalation", "sources", "JSON"), ("calls", "complaint_source", "VARCHAR"), ("alerts", "sources", "VARCHAR[]"),
     # The language a user reads the web app in (pipeline/data/translations.json has zh and en);
     # a Mandarin centre's users read Chinese unless they choose otherwise.
     ("users", "lang", "VARCHAR DEFAULT 'zh'"),

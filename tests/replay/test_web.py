@@ -379,6 +379,20 @@ def test_call_page_shows_the_direction(app, db):
     assert line and "投诉回访" in line[1] and "来自清单" in line[1]
 
 
+def test_pages_name_the_authority_a_threat_named(app, db):
+    client = client_as(app, "hana")
+    page = client.get("/calls/zh-1001-b").text
+    flags = re.search(r'<dd>(<span class="flag flag-.*?)</dd>', page, re.S)[1]
+    # The three flags as before, and beside them which authority and channel, the customer's words on hover.
+    assert "扬言向金融监管总局(12378)投诉" in flags and "扬言找媒体曝光" in flags
+    assert "金融监管总局" in re.search(r'class="flag flag-source"[^>]* title="([^"]*)"', flags)[1]
+    assert "· 电话" in page  # where the complaint came in, beside the case (hana reads Chinese)
+    assert "扬言找金融申诉专员" in client.get("/").text  # C2002's ombudsman, on the worklist
+    items = {i["customer_id"]: i for i in client.get("/api/worklist").json()}
+    assert items["C1001"]["sources"] == ["nfra_12378", "media"] and items["C2002"]["sources"] == ["ombudsman", "lawyer"]
+    assert "扬言向金融监管总局(12378)投诉" in client.get("/customers/C1001").text
+
+
 def test_worklist_orders_flags_and_clears_after_callback(app, db):
     client = client_as(app, "hana")
     items = client.get("/api/worklist").json()
