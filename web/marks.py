@@ -4,6 +4,7 @@ each note in the reader's language. Used wherever a page quotes what was said.""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 from pipeline.analysis.i18n import text as translated
 from pipeline.analysis.uncertain import Piece, cut, marked, turn_words
@@ -28,8 +29,9 @@ class Marker:
         key = (call_id, k)
         if key not in self._done:
             turn = self.turns[call_id][k]
-            self._done[key] = marked(turn["text"] or "", turn_words(turn, self.words.get(call_id, [])),
-                                     self.corrections.get(call_id, []), self.languages.get(call_id))
+            words = tuple((w["text"], w["probability"]) for w in turn_words(turn, self.words.get(call_id, [])))
+            corrections = tuple((c["original"], c["corrected"]) for c in self.corrections.get(call_id, []))
+            self._done[key] = _marked(turn["text"] or "", words, corrections, self.languages.get(call_id))
         return self._done[key]
 
     def turn(self, call_id: str, seq_index: int) -> list[Shown]:
@@ -52,3 +54,11 @@ class Marker:
                     else translated("mark.unsure", self.reader))
             return Shown(p.text, "unsure", note)
         return Shown(p.text)
+
+
+@lru_cache(maxsize=4096)
+def _marked(text: str, words: tuple, corrections: tuple, language: str | None) -> tuple[Piece, ...]:
+    """`marked` of one turn, kept: the vocabulary's near-term search costs ~9 ms a turn, and what a
+    stored turn shows never changes (its words and corrections are part of the key)."""
+    return marked(text, [{"text": t, "probability": p} for t, p in words],
+                  [{"original": o, "corrected": c} for o, c in corrections], language)
