@@ -9,7 +9,9 @@ on a miss (`make test` runs it).
 - imports inside functions: only of heavy or optional libraries, each with a one-line reason
   (a comment on the line or the line above), never of the project's own modules (but the CLI's
   verbs, which load Prefect or the web app only when asked for, each with its reason);
-- README lines (at most MAX_README_LINES).
+- README lines (at most MAX_README_LINES);
+- test files sharing a name in two test folders (tests/ has no packages: pytest refuses to collect
+  both, so a run of one folder passes while `make test` fails).
 """
 from __future__ import annotations
 
@@ -57,6 +59,7 @@ class Report:
     upward: list[str] = field(default_factory=list)
     function_imports: list[str] = field(default_factory=list)
     readme_lines: int = 0
+    test_names_twice: list[str] = field(default_factory=list)
 
     @property
     def misses(self) -> list[str]:
@@ -69,6 +72,7 @@ class Report:
         out += [f"import inside a function: {f}" for f in self.function_imports]
         if self.readme_lines > MAX_README_LINES:
             out.append(f"README has {self.readme_lines} lines (at most {MAX_README_LINES})")
+        out += [f"test file name in two folders: {n}" for n in self.test_names_twice]
         return out
 
 
@@ -236,6 +240,12 @@ def check(root: Path = ROOT) -> Report:
             report.function_imports.append(f"{path}:{imp.line} {imp.name.split('.')[0]} (no reason given)")
     readme = root / "README.md"
     report.readme_lines = len(readme.read_text(encoding="utf-8").splitlines()) if readme.exists() else 0
+    seen: dict[str, str] = {}
+    for test in sorted((root / "tests").rglob("test_*.py")):
+        where = test.parent.relative_to(root).as_posix()
+        if test.name in seen and seen[test.name] != where:
+            report.test_names_twice.append(f"{test.name} ({seen[test.name]}, {where})")
+        seen.setdefault(test.name, where)
     return report
 
 
@@ -253,6 +263,7 @@ def main() -> int:
     print(f"imports against the layers: {len(report.upward)}")
     print(f"imports inside functions without a reason, or of the project: {len(report.function_imports)}")
     print(f"README lines: {report.readme_lines}; at most {MAX_README_LINES}")
+    print(f"test file names in two folders: {len(report.test_names_twice)}")
     for miss in report.misses:
         print(f"  miss: {miss}")
     return 1 if report.misses else 0

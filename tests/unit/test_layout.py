@@ -57,3 +57,15 @@ def test_a_function_import_needs_a_reason_and_never_of_the_project(tmp_path):
     report = layout.check(tmp_path)
     assert report.function_imports == ["pipeline/a.py:3 pipeline.b (a project module)",
                                        "pipeline/a.py:2 torch (no reason given)"]
+
+
+def test_a_test_file_name_in_two_folders_is_refused(tmp_path):
+    """pytest collects tests/ without packages: two test_x.py in two folders stop `make test`."""
+    for folder in ("unit", "replay"):
+        (tmp_path / "tests" / folder).mkdir(parents=True)
+        (tmp_path / "tests" / folder / "test_direction.py").write_text("")
+    (tmp_path / "tests" / "unit" / "test_other.py").write_text("")
+    (tmp_path / "README.md").write_text("callbrief\n")
+    report = layout.check(tmp_path)
+    assert report.test_names_twice == ["test_direction.py (tests/replay, tests/unit)"]
+    assert any("test_direction.py" in m for m in report.misses)
