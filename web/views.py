@@ -8,7 +8,7 @@ from pathlib import Path
 from fastapi import Request
 
 from pipeline.analysis.i18n import text as translated
-from pipeline.outputs.briefing import fact_label, facts_by_sentence
+from pipeline.outputs.briefing import approach_text, evidence_bits, fact_label, facts_by_sentence
 from pipeline.outputs.callback_card import callback_items
 from pipeline.outputs.qa import (
     QAError,
@@ -57,13 +57,18 @@ def briefing(ctx: WebContext, customer_id: str, lang: str | None = None) -> dict
         brief = {**brief, "facts": [relabelled(f, lang, ctx) for f in brief.get("facts") or []]}
     said = said_by_sentence(brief or {}, deadlines, [c["call_id"] for c in reversed(calls)])
     moments = moments_view(said, (brief or {}).get("moments") or [], lang)
+    # The approach in the reader's language where the briefing stored its steps (else as written).
+    stored = (brief or {}).get("approach") or []
+    steps = (brief or {}).get("approach_steps")
+    approach = ([{"text": approach_text(step, lang), "quote": step.get("quote")} for step in steps] if steps and lang
+                else [{"text": a, "written_in": (brief or {}).get("language")} for a in stored])
     if marking is not None:
         marker = Marker(*marking, {c["call_id"]: c.get("language") for c in calls}, lang)
         for r in said + deadlines:
             r["marked"] = marker.quote(r.get("call_id"), r.get("time"), r["text"])
         for m in moments:
             m["marked"] = marker.quote(m["call_id"], m["time"], m["quote"])
-    return {"moments": moments, "customer_id": cid, "briefing": brief, "calls": calls, "latest": latest, "turns": turns,
+    return {"moments": moments, "approach": approach, "customer_id": cid, "briefing": brief, "calls": calls, "latest": latest, "turns": turns,
             "callbacks": callbacks, "deadlines": deadlines, "waiting": waiting[0] if waiting else None,
             "demands": [r for r in said if r["demand"]], "told": [r for r in said if not r["demand"]]}
 
@@ -80,6 +85,8 @@ def moments_view(said: list[dict], moments: list[dict], lang: str | None) -> lis
             continue
         m = {**m, "headline": translated("evidence.separator", lang).join(
             translated(f"moment.{x}", lang) for x in m["reasons"]) if lang else m["headline"]}
+        if lang and "signals" in m:  # the evidence in the reader's language, the words said shown apart
+            m["detail"], m["detail_in"] = evidence_bits(m["signals"], lang), lang
         holding = [r for r in said if r["call_id"] == m["call_id"] and r["text"] and r["text"] in m["quote"]
                    and m["time"] - 0.5 <= (r["time"] or 0) <= m["end"] + 0.5]
         for r in holding:

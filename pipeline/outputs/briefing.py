@@ -55,6 +55,7 @@ class Briefing:
     moments: list[dict]
     latest_plot: str | None  # relative to the database's folder
     approach: list[str] = field(default_factory=list)
+    approach_steps: list[dict] = field(default_factory=list)  # {key, values[, category][, quote]}: `approach_text`
     # The authorities and channels the customer's threats named (threat_sources.json ids), first said first.
     sources: list[str] = field(default_factory=list)
     pending_calls: int = 0  # the customer's newer calls a running batch is processing now (not in here yet)
@@ -165,6 +166,7 @@ def turn_at(turns: list[dict], time: float, role: str) -> dict | None:
 
 
 MOMENTS_SHOWN = 5
+SHOWN_SIGNALS = ("z_pitch", "pitch_delta_st", "z_loudness", "loudness_delta_db", "z_tilt", "z_rate", "interrupted", "repeat_of")
 
 
 def choose_moments(rows: list[dict], by_call: dict[str, list[dict]], policy, language: str) -> list[dict]:
@@ -202,7 +204,9 @@ def choose_moments(rows: list[dict], by_call: dict[str, list[dict]], policy, lan
                         "at": mmss(t["start"]), "score": t["score"], "calm": round(calm, 1), "role": t["role"],
                         "reasons": reasons, "quote": redact(t["text"]),
                         "headline": text("evidence.separator", language).join(text(f"moment.{x}", language) for x in reasons),
-                        "detail": redact(evidence_bits(sig, language))})
+                        "detail": redact(evidence_bits(sig, language)),
+                        # for readers of another language: the voice evidence as numbers, the words said apart
+                        "signals": {k: v for k, v in sig.items() if k in SHOWN_SIGNALS}, "terms": sig.get("terms", [])})
     flagged = {str(f) for f in policy.reported_flags}
     out.sort(key=lambda m: (-sum(x in flagged for x in m["reasons"]), -m["score"]))
     return out[:MOMENTS_SHOWN]
@@ -280,16 +284,19 @@ def build_briefing(store: Store, customer_id: str, now: datetime | None = None, 
         row["label"] = fact_label(row, language, tz)
         fact_rows.append(row)
 
-    info = category_info(latest["category"] or "other")
-    approach = [text(key, language, n=len(rows), explain=info["explain"][language]) for key in APPROACH]
+    # The approach as steps (a translation key and its values) for readers of another language
+    # (the web app says them in each reader's), and as sentences in the briefing's language.
+    steps = [{"key": key, "values": {"n": len(rows)}, "category": latest["category"] or "other"} for key in APPROACH]
     for d in deadline_rows:
         if d["due"]:
             due = datetime.fromisoformat(d["due"]).strftime(SHOWN)
-            approach.append(text("approach.deadline_passed", language, due=due) if d["status"] == "passed"
-                            else text("approach.deadline_open", language, due=due, hours=d["hours_left"]))
+            steps.append({"key": "approach.deadline_passed", "values": {"due": due}} if d["status"] == "passed"
+                         else {"key": "approach.deadline_open", "values": {"due": due, "hours": d["hours_left"]}})
     for p in promises:
         if p["deadline"]:
-            approach.append(text("label.deadline_warning", language, quote=f"{p['call_id']} {mmss(p['time'])} {p['text']}"))
+            steps.append({"key": "label.deadline_warning", "values": {"quote": f"{p['call_id']} {mmss(p['time'])}"},
+                          "quote": p["text"]})
+    approach = [approach_text(step, language, with_quote=True) for step in steps]
     call_list = [{"call_id": r["call_id"], "started_at": _iso(r["started_at"]), "agent_id": r["agent_id"],
                   "case_id": r["case_id"], "direction": r["direction"], "complaint_source": r["complaint_source"],
                   "category": r["category"], "outcome": r["outcome"],
@@ -306,6 +313,7 @@ def build_briefing(store: Store, customer_id: str, now: datetime | None = None, 
         escalation_level=latest["call_score"], escalation_trend=trend, latest_call_trend=latest["trend"],
         flags=flags, facts=fact_rows, deadlines=deadline_rows, demands=demands, promises=promises, calls=call_list,
         moments=moments, latest_plot=plot_link(latest["plot_path"], store.path.parent), approach=approach,
+        approach_steps=steps,
         sources=sources, pending_calls=pending,
     )
 
@@ -316,6 +324,17 @@ def _answers(call: dict, complaint: dict, at: datetime) -> bool:
     same_case = not call["case_id"] or not complaint["case_id"] or call["case_id"] == complaint["case_id"]
     return (call["direction"] == Direction.CALLBACK and same_case and call["started_at"] is not None
             and call["started_at"] >= at and (call["customer_talk_s"] or 0) >= REACHED_SECONDS)
+
+
+def approach_text(step: dict, language: str, with_quote: bool = False) -> str:
+    """One step of the approach in `language`: its translation, the category's prepared explanation
+    filled in; `with_quote`: the promise it warns about quoted inside (else shown beside it)."""
+    values = dict(step.get("values") or {})
+    if "category" in step:
+        values["explain"] = category_info(step["category"])["explain"][language_of(language)]
+    if with_quote and step.get("quote"):
+        values["quote"] = f"{values.get('quote', '')} {step['quote']}".strip()
+    return text(step["key"], language, **values)
 
 
 def _iso(value: datetime | None) -> str | None:
