@@ -20,6 +20,7 @@ from fastapi.templating import Jinja2Templates
 from jinja2 import pass_context
 from markupsafe import Markup, escape
 
+from pipeline.analysis.escalation import threat_sources
 from pipeline.analysis.i18n import LANGUAGES, mmss, name, text
 from pipeline.config.settings import Settings, SettingsError
 from pipeline.outputs.briefing import facts_by_sentence
@@ -147,6 +148,16 @@ class WebContext:
         return response
 
 
+def threat_chips(flags: list[str], sources: list[str] | None) -> list[tuple[str, str]]:
+    """Each flag once: a threat flag whose authority or channel is known is shown by those (扬言向
+    金融监管总局(12378)投诉, not also 扬言向监管投诉); other flags as they are. (group, code) pairs."""
+    category = {k: v["category"] for k, v in threat_sources()["sources"].items()}
+    sources = list(dict.fromkeys(sources or []))
+    named = {category.get(s) for s in sources}
+    out = [("flag", f) for f in flags if f not in named]
+    return out + [("source", s) for s in sources]
+
+
 def request_language(request: Request) -> str:
     """The language of a page without a user: the first supported one the browser's Accept-Language
     names, else DEFAULT_LANG."""
@@ -206,6 +217,7 @@ def build_templates(settings: Settings) -> Jinja2Templates:
     templates.env.filters["highlight"] = highlight
     templates.env.filters["span"] = pass_context(lambda c, v: span(v, c.get("lang")))
     templates.env.filters["band"] = band
+    templates.env.filters["chips"] = threat_chips
     templates.env.filters["tojson_pretty"] = lambda v: json.dumps(v, ensure_ascii=False, indent=1, default=str)
     return templates
 

@@ -157,7 +157,7 @@ def test_handler_worklist_briefing_plot_and_play_from_the_right_second(browser, 
     wait_for(lambda: browser.current_url.endswith("/worklist"), what="worklist")
     rows = browser.find_elements(By.CSS_SELECTOR, "table.worklist tbody tr")
     assert rows and "C1001" in rows[0].text + rows[-1].text
-    assert "扬言向监管投诉" in browser.page_source  # the flag's name, in hana's language (Chinese)
+    assert "扬言向金融监管总局(12378)投诉" in browser.page_source  # the threat by the authority named, in hana's language
     full_shot(browser, "02-worklist")
 
     browser.find_element(By.LINK_TEXT, "C1001").click()

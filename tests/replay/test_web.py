@@ -406,7 +406,7 @@ def test_worklist_orders_flags_and_clears_after_callback(app, db):
     # 30 minutes after the complaint call's start, read in the centre's zone (16:40 Beijing = 08:40 UTC).
     assert c1001["due_local"].startswith("2026-11-20 17:10:00+08:00")
     page = client.get("/worklist").text
-    assert "C1001" in page and "扬言向监管投诉" in page and "已超时" in page  # hana reads Chinese
+    assert "C1001" in page and "扬言向金融监管总局(12378)投诉" in page and "扬言向监管投诉" not in page and "已超时" in page  # hana reads Chinese; the threat by the authority named, once
     # Attempts that closed nothing keep the customer on the list, still late against the target,
     # the next attempt due a callback target after the last one; only a closing outcome clears it.
     for outcome in ("no_answer", "follow_up"):
@@ -998,7 +998,7 @@ def test_a_user_chooses_their_language_on_the_settings_page(app, db):
     assert r.status_code == 303 and r.headers["location"] == "/settings"
     assert "Settings saved." in hana.get("/settings").text
     page = hana.get("/worklist").text
-    assert '<html lang="en">' in page and "Callback worklist" in page and "regulator threat" in page
+    assert '<html lang="en">' in page and "Callback worklist" in page and "threatens the financial regulator (NFRA, 12378)" in page
     assert "回访清单" not in page
     briefing = hana.get("/customers/C1001").text  # a Chinese customer: what they said stays Chinese, facts are named in English
     assert '<span class="tag">bank card</span>' in briefing and "解冻" in briefing
