@@ -290,7 +290,7 @@ def overlap_segments(centres: np.ndarray, embeds: np.ndarray, labels: np.ndarray
             runs[-1][1] = max(runs[-1][1], hi)
         else:
             runs.append([lo, hi, second])
-    return [SpeakerSegment(lo, hi, who) for lo, hi, who in runs if hi - lo >= options.fine_min_segment]
+    return [SpeakerSegment(lo, hi, who, overlap=True) for lo, hi, who in runs if hi - lo >= options.fine_min_segment]
 
 
 def cluster_diarization(samples: np.ndarray, options: DiarizationOptions = DiarizationOptions(),
@@ -330,9 +330,9 @@ def cluster_diarization(samples: np.ndarray, options: DiarizationOptions = Diari
         segments = _segments_from_windows(regions, centres, labels, options)
     # Name speakers by first appearance, so spk0 is whoever spoke first.
     order: dict[str, str] = {}
-    for seg in segments:
+    for seg in sorted(segments, key=lambda s: s.overlap):  # a voice's own speech names it, not an overlap
         order.setdefault(seg.speaker, f"spk{len(order)}")
-    segments = [SpeakerSegment(s.start, s.end, order[s.speaker]) for s in segments]
+    segments = [replace(s, speaker=order[s.speaker]) for s in segments]
     centroids = {}
     for k in range(int(labels.max()) + 1):
         if f"spk{k}" in order and np.any(labels == k):
