@@ -42,8 +42,9 @@ class DiarizationOptions:
     # Overlapped speech (`overlap_segments`): a fine frame of speaker a is heard as a and b at once
     # when its embedding is closer to the mean embedding of a's audio mixed with b's (synthesised
     # from the call itself, `mixture_means`) than to a's own mean by more than `overlap_margin`
-    # (cosine). None turns it off (measured: evaluation/eval_overlap.py).
-    overlap_margin: float | None = None
+    # (cosine). None turns it off. 0.05: the lowest pooled DER(0.25) of a grid on the tune half of
+    # the mono calls (evaluation/eval_overlap.py; docs/measurements.md, "Overlapped speech").
+    overlap_margin: float | None = 0.05
     overlap_mixtures: int = 64  # synthetic mixtures per ordered pair of speakers
     overlap_quieter_db: float = 10.0  # the second voice is mixed 0 to this many dB below the first
     vad_threshold: float = 0.5
