@@ -65,7 +65,10 @@ def detector_inputs(call: EvalCall) -> dict:
     given (fine frames, their labels, the segments): cached per call and codec."""
     from pipeline.speakers.backends import clustering
 
-    digest = hashlib.sha256(f"{call.path}|{call.codec}|{DiarizationOptions()}".encode()).hexdigest()[:16]
+    # An infinite margin: the mixtures are heard, no frame is called overlapped (every margin is
+    # applied afterwards), so the cache does not depend on the margin in use.
+    options = replace(DiarizationOptions(), overlap_margin=float("inf"))
+    digest = hashlib.sha256(f"{call.path}|{call.codec}|{options}".encode()).hexdigest()[:16]
     out = OVERLAP_CACHE / f"{digest}.pkl"
     if out.exists():
         return pickle.loads(out.read_bytes())
@@ -86,8 +89,7 @@ def detector_inputs(call: EvalCall) -> dict:
         else:
             audio = decode(call.path)
         samples = audio.samples.mean(axis=0) if audio.samples.ndim == 2 else audio.samples
-        # An infinite margin: the mixtures are heard, no frame is called overlapped.
-        d = clustering.cluster_diarization(samples, replace(DiarizationOptions(), overlap_margin=float("inf")))
+        d = clustering.cluster_diarization(samples, options)
     finally:
         clustering.overlap_segments = real
     seen["n_speakers"] = d.n_speakers
