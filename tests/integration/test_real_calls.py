@@ -122,11 +122,12 @@ def test_overlapped_speech_on_the_real_mono_mix_gets_both_speakers_and_each_word
     from pipeline.run.serial import load_recognition
     from pipeline.speakers.align import assign_speakers, build_turns
     from pipeline.speakers.diarize import diarize
+    from pipeline.speakers.options import DiarizationOptions
     from pipeline.speech.streams import speaker_streams
 
     call = next(c for c in ev.eval_calls() if c.name == "aws_auto_repairs_49 (mono)")
     audio = decode(call.path)
-    diarization = diarize(audio.samples)
+    diarization = diarize(audio.samples, DiarizationOptions(overlap_margin=DiarizationOptions.OVERLAP_MARGIN))
     both = _overlapped(diarization)
     assert sum(hi - lo for lo, hi in both) >= 0.5, both
     streams = speaker_streams(audio.samples, diarization)
@@ -150,6 +151,8 @@ def test_no_overlap_is_found_on_a_call_whose_turns_never_overlap():
     """calls_zh/liuchanhg is stitched with 0.3-0.8 s gaps between turns: no stretch has two voices."""
     from pipeline.intake.audio import decode
     from pipeline.speakers.diarize import diarize
+    from pipeline.speakers.options import DiarizationOptions
 
     call = next(c for c in ev.eval_calls() if c.name == "calls_zh/liuchanhg")
-    assert _overlapped(diarize(decode(call.path).samples)) == []
+    on = DiarizationOptions(overlap_margin=DiarizationOptions.OVERLAP_MARGIN)
+    assert _overlapped(diarize(decode(call.path).samples, on)) == []
