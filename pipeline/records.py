@@ -190,6 +190,10 @@ class SpeakerSegment:
     end: float
     speaker: str  # "ch0"/"ch1" for channel split, "spk0".. for clusters
     channel: int | None = None
+    # Mono overlapped speech: this speaker talks here too, over another speaker's segment whose
+    # voice dominates the mix. It counts for who spoke when (DER, dynamics); its audio and words
+    # stay the other speaker's (`Diarization.voice_segments`), so nothing is transcribed twice.
+    overlap: bool = False
 
 
 @dataclass(frozen=True)
@@ -204,6 +208,10 @@ class Diarization:
 
     def speakers(self) -> list[str]:
         return sorted({s.speaker for s in self.segments})
+
+    def voice_segments(self) -> tuple[SpeakerSegment, ...]:
+        """The segments whose audio is their speaker's own voice: all but mono overlap segments."""
+        return tuple(s for s in self.segments if not s.overlap)
 
     def talk_time(self) -> dict[str, float]:
         totals: dict[str, float] = {}

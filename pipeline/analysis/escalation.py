@@ -441,7 +441,7 @@ def assess_escalation(audio, turns, language: str, diarization=None, roles_certa
     """Escalation of a call: each turn cut at its speaker's pauses and each stretch's voice measured
     on its speaker's own channel when stereo. `roles_certain` when the manifest named the agent."""
     flags = interrupts([(t.start, t.end, t.role) for t in turns])
-    stretches = utterances(turns, diarization.segments if diarization else (), language)
+    stretches = utterances(turns, diarization.voice_segments() if diarization else (), language)
     channel_audio = {channel_label(i): audio.samples[i] for i in range(audio.channels)} if audio.channels > 1 else {}
     if any(u.speaker not in channel_audio for _, u in stretches):
         channel_audio[None] = audio.mono()  # a speaker no channel holds: the mix (down-mixed only then)

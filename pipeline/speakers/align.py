@@ -16,7 +16,7 @@ TURN_GAP = 2.0
 
 def assign_speakers(words: list[Word], diarization: Diarization) -> list[str | None]:
     """The speaker of each word by maximum time overlap (nearest segment when none overlaps)."""
-    segs = sorted(diarization.segments, key=lambda s: s.start)
+    segs = sorted(diarization.voice_segments(), key=lambda s: s.start)  # overlap ones: the words are the other's
     if not segs:
         return [None] * len(words)
     starts = np.array([s.start for s in segs])

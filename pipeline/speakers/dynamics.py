@@ -5,8 +5,8 @@ from pipeline.records import Diarization, Dynamics, Role, Turn
 
 ROLES = (Role.AGENT, Role.CUSTOMER)
 # A turn that starts while the other side is still talking is an interruption. In stereo the
-# overlap is visible; mono diarization gives overlapped speech one label, so there the only
-# trace is a speaker change with no pause, which counts too (LATCH).
+# overlap is visible; mono diarization gives most overlapped speech one label (its overlap
+# detector finds little), so there the other trace is a speaker change with no pause (LATCH).
 INTERRUPT_MIN_OVERLAP = 0.3
 LATCH = 0.1
 

@@ -29,7 +29,6 @@ def window_embeddings(samples: np.ndarray, regions: list[tuple[float, float]], o
     inside speech regions (the options' window and hop unless given); with `max_windows`, only
     that many, spread evenly, are embedded."""
     # Heavy (torch): loaded when the first call needs voice embeddings.
-    import torch
     from resemblyzer import audio as rz_audio
     from resemblyzer import hparams
 
@@ -53,6 +52,14 @@ def window_embeddings(samples: np.ndarray, regions: list[tuple[float, float]], o
     if max_windows is not None and len(slices) > max_windows:
         keep = np.linspace(0, len(slices) - 1, max_windows).round().astype(int)
         slices, centres = [slices[k] for k in keep], [centres[k] for k in keep]
+    return np.array(centres), embed_mels(slices, width, engines)
+
+
+def embed_mels(slices: list[np.ndarray], width: int, engines: Engines | None = None) -> np.ndarray:
+    """L2-normalised embeddings of mel spectrogram slices (frames, 40), each cut or zero-padded
+    to `width` frames."""
+    import torch  # heavy: loaded when the first call needs voice embeddings
+
     engines = or_default(engines)
     encoder = voice_encoder(engines)
     embeds = []
@@ -60,11 +67,11 @@ def window_embeddings(samples: np.ndarray, regions: list[tuple[float, float]], o
     # which for all the windows of an hour's call would be GBs.
     for first in range(0, len(slices), EMBED_BATCH):
         chunk = slices[first:first + EMBED_BATCH]
-        batch = np.zeros((len(chunk), width, mel.shape[1]), dtype=np.float32)  # short slices: zero-padded
+        batch = np.zeros((len(chunk), width, chunk[0].shape[1]), dtype=np.float32)  # short slices: zero-padded
         for k, piece in enumerate(chunk):
-            batch[k, :len(piece)] = piece
+            batch[k, :len(piece)] = piece[:width]
         # resemblyzer's torch module is not safe to share between threads: one call at a time.
         with engines.lock(ENCODER), torch.no_grad():
             embeds.append(encoder(torch.from_numpy(batch)).numpy())
     embeds = np.concatenate(embeds)
-    return np.array(centres), embeds / np.linalg.norm(embeds, axis=1, keepdims=True)
+    return embeds / np.linalg.norm(embeds, axis=1, keepdims=True)

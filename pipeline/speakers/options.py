@@ -39,5 +39,17 @@ class DiarizationOptions:
     mean_turn: float = 2.0  # seconds a speaker holds the floor on average, back-channels included
     fine_iterations: int = 1  # more re-fits measured: no change on the dev calls
     fine_min_segment: float = 0.3  # a back-channel ("mhm", "yes") lasts about this long
+    # Overlapped speech (`overlap_segments`): a fine frame of speaker a is heard as a and b at once
+    # when its embedding is closer to the mean embedding of a's audio mixed with b's (synthesised
+    # from the call itself, `mixture_means`) than to a's own mean by more than `overlap_margin`
+    # (cosine). None turns it off. 0.05: the lowest pooled DER(0.25) of a grid on the tune half of
+    # the mono calls (evaluation/eval_overlap.py; docs/measurements.md, "Overlapped speech").
+    # Off by default: it found one 0.75 s stretch of the dev calls' overlap (tune DER 10.96 -> 10.80,
+    # report unchanged) for 128 more embeddings per mono call, and a found back-channel would count
+    # as an interruption in the escalation score.
+    overlap_margin: float | None = None
+    OVERLAP_MARGIN = 0.05  # the calibrated margin, for a centre that switches it on
+    overlap_mixtures: int = 64  # synthetic mixtures per ordered pair of speakers
+    overlap_quieter_db: float = 10.0  # the second voice is mixed 0 to this many dB below the first
     vad_threshold: float = 0.5
     min_silence: float = 0.25

@@ -112,7 +112,7 @@ def _main_speakers(diarization: Diarization) -> list[str]:
 
 
 def _opener(diarization: Diarization) -> str | None:
-    first = [s for s in sorted(diarization.segments, key=lambda s: s.start) if s.end - s.start >= 0.5]
+    first = [s for s in sorted(diarization.voice_segments(), key=lambda s: s.start) if s.end - s.start >= 0.5]
     return first[0].speaker if first else None
 
 
@@ -192,7 +192,7 @@ def assign_roles(rec: Recording, audio, diarization, texts: dict[str, str], voic
     # Only roles we are sure of feed a voiceprint: the manifest's channel, or near-certain evidence.
     if (rec.metadata.agent_id and diarization.method == "channels" and len(agents) == 1
             and decision.confidence >= 0.95):
-        regions = [(s.start, s.end) for s in diarization.segments if s.speaker == agents[0]]
+        regions = [(s.start, s.end) for s in diarization.voice_segments() if s.speaker == agents[0]]
         embedding, seconds = voice_embedding(audio.samples[label_channel(agents[0])], regions, engines=engines)
         if seconds > 0:
             agent_voice = (tuple(float(x) for x in embedding), seconds)

@@ -101,7 +101,7 @@ def speaker_embeddings(mono: np.ndarray, diarization: Diarization,
     hop = DiarizationOptions().hop
     owned = []
     for speaker in diarization.speakers():
-        regions = [(s.start, s.end) for s in diarization.segments if s.speaker == speaker]
+        regions = [(s.start, s.end) for s in diarization.voice_segments() if s.speaker == speaker]
         owned += [(start, end, speaker) for start, end in _spread(regions, MAX_WINDOWS * hop)]
     owned.sort()
     centres, embeds = window_embeddings(band_limit(mono), [(s, e) for s, e, _ in owned], DiarizationOptions(),

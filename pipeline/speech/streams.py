@@ -106,7 +106,7 @@ def speaker_streams(samples: np.ndarray, diarization: Diarization, pad: float = 
                 streams.append(SpeakerStream(speaker, np.concatenate(pieces), channel, np.array(stream_starts),
                                              np.array(rec_starts), np.array(lengths)))
 
-        for seg in (s for s in diarization.segments if s.speaker == speaker):
+        for seg in (s for s in diarization.voice_segments() if s.speaker == speaker):
             channel = seg.channel
             if seg.channel is None and mix is None:
                 mix = samples.mean(axis=0) if samples.shape[0] > 1 else samples[0]

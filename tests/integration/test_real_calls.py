@@ -100,3 +100,59 @@ def test_sample_call_figures_do_not_get_worse(scores):
     s = scores[("zh-1001-b", False)]
     assert s.n_chosen == 2 and s.der <= 0.08 and s.role_accuracy >= 0.99
 
+
+
+def _overlapped(diarization) -> list[tuple[float, float]]:
+    """Stretches where two speakers' segments intersect."""
+    segs = sorted(diarization.segments, key=lambda s: s.start)
+    return [(max(a.start, b.start), min(a.end, b.end)) for i, a in enumerate(segs) for b in segs[i + 1:]
+            if a.speaker != b.speaker and min(a.end, b.end) > max(a.start, b.start)]
+
+
+def test_overlapped_speech_on_the_real_mono_mix_gets_both_speakers_and_each_word_once():
+    """The aws call's two sides were recorded apart, so where both files have speech the mix has two
+    voices at once. The detector must give such a stretch both speakers (measured: 195.8-196.6 s,
+    all inside the truth's overlap), add nothing where only one side talks, and the words still go
+    to one speaker each: the stretch's audio is in one speaker's stream for Whisper, and each
+    stored word goes to one speaker."""
+    from pyannote.core import Segment
+
+    from evaluation.metrics import reference_annotation
+    from pipeline.intake.audio import decode
+    from pipeline.run.serial import load_recognition
+    from pipeline.speakers.align import assign_speakers, build_turns
+    from pipeline.speakers.diarize import diarize
+    from pipeline.speakers.options import DiarizationOptions
+    from pipeline.speech.streams import speaker_streams
+
+    call = next(c for c in ev.eval_calls() if c.name == "aws_auto_repairs_49 (mono)")
+    audio = decode(call.path)
+    diarization = diarize(audio.samples, DiarizationOptions(overlap_margin=DiarizationOptions.OVERLAP_MARGIN))
+    both = _overlapped(diarization)
+    assert sum(hi - lo for lo, hi in both) >= 0.5, both
+    streams = speaker_streams(audio.samples, diarization)
+    for lo, hi in both:
+        mid = (lo + hi) / 2
+        holders = [s.speaker for s in streams for a, n in zip(s.recording_starts, s.lengths) if a <= mid <= a + n]
+        assert len(holders) == 1, (lo, hi, holders)
+    truth_overlap = reference_annotation(ev.truth_turns(call)).get_overlap().support()
+    inside = sum(s.duration for lo, hi in both for s in truth_overlap.crop(Segment(lo, hi)))
+    assert inside >= 0.8 * sum(hi - lo for lo, hi in both), (both, inside)
+    transcript, _ = load_recognition(ev.recognition_path(call))
+    speakers = assign_speakers(transcript.words, diarization)
+    assert len(speakers) == len(transcript.words) and all(speakers)
+    turns = build_turns(transcript.words, speakers, {}, "en")
+    assert sum(len(t.words) for t in turns) == len(transcript.words)
+    in_overlap = [w for w in transcript.words if any(lo <= (w.start + w.end) / 2 <= hi for lo, hi in both)]
+    assert sum(w in t.words for t in turns for w in in_overlap) == len(in_overlap)
+
+
+def test_no_overlap_is_found_on_a_call_whose_turns_never_overlap():
+    """calls_zh/liuchanhg is stitched with 0.3-0.8 s gaps between turns: no stretch has two voices."""
+    from pipeline.intake.audio import decode
+    from pipeline.speakers.diarize import diarize
+    from pipeline.speakers.options import DiarizationOptions
+
+    call = next(c for c in ev.eval_calls() if c.name == "calls_zh/liuchanhg")
+    on = DiarizationOptions(overlap_margin=DiarizationOptions.OVERLAP_MARGIN)
+    assert _overlapped(diarize(decode(call.path).samples, on)) == []

@@ -8,8 +8,9 @@ from dataclasses import replace
 import numpy as np
 
 from pipeline.engines import Engines, or_default
+from pipeline.intake.audio import SAMPLE_RATE
 from pipeline.records import Diarization, SpeakerSegment
-from pipeline.speakers.embeddings import window_embeddings
+from pipeline.speakers.embeddings import embed_mels, window_embeddings
 from pipeline.speakers.options import DiarizationOptions
 from pipeline.speakers.vad import speech_regions
 
@@ -219,6 +220,79 @@ def _segments_from_windows(regions, centres, labels, options) -> list[SpeakerSeg
     return [SpeakerSegment(float(s), float(e), f"spk{lab}") for s, e, lab in raw]
 
 
+def mixture_means(samples: np.ndarray, centres: np.ndarray, labels: np.ndarray, segments: list[SpeakerSegment],
+                  window: float, options: DiarizationOptions, engines: Engines | None = None) -> dict:
+    """{(a, b): the unit mean embedding of speaker a's audio with speaker b's added}, from the call
+    itself: `overlap_mixtures` pairs of `window`-second clips that lie wholly inside one speaker's
+    segment, each scaled to unit power, b's 0 to `overlap_quieter_db` dB below a's (a back-channel
+    is quieter than the turn it rides on). An embedding of two voices is not the sum of their
+    embeddings, so the mixture is heard, not computed. Seeded: the same call gives the same means."""
+    from resemblyzer import audio as rz_audio  # heavy (torch): loaded when a model first runs
+    from resemblyzer import hparams
+
+    half = window / 2
+    whole = [[] for _ in range(int(labels.max()) + 1)]
+    for t, c in enumerate(centres):
+        own = f"spk{labels[t]}"
+        if any(s.speaker == own and s.start <= c - half and c + half <= s.end for s in segments):
+            whole[labels[t]].append(float(c))
+    rng = np.random.default_rng(0)
+    width = int(window * SAMPLE_RATE)
+    out = {}
+    for a, clips_a in enumerate(whole):
+        for b, clips_b in enumerate(whole):
+            if a == b or len(clips_a) < 2 or len(clips_b) < 2:
+                continue
+            mels = []
+            for _ in range(options.overlap_mixtures):
+                x, y = (samples[int((rng.choice(cs) - half) * SAMPLE_RATE):][:width] for cs in (clips_a, clips_b))
+                x, y = x / (np.sqrt(np.mean(x ** 2)) + 1e-9), y / (np.sqrt(np.mean(y ** 2)) + 1e-9)
+                mix = x + 10 ** (-rng.uniform(0, options.overlap_quieter_db) / 20) * y
+                mels.append(rz_audio.wav_to_mel_spectrogram((0.5 * mix / np.abs(mix).max()).astype(np.float32)))
+            mean = embed_mels(mels, int(round(window * 1000 / hparams.mel_window_step)), engines).mean(axis=0)
+            out[(a, b)] = mean / np.linalg.norm(mean)
+    return out
+
+
+def overlap_frames(embeds: np.ndarray, labels: np.ndarray, mixtures: dict) -> tuple[np.ndarray, np.ndarray]:
+    """For each frame: the other speaker whose voice, mixed into the frame's own, sounds most like
+    the frame, and by how much (cosine to the mixture's mean minus cosine to the frame's own mean).
+    A frame of one voice sits nearer its own mean (negative gain); a frame of two voices nearer
+    the mixture's."""
+    means = _means(embeds, labels)
+    own = np.einsum("nd,nd->n", embeds, means[labels])
+    other = np.zeros(len(embeds), dtype=int)
+    gain = np.full(len(embeds), -np.inf)
+    for (a, b), mix in mixtures.items():
+        score = np.where(labels == a, embeds @ mix - own, -np.inf)
+        better = score > gain
+        other[better], gain[better] = b, score[better]
+    return other, gain
+
+
+def overlap_segments(centres: np.ndarray, embeds: np.ndarray, labels: np.ndarray, mixtures: dict,
+                     segments: list[SpeakerSegment], hop: float, options: DiarizationOptions) -> list[SpeakerSegment]:
+    """Second-speaker segments over overlapped speech: frames whose `overlap_frames` gain exceeds
+    `overlap_margin`. Each flagged frame stands for its hop around its centre, clipped to its own
+    speaker's segment (the second voice is only added where speech was found); runs shorter than
+    `fine_min_segment` are dropped. `labels` name speakers "spk{k}"."""
+    if options.overlap_margin is None or not mixtures:
+        return []
+    other, gain = overlap_frames(embeds, labels, mixtures)
+    runs: list[list] = []
+    for t in np.where(gain > options.overlap_margin)[0]:
+        c, own, second = float(centres[t]), f"spk{labels[t]}", f"spk{other[t]}"
+        home = next((s for s in segments if s.speaker == own and s.start <= c <= s.end), None)
+        if home is None:
+            continue
+        lo, hi = max(home.start, c - hop / 2), min(home.end, c + hop / 2)
+        if runs and runs[-1][2] == second and lo <= runs[-1][1] + 1e-6:
+            runs[-1][1] = max(runs[-1][1], hi)
+        else:
+            runs.append([lo, hi, second])
+    return [SpeakerSegment(lo, hi, who, overlap=True) for lo, hi, who in runs if hi - lo >= options.fine_min_segment]
+
+
 def cluster_diarization(samples: np.ndarray, options: DiarizationOptions = DiarizationOptions(),
                         bounds: tuple[int, int] | None = None, engines: Engines | None = None) -> Diarization:
     from resemblyzer import audio as rz_audio  # heavy (torch): loaded when a model first runs
@@ -243,15 +317,22 @@ def cluster_diarization(samples: np.ndarray, options: DiarizationOptions = Diari
         _, fine_labels = np.unique(fine_labels, return_inverse=True)
         segments = _segments_from_windows(regions, fine_centres, fine_labels,
                                           replace(options, min_segment=options.fine_min_segment))
+        if options.overlap_margin is not None:
+            # Overlapped speech: the second voice gets segments of its own over the first one's.
+            mixtures = mixture_means(samples, fine_centres, fine_labels, segments, options.fine_window, options,
+                                     engines)
+            segments += overlap_segments(fine_centres, fine_embeds, fine_labels, mixtures, segments,
+                                         options.fine_hop, options)
+            segments.sort(key=lambda s: s.start)
         # The speaker means stay those of the long windows (voiceprints are matched against them).
         labels = fine_labels[nearest_index(fine_centres, centres)]
     else:
         segments = _segments_from_windows(regions, centres, labels, options)
     # Name speakers by first appearance, so spk0 is whoever spoke first.
     order: dict[str, str] = {}
-    for seg in segments:
+    for seg in sorted(segments, key=lambda s: s.overlap):  # a voice's own speech names it, not an overlap
         order.setdefault(seg.speaker, f"spk{len(order)}")
-    segments = [SpeakerSegment(s.start, s.end, order[s.speaker]) for s in segments]
+    segments = [replace(s, speaker=order[s.speaker]) for s in segments]
     centroids = {}
     for k in range(int(labels.max()) + 1):
         if f"spk{k}" in order and np.any(labels == k):
