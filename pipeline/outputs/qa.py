@@ -300,8 +300,10 @@ def _listening(view: CallView, item: dict):
     share_ok = view.customer_share >= item["min_customer_share"]
     interrupt_ok = (view.agent_interruptions or 0) <= item["max_agent_interruptions"]
     # Measured over the whole call: no single moment, so no "time" (pages offer play only with one).
+    # The numbers too, so a page says them in its reader's language (the quote is the exports' text).
     ev.append({"role": "both", "quote": f"customer talk share {view.customer_share:.0%}, agent "
-               f"interruptions {view.agent_interruptions}", "counts": "for" if share_ok and interrupt_ok else "against",
+               f"interruptions {view.agent_interruptions}", "customer_share": round(view.customer_share, 3),
+               "agent_interruptions": view.agent_interruptions, "counts": "for" if share_ok and interrupt_ok else "against",
                "why": f"needs share >= {item['min_customer_share']:.0%} and <= {item['max_agent_interruptions']} interruptions"})
     value = "pass" if all(e["counts"] == "for" for e in ev) else "fail"
     return value, ev, ""

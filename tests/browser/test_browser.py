@@ -589,6 +589,10 @@ def test_every_page_is_in_the_users_language_only(browser, server, db):
             assert browser.find_element(By.TAG_NAME, "html").get_attribute("lang") == html_lang[lang], asked
             found[("-", asked, "/login")] = other_language(browser.execute_script(LABELS_JS), lang)
             shot(browser, f"01-login-{lang}-1366x768")
+            if os.environ.get("CALLBRIEF_WIDE_SCREENS"):
+                browser.set_window_size(1920, 1080)
+                shot(browser, f"01-login-{lang}-1920x1080")
+                browser.set_window_size(1366, 768)
         browser.execute_cdp_cmd("Network.setExtraHTTPHeaders", {"headers": {}})
         for user, paths in pages.items():
             log_in(browser, server, user)
