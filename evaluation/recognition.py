@@ -50,8 +50,11 @@ def recognition_settings(spec: EngineSpec = EngineSpec(), options: TranscribeOpt
                          diarization: DiarizationOptions = DiarizationOptions(), split: bool = SPLIT_SPEAKERS) -> str:
     """A short hash of what shapes a recognition run: the model, the decoding options, the
     speaker stage's options and whether speakers are transcribed apart."""
+    speakers = asdict(diarization)
+    if speakers.get("overlap_margin") is None:  # the overlap detector off is the speaker stage as it was
+        speakers = {k: v for k, v in speakers.items() if not k.startswith("overlap_")}
     value = {"model": spec.model_id, "compute_type": spec.compute_type, "options": asdict(options),
-             "diarization": asdict(diarization), "split": split}
+             "diarization": speakers, "split": split}
     return hashlib.sha256(json.dumps(value, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
