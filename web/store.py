@@ -67,9 +67,10 @@ def alerts_by_customer(conn) -> dict[str, list[dict]]:
     cols = {r[0] for r in conn.execute("SELECT column_name FROM information_schema.columns "
                                        "WHERE table_name = 'alerts' AND table_catalog = current_database()").fetchall()}
     kind = "kind" if "kind" in cols else "reason" if "reason" in cols else None
+    channel = "contact_channel" if "contact_channel" in cols else "NULL"  # a promise alert's channel
     if "customer_id" in cols:
-        sql = f"SELECT customer_id, call_id, {kind or 'NULL'} AS kind FROM alerts" if "call_id" in cols else \
-              f"SELECT customer_id, NULL AS call_id, {kind or 'NULL'} AS kind FROM alerts"
+        sql = f"SELECT customer_id, call_id, {kind or 'NULL'} AS kind, {channel} AS channel FROM alerts" if "call_id" in cols else \
+              f"SELECT customer_id, NULL AS call_id, {kind or 'NULL'} AS kind, {channel} AS channel FROM alerts"
     elif "call_id" in cols:
         sql = f"SELECT c.customer_id, a.call_id, {('a.' + kind) if kind else 'NULL'} AS kind FROM alerts a JOIN calls c USING (call_id)"
     else:

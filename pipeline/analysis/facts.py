@@ -83,6 +83,9 @@ class Deadline:
     call_id: str
     time: float
     role: str  # who set it: customer (their deadline) or agent (a deadline promise)
+    # An agent's promise to get back by a channel (phone, sms, email, wechat, letter, app): a
+    # follow-up due then; None for a deadline that names no channel (money "by Friday").
+    channel: str | None = None
 
     def status(self, now: datetime) -> tuple[str, float | None]:
         """("passed" | "open" | "unknown", hours left, negative once passed)."""
@@ -420,6 +423,13 @@ def _terms(text: str, table: str, negatable: bool = False) -> list[str]:
     return found
 
 
+def promise_channel(sentence: str) -> str | None:
+    """The channel a promise names first ("发短信…推送到手机银行" is a text): lexicon "channels"."""
+    low = sentence.lower()
+    places = [(low.find(t), key) for key, terms in lexicon()["channels"].items() for t in terms if t in low]
+    return min(places)[1] if places else None
+
+
 def _payee(following: str) -> str | None:
     found = _terms(following, "payees")
     return found[0] if found else None
@@ -450,7 +460,8 @@ def extract_facts(call_id: str, utterances: Iterable[Utterance], language: str,
             times = find_times(sentence, u.language or language, said_at) if said_at else []
             for t in times:
                 if t.deadline:
-                    deadlines.append(Deadline(shown, t.due, call_id, round(u.start, 2), u.role))
+                    channel = promise_channel(sentence) if u.role == Role.AGENT else None
+                    deadlines.append(Deadline(shown, t.due, call_id, round(u.start, 2), u.role, channel))
             if u.role != Role.CUSTOMER:
                 continue
 

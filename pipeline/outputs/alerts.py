@@ -36,6 +36,7 @@ from pipeline.records import Role
 from pipeline.store import Store, utcnow
 
 DEADLINE_KIND = "deadline_due"
+PROMISE_KIND = "promise_due"  # a follow-up the bank promised, by a channel and a time
 BACKOFF_CAP = timedelta(hours=1)
 STALE_CLAIM = timedelta(minutes=10)  # a 'sending' row older than this belongs to a process that died
 
@@ -47,7 +48,7 @@ def alert_rules() -> dict:
 
 def kind_label(kind: str, language: str = "en") -> str:
     rules = alert_rules()
-    rule = rules["deadline_due"] if kind == DEADLINE_KIND else rules["flags"].get(kind, {})
+    rule = rules[kind] if kind in (DEADLINE_KIND, PROMISE_KIND) else rules["flags"].get(kind, {})
     return rule.get("label", {}).get(language, kind)
 
 
@@ -58,6 +59,14 @@ def alert_label(kind: str, sources: tuple[str, ...] = (), language: str = "en") 
     labels = [alert_rules()["sources"].get(s, {}).get("label", {}).get(language) for s in sources]
     labels = [x for x in labels if x]
     return ("；" if language == "zh" else "; ").join(labels) if labels else kind_label(kind, language)
+
+
+def promise_label(channel: str | None, language: str = "en") -> str:
+    """A promise alert's label with its channel ("坐席承诺的回复即将到期（电话）")."""
+    rule = alert_rules()[PROMISE_KIND]
+    label = rule["label"][language]
+    how = rule["channels"].get(channel or "", {}).get(language)
+    return f"{label}（{how}）" if how and language == "zh" else f"{label} ({how})" if how else label
 
 
 @dataclass(frozen=True)
@@ -74,12 +83,18 @@ class Alert:
     due_at: datetime | None  # deadline alerts: when it passes (UTC)
     raised_at: datetime  # UTC
     sources: tuple[str, ...] = ()  # threat alerts: the authorities and channels named (threat_sources.json ids)
+    contact_channel: str | None = None  # promise alerts: how the bank said it would get back (phone, sms...)
 
     def payload(self, delivery_id: str) -> dict:
         data = {k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in asdict(self).items()}
         data["sources"] = list(self.sources)
-        return {"idempotency_key": delivery_id, "label": alert_label(self.kind, self.sources),
-                "label_zh": alert_label(self.kind, self.sources, "zh"), **data}
+        return {"idempotency_key": delivery_id, "label": self.label(), "label_zh": self.label("zh"), **data}
+
+    def label(self, language: str = "en") -> str:
+        """What a receiver reads: the promise's channel, the threat's authority, or the kind's label."""
+        if self.kind == PROMISE_KIND:
+            return promise_label(self.contact_channel, language)
+        return alert_label(self.kind, self.sources, language)
 
 
 def alert_id(call_id: str, kind: str, *extra: str) -> str:
@@ -116,19 +131,19 @@ def alerts_for_call(store: Store, call_id: str, now: datetime | None = None,
 
 
 def deadline_alert(customer_id: str, call_id: str, due: datetime, text: str, now: datetime | None = None,
-                   lead: timedelta | None = None, case_id: str | None = None) -> Alert | None:
+                   lead: timedelta | None = None, case_id: str | None = None, kind: str = DEADLINE_KIND) -> Alert | None:
     """An alert when a deadline the customer set is due within `lead` (or already passed), else None.
 
     For `pipeline.analysis.facts` deadlines: `due` is timezone-aware (naive is read as UTC); `text` is
     the customer's words, masked here."""
-    lead = lead if lead is not None else timedelta(minutes=alert_rules()["deadline_due"]["lead_minutes"])
+    lead = lead if lead is not None else timedelta(minutes=alert_rules()[kind]["lead_minutes"])
     due_utc = (due.astimezone(timezone.utc) if due.tzinfo else due.replace(tzinfo=timezone.utc)).replace(tzinfo=None)
     now = now or utcnow()
     # From `lead` before it passes to `lead` after (one missed while the intake was down still
     # alerts); long-passed deadlines are the briefing's business, not an alert's.
     if not due_utc - lead <= now <= due_utc + lead:
         return None
-    return Alert(alert_id=alert_id(call_id, DEADLINE_KIND, due_utc.isoformat()), kind=DEADLINE_KIND,
+    return Alert(alert_id=alert_id(call_id, kind, due_utc.isoformat()), kind=kind,
                  customer_id=customer_id, call_id=call_id, case_id=case_id, agent_id=None, call_started_at=None,
                  evidence_time=None, evidence=redact(text), due_at=due_utc, raised_at=now)
 
@@ -155,6 +170,41 @@ def deadline_alerts(store: Store, settings, now: datetime | None = None) -> list
                                        case_id=_none(c["case_id"]))
                 if alert:
                     alerts.append(replace(alert, evidence_time=d.time, call_started_at=_none(c["started_at"])))
+    return alerts
+
+
+def promise_alerts(store: Store, settings, now: datetime | None = None) -> list[Alert]:
+    """Alerts for the follow-ups the bank promised by a channel and a time ("我们明天下午给您回电话",
+    "we'll text you by Friday": an agent's deadline naming a channel, pipeline.analysis.facts), from
+    `lead_minutes` before they are due to as long after, unless a callback reached the customer
+    between the promise and its time (a handler's, or a recorded callback call)."""
+    now = now or utcnow()
+    rule = alert_rules()[PROMISE_KIND]
+    calls = store.calls_started_since(now - timedelta(days=rule["window_days"] + 1))
+    if not calls:
+        return []
+    turns = store.masked_turns([c["call_id"] for c in calls])
+    by_call: dict[str, list] = {}
+    for t in turns:
+        by_call.setdefault(t["call_id"], []).append(stored_utterance(t))
+    reached = store.reached_since(now - timedelta(days=rule["window_days"] + 1), settings.tz.key)
+    alerts = []
+    for c in calls:
+        start = _none(c["started_at"]).replace(tzinfo=settings.tz)  # stored in the centre's zone
+        _, deadlines = extract_facts(c["call_id"], by_call.get(c["call_id"], []), c["language"] or "zh", start)
+        for d in deadlines:
+            if d.role != Role.AGENT or d.channel is None or d.due is None:
+                continue
+            said = (start + timedelta(seconds=d.time)).astimezone(timezone.utc).replace(tzinfo=None)
+            due = d.due.astimezone(timezone.utc).replace(tzinfo=None)
+            if any(said <= at <= due for at in reached.get(_none(c["customer_id"]), [])):
+                continue  # kept: the customer was reached in time
+            alert = deadline_alert(_none(c["customer_id"]), c["call_id"], d.due, d.text, now,
+                                   lead=timedelta(minutes=rule["lead_minutes"]), case_id=_none(c["case_id"]),
+                                   kind=PROMISE_KIND)
+            if alert:
+                alerts.append(replace(alert, evidence_time=d.time, call_started_at=_none(c["started_at"]),
+                                      contact_channel=d.channel))
     return alerts
 
 
@@ -210,7 +260,7 @@ class EmailChannel:
     def send(self, alert: Alert, delivery_id: str) -> None:
         msg = EmailMessage()
         msg["From"], msg["To"] = self.sender, ", ".join(self.recipients)
-        msg["Subject"] = f"[callbrief] {alert_label(alert.kind, alert.sources)}: customer {alert.customer_id}, call {alert.call_id}"
+        msg["Subject"] = f"[callbrief] {alert.label()}: customer {alert.customer_id}, call {alert.call_id}"
         msg["Message-ID"] = f"<{delivery_id}@callbrief>"
         msg["X-Idempotency-Key"] = delivery_id
         msg.set_content("\n".join(f"{k}: {v}" for k, v in alert.payload(delivery_id).items() if v not in (None, "")))
@@ -279,6 +329,7 @@ def raise_and_deliver(store: Store, call_ids: list[str], settings, now: datetime
         record_alerts(store, alerts_for_call(store, call_id, now, settings.policy.threat_flags), channels)
     # Deadlines come due with the clock, not with new calls: checked on every pass.
     record_alerts(store, deadline_alerts(store, settings, now), channels)
+    record_alerts(store, promise_alerts(store, settings, now), channels)
     return deliver_due(store, channels, now, settings.alert_retry_seconds)
 
 

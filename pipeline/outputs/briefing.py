@@ -268,11 +268,20 @@ def build_briefing(store: Store, customer_id: str, now: datetime | None = None, 
     for r in rows:
         promised = [d for d in deadlines if d.call_id == r["call_id"] and d.role == Role.AGENT]
         for p in json.loads(r["promises"] or "[]"):
-            due = next((deadline_json(d, now, tz) for d in promised if abs(d.time - p["time"]) < 0.5), None)
+            match = next((d for d in promised if abs(d.time - p["time"]) < 0.5), None)
+            due = deadline_json(match, now, tz) if match else None
             promises.append({"call_id": r["call_id"], "time": p["time"], "text": redact(p["text"]),
                              "status": "not_kept" if later_unhappy[r["call_id"]] else "unknown",
                              "deadline": any(abs(p["time"] - d["time"]) < 1e-6 for d in json.loads(r["deadline_promises"] or "[]")),
-                             "due": due["due"] if due else None, "due_status": due["status"] if due else None})
+                             "due": due["due"] if due else None, "due_status": due["status"] if due else None,
+                             "channel": match.channel if match else None})
+        # A follow-up promised by a channel and a time is a promise even where the summary missed it.
+        for d in promised:
+            if d.channel and not any(abs(d.time - p["time"]) < 0.5 for p in json.loads(r["promises"] or "[]")):
+                due = deadline_json(d, now, tz)
+                promises.append({"call_id": r["call_id"], "time": d.time, "text": d.text,
+                                 "status": "not_kept" if later_unhappy[r["call_id"]] else "unknown", "deadline": False,
+                                 "due": due["due"], "due_status": due["status"], "channel": d.channel})
     moments = choose_moments(rows, by_call, settings.policy, language)
 
     customer_deadlines = sorted({(d.due, d.call_id, d.time): d for d in deadlines if d.role == Role.CUSTOMER}.values(),

@@ -3,6 +3,8 @@ their last complaint closed it), and recorded callback calls (calls.direction = 
 count as callbacks made: one the customer spoke in reached them."""
 from __future__ import annotations
 
+from datetime import datetime
+
 from pipeline.store.calls import utcnow
 
 # What a callback can end in. REACHED: the customer was spoken to (a callback made, for the
@@ -62,3 +64,17 @@ class CallbacksTable:
                 return None
             conn.execute("INSERT INTO callbacks VALUES (?, ?, ?, ?, ?)", [found[0], utcnow(), handler, outcome, note])
         return found[0]
+
+    def reached_since(self, since: datetime, tz: str) -> dict[str, list[datetime]]:
+        """Per customer, when (UTC) a callback reached them since `since`: one a handler recorded
+        or a recorded callback call the customer spoke in (`attempts_sql`); `tz` the centre's zone."""
+        with self.reading() as conn:
+            has_form = conn.execute("SELECT count(*) FROM information_schema.tables WHERE table_name = 'callbacks'"
+                                    ).fetchone()[0] > 0
+            found = conn.execute(f"SELECT customer_id, done_at FROM {attempts_sql('?', has_form)} a "
+                                 f"WHERE outcome IN ({outcomes_sql(REACHED_OUTCOMES)}) AND done_at >= ? "
+                                 "ORDER BY done_at", [tz, since]).fetchall()
+        out: dict[str, list[datetime]] = {}
+        for customer, at in found:
+            out.setdefault(customer, []).append(at)
+        return out

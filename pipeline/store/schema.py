@@ -177,6 +177,8 @@ ADDED_COLUMNS = (
     # The language a user reads the web app in (pipeline/data/translations.json has zh and en);
     # a Mandarin centre's users read Chinese unless they choose otherwise.
     ("users", "lang", "VARCHAR DEFAULT 'zh'"),
+    # A promise alert's channel: how the bank said it would get back (phone, sms, email...).
+    ("alerts", "contact_channel", "VARCHAR"),
 )
 
 def migrate(conn: duckdb.DuckDBPyConnection) -> None:
