@@ -148,28 +148,32 @@ def deadline_alert(customer_id: str, call_id: str, due: datetime, text: str, now
                  evidence_time=None, evidence=redact(text), due_at=due_utc, raised_at=now)
 
 
-def deadline_alerts(store: Store, settings, now: datetime | None = None) -> list[Alert]:
-    """Deadline alerts due now for the customers' deadlines in recent calls (pipeline.analysis.facts reads
-    them from the customer's turns, against the call's start in the centre's time zone)."""
-    now = now or utcnow()
-    days = alert_rules()["deadline_due"]["window_days"]
+def _recent_deadlines(store: Store, settings, now: datetime, days: int):
+    """(call row, Deadline) for every deadline said in the calls of the last `days` (+1) days:
+    pipeline.analysis.facts reads them from the turns, against the call's start in the centre's zone."""
     calls = store.calls_started_since(now - timedelta(days=days + 1))
     if not calls:
         return []
-    turns = store.masked_turns([c["call_id"] for c in calls])
     by_call: dict[str, list] = {}
-    for t in turns:
+    for t in store.masked_turns([c["call_id"] for c in calls]):
         by_call.setdefault(t["call_id"], []).append(stored_utterance(t))
-    alerts = []
+    found = []
     for c in calls:
         start = _none(c["started_at"]).replace(tzinfo=settings.tz)  # stored in the centre's zone
         _, deadlines = extract_facts(c["call_id"], by_call.get(c["call_id"], []), c["language"] or "zh", start)
-        for d in deadlines:
-            if d.role == Role.CUSTOMER and d.due is not None:
-                alert = deadline_alert(_none(c["customer_id"]), c["call_id"], d.due, d.text, now,
-                                       case_id=_none(c["case_id"]))
-                if alert:
-                    alerts.append(replace(alert, evidence_time=d.time, call_started_at=_none(c["started_at"])))
+        found += [(c, d) for d in deadlines]
+    return found
+
+
+def deadline_alerts(store: Store, settings, now: datetime | None = None) -> list[Alert]:
+    """Deadline alerts due now for the customers' deadlines in recent calls."""
+    now = now or utcnow()
+    alerts = []
+    for c, d in _recent_deadlines(store, settings, now, alert_rules()["deadline_due"]["window_days"]):
+        if d.role == Role.CUSTOMER and d.due is not None:
+            alert = deadline_alert(_none(c["customer_id"]), c["call_id"], d.due, d.text, now, case_id=_none(c["case_id"]))
+            if alert:
+                alerts.append(replace(alert, evidence_time=d.time, call_started_at=_none(c["started_at"])))
     return alerts
 
 
@@ -180,31 +184,23 @@ def promise_alerts(store: Store, settings, now: datetime | None = None) -> list[
     between the promise and its time (a handler's, or a recorded callback call)."""
     now = now or utcnow()
     rule = alert_rules()[PROMISE_KIND]
-    calls = store.calls_started_since(now - timedelta(days=rule["window_days"] + 1))
-    if not calls:
+    promised = [(c, d) for c, d in _recent_deadlines(store, settings, now, rule["window_days"])
+                if d.role == Role.AGENT and d.channel is not None and d.due is not None]
+    if not promised:
         return []
-    turns = store.masked_turns([c["call_id"] for c in calls])
-    by_call: dict[str, list] = {}
-    for t in turns:
-        by_call.setdefault(t["call_id"], []).append(stored_utterance(t))
     reached = store.reached_since(now - timedelta(days=rule["window_days"] + 1), settings.tz.key)
     alerts = []
-    for c in calls:
-        start = _none(c["started_at"]).replace(tzinfo=settings.tz)  # stored in the centre's zone
-        _, deadlines = extract_facts(c["call_id"], by_call.get(c["call_id"], []), c["language"] or "zh", start)
-        for d in deadlines:
-            if d.role != Role.AGENT or d.channel is None or d.due is None:
-                continue
-            said = (start + timedelta(seconds=d.time)).astimezone(timezone.utc).replace(tzinfo=None)
-            due = d.due.astimezone(timezone.utc).replace(tzinfo=None)
-            if any(said <= at <= due for at in reached.get(_none(c["customer_id"]), [])):
-                continue  # kept: the customer was reached in time
-            alert = deadline_alert(_none(c["customer_id"]), c["call_id"], d.due, d.text, now,
-                                   lead=timedelta(minutes=rule["lead_minutes"]), case_id=_none(c["case_id"]),
-                                   kind=PROMISE_KIND)
-            if alert:
-                alerts.append(replace(alert, evidence_time=d.time, call_started_at=_none(c["started_at"]),
-                                      contact_channel=d.channel))
+    for c, d in promised:
+        start = _none(c["started_at"]).replace(tzinfo=settings.tz)
+        said = (start + timedelta(seconds=d.time)).astimezone(timezone.utc).replace(tzinfo=None)
+        due = d.due.astimezone(timezone.utc).replace(tzinfo=None)
+        if any(said <= at <= due for at in reached.get(_none(c["customer_id"]), [])):
+            continue  # kept: the customer was reached in time
+        alert = deadline_alert(_none(c["customer_id"]), c["call_id"], d.due, d.text, now,
+                               lead=timedelta(minutes=rule["lead_minutes"]), case_id=_none(c["case_id"]), kind=PROMISE_KIND)
+        if alert:
+            alerts.append(replace(alert, evidence_time=d.time, call_started_at=_none(c["started_at"]),
+                                  contact_channel=d.channel))
     return alerts
 
 
