@@ -541,12 +541,15 @@ def build_parser() -> argparse.ArgumentParser:
 def _stop_on_sigterm() -> None:
     """SIGTERM (a scheduler or service manager stopping us) stops a run as Ctrl-C does: the run
     ends cancelled within seconds instead of being killed mid-write. Once: a second one is ignored
-    while the run records itself."""
+    while the run records itself. SIGINT always stops it, even when the process started with it ignored."""
     def stop(signum, frame):
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
         raise KeyboardInterrupt
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, stop)
+        # A script's background job starts with SIGINT ignored (`callbrief run ... &`): a
+        # `kill -INT` must still stop the run as Ctrl-C does.
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def main(argv: list[str] | None = None) -> int:
